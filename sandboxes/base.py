@@ -1,0 +1,109 @@
+"""The one interface between the pool and a language: compile a workspace, run, close.
+
+A sandbox holds one workspace version's functions of one language, compiled once and
+kept warm. Everything crossing this interface is plain data (JSON values, dataclasses
+of them), so the same calls can later travel over a pipe to a worker process without
+changing the callers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from sandboxes.errors import CompilationError
+
+#: Log entries kept per run; one more entry says how many were dropped.
+MAX_LOG_ENTRIES = 1000
+#: Characters kept of one log message.
+MAX_LOG_MESSAGE = 8192
+
+JSONValue = Any
+LogEntry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A declared parameter: a local variable of the function body."""
+
+    name: str
+    type: str | None = None
+    default: JSONValue = None
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """One function of a workspace, as the sandbox needs it."""
+
+    name: str
+    code: str
+    parameters: tuple[Parameter, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of one run: wall-clock seconds and memory bytes."""
+
+    timeout: float
+    memory: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    result: JSONValue
+    logs: list[LogEntry]
+    duration: float  # milliseconds spent running the function
+
+
+class Sandbox(Protocol):
+    """One workspace version's functions of one language, warm and ready to run.
+
+    `errors` names the functions that failed to compile; running one of them raises its
+    CompilationError, and the other functions work as usual.
+
+    `run` raises only `sandboxes.errors` exceptions (FunctionError, TimeoutExceeded,
+    MemoryLimitExceeded, SandboxCrashed, CompilationError), each carrying the run's
+    logs and duration. After a run the sandbox may have declared itself `broken` (a
+    timeout left it wedged, say): the pool then drops it and compiles a fresh one.
+    """
+
+    errors: Mapping[str, CompilationError]
+    broken: bool
+
+    async def run(self, function: str, parameters: Mapping[str, JSONValue], limits: Limits) -> RunResult: ...
+
+    def close(self) -> None: ...
+
+
+#: Compiles a workspace's functions of one language into a warm sandbox.
+SandboxFactory = Callable[[Sequence[FunctionSource]], Sandbox]
+
+
+@dataclass
+class LogCollector:
+    """Collects one run's log entries, capped in count and size."""
+
+    entries: list[LogEntry] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(self, level: str, message: str) -> None:
+        if len(self.entries) >= MAX_LOG_ENTRIES:
+            self.dropped += 1
+            return
+        if len(message) > MAX_LOG_MESSAGE:
+            message = message[:MAX_LOG_MESSAGE] + "… (truncated)"
+        self.entries.append({"level": level, "message": message, "time": int(time.time() * 1000)})
+
+    def finish(self) -> list[LogEntry]:
+        if self.dropped:
+            self.entries.append(
+                {
+                    "level": "warn",
+                    "message": f"{self.dropped} more log entries were dropped",
+                    "time": int(time.time() * 1000),
+                }
+            )
+            self.dropped = 0
+        return self.entries

@@ -1,0 +1,116 @@
+"""Every failure a caller of fnbox can see, one class per code of SPEC section 3.
+
+They live at the bottom layer (sandboxes) so that every layer above can raise them
+without importing upwards. Engine exceptions (mini-racer, RestrictedPython, OS) are
+translated into these at the sandbox boundary; the HTTP layer maps them to JSON in
+one place.
+
+    FnboxError
+    ├── InvalidRequest        400
+    ├── CompilationError      400
+    ├── InvalidParameters     400
+    ├── NotFound              404
+    ├── PayloadTooLarge       413
+    ├── FunctionError         500
+    ├── TimeoutExceeded       504
+    ├── MemoryLimitExceeded   500
+    ├── SandboxCrashed        500
+    └── Overloaded            503
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "FnboxError",
+    "InvalidRequest",
+    "CompilationError",
+    "InvalidParameters",
+    "NotFound",
+    "PayloadTooLarge",
+    "FunctionError",
+    "TimeoutExceeded",
+    "MemoryLimitExceeded",
+    "SandboxCrashed",
+    "Overloaded",
+]
+
+
+class FnboxError(Exception):
+    """A failure with a SPEC error code; a failed run also carries its logs and duration."""
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        logs: list[dict[str, Any]] | None = None,
+        duration: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.logs = logs
+        self.duration = duration
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message, "details": self.details}
+        if self.logs is not None:
+            body["logs"] = self.logs
+        if self.duration is not None:
+            body["duration"] = self.duration
+        return body
+
+
+class InvalidRequest(FnboxError):
+    code = "InvalidRequest"
+    status = 400
+
+
+class CompilationError(FnboxError):
+    code = "CompilationError"
+    status = 400
+
+
+class InvalidParameters(FnboxError):
+    code = "InvalidParameters"
+    status = 400
+
+
+class NotFound(FnboxError):
+    code = "NotFound"
+    status = 404
+
+
+class PayloadTooLarge(FnboxError):
+    code = "PayloadTooLarge"
+    status = 413
+
+
+class FunctionError(FnboxError):
+    code = "FunctionError"
+    status = 500
+
+
+class TimeoutExceeded(FnboxError):
+    code = "TimeoutExceeded"
+    status = 504
+
+
+class MemoryLimitExceeded(FnboxError):
+    code = "MemoryLimitExceeded"
+    status = 500
+
+
+class SandboxCrashed(FnboxError):
+    code = "SandboxCrashed"
+    status = 500
+
+
+class Overloaded(FnboxError):
+    code = "Overloaded"
+    status = 503
