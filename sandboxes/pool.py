@@ -1,0 +1,169 @@
+"""The pool of warm sandboxes: an LRU with idle expiry, keyed by workspace version.
+
+Each sandbox runs one call at a time (its `cache` and logs stay coherent); callers
+queue in front of it, up to a bound, and a full or too slow queue answers Overloaded.
+A sandbox leaving the pool (evicted, idle, replaced by a new version, or dropped) is
+retired: it is closed as soon as the calls already holding it have finished, so a run
+in flight always finishes on the version it started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from cachetools import TTLCache
+
+from sandboxes.base import JSONValue, Limits, RunResult, Sandbox
+from sandboxes.errors import Overloaded
+
+__all__ = ["SandboxKey", "SandboxPool"]
+
+
+@dataclass(frozen=True)
+class SandboxKey:
+    workspace: str
+    language: str
+    version: str
+
+
+@dataclass(eq=False)
+class _Entry:
+    sandbox: Sandbox
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0  # calls queued on or running in this sandbox
+    retired: bool = False
+
+    def retire(self) -> None:
+        self.retired = True
+        if self.holders == 0:
+            self.sandbox.close()
+
+
+class _WarmSandboxes(TTLCache):  # type: ignore[type-arg]
+    """cachetools' TTLCache, retiring what it evicts or lets expire."""
+
+    def popitem(self) -> tuple[SandboxKey, _Entry]:
+        key, entry = super().popitem()
+        entry.retire()
+        return key, entry
+
+    def expire(self, time: float | None = None) -> list[tuple[SandboxKey, _Entry]]:
+        expired = super().expire(time)
+        for _, entry in expired:
+            entry.retire()
+        return expired
+
+
+class SandboxPool:
+    def __init__(
+        self,
+        *,
+        max_sandboxes: int,
+        idle_timeout: float,
+        max_queue: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_queue = max_queue
+        self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
+        self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
+
+    def __contains__(self, key: SandboxKey) -> bool:
+        return key in self._warm
+
+    def __len__(self) -> int:
+        return len(self._warm)
+
+    def install(self, key: SandboxKey, sandbox: Sandbox) -> None:
+        """Make `sandbox` the warm one for its workspace and language; older versions retire."""
+        self._retire_where(lambda other: other.workspace == key.workspace and other.language == key.language)
+        self._warm[key] = _Entry(sandbox)
+
+    def drop(self, workspace: str) -> None:
+        self._retire_where(lambda key: key.workspace == workspace)
+
+    def sweep(self) -> None:
+        """Retire the sandboxes idle for longer than the idle timeout."""
+        self._warm.expire()
+
+    def close(self) -> None:
+        self._retire_where(lambda key: True)
+
+    async def run(
+        self,
+        key: SandboxKey,
+        build: Callable[[], Sandbox],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+    ) -> RunResult:
+        """Run on the warm sandbox for `key`, compiling it with `build` if there is none."""
+        while True:
+            entry = await self._entry(key, build)
+            if entry.holders >= self.max_queue:
+                raise Overloaded(
+                    f"{entry.holders} calls are already waiting for workspace {key.workspace!r}; try again later",
+                    details={"workspace": key.workspace, "queued": entry.holders},
+                )
+            entry.holders += 1
+            try:
+                await self._acquire(entry, key, limits)
+                try:
+                    if entry.sandbox.broken:
+                        continue  # a call before this one wedged it: take a fresh one
+                    return await entry.sandbox.run(function, parameters, limits)
+                finally:
+                    entry.lock.release()
+                    if entry.sandbox.broken:
+                        self._retire(key, entry)
+            finally:
+                entry.holders -= 1
+                if entry.retired and entry.holders == 0:
+                    entry.sandbox.close()
+
+    @staticmethod
+    async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
+        try:
+            await asyncio.wait_for(entry.lock.acquire(), timeout=limits.timeout)
+        except TimeoutError:
+            raise Overloaded(
+                f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
+                details={"workspace": key.workspace},
+            ) from None
+
+    def _retire(self, key: SandboxKey, entry: _Entry) -> None:
+        if self._warm.get(key) is entry:
+            del self._warm[key]
+        entry.retired = True
+
+    async def _entry(self, key: SandboxKey, build: Callable[[], Sandbox]) -> _Entry:
+        entry = self._warm.get(key)
+        if entry is not None:
+            self._warm[key] = entry  # a use restarts its idle clock
+            return entry
+        pending = self._building.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._building[key] = pending
+            try:
+                sandbox = await asyncio.to_thread(build)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # mark retrieved: concurrent waiters may be none
+                raise
+            finally:
+                del self._building[key]
+            entry = _Entry(sandbox)
+            self._warm[key] = entry
+            pending.set_result(entry)
+            return entry
+        return await asyncio.shield(pending)
+
+    def _retire_where(self, matches: Callable[[SandboxKey], Any]) -> None:
+        self._warm.expire()
+        for key in [key for key in list(self._warm.keys()) if matches(key)]:
+            entry = self._warm.pop(key, None)
+            if entry is not None:
+                entry.retire()

@@ -1,0 +1,69 @@
+"""A fake sandbox for testing the layers above the real ones.
+
+A function's code is a tiny script of our own: `echo` returns its parameters,
+`sleep 0.2` sleeps then returns "slept", `count` increments a per-sandbox counter,
+`break` marks the sandbox broken, `syntax error` fails to compile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping, Sequence
+
+from sandboxes.base import FunctionSource, Limits, RunResult
+from sandboxes.errors import CompilationError, NotFound, TimeoutExceeded
+
+
+class FakeSandbox:
+    def __init__(self, functions: Sequence[FunctionSource]) -> None:
+        self.functions = {f.name: f for f in functions}
+        self.errors = {
+            f.name: CompilationError(f"{f.name}: syntax error", details={"function": f.name, "line": 1})
+            for f in functions
+            if f.code == "syntax error"
+        }
+        self.broken = False
+        self.closed = False
+        self.counter = 0
+        self.runs: list[str] = []
+
+    async def run(self, function: str, parameters: Mapping[str, Any], limits: Limits) -> RunResult:
+        if self.closed:
+            raise AssertionError("run on a closed sandbox")
+        if function not in self.functions:
+            raise NotFound(function)
+        if function in self.errors:
+            raise self.errors[function]
+        self.runs.append(function)
+        code = self.functions[function].code
+        if code == "echo":
+            return RunResult(result=dict(parameters), logs=[], duration=0.1)
+        if code.startswith("sleep"):
+            seconds = float(code.split()[1])
+            if seconds > limits.timeout:
+                await asyncio.sleep(limits.timeout)
+                raise TimeoutExceeded("too slow", logs=[], duration=limits.timeout * 1000)
+            await asyncio.sleep(seconds)
+            return RunResult(result="slept", logs=[], duration=seconds * 1000)
+        if code == "count":
+            self.counter += 1
+            return RunResult(result=self.counter, logs=[], duration=0.1)
+        if code == "break":
+            self.broken = True
+            raise TimeoutExceeded("wedged", logs=[], duration=1.0)
+        return RunResult(result=code, logs=[], duration=0.1)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeFactory:
+    """Builds fake sandboxes and remembers them, so tests can look at what was built."""
+
+    def __init__(self) -> None:
+        self.built: list[FakeSandbox] = []
+
+    def __call__(self, functions: Sequence[FunctionSource]) -> FakeSandbox:
+        sandbox = FakeSandbox(functions)
+        self.built.append(sandbox)
+        return sandbox
