@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from cachetools import TTLCache
 
-from sandboxes.base import JSONValue, Limits, RunResult, Sandbox
-from sandboxes.errors import Overloaded
+from sandboxes.base import FunctionSource, JSONValue, Limits, RunResult, Sandbox, SandboxFactory
+from sandboxes.errors import CompilationError, Overloaded
 
 __all__ = ["SandboxKey", "SandboxPool"]
 
@@ -58,15 +58,23 @@ class _WarmSandboxes(TTLCache):  # type: ignore[type-arg]
 
 
 class SandboxPool:
+    """Warm sandboxes of every language, built by `factories` (language -> factory).
+
+    Only plain data crosses this interface (sources in, results and errors out), so a
+    pool that keeps its sandboxes in worker processes can stand in for this one.
+    """
+
     def __init__(
         self,
         *,
+        factories: Mapping[str, SandboxFactory],
         max_sandboxes: int,
         idle_timeout: float,
         max_queue: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_queue = max_queue
+        self._factories = dict(factories)
         self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
 
@@ -76,10 +84,21 @@ class SandboxPool:
     def __len__(self) -> int:
         return len(self._warm)
 
-    def install(self, key: SandboxKey, sandbox: Sandbox) -> None:
-        """Make `sandbox` the warm one for its workspace and language; older versions retire."""
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]:
+        """Compile a workspace version and make it the warm one; return its compile errors.
+
+        With errors, the new version is kept only if `keep_on_error` (its other functions
+        then run); otherwise the version already warm stays in place.
+        """
+        sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        if sandbox.errors and not keep_on_error:
+            sandbox.close()
+            return sandbox.errors
         self._retire_where(lambda other: other.workspace == key.workspace and other.language == key.language)
         self._warm[key] = _Entry(sandbox)
+        return sandbox.errors
 
     def drop(self, workspace: str) -> None:
         self._retire_where(lambda key: key.workspace == workspace)
@@ -94,14 +113,14 @@ class SandboxPool:
     async def run(
         self,
         key: SandboxKey,
-        build: Callable[[], Sandbox],
+        sources: Sequence[FunctionSource],
         function: str,
         parameters: Mapping[str, JSONValue],
         limits: Limits,
     ) -> RunResult:
-        """Run on the warm sandbox for `key`, compiling it with `build` if there is none."""
+        """Run on the warm sandbox for `key`, compiling `sources` if there is none."""
         while True:
-            entry = await self._entry(key, build)
+            entry = await self._entry(key, sources)
             if entry.holders >= self.max_queue:
                 raise Overloaded(
                     f"{entry.holders} calls are already waiting for workspace {key.workspace!r}; try again later",
@@ -138,7 +157,7 @@ class SandboxPool:
             del self._warm[key]
         entry.retired = True
 
-    async def _entry(self, key: SandboxKey, build: Callable[[], Sandbox]) -> _Entry:
+    async def _entry(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
         entry = self._warm.get(key)
         if entry is not None:
             self._warm[key] = entry  # a use restarts its idle clock
@@ -148,7 +167,7 @@ class SandboxPool:
             pending = asyncio.get_running_loop().create_future()
             self._building[key] = pending
             try:
-                sandbox = await asyncio.to_thread(build)
+                sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
             except BaseException as exc:
                 pending.set_exception(exc)
                 pending.exception()  # mark retrieved: concurrent waiters may be none

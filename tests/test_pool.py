@@ -14,15 +14,21 @@ def key(workspace: str, version: str = "v1") -> SandboxKey:
     return SandboxKey(workspace, "javascript", version)
 
 
+def make_pool(**options) -> tuple[FakeFactory, SandboxPool]:
+    factory = FakeFactory()
+    options = {"max_sandboxes": 10, "idle_timeout": 60, **options}
+    return factory, SandboxPool(factories={"javascript": factory, "python": factory}, **options)
+
+
 def functions(code: str) -> list[FunctionSource]:
     return [FunctionSource(name="f", code=code)]
 
 
 def test_a_sandbox_is_built_once_and_kept_warm():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
+    factory, pool = make_pool()
 
     async def scenario():
-        return [await pool.run(key("a"), lambda: factory(functions("count")), "f", {}, LIMITS) for _ in range(3)]
+        return [await pool.run(key("a"), functions("count"), "f", {}, LIMITS) for _ in range(3)]
 
     results = asyncio.run(scenario())
     assert [r.result for r in results] == [1, 2, 3]
@@ -30,22 +36,21 @@ def test_a_sandbox_is_built_once_and_kept_warm():
 
 
 def test_concurrent_first_calls_compile_once():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
+    factory, pool = make_pool()
 
     async def scenario():
-        build = lambda: factory(functions("count"))  # noqa: E731
-        return await asyncio.gather(*(pool.run(key("a"), build, "f", {}, LIMITS) for _ in range(5)))
+        return await asyncio.gather(*(pool.run(key("a"), functions("count"), "f", {}, LIMITS) for _ in range(5)))
 
     assert sorted(r.result for r in asyncio.run(scenario())) == [1, 2, 3, 4, 5]
     assert len(factory.built) == 1
 
 
 def test_least_recently_used_is_evicted_and_closed():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=2, idle_timeout=60)
+    factory, pool = make_pool(max_sandboxes=2, idle_timeout=60)
 
     async def scenario():
         for name in ("a", "b", "a", "c"):
-            await pool.run(key(name), lambda: factory(functions("count")), "f", {}, LIMITS)
+            await pool.run(key(name), functions("count"), "f", {}, LIMITS)
 
     asyncio.run(scenario())
     a, b, c = factory.built
@@ -55,12 +60,12 @@ def test_least_recently_used_is_evicted_and_closed():
 
 def test_idle_sandboxes_are_dropped_after_the_idle_timeout():
     now = [0.0]
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=30, clock=lambda: now[0])
+    factory, pool = make_pool(max_sandboxes=10, idle_timeout=30, clock=lambda: now[0])
 
     async def scenario():
-        await pool.run(key("a"), lambda: factory(functions("count")), "f", {}, LIMITS)
+        await pool.run(key("a"), functions("count"), "f", {}, LIMITS)
         now[0] = 20.0
-        await pool.run(key("b"), lambda: factory(functions("count")), "f", {}, LIMITS)
+        await pool.run(key("b"), functions("count"), "f", {}, LIMITS)
         now[0] = 40.0
         pool.sweep()
 
@@ -71,12 +76,12 @@ def test_idle_sandboxes_are_dropped_after_the_idle_timeout():
 
 
 def test_a_new_version_replaces_the_old_after_calls_in_flight_finish():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
+    factory, pool = make_pool()
 
     async def scenario():
-        slow = asyncio.create_task(pool.run(key("a", "v1"), lambda: factory(functions("sleep 0.2")), "f", {}, LIMITS))
+        slow = asyncio.create_task(pool.run(key("a", "v1"), functions("sleep 0.2"), "f", {}, LIMITS))
         await asyncio.sleep(0.05)
-        pool.install(key("a", "v2"), factory(functions("echo")))
+        assert await pool.compile(key("a", "v2"), functions("echo")) == {}
         old = factory.built[0]
         assert not old.closed  # still running
         assert (await slow).result == "slept"
@@ -88,26 +93,24 @@ def test_a_new_version_replaces_the_old_after_calls_in_flight_finish():
 
 
 def test_a_broken_sandbox_is_replaced_by_a_fresh_one():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
-    codes = iter(["break", "count"])
+    factory, pool = make_pool()
+    sources = [FunctionSource(name="f", code="break"), FunctionSource(name="g", code="count")]
 
     async def scenario():
-        build = lambda: factory(functions(next(codes)))  # noqa: E731
         with pytest.raises(Exception, match="wedged"):
-            await pool.run(key("a"), build, "f", {}, LIMITS)
-        return await pool.run(key("a"), build, "f", {}, LIMITS)
+            await pool.run(key("a"), sources, "f", {}, LIMITS)
+        return await pool.run(key("a"), sources, "g", {}, LIMITS)
 
     assert asyncio.run(scenario()).result == 1
-    assert factory.built[0].closed
+    assert factory.built[0].closed and len(factory.built) == 2
 
 
 def test_a_full_queue_answers_overloaded():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60, max_queue=2)
+    factory, pool = make_pool(max_queue=2)
 
     async def scenario():
-        build = lambda: factory(functions("sleep 0.2"))  # noqa: E731
         return await asyncio.gather(
-            *(pool.run(key("a"), build, "f", {}, LIMITS) for _ in range(3)), return_exceptions=True
+            *(pool.run(key("a"), functions("sleep 0.2"), "f", {}, LIMITS) for _ in range(3)), return_exceptions=True
         )
 
     outcomes = asyncio.run(scenario())
@@ -116,13 +119,13 @@ def test_a_full_queue_answers_overloaded():
 
 
 def test_waiting_longer_than_the_timeout_answers_overloaded():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
+    factory, pool = make_pool()
     short = Limits(timeout=0.2, memory=2**20)
 
     async def scenario():
-        build = lambda: factory(functions("sleep 0.5"))  # noqa: E731
+        slow = functions("sleep 0.5")
         return await asyncio.gather(
-            pool.run(key("a"), build, "f", {}, LIMITS), pool.run(key("a"), build, "f", {}, short), return_exceptions=True
+            pool.run(key("a"), slow, "f", {}, LIMITS), pool.run(key("a"), slow, "f", {}, short), return_exceptions=True
         )
 
     first, second = asyncio.run(scenario())
@@ -131,9 +134,29 @@ def test_waiting_longer_than_the_timeout_answers_overloaded():
 
 
 def test_drop_closes_every_sandbox_of_a_workspace():
-    factory, pool = FakeFactory(), SandboxPool(max_sandboxes=10, idle_timeout=60)
-    pool.install(key("a"), factory(functions("echo")))
-    pool.install(SandboxKey("a", "python", "v1"), factory(functions("echo")))
-    pool.install(key("b"), factory(functions("echo")))
-    pool.drop("a")
+    factory, pool = make_pool()
+
+    async def scenario():
+        for k in (key("a"), SandboxKey("a", "python", "v1"), key("b")):
+            await pool.compile(k, functions("echo"))
+        pool.drop("a")
+
+    asyncio.run(scenario())
     assert [s.closed for s in factory.built] == [True, True, False]
+
+
+def test_a_version_with_compile_errors_is_not_installed_unless_asked():
+    factory, pool = make_pool()
+    bad = [FunctionSource(name="f", code="syntax error"), FunctionSource(name="g", code="echo")]
+
+    async def scenario():
+        await pool.compile(key("a", "v1"), functions("echo"))
+        refused = await pool.compile(key("a", "v2"), bad)
+        assert key("a", "v1") in pool and key("a", "v2") not in pool
+        kept = await pool.compile(key("a", "v3"), bad, keep_on_error=True)
+        return refused, kept
+
+    refused, kept = asyncio.run(scenario())
+    assert list(refused) == list(kept) == ["f"]
+    assert key("a", "v3") in pool and key("a", "v1") not in pool
+    assert factory.built[1].closed and not factory.built[2].closed
