@@ -34,6 +34,8 @@ __all__ = [
     "MemoryLimitExceeded",
     "SandboxCrashed",
     "Overloaded",
+    "ERROR_CLASSES",
+    "error_from_json",
 ]
 
 
@@ -114,3 +116,30 @@ class SandboxCrashed(FnboxError):
 class Overloaded(FnboxError):
     code = "Overloaded"
     status = 503
+
+
+#: Every error class, in the order of SPEC's table.
+ERROR_CLASSES: tuple[type[FnboxError], ...] = (
+    InvalidRequest,
+    CompilationError,
+    InvalidParameters,
+    NotFound,
+    PayloadTooLarge,
+    FunctionError,
+    TimeoutExceeded,
+    MemoryLimitExceeded,
+    SandboxCrashed,
+    Overloaded,
+)
+_BY_CODE = {cls.code: cls for cls in ERROR_CLASSES}
+
+
+def error_from_json(body: dict[str, Any]) -> FnboxError:
+    """Rebuild an error sent as `FnboxError.to_json()` (from a worker process, say)."""
+    cls = _BY_CODE.get(str(body.get("error")), SandboxCrashed)
+    return cls(
+        str(body.get("message", "")),
+        details=body.get("details") if isinstance(body.get("details"), dict) else None,
+        logs=body.get("logs"),
+        duration=body.get("duration"),
+    )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from cachetools import TTLCache
 
 from sandboxes.base import FunctionSource, JSONValue, Limits, RunResult, Sandbox, SandboxFactory
 from sandboxes.errors import CompilationError, Overloaded
 
-__all__ = ["SandboxKey", "SandboxPool"]
+__all__ = ["Pool", "SandboxKey", "SandboxPool"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,29 @@ class SandboxKey:
     workspace: str
     language: str
     version: str
+
+
+class Pool(Protocol):
+    """What the Runtime needs of a pool: this in-process one, or workers.WorkerPool."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]: ...
+
+    async def run(
+        self,
+        key: SandboxKey,
+        sources: Sequence[FunctionSource],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+    ) -> RunResult: ...
+
+    async def drop(self, workspace: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -77,6 +100,8 @@ class SandboxPool:
         self._factories = dict(factories)
         self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
+        self._sweep_interval = min(max(idle_timeout / 4, 0.05), 30.0)
+        self._sweeper: asyncio.Task[None] | None = None
 
     def __contains__(self, key: SandboxKey) -> bool:
         return key in self._warm
@@ -100,15 +125,28 @@ class SandboxPool:
         self._warm[key] = _Entry(sandbox)
         return sandbox.errors
 
-    def drop(self, workspace: str) -> None:
+    async def start(self) -> None:
+        """Start dropping idle sandboxes in the background."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_idle())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._retire_where(lambda key: True)
+
+    async def drop(self, workspace: str) -> None:
         self._retire_where(lambda key: key.workspace == workspace)
 
     def sweep(self) -> None:
         """Retire the sandboxes idle for longer than the idle timeout."""
         self._warm.expire()
 
-    def close(self) -> None:
-        self._retire_where(lambda key: True)
+    async def _sweep_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            self.sweep()
 
     async def run(
         self,

@@ -2,12 +2,16 @@
 
 A function's code is a tiny script of our own: `echo` returns its parameters,
 `sleep 0.2` sleeps then returns "slept", `count` increments a per-sandbox counter,
-`break` marks the sandbox broken, `syntax error` fails to compile.
+`break` marks the sandbox broken, `syntax error` fails to compile. In worker processes:
+`hang` blocks the whole worker (like C code holding the GIL), `exit` kills it, and
+`hog` touches 400 MB of memory and holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from typing import Any, Mapping, Sequence
 
 from sandboxes.base import FunctionSource, Limits, RunResult
@@ -48,6 +52,17 @@ class FakeSandbox:
         if code == "count":
             self.counter += 1
             return RunResult(result=self.counter, logs=[], duration=0.1)
+        if code == "hang":
+            time.sleep(3600)
+        if code == "exit":
+            os._exit(3)
+        if code == "hog":
+            self.hog = bytearray(400 * 1024 * 1024)
+            for offset in range(0, len(self.hog), 4096):
+                self.hog[offset] = 1
+            await asyncio.sleep(3600)
+        if code == "pid":
+            return RunResult(result=os.getpid(), logs=[], duration=0.1)
         if code == "break":
             self.broken = True
             raise TimeoutExceeded("wedged", logs=[], duration=1.0)

@@ -139,7 +139,7 @@ def test_drop_closes_every_sandbox_of_a_workspace():
     async def scenario():
         for k in (key("a"), SandboxKey("a", "python", "v1"), key("b")):
             await pool.compile(k, functions("echo"))
-        pool.drop("a")
+        await pool.drop("a")
 
     asyncio.run(scenario())
     assert [s.closed for s in factory.built] == [True, True, False]
@@ -160,3 +160,18 @@ def test_a_version_with_compile_errors_is_not_installed_unless_asked():
     assert list(refused) == list(kept) == ["f"]
     assert key("a", "v3") in pool and key("a", "v1") not in pool
     assert factory.built[1].closed and not factory.built[2].closed
+
+
+def test_the_sweeper_drops_idle_sandboxes_in_the_background():
+    factory, pool = make_pool(idle_timeout=0.2)
+
+    async def scenario():
+        await pool.start()
+        await pool.compile(key("a"), functions("echo"))
+        await asyncio.sleep(0.5)
+        dropped = key("a") not in pool
+        await pool.close()
+        return dropped
+
+    assert asyncio.run(scenario()) is True
+    assert factory.built[0].closed

@@ -1,0 +1,145 @@
+"""A worker process: warm sandboxes of one language, served to the supervisor over a pipe.
+
+Started by the supervisor as `python -m sandboxes.worker --language ...`. It keeps its
+own SandboxPool (LRU and idle expiry per worker) and answers the supervisor's frames
+(compile, run, drop) concurrently. The protocol uses the process's original stdin and
+stdout; fd 1 is pointed at stderr so that nothing a library prints can break a frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import importlib
+import os
+import resource
+import sys
+from typing import Any
+
+from sandboxes import protocol
+from sandboxes.base import SandboxFactory
+from sandboxes.errors import FnboxError, SandboxCrashed
+from sandboxes.pool import SandboxKey, SandboxPool
+
+MEGABYTE = 1024 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+async def serve(pool: SandboxPool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer frames until the supervisor closes the pipe."""
+    tasks: set[asyncio.Task[None]] = set()
+    while (message := await protocol.read(reader)) is not None:
+        task = asyncio.create_task(_answer(pool, message, writer))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    reply: dict[str, Any] = {"id": message.get("id")}
+    try:
+        reply.update(await _handle(pool, message))
+    except FnboxError as exc:
+        reply["error"] = exc.to_json()
+    except Exception as exc:  # noqa: BLE001 - the supervisor must get an answer
+        reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
+    try:
+        frame = protocol.encode(reply)
+    except (protocol.ProtocolError, TypeError, ValueError) as exc:
+        frame = protocol.encode({"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()})
+    writer.write(frame)
+    await writer.drain()
+
+
+async def _handle(pool: SandboxPool, message: dict[str, Any]) -> dict[str, Any]:
+    operation = message.get("op")
+    if operation == "run":
+        key = SandboxKey(*message["key"])
+        if "sources" not in message and key not in pool:
+            return {"missing": True}
+        result = await pool.run(
+            key,
+            protocol.sources_from_json(message.get("sources", [])),
+            message["function"],
+            message["parameters"],
+            protocol.limits_from_json(message["limits"]),
+        )
+        return {"result": protocol.result_to_json(result)}
+    if operation == "compile":
+        errors = await pool.compile(
+            SandboxKey(*message["key"]),
+            protocol.sources_from_json(message["sources"]),
+            keep_on_error=bool(message.get("keep_on_error")),
+        )
+        return {"errors": {name: error.to_json() for name, error in errors.items()}}
+    if operation == "drop":
+        await pool.drop(message["workspace"])
+        return {}
+    raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+def _factory(language: str, factory_path: str | None, python_modules: list[str]) -> SandboxFactory:
+    """Import only the language this worker runs (a Python worker must not map V8 under its RLIMIT_AS)."""
+    if factory_path:
+        module, _, name = factory_path.partition(":")
+        factory: SandboxFactory = getattr(importlib.import_module(module), name)()
+        return factory
+    if language == "javascript":
+        from sandboxes import js
+
+        return js.compile_workspace
+    from sandboxes import python
+
+    return lambda sources: python.compile_workspace(sources, allowed_modules=tuple(python_modules))
+
+
+async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=protocol.MAX_FRAME)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(protocol_in, "rb", 0))
+    transport, stream_protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(protocol_out, "wb", 0)
+    )
+    writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
+    pool = SandboxPool(
+        factories={args.language: _factory(args.language, args.factory, args.python_modules)},
+        max_sandboxes=args.max_sandboxes,
+        idle_timeout=args.idle_timeout,
+        max_queue=args.max_queue,
+    )
+    await pool.start()
+    try:
+        await serve(pool, reader, writer)
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandboxes.worker")
+    parser.add_argument("--language", required=True, choices=["javascript", "python"])
+    parser.add_argument("--max-sandboxes", type=int, required=True)
+    parser.add_argument("--idle-timeout", type=float, required=True)
+    parser.add_argument("--max-queue", type=int, default=64)
+    parser.add_argument("--python-modules", nargs="*", default=[])
+    parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
+    parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
+    args = parser.parse_args(argv)
+
+    # Die with the supervisor even when stuck in C code that never reads the pipe again.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
+    protocol_in, protocol_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    if args.address_space_mb:
+        limit = int(args.address_space_mb * MEGABYTE)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        asyncio.run(_main(args, protocol_in, protocol_out))
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

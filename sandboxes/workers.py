@@ -1,0 +1,303 @@
+"""The supervisor: warm sandboxes kept in worker processes it starts, watches and restarts.
+
+`WorkerPool` has the interface of the in-process `SandboxPool` (compile, run, drop,
+start, close), so the Runtime does not know which one it drives. Each language gets
+`workers` processes; a workspace is always routed to the same one, so its `cache`
+stays coherent.
+
+The supervisor enforces what a language-level sandbox cannot:
+- a run that passes its deadline by `grace` seconds gets its worker killed; that run
+  answers TimeoutExceeded;
+- a JavaScript worker whose RSS passes `js_rss_mb` is killed (V8 reserves address space
+  at start, so RLIMIT_AS cannot be used); a Python worker runs under RLIMIT_AS;
+- a worker that dies is restarted. The calls it had in flight, other than a timed-out
+  one, are retried once on the fresh worker: an innocent neighbour then succeeds, and
+  the call that killed the worker kills it once more and answers MemoryLimitExceeded
+  (when the worker was killed for its memory) or SandboxCrashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import signal
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from sandboxes import protocol
+from sandboxes.base import FunctionSource, JSONValue, Limits, RunResult
+from sandboxes.errors import (
+    CompilationError,
+    FnboxError,
+    MemoryLimitExceeded,
+    SandboxCrashed,
+    TimeoutExceeded,
+    error_from_json,
+)
+from sandboxes.pool import SandboxKey
+
+__all__ = ["WorkerPool", "WorkerOptions"]
+
+logger = logging.getLogger("fnbox")
+
+#: How often the supervisor looks at deadlines and memory.
+WATCH_INTERVAL = 0.05
+#: The deadline of operations that are not runs (compile, drop).
+CONTROL_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    workers: int = 2
+    max_sandboxes: int = 500  # shared out among the workers of a language
+    idle_timeout: float = 3600
+    max_queue: int = 64
+    python_modules: tuple[str, ...] = ()
+    python_memory_mb: float = 512
+    js_rss_mb: float = 2048
+    grace: float = 1.0
+    languages: tuple[str, ...] = ("javascript", "python")
+    factory: str | None = None  # module:callable, for tests with fake sandboxes
+
+
+class _WorkerDied(Exception):
+    """The worker of a call died before answering."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class _Call:
+    future: asyncio.Future[dict[str, Any]]
+    deadline: float
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One worker process and the calls waiting for its answers."""
+
+    language: str
+    index: int
+    options: WorkerOptions
+    process: asyncio.subprocess.Process | None = None
+    calls: dict[int, _Call] = field(default_factory=dict)
+    reader_task: asyncio.Task[None] | None = None
+    death: str | None = None  # why the supervisor killed it, if it did
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def start(self) -> None:
+        per_worker = max(1, self.options.max_sandboxes // self.options.workers)
+        command = [
+            sys.executable, "-m", "sandboxes.worker",
+            "--language", self.language,
+            "--max-sandboxes", str(per_worker),
+            "--idle-timeout", str(self.options.idle_timeout),
+            "--max-queue", str(self.options.max_queue),
+        ]
+        if self.language == "python":
+            command += ["--address-space-mb", str(self.options.python_memory_mb)]
+            command += ["--python-modules", *self.options.python_modules]
+        if self.options.factory:
+            command += ["--factory", self.options.factory]
+        self.process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=protocol.MAX_FRAME,
+            start_new_session=True,
+        )
+        self.death = None
+        self.reader_task = asyncio.create_task(self._read_answers(self.process))
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None and self.death is None
+
+    async def request(self, message: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        if not self.alive or self.process is None or self.process.stdin is None:
+            raise _WorkerDied("the worker is restarting")
+        call_id = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.calls[call_id] = _Call(future, time.monotonic() + timeout)
+        try:
+            try:
+                self.process.stdin.write(protocol.encode({**message, "id": call_id}))
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise _WorkerDied(f"its pipe broke: {exc}") from None
+            return await future
+        finally:
+            self.calls.pop(call_id, None)
+
+    def kill(self, reason: str) -> None:
+        if self.process is not None and self.process.returncode is None and self.death is None:
+            self.death = reason
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def rss_mb(self) -> float:
+        if self.process is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as statm:
+                pages = int(statm.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        try:
+            while (message := await protocol.read(process.stdout)) is not None:
+                call = self.calls.get(message.get("id"))  # type: ignore[arg-type]
+                if call is not None and not call.future.done():
+                    call.future.set_result(message)
+        except protocol.ProtocolError as exc:
+            self.kill(f"broke the protocol: {exc}")
+        await process.wait()
+        if self.death is None:
+            self.death = f"the worker exited with status {process.returncode}"
+        reason = self.death
+        for call in list(self.calls.values()):
+            if not call.future.done():
+                call.future.set_exception(_WorkerDied(reason))
+
+
+class WorkerPool:
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self._workers = {
+            language: [_Worker(language, index, options) for index in range(options.workers)]
+            for language in options.languages
+        }
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        await asyncio.gather(*(worker.start() for worker in self._all()))
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for worker in self._all():
+            if worker.process is not None and worker.process.returncode is None:
+                if worker.process.stdin is not None:
+                    worker.process.stdin.close()
+                worker.kill("the service is stopping")
+        for worker in self._all():
+            if worker.reader_task is not None:
+                await asyncio.gather(worker.reader_task, return_exceptions=True)
+
+    def worker_pids(self, language: str) -> list[int]:
+        return [w.process.pid for w in self._workers[language] if w.process is not None]
+
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]:
+        answer = await self._call(
+            key,
+            {"op": "compile", "key": _key(key), "sources": protocol.sources_to_json(sources), "keep_on_error": keep_on_error},
+            timeout=CONTROL_TIMEOUT,
+        )
+        errors: dict[str, CompilationError] = {}
+        for name, body in answer.get("errors", {}).items():
+            error = error_from_json(body)
+            errors[name] = error if isinstance(error, CompilationError) else CompilationError(error.message, details=error.details)
+        return errors
+
+    async def run(
+        self,
+        key: SandboxKey,
+        sources: Sequence[FunctionSource],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+    ) -> RunResult:
+        message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
+        # Queueing in the worker counts against the deadline too, so allow twice the run's time.
+        timeout = 2 * limits.timeout + self.options.grace
+        answer = await self._call(key, message, timeout=timeout)
+        if answer.get("missing"):
+            message["sources"] = protocol.sources_to_json(sources)
+            answer = await self._call(key, message, timeout=timeout)
+        return protocol.result_from_json(answer["result"])
+
+    async def drop(self, workspace: str) -> None:
+        for language in self._workers:
+            await self._call(SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT)
+
+    async def _call(self, key: SandboxKey, message: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        """Send to the workspace's worker; retry once if the worker died under the call."""
+        workers = self._workers[key.language]
+        worker = workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+        for attempt in (1, 2):
+            try:
+                await self._ready(worker)
+                answer = await worker.request(message, timeout=timeout)
+                break
+            except _WorkerDied as died:
+                if died.reason.startswith("timeout") or attempt == 2:
+                    raise self._died_error(died.reason) from None
+        if "error" in answer:
+            raise error_from_json(answer["error"])
+        return answer
+
+    @staticmethod
+    def _died_error(reason: str) -> FnboxError:
+        if reason.startswith("timeout"):
+            return TimeoutExceeded("the run passed its timeout and its worker was stopped", details={"reason": reason})
+        if reason.startswith("memory"):
+            return MemoryLimitExceeded(f"the worker passed its memory cap and was stopped ({reason})")
+        return SandboxCrashed(f"the sandbox's worker died ({reason}); the service goes on")
+
+    async def _ready(self, worker: _Worker) -> None:
+        """Wait until a dead worker has been restarted."""
+        for _ in range(1000):
+            if worker.alive:
+                return
+            await asyncio.sleep(0.01)
+        raise _WorkerDied("the worker did not restart")
+
+    async def _watch(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            for worker in self._all():
+                await self._watch_one(worker, now)
+
+    async def _watch_one(self, worker: _Worker, now: float) -> None:
+        process = worker.process
+        if process is None:
+            return
+        if process.returncode is not None and not self._closing:
+            if worker.reader_task is not None:
+                await asyncio.gather(worker.reader_task, return_exceptions=True)
+            logger.warning("%s worker %d stopped (%s); restarting it", worker.language, worker.index, worker.death or process.returncode)
+            await worker.start()
+            return
+        for call_id, call in list(worker.calls.items()):
+            if now > call.deadline:
+                # The call that overran answers TimeoutExceeded; its neighbours are retried.
+                worker.calls.pop(call_id, None)
+                if not call.future.done():
+                    call.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
+                worker.kill("killed because a neighbouring call overran its deadline")
+        if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
+            worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
+
+    def _all(self) -> list[_Worker]:
+        return [worker for workers in self._workers.values() for worker in workers]
+
+
+def _key(key: SandboxKey) -> list[str]:
+    return [key.workspace, key.language, key.version]

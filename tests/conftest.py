@@ -1,0 +1,31 @@
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.settings import load_settings
+
+
+@pytest.fixture
+def make_client(tmp_path):
+    """A TestClient on a fresh data directory; keyword arguments are environment variables.
+
+    Sandboxes stay in the test process unless FUNCTIONS_WORKERS is given.
+    """
+    clients = []
+
+    def make(**environ: str) -> TestClient:
+        environ.setdefault("FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH", str(tmp_path / "functions"))
+        environ.setdefault("FUNCTIONS_WORKERS", "0")
+        client = TestClient(create_app(load_settings(environ=environ)), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()

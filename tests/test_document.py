@@ -1,0 +1,71 @@
+import pytest
+
+from sandboxes.errors import InvalidParameters, InvalidRequest
+from workspaces.document import check_parameters, parse_workspace
+
+
+def doc(**function):
+    return {"functions": {"f": {"code": "return 1;", **function}}}
+
+
+def test_languages_and_their_aliases():
+    for alias, language in [("javascript", "javascript"), ("nodejs", "javascript"), ("js", "javascript"), ("python", "python")]:
+        assert parse_workspace("w", doc(language=alias)).functions["f"].language == language
+    assert parse_workspace("w", doc()).functions["f"].language == "javascript"
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "-x", "a b", "a/b", "x" * 65, "..", "é"])
+def test_bad_workspace_names_are_refused(name):
+    with pytest.raises(InvalidRequest, match="workspace name"):
+        parse_workspace(name, doc())
+
+
+@pytest.mark.parametrize("name, language", [("my-fn", "javascript"), ("class", "javascript"), ("lambda", "python"), ("cache", "python"), ("1f", "python")])
+def test_function_names_must_be_identifiers_of_their_language(name, language):
+    with pytest.raises(InvalidRequest, match=repr(name)):
+        parse_workspace("w", {"functions": {name: {"code": "", "language": language}}})
+
+
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        ({"code": 3}, "'code' must be a string"),
+        ({"code": "", "language": "ruby"}, "unknown language"),
+        ({"code": "", "parameters": {"x": {"type": "date"}}}, "unknown type"),
+        ({"code": "", "parameters": {"x": {"type": "integer", "default": "one"}}}, "default"),
+        ({"code": "", "timeout": -5}, "'timeout' must be a positive number"),
+        ({"code": "", "memory": "lots"}, "'memory' must be a positive number"),
+    ],
+)
+def test_bad_functions_are_refused_with_a_clear_message(function, message):
+    with pytest.raises(InvalidRequest, match=message):
+        parse_workspace("w", {"functions": {"f": function}})
+
+
+def test_a_changed_document_is_a_new_version():
+    one = parse_workspace("w", doc())
+    assert parse_workspace("w", doc()).version == one.version
+    assert parse_workspace("w", doc(description="x")).version != one.version
+
+
+TYPED = parse_workspace(
+    "w",
+    doc(parameters={"s": {"type": "string"}, "n": {"type": "number"}, "i": {"type": "integer"}, "b": {"type": "boolean"},
+                    "o": {"type": "object"}, "a": {"type": "array"}}),
+).functions["f"]
+
+
+@pytest.mark.parametrize("name, value", [("s", 1), ("n", "1"), ("i", 1.5), ("i", True), ("b", 0), ("o", []), ("a", {})])
+def test_a_value_of_the_wrong_type_names_the_parameter(name, value):
+    with pytest.raises(InvalidParameters, match=repr(name)) as caught:
+        check_parameters(TYPED, {name: value})
+    assert caught.value.details["parameter"] == name
+
+
+def test_right_values_and_undeclared_parameters_pass():
+    given = {"s": "x", "n": 1.5, "i": 2, "b": False, "o": {}, "a": [1], "extra": 1}
+    assert check_parameters(TYPED, given) == given
+
+
+def test_null_means_not_given_so_the_default_applies():
+    assert check_parameters(TYPED, {"s": None, "extra": None}) == {"extra": None}

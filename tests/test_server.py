@@ -1,0 +1,57 @@
+"""The real service: `fnbox serve` with worker processes, on a real socket."""
+
+import os
+import signal
+import threading
+import time
+
+import httpx2 as httpx
+
+from tests.server import running_server
+
+HELLO = {"functions": {
+    "hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}},
+    "pyhello": {"language": "python", "code": 'return "Hello " + name', "parameters": {"name": {"type": "string"}}},
+    "slow": {"language": "python", "code": "import time\ntime.sleep(1.5)\nreturn 'done'"},
+}}
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+def test_the_service_runs_both_languages_in_workers_and_keeps_workspaces_across_restarts(tmp_path):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as (url, process):
+        assert httpx.post(f"{url}/v2/functions/test", json=HELLO).json() == HELLO
+        for function in ("hello", "pyhello"):
+            answer = httpx.post(f"{url}/v2/functions/test/run/{function}", json={"parameters": {"name": "world"}})
+            assert answer.json()["result"] == "Hello world"
+        assert len(children_of(process.pid)) == 2  # one worker per language
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as (url, _):
+        assert httpx.get(f"{url}/v2/functions").json() == ["test"]
+        assert httpx.post(f"{url}/v2/functions/test/run/hello", json={"parameters": {"name": "again"}}).json()["result"] == "Hello again"
+
+
+def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_path):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1", SHUTDOWN_GRACE_PERIOD="10") as (url, process):
+        httpx.post(f"{url}/v2/functions/test", json=HELLO)
+        workers = children_of(process.pid)
+        answers = []
+        slow = threading.Thread(target=lambda: answers.append(httpx.post(f"{url}/v2/functions/test/run/slow", json={}, timeout=10)))
+        slow.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        slow.join(timeout=10)
+        assert process.wait(timeout=15) == 0
+        assert answers and answers[0].json()["result"] == "done"
+        time.sleep(0.2)
+        assert workers and not any(os.path.exists(f"/proc/{pid}") for pid in workers)

@@ -1,0 +1,79 @@
+import pytest
+
+from server.settings import SettingsError, load_settings, parse_size
+
+
+def test_defaults_follow_the_model_service():
+    settings = load_settings(environ={})
+    assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 4000, "data/functions/")
+    assert settings.js_timeout_ms == settings.python_timeout_ms == 20000
+    assert settings.max_warm_sandboxes == 500
+    assert settings.js_memory_mb == 100 and settings.python_memory_mb == 512
+    assert settings.idle_timeout == 3600
+    assert settings.request_max_size == 1024 * 1024
+    assert settings.update_scripts_on_startup is False
+    assert "math" in settings.python_modules and settings.workers >= 1
+
+
+def test_every_variable_is_read():
+    settings = load_settings(
+        environ={
+            "PORT": "5000",
+            "FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH": "/tmp/x",
+            "FUNCTIONS_RUN_TIMEOUT": "1500",
+            "PYTHON_FUNCTIONS_RUN_TIMEOUT": "2500",
+            "FUNCTIONS_WORKERS_MAX_LRU": "2",
+            "NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB": "64",
+            "PYTHON_WORKER_MAX_MEMORY_MB": "256",
+            "INACTIVE_NODE_WORKER_DELETION_TIMEOUT": "10",
+            "NODE_BUILTIN_MODULES": "url, util",
+            "PYTHON_BUILTIN_MODULES": "math, json",
+            "REQUEST_MAX_SIZE": "100kb",
+            "UPDATE_SCRIPTS_ON_STARTUP": "yes",
+            "FUNCTIONS_WORKERS": "3",
+            "FUNCTIONS_WORKER_MAX_RSS_MB": "1024",
+            "SHUTDOWN_GRACE_PERIOD": "5",
+        }
+    )
+    assert settings.port == 5000 and settings.data_dir == "/tmp/x"
+    assert (settings.js_timeout_ms, settings.python_timeout_ms) == (1500, 2500)
+    assert settings.max_warm_sandboxes == 2 and settings.idle_timeout == 10
+    assert (settings.js_memory_mb, settings.python_memory_mb) == (64, 256)
+    assert settings.node_modules == ("url", "util") and settings.python_modules == ("math", "json")
+    assert settings.request_max_size == 100 * 1024
+    assert settings.update_scripts_on_startup is True and settings.workers == 3
+    assert settings.js_worker_rss_mb == 1024 and settings.shutdown_grace == 5
+    options = settings.runtime_options()
+    assert options.js_timeout_ms == 1500 and options.max_warm_sandboxes == 2 and options.python_modules == ("math", "json")
+    assert options.workers == 3 and options.js_worker_rss_mb == 1024
+
+
+def test_zero_workers_keeps_the_sandboxes_in_process():
+    assert load_settings(environ={"FUNCTIONS_WORKERS": "0"}).runtime_options().workers == 0
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("PORT", "http"),
+        ("FUNCTIONS_RUN_TIMEOUT", "-1"),
+        ("FUNCTIONS_WORKERS_MAX_LRU", "0"),
+        ("FUNCTIONS_WORKERS", "-1"),
+        ("REQUEST_MAX_SIZE", "lots"),
+        ("UPDATE_SCRIPTS_ON_STARTUP", "maybe"),
+        ("PYTHON_BUILTIN_MODULES", "math, os"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable, value):
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(environ={variable: value})
+
+
+def test_flags_win_over_the_environment():
+    settings = load_settings(environ={"PORT": "5000"}, port=6000, host=None)
+    assert settings.port == 6000 and settings.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("text, size", [("512", 512), ("1kb", 1024), ("1mb", 1048576), ("1.5MB", 1572864), ("2gb", 2 * 1024**3)])
+def test_sizes_parse_like_the_model_service(text, size):
+    assert parse_size(text) == size

@@ -1,0 +1,135 @@
+"""The supervisor and its worker processes, with fake sandboxes inside the workers."""
+
+import asyncio
+import time
+
+import pytest
+
+from sandboxes.base import FunctionSource, Limits
+from sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
+from sandboxes.pool import SandboxKey
+from sandboxes.workers import WorkerOptions, WorkerPool
+
+LIMITS = Limits(timeout=0.5, memory=2**26)
+FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
+    FunctionSource(name="nap", code="sleep 1")
+]
+
+
+def key(workspace: str) -> SandboxKey:
+    return SandboxKey(workspace, "javascript", "v1")
+
+
+def supervised(scenario, **options):
+    """Run `scenario(pool)` against a started WorkerPool of fake sandboxes."""
+    options = {"workers": 2, "languages": ("javascript",), "factory": "tests.fakes:FakeFactory", "grace": 0.3, **options}
+
+    async def main():
+        pool = WorkerPool(WorkerOptions(**options))
+        await pool.start()
+        try:
+            return await scenario(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def run(pool, workspace, function, limits=LIMITS):
+    return pool.run(key(workspace), FUNCTIONS, function, {}, limits)
+
+
+def workspaces_on_different_workers(pool_size=2):
+    import zlib
+
+    first = "w0"
+    for index in range(1, 100):
+        other = f"w{index}"
+        if zlib.crc32(other.encode()) % pool_size != zlib.crc32(first.encode()) % pool_size:
+            return first, other
+    raise AssertionError("no pair found")
+
+
+def test_a_workspace_always_runs_on_the_same_worker_and_keeps_its_cache():
+    async def scenario(pool):
+        counts = [(await run(pool, "w", "count")).result for _ in range(3)]
+        pids = {(await run(pool, "w", "pid")).result for _ in range(3)}
+        return counts, pids, pool.worker_pids("javascript")
+
+    counts, pids, workers = supervised(scenario)
+    assert counts == [1, 2, 3]
+    assert len(pids) == 1 and pids <= set(workers) and len(workers) == 2
+
+
+def test_a_worker_stuck_past_the_deadline_is_killed_and_restarted():
+    async def scenario(pool):
+        before = (await run(pool, "w", "pid")).result
+        started = time.monotonic()
+        with pytest.raises(TimeoutExceeded):
+            await run(pool, "w", "hang")
+        elapsed = time.monotonic() - started
+        after = (await run(pool, "w", "pid")).result
+        return before, after, elapsed
+
+    before, after, elapsed = supervised(scenario)
+    assert before != after
+    assert elapsed < 2 * LIMITS.timeout + 0.3 + 1.0
+
+
+def test_a_neighbour_of_a_killed_run_is_retried_on_the_fresh_worker():
+    async def scenario(pool):
+        # "w" and "w-b" land on the same worker only if their hashes agree: use two keys of one workspace.
+        neighbour = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26)))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutExceeded):
+            await run(pool, "w", "hang")
+        return await neighbour
+
+    assert supervised(scenario).result == "slept"
+
+
+def test_other_workers_keep_serving_while_one_is_killed():
+    a, b = workspaces_on_different_workers()
+
+    async def scenario(pool):
+        await run(pool, b, "count")
+        hang = asyncio.create_task(run(pool, a, "hang"))
+        await asyncio.sleep(0.1)
+        during = (await run(pool, b, "count")).result
+        with pytest.raises(TimeoutExceeded):
+            await hang
+        return during, (await run(pool, b, "count")).result
+
+    assert supervised(scenario) == (2, 3)  # b's cache survived: its worker was never touched
+
+
+def test_a_worker_that_exits_answers_sandbox_crashed_and_comes_back():
+    async def scenario(pool):
+        with pytest.raises(SandboxCrashed):
+            await run(pool, "w", "exit")
+        return (await run(pool, "w", "count")).result
+
+    assert supervised(scenario) == 1
+
+
+def test_a_worker_over_its_rss_cap_is_killed():
+    async def scenario(pool):
+        with pytest.raises(MemoryLimitExceeded):
+            await run(pool, "w", "hog", Limits(timeout=10, memory=2**26))
+        return (await run(pool, "w", "fine")).result
+
+    assert supervised(scenario, js_rss_mb=300) == "fine"
+
+
+def test_close_leaves_no_worker_behind():
+    import os
+
+    async def scenario(pool):
+        await run(pool, "w", "fine")
+        return pool.worker_pids("javascript")
+
+    pids = supervised(scenario)
+    time.sleep(0.1)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
