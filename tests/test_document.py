@@ -20,7 +20,7 @@ def test_bad_workspace_names_are_refused(name):
         parse_workspace(name, doc())
 
 
-@pytest.mark.parametrize("name, language", [("my-fn", "javascript"), ("class", "javascript"), ("lambda", "python"), ("cache", "python"), ("1f", "python")])
+@pytest.mark.parametrize("name, language", [("my-fn", "javascript"), ("class", "javascript"), ("lambda", "python"), ("cache", "python"), ("1f", "python"), ("_getattr_", "python")])
 def test_function_names_must_be_identifiers_of_their_language(name, language):
     with pytest.raises(InvalidRequest, match=repr(name)):
         parse_workspace("w", {"functions": {name: {"code": "", "language": language}}})
@@ -69,3 +69,8 @@ def test_right_values_and_undeclared_parameters_pass():
 
 def test_null_means_not_given_so_the_default_applies():
     assert check_parameters(TYPED, {"s": None, "extra": None}) == {"extra": None}
+
+
+def test_python_parameters_may_not_shadow_guards():
+    with pytest.raises(InvalidRequest, match="_getiter_"):
+        parse_workspace("w", {"functions": {"f": {"code": "", "language": "python", "parameters": {"_getiter_": {}}}}})

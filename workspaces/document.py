@@ -24,6 +24,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 LANGUAGES = {"javascript": "javascript", "nodejs": "javascript", "js": "javascript", "python": "python"}
+# Python names may not start with "_" either: RestrictedPython's guards are such names.
 RESERVED_NAMES = {"javascript": js.RESERVED_NAMES, "python": python.RESERVED_NAMES}
 PARAMETER_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 MAX_FUNCTIONS = 1000
@@ -104,7 +105,7 @@ def _parse_function(name: Any, body: Any) -> FunctionSpec:
             details={"function": name},
         )
     language = LANGUAGES[language]
-    if name in RESERVED_NAMES[language]:
+    if name in RESERVED_NAMES[language] or (language == "python" and name.startswith("_")):
         raise InvalidRequest(
             f"function name {name!r} is reserved in {language}: choose another name", details={"function": name}
         )
@@ -134,7 +135,12 @@ def _parse_parameters(function: str, language: str, declared: Any) -> tuple[Para
     parameters = []
     for pname, schema in declared.items():
         where = {"function": function, "parameter": pname}
-        if not isinstance(pname, str) or not IDENTIFIER_PATTERN.match(pname) or pname in RESERVED_NAMES[language]:
+        if (
+            not isinstance(pname, str)
+            or not IDENTIFIER_PATTERN.match(pname)
+            or pname in RESERVED_NAMES[language]
+            or (language == "python" and pname.startswith("_"))
+        ):
             raise InvalidRequest(
                 f"function {function!r}: parameter name {pname!r} is not a usable {language} variable name",
                 details=where,

@@ -1,0 +1,94 @@
+"""Worker threads for Python runs, so the event loop stays free while user code runs.
+
+Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so one run stuck
+in C code would hold the process open; these are daemon threads. Each one also sets a
+bounded decimal context, since decimal contexts are per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import decimal
+import os
+import queue
+import threading
+from typing import Any, Callable
+
+from sandboxes.python.sizes import decimal_context
+
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class Executor:
+    """Runs sync callables on daemon threads and completes asyncio futures with the outcome."""
+
+    def __init__(self, max_threads: int) -> None:
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # a C lock: threading.Semaphore costs microseconds
+        self._idle = 0
+        self._threads = 0
+        self._max_threads = max_threads
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # an idle thread will take the job
+            elif self._threads < self._max_threads:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"fnbox-python-{self._threads}", daemon=True).start()
+        self._jobs.put((loop, future, function, args))
+        return future
+
+    def _work(self) -> None:
+        decimal.setcontext(decimal_context())
+        while True:
+            loop, future, function, args = self._jobs.get()
+            outcome = None
+            if not future.done():  # else the caller gave up before it started (cancelled, or the watchdog)
+                try:
+                    outcome, failed = function(*args), False
+                except BaseException as exc:  # delivered to the caller, whatever it is
+                    outcome, failed = exc, True
+                try:
+                    loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    pass
+            del loop, future, function, args, outcome
+            with self._lock:
+                self._idle += 1
+
+
+def _deliver(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # cancelled, or already answered by the watchdog
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise `exception` in a thread at its next bytecode (None clears a pending one).
+
+    Reaches Python-level loops in host code (statistics over a huge input, say) that the
+    deadline checks in user code do not; C code holding the GIL is beyond its reach.
+    """
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception is not None else None
+    )
+
+
+_executor: Executor | None = None
+_executor_lock = threading.Lock()
+
+
+def executor() -> Executor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = Executor(max_threads=min(32, (os.cpu_count() or 1) + 4))
+    return _executor

@@ -1,0 +1,461 @@
+import asyncio
+import decimal
+import fractions
+import time
+import types
+
+import pytest
+
+from sandboxes.base import FunctionSource, Limits, Parameter
+from sandboxes.errors import (
+    CompilationError,
+    FunctionError,
+    MemoryLimitExceeded,
+    NotFound,
+    SandboxCrashed,
+    TimeoutExceeded,
+)
+from sandboxes.python import ALLOWED_MODULES, RESERVED_NAMES, compile_workspace
+
+LIMITS = Limits(timeout=2.0, memory=64 << 20)
+SHORT = Limits(timeout=0.3, memory=64 << 20)
+
+
+def workspace(**functions: str):
+    return compile_workspace([FunctionSource(name, code) for name, code in functions.items()])
+
+
+def run(sandbox, name="f", parameters=None, limits=LIMITS):
+    return asyncio.run(sandbox.run(name, parameters or {}, limits))
+
+
+def result(code: str):
+    return run(workspace(f=code)).result
+
+
+def fails(sandbox, name="f", error=FunctionError, limits=LIMITS):
+    with pytest.raises(error) as info:
+        run(sandbox, name, limits=limits)
+    assert info.value.logs is not None and info.value.duration is not None
+    return info.value
+
+
+def refused_at_save(code: str) -> CompilationError:
+    sandbox = workspace(f=code)
+    assert "f" in sandbox.errors, "expected a CompilationError"
+    return sandbox.errors["f"]
+
+
+# Functions, parameters, cache, logs
+
+
+def test_hello_with_parameter_and_default():
+    sandbox = compile_workspace(
+        [FunctionSource("hello", 'return "Hello " + name', (Parameter("name", "string", "world", True),))]
+    )
+    assert run(sandbox, "hello").result == "Hello world"
+    assert run(sandbox, "hello", {"name": "Ada", "ignored": 1}).result == "Hello Ada"
+    assert isinstance(run(sandbox, "hello").duration, float)
+
+
+def test_undeclared_parameter_without_default_is_none():
+    sandbox = compile_workspace([FunctionSource("f", "return x", (Parameter("x"),))])
+    assert run(sandbox).result is None
+
+
+def test_function_calls_another():
+    sandbox = compile_workspace(
+        [
+            FunctionSource("funcA", "return x * 2", (Parameter("x", "number"),)),
+            FunctionSource("funcB", 'return "hello " + str(funcA(x=1))'),
+        ]
+    )
+    assert run(sandbox, "funcB").result == "hello 2"
+
+
+def test_dict_default_is_fresh_on_each_call():
+    items = Parameter("items", "array", [], True)
+    sandbox = compile_workspace([FunctionSource("f", "items.append(1)\nreturn items", (items,))])
+    assert run(sandbox).result == [1]
+    assert run(sandbox).result == [1]
+
+
+def test_cache_is_kept_across_runs_and_shared_by_functions():
+    sandbox = workspace(
+        put="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']",
+        get="return cache.get('n')",
+    )
+    assert [run(sandbox, "put").result for _ in range(3)] == [1, 2, 3]
+    assert run(sandbox, "get").result == 3
+
+
+def test_cache_is_not_shared_between_sandboxes():
+    first, second = workspace(f="cache['x'] = 1"), workspace(f="return cache.get('x')")
+    run(first)
+    assert run(second).result is None
+
+
+def test_print_and_log_levels():
+    logs = run(workspace(f="print('a', 1)\nlog.info('i')\nlog.warning('w')\nlog.error('e')\nlog.debug('d')")).logs
+    assert [(e["level"], e["message"]) for e in logs] == [
+        ("info", "a 1"),
+        ("info", "i"),
+        ("warn", "w"),
+        ("error", "e"),
+        ("debug", "d"),
+    ]
+    assert all(isinstance(e["time"], int) for e in logs)
+
+
+def test_logs_are_per_run():
+    sandbox = workspace(f="print('once')")
+    run(sandbox)
+    assert len(run(sandbox).logs) == 1
+
+
+# Errors
+
+
+def test_exception_has_message_line_and_user_stack():
+    error = fails(workspace(f="print('before')\nx = 0\nreturn 1 / x"))
+    assert error.message == "ZeroDivisionError: division by zero"
+    assert error.details["function"] == "f" and error.details["line"] == 3
+    assert 'File "f", line 3, in f' in error.details["stack"]
+    assert "/" not in error.details["stack"].replace("1 / x", "")  # no host paths
+    assert error.logs[0]["message"] == "before"
+
+
+def test_stack_spans_calling_functions():
+    sandbox = workspace(inner="raise ValueError('bad')", outer="return inner()")
+    error = fails(sandbox, "outer")
+    assert error.details["line"] == 1
+    assert 'File "outer"' in error.details["stack"] and 'File "inner"' in error.details["stack"]
+
+
+def test_syntax_error_marks_only_its_function():
+    sandbox = workspace(good="return 1", bad="x = 1\nreturn (")
+    error = sandbox.errors["bad"]
+    assert isinstance(error, CompilationError)
+    assert error.details == {"function": "bad", "line": 2}
+    assert run(sandbox, "good").result == 1
+    assert fails(sandbox, "bad", CompilationError).details["line"] == 2
+
+
+def test_calling_a_function_that_does_not_compile():
+    sandbox = workspace(bad="return (", caller="return bad()")
+    assert "does not compile" in fails(sandbox, "caller").message
+
+
+def test_unknown_function_is_not_found():
+    assert fails(workspace(), "nope", NotFound).logs == []
+
+
+def test_non_json_results_are_function_errors():
+    assert "set" in fails(workspace(f="return {1}")).message
+    assert "isoformat" in fails(workspace(f="import datetime\nreturn datetime.date.today()")).message
+    assert "nan" in fails(workspace(f="return float('nan')")).message
+    assert "result['a'][0]" in fails(workspace(f="return {'a': [print]}")).message
+
+
+def test_result_is_plain_json_data():
+    assert result("import collections\nreturn [(1, 2), collections.Counter('aa'), {1: True}]") == [
+        [1, 2],
+        {"a": 2},
+        {"1": True},
+    ]
+
+
+def test_deep_recursion_is_a_function_error_and_the_sandbox_survives():
+    sandbox = workspace(f="def down(n):\n    return down(n + 1)\nreturn down(0)", ok="return 'ok'")
+    assert "RecursionError" in fails(sandbox).message
+    assert run(sandbox, "ok").result == "ok"
+
+
+# Language features the policy must keep working
+
+
+def test_augmented_assignment_of_items_and_attributes():
+    code = (
+        "class Box:\n    def __init__(self):\n        self.n = 1\n"
+        "b = Box()\nb.n += 2\nd = {'k': 1}\nd['k'] *= 5\nn = 2\nn **= 3\nreturn [b.n, d['k'], n]"
+    )
+    assert result(code) == [3, 5, 8]
+
+
+def test_common_constructs():
+    code = (
+        "a, (b, *c) = 1, (2, 3, 4)\nx: int = 5\n"
+        "class MyError(Exception):\n    pass\n"
+        "try:\n    raise MyError('boom')\nexcept MyError as e:\n    msg = str(e)\n"
+        "return [a, b, c, x, msg, f'{3.14159:.2f}', '%03d' % 7, ', '.join(['a', 'b']), "
+        "sorted({k: v for k, v in {'b': 1, 'a': 2}.items()}), list(range(3)), isinstance(3, int)]"
+    )
+    assert result(code) == [1, 2, [3, 4], 5, "boom", "3.14", "007", "a, b", ["a", "b"], [0, 1, 2], True]
+
+
+# Imports
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("import math\nreturn [math.sqrt(16), math.factorial(5), math.floor(2.5)]", [4.0, 120, 2]),
+        ("import json\nreturn json.loads(json.dumps({'a': [1]}))", {"a": [1]}),
+        ("import re\nreturn re.sub(r'\\d', '#', 'a1b22')", "a#b##"),
+        ("import datetime\nreturn (datetime.date(2024, 2, 28) + datetime.timedelta(days=1)).isoformat()", "2024-02-29"),
+        ("import time\nreturn time.time() > 1e9", True),
+        ("import random\nrandom.seed(7)\na = random.random()\nrandom.seed(7)\nreturn a == random.random()", True),
+        ("import hashlib\nreturn hashlib.sha256(b'abc').hexdigest()[:8]", "ba7816bf"),
+        ("import base64\nreturn base64.b64encode(b'hi').decode()", "aGk="),
+        ("import itertools\nreturn list(itertools.islice(itertools.count(3), 2))", [3, 4]),
+        ("import collections\nreturn collections.Counter('abca').most_common(1)", [["a", 2]]),
+        ("import statistics\nreturn statistics.mean([1, 2, 3, 6])", 3),
+        ("import decimal\nreturn str(decimal.Decimal('1.10') + decimal.Decimal('2.20'))", "3.30"),
+        ("from fractions import Fraction\nreturn str(Fraction(1, 3) + Fraction(1, 6))", "1/2"),
+        ("import uuid\nu = uuid.uuid4()\nreturn [len(str(u)), u.version]", [36, 4]),
+        ("import urllib.parse\nreturn urllib.parse.quote('a b/c')", "a%20b/c"),
+        ("from urllib.parse import urlencode\nreturn urlencode({'q': 'x y'})", "q=x+y"),
+    ],
+)
+def test_allowed_imports(code, expected):
+    assert result(code) == expected
+
+
+def test_allowed_modules_can_be_narrowed_not_widened():
+    sandbox = compile_workspace(
+        [FunctionSource("m", "import math\nreturn 1"),
+         FunctionSource("j", "import json"), FunctionSource("o", "import os")],
+        allowed_modules=("math", "os"),
+    )
+    assert run(sandbox, "m").result == 1
+    assert set(sandbox.errors) == {"j", "o"}
+
+
+def test_public_names():
+    assert {"math", "json", "re", "urllib.parse", "uuid"} <= set(ALLOWED_MODULES)
+    known_escapes = {"os", "sys", "string", "operator", "functools", "inspect", "gc", "importlib", "pickle"}
+    assert not known_escapes & set(ALLOWED_MODULES)
+    assert {"cache", "log", "print", "len", "class", "eval", "getattr"} <= RESERVED_NAMES
+
+
+def test_reserved_names_cover_the_whole_namespace():
+    sandbox = workspace(hello="return 1")
+    assert set(sandbox._namespace) - {"hello"} <= RESERVED_NAMES
+    assert set(sandbox._namespace["__builtins__"]) <= RESERVED_NAMES
+
+
+@pytest.mark.parametrize("name", ["_getattr_", "_deadline_", "_private", "cache", "print", "len", "class"])
+def test_function_names_that_would_shadow_the_sandbox_are_refused(name):
+    sandbox = compile_workspace([FunctionSource(name, "return 1"), FunctionSource("ok", "return 2")])
+    assert name in sandbox.errors
+    assert run(sandbox, "ok").result == 2
+
+
+# Escapes refused when the workspace is saved (CompilationError)
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("import os", 'Import of "os"'),
+        ("import json.decoder", 'Import of "json.decoder"'),
+        ("from . import x", "Relative imports"),
+        ("from urllib import request", 'Import of "urllib.request"'),
+        ("import string\nreturn string.Formatter().format('{0.__class__}', 1)", 'Import of "string"'),
+        ("return ().__class__.__bases__[0].__subclasses__()", "invalid attribute name"),
+        ("import random\nreturn random._os", '"_os"'),
+        ("return eval('1')", "Eval"),
+        ("exec('x = 1')", "Exec"),
+        ("return open('/etc/passwd').read()", "open()"),
+        ("return globals()", "globals()"),
+        ("return type(1)", "type()"),
+        ("g = (x for x in [1])\nreturn g.gi_frame.f_back.f_back.f_globals", '"gi_frame"'),  # CVE-2023-37271
+        ("try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame", '"__traceback__"'),
+        ("return '{0.__class__}'.format(1)", "str.format()"),  # CVE-2023-41039
+        ("return str.format_map('{x.__class__}', {'x': 1})", "str.format()"),
+        ("try:\n    pass\nexcept* ValueError:\n    pass", "TryStar"),  # CVE-2025-22153
+        ("_getattr_ = lambda obj, name: obj", '"_getattr_"'),
+        ("def _getiter_(it):\n    return it", '"_getiter_"'),
+        ("import math as _write_", '"_write_"'),
+        ("for _apply_ in [1]:\n    pass", '"_apply_"'),
+        ("(_deadline_ := 10**9)", '"_deadline_"'),
+        ("try:\n    pass\nexcept BaseException:\n    pass", "BaseException"),
+        ("while True:\n    try:\n        pass\n    finally:\n        continue", '"continue" inside "finally"'),
+        ("try:\n    pass\nfinally:\n    return 1", '"return" inside "finally"'),
+    ],
+)
+def test_escapes_refused_at_save(code, message):
+    error = refused_at_save(code)
+    assert message in error.message + str(error.details.get("errors"))
+    assert error.details["function"] == "f" and isinstance(error.details["line"], int)
+
+
+# Escapes refused at run time (FunctionError with a clear message)
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("import uuid\nreturn uuid.os", "has no member 'os'"),
+        ("from json import decoder\nreturn decoder", "cannot import name 'decoder'"),
+        ("return getattr((), '__class__')", '"__class__" is an invalid attribute name'),
+        ("e = eval\nreturn e('1')", "eval() is not available"),
+        ("g = (x for x in [1])\nreturn getattr(g, 'gi_frame')", '"gi_frame" is a restricted name'),  # CVE-2023-37271
+        ("s = '{0.__class__}'\nreturn s.format(1)", "str.format() is not allowed"),  # CVE-2023-41039
+        ("s = '{x.__class__}'\nreturn s.format_map({'x': 1})", "str.format_map() is not allowed"),
+        ("f = str.format\nreturn f('{0.__init__.__globals__}', log)", "str.format() is not allowed"),
+        # CVE-2024-47532
+        ("try:\n    log.nothing\nexcept AttributeError as e:\n    return e.obj", '"obj" of an exception'),
+        ("return bool.mro()[1]('f' * 100000, 16)", '"mro" is not available'),
+        ("import collections\nreturn list(collections.Counter(a=10**12).elements())", "Counter.elements()"),
+        ("import math\nmath.pi = 3", "cannot modify"),
+        ("import json\njson.dumps.x = 1", "cannot modify"),
+        ("return int.mro", '"mro" is not available'),
+    ],
+)
+def test_escapes_refused_at_run(code, message):
+    assert message in fails(workspace(f=code)).message
+
+
+def test_no_module_frame_code_or_unchecked_type_is_reachable():
+    """Walk every public attribute, three levels deep, from every proxy, builtin and sample value."""
+    sandbox = workspace()
+    namespace = sandbox._namespace
+    builtins = namespace["__builtins__"]
+    modules = {name: builtins["__import__"](name, fromlist=("x",)) for name in ALLOWED_MODULES}
+    roots = list(modules.values()) + [namespace["log"], namespace["cache"]]
+    roots += [value for name, value in builtins.items() if not name.startswith("_")]
+    roots += [
+        modules["re"].match("(a)", "a"),
+        modules["datetime"].datetime.now(),
+        modules["hashlib"].sha256(b""),
+        modules["uuid"].uuid4(),
+        modules["urllib.parse"].urlparse("http://h/p"),
+        modules["collections"].namedtuple("P", "x")(1),
+        modules["statistics"].NormalDist(),
+        modules["decimal"].Decimal("1.5"),
+        modules["fractions"].Fraction(1, 3),
+        (x for x in [1]),
+        builtins["range"](10**9),
+    ]
+    forbidden = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType)
+    unchecked = (int, range, bytes, bytearray, decimal.Decimal, fractions.Fraction, type)
+    guarded_getattr = sandbox._guards.guarded_getattr
+    seen, frontier = set(), roots
+    for _ in range(4):
+        next_frontier = []
+        for obj in frontier:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            assert not isinstance(obj, forbidden), obj
+            assert not any(obj is kind for kind in unchecked), obj
+            for name in dir(obj):
+                if not name.startswith("_"):
+                    try:
+                        next_frontier.append(guarded_getattr(obj, name))
+                    except Exception:
+                        pass
+        frontier = next_frontier
+    assert len(seen) > 1000
+
+
+# Deadlines
+
+
+def test_while_true_times_out_and_the_sandbox_works_after():
+    sandbox = workspace(f="print('start')\nwhile True:\n    pass", ok="return 'ok'")
+    started = time.perf_counter()
+    error = fails(sandbox, error=TimeoutExceeded, limits=SHORT)
+    assert time.perf_counter() - started < SHORT.timeout + 0.5
+    assert error.logs[0]["message"] == "start" and error.duration >= 300
+    assert not sandbox.broken
+    assert run(sandbox, "ok").result == "ok"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "while True:\n    try:\n        while True:\n            pass\n    except:\n        pass",
+        "def f():\n    try:\n        return f()\n    except Exception:\n        return f()\nreturn f()",
+        "f = lambda n: n if n < 2 else f(n - 1) + f(n - 2)\nreturn f(80)",
+        "return [x for x in range(10**9)]",
+        "import itertools\nreturn len(list(itertools.count()))",
+        "import itertools\nreturn sum(1 for _ in itertools.product(range(100), repeat=6))",
+        "return len(list(iter(int, 1)))",
+        "import time\ntime.sleep(60)",
+    ],
+)
+def test_runaway_code_times_out(code):
+    started = time.perf_counter()
+    fails(workspace(f=code), error=TimeoutExceeded, limits=SHORT)
+    assert time.perf_counter() - started < SHORT.timeout + 0.5
+
+
+def test_watchdog_answers_when_host_code_runs_long():
+    # random.shuffle loops in host Python code, which has no deadline checks of its own.
+    sandbox = workspace(f="import random\nx = list(range(1000000)) * 4\nrandom.shuffle(x)\nrandom.shuffle(x)")
+    started = time.perf_counter()
+    error = fails(sandbox, error=TimeoutExceeded, limits=SHORT)
+    assert time.perf_counter() - started < SHORT.timeout + 0.5
+    assert sandbox.broken and "dropped" in error.message
+    fails(sandbox, error=SandboxCrashed)
+    deadline = time.monotonic() + 2
+    while sandbox._run_lock.locked() and time.monotonic() < deadline:  # the thread was stopped too
+        time.sleep(0.01)
+    assert not sandbox._run_lock.locked()
+
+
+def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
+    from sandboxes.python.executor import executor
+
+    sandboxes = [workspace(f="while True:\n    pass") for _ in range(executor()._max_threads + 2)]
+
+    async def run_all():
+        return await asyncio.gather(*(s.run("f", {}, SHORT) for s in sandboxes), return_exceptions=True)
+
+    outcomes = asyncio.run(run_all())
+    assert all(isinstance(outcome, TimeoutExceeded) for outcome in outcomes)
+    assert not any(s.broken for s in sandboxes)
+
+
+# Cheap bombs: refused before allocating, as MemoryLimitExceeded
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "return 'x' * 10**10",
+        "return [0] * 10**9",
+        "s = 'ab'\ns *= 10**9",
+        "return 10 ** 10 ** 8",
+        "return pow(2, 10**10)",
+        "return pow(3, 2**8192, 2**8192 + 1)",
+        "return 1 << 10**10",
+        "return len(list(range(10**10)))",
+        "return sum(range(10**12))",
+        "return [*range(10**10)]",
+        "return 'x'.ljust(10**10)",
+        "return '0'.zfill(10**10)",
+        "return str.center('x', 10**10)",
+        "return ''.join(['x' * 10**6] * 10**4)",
+        "return ('x' * 10**6).replace('x', 'yy' * 100)",
+        "return f'{1:>10000000000}'",
+        "return format(1.5, '.999999999f')",
+        "return '%0999999999d' % 1",
+        "return (1).to_bytes(10**10, 'big')",
+        "return int('f' * 100000, 16)",
+        "return bytes(10**10)",
+        "import math\nreturn math.factorial(10**7)",
+        "import decimal\nreturn int(decimal.Decimal('1e999999999'))",
+        "from fractions import Fraction\nreturn Fraction('1e999999999')",
+        "import random\nreturn random.choices([1], k=10**10)",
+        "import re\nreturn re.sub('', 'x' * 10**6, 'a' * 10**4)",
+        "return sum([[0] * 10**6] * 100, [])",
+    ],
+)
+def test_cheap_bombs_are_refused_fast(code):
+    started = time.perf_counter()
+    error = fails(workspace(f=code), error=MemoryLimitExceeded)
+    assert time.perf_counter() - started < 0.5
+    assert "limit" in error.message or "too expensive" in error.message or "limited" in error.message
