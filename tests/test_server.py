@@ -51,7 +51,7 @@ def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_pat
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         slow.join(timeout=10)
-        assert process.wait(timeout=15) == 0
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once done
         assert answers and answers[0].json()["result"] == "done"
         time.sleep(0.2)
         assert workers and not any(os.path.exists(f"/proc/{pid}") for pid in workers)

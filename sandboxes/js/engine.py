@@ -1,0 +1,288 @@
+"""One V8 isolate, driven through mini-racer's C interface.
+
+Why not `py_mini_racer.MiniRacer`: each of its calls hops through an asyncio loop of its
+own (about 250 µs an eval, against 30 µs here), it adopts the caller's running loop if
+there is one, and reading a JS value back is a further round trip that blocks for good
+if the isolate is busy. Here an eval is posted straight to the isolate's thread and its
+completion handed to a plain callback on that thread; the caller decides where to wake up.
+
+This is the only module that touches mini-racer's private parts (its ctypes declarations,
+matching the 0.14 C interface), so a mini-racer upgrade is checked here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from py_mini_racer import DEFAULT_V8_FLAGS, LibAlreadyInitializedError, init_mini_racer
+from py_mini_racer._dll import MR_CALLBACK
+
+__all__ = ["Engine", "EngineError", "Handle", "SharedMemory", "resolve", "resolve_threadsafe"]
+
+# Value types of the C interface (mini-racer's binary_value.h).
+_NULL, _BOOL, _INTEGER, _DOUBLE, _STRING, _UNDEFINED = 1, 2, 3, 4, 5, 11
+_SHARED_ARRAY_BUFFER, _ARRAY_BUFFER = 101, 102
+_UNPIN = 0  # callback id of the last eval, posted by close()
+_ERRORS = {
+    200: "execute",
+    201: "parse",
+    202: "oom",
+    203: "timeout",
+    204: "terminated",
+    205: "value",
+    206: "key",
+}
+
+
+#: mini-racer's flags, less memory protection keys: their permissions are per thread and
+#: fixed when a thread starts, so with them V8 crashes the process when a thread started
+#: before V8 was set up (an asyncio executor's, say) frees or uses an isolate.
+V8_FLAGS = (*DEFAULT_V8_FLAGS, "--no-memory-protection-keys")
+
+
+def _load_v8() -> ctypes.CDLL:
+    try:
+        return init_mini_racer(flags=V8_FLAGS)
+    except LibAlreadyInitializedError:  # someone else set V8 up first: take it as it is
+        return init_mini_racer(ignore_duplicate_init=True)
+
+
+class EngineError(Exception):
+    """An eval that did not complete: `kind` is parse, execute, oom, terminated..."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A JS object held for Python on the C++ side (freed with its context)."""
+
+    raw: Any
+
+
+@dataclass(frozen=True)
+class SharedMemory:
+    """A SharedArrayBuffer's memory, readable in place while its context lives."""
+
+    address: int
+    size: int
+    handle: Handle
+
+
+Callback = Callable[[Any], None]
+
+
+class Engine:
+    """A V8 isolate and context: post evals, cancel them, close.
+
+    Completion callbacks run on the isolate's thread while it waits for them, so they must
+    be quick and must not call back into the isolate synchronously.
+    """
+
+    def __init__(self) -> None:
+        self._dll = _load_v8()
+        self._lock = threading.Lock()
+        self._closing = False
+        self._ids = itertools.count(_UNPIN + 1)
+        self._pending: dict[int, Callback] = {}  # one-shot: eval and call completions
+        self._notifiers: dict[int, Callable[[], None]] = {}  # JS -> Python notifications
+        self._callback = MR_CALLBACK(self._on_callback)  # must outlive the context
+        self._gil_state: int | None = None  # see _on_callback
+        self._ctx = self._dll.mr_init_context(self._callback)
+        self._closed = threading.Event()
+
+    # ---- evals --------------------------------------------------------------------------
+
+    def start_eval(self, code: str | Handle, on_done: Callback) -> int:
+        """Post `code` to the isolate; `on_done(value or EngineError)` gets the outcome."""
+        with self._lock:
+            if self._closing:
+                raise EngineError("closed", "the sandbox is closed")
+            callback_id = next(self._ids)
+            self._pending[callback_id] = on_done
+            if isinstance(code, Handle):
+                return int(self._dll.mr_eval(self._ctx, code.raw, callback_id))
+            data = code.encode("utf-8")
+            handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STRING)
+            try:
+                return int(self._dll.mr_eval(self._ctx, handle, callback_id))
+            finally:
+                self._dll.mr_free_value(self._ctx, handle)
+
+    def script(self, code: str) -> Handle:
+        """`code` kept as a JS string, to eval again and again without re-sending it."""
+        data = code.encode("utf-8")
+        return Handle(self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STRING))
+
+    def cancel(self, task_id: int) -> None:
+        """Stop an eval: V8 terminates it if it is running, or skips it if queued."""
+        with self._lock:
+            if not self._closing:
+                self._dll.mr_cancel_task(self._ctx, task_id)
+
+    def eval(self, code: str, *, timeout: float) -> Any:
+        """Eval and wait, from any thread (compilation and set-up, never a run)."""
+        return self._wait(lambda on_done: self.start_eval(code, on_done), timeout)
+
+    async def eval_async(self, code: str, *, timeout: float) -> Any:
+        """Eval and wait on the running asyncio loop; cancels the eval on timeout."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        task_id = self.start_eval(code, lambda value: resolve_threadsafe(loop, future, value))
+        try:
+            return _unwrap(await asyncio.wait_for(future, timeout))
+        except TimeoutError:
+            self.cancel(task_id)
+            raise
+
+    def call(self, function: Handle, *args: Handle, timeout: float) -> Any:
+        """Call a JS function with JS values, and wait (set-up only)."""
+        argv = self.eval("[]", timeout=timeout)
+        for arg in args:
+            _unwrap(self._decode(self._dll.mr_array_push(self._ctx, argv.raw, arg.raw)))
+        this = self._dll.mr_alloc_int_val(self._ctx, 0, _UNDEFINED)
+
+        def start(on_done: Callback) -> int:
+            callback_id = next(self._ids)
+            self._pending[callback_id] = on_done
+            return int(self._dll.mr_call_function(self._ctx, function.raw, this, argv.raw, callback_id))
+
+        return self._wait(start, timeout)
+
+    def _wait(self, start: Callable[[Callback], int], timeout: float) -> Any:
+        done = threading.Event()
+        box: list[Any] = []
+
+        def on_done(value: Any) -> None:
+            box.append(value)
+            done.set()
+
+        task_id = start(on_done)
+        if not done.wait(timeout):
+            self.cancel(task_id)
+            raise EngineError("timeout", f"V8 did not answer within {timeout} s")
+        return _unwrap(box[0])
+
+    def notifier(self, on_notify: Callable[[], None]) -> Handle:
+        """A JS function that calls `on_notify()` on the isolate's thread, JS waiting."""
+        callback_id = next(self._ids)
+        self._notifiers[callback_id] = on_notify
+        return Handle(self._dll.mr_make_js_callback(self._ctx, callback_id))
+
+    # ---- memory -------------------------------------------------------------------------
+
+    def set_memory_limit(self, limit: int) -> None:
+        """V8 terminates JS at the first GC that finds the heap over `limit` bytes."""
+        with self._lock:
+            if not self._closing:
+                self._dll.mr_set_hard_memory_limit(self._ctx, limit)
+
+    def memory_limit_reached(self) -> bool:
+        with self._lock:
+            return not self._closing and bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
+
+    # ---- lifetime -----------------------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def close(self, *, wait: float = 2.0) -> None:
+        """Free the isolate (terminating any JS still running), waiting at most `wait` s.
+
+        The freeing runs on its own thread: if V8 is stuck somewhere TerminateExecution
+        cannot reach, the caller still gets on, and the worker's supervisor deals with it.
+        """
+        with self._lock:
+            if not self._closing:
+                self._closing = True
+                # A last callback on the isolate's thread, to unpin it (see _on_callback).
+                # It comes even if JS is stuck: freeing stops JS, then drains the queue.
+                self._dll.mr_eval(self._ctx, self._dll.mr_alloc_int_val(self._ctx, 0, _NULL), _UNPIN)
+                threading.Thread(target=self._free, name="fnbox-js-close", daemon=True).start()
+        self._closed.wait(wait)
+
+    def _free(self) -> None:
+        self._dll.mr_free_context(self._ctx)
+        self._closed.set()
+
+    # ---- from the isolate's thread ------------------------------------------------------
+
+    def _on_callback(self, callback_id: int, raw: Any) -> None:
+        # Never raise (ctypes would only print it), and stay off the isolate once closing.
+        #
+        # ctypes gives a thread Python did not start a fresh PyThreadState for every
+        # callback, and deletes it after: 13 µs a callback, two callbacks a run. One
+        # PyGILState_Ensure of our own, released on close, keeps the isolate's thread
+        # state alive in between (2 µs a callback). Ensure and Release stay matched,
+        # on the same thread, as the C API asks.
+        try:
+            if self._closing:
+                if callback_id == _UNPIN and self._gil_state is not None:
+                    ctypes.pythonapi.PyGILState_Release(self._gil_state)
+                    self._gil_state = None
+                return
+            if self._gil_state is None:
+                self._gil_state = ctypes.pythonapi.PyGILState_Ensure()
+            notify = self._notifiers.get(callback_id)
+            if notify is not None:
+                self._dll.mr_free_value(self._ctx, raw)  # the call's arguments: unused
+                notify()
+                return
+            on_done = self._pending.pop(callback_id, None)
+            value = self._decode(raw)
+            if on_done is not None:
+                on_done(value)
+        except BaseException:  # noqa: BLE001 - see above
+            pass
+
+    def _decode(self, raw: Any) -> Any:
+        """A primitive or an EngineError (freeing `raw`), or a Handle that keeps it."""
+        contents = raw.contents
+        kind = contents.type
+        value = contents.value
+        if kind == _STRING or kind in _ERRORS:
+            text = ctypes.string_at(value.bytes_val, contents.len).decode("utf-8", "replace")
+            result: Any = text if kind == _STRING else EngineError(_ERRORS[kind], text)
+        elif kind in (_NULL, _UNDEFINED):
+            result = None
+        elif kind == _BOOL:
+            result = value.int_val == 1
+        elif kind == _INTEGER:
+            result = int(value.int_val)
+        elif kind == _DOUBLE:
+            result = float(value.double_val)
+        elif kind in (_SHARED_ARRAY_BUFFER, _ARRAY_BUFFER):
+            return SharedMemory(int(value.value_ptr or 0), int(contents.len), Handle(raw))
+        else:
+            return Handle(raw)
+        self._dll.mr_free_value(self._ctx, raw)
+        return result
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, EngineError):
+        raise value
+    return value
+
+
+def resolve_threadsafe(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any) -> None:
+    """Complete `future` from another thread; a loop already closed is ignored."""
+    try:
+        loop.call_soon_threadsafe(resolve, future, value)
+    except RuntimeError:
+        pass
+
+
+def resolve(future: asyncio.Future[Any], value: Any) -> None:
+    """Complete `future` unless something else did first."""
+    if not future.done():
+        future.set_result(value)

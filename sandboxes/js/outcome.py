@@ -1,0 +1,59 @@
+"""From the JSON text a run hands over to what `Sandbox.run` returns or raises."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sandboxes.base import LogCollector, LogEntry
+from sandboxes.errors import FunctionError, SandboxCrashed
+from sandboxes.js.codegen import stack_line
+
+__all__ = ["function_error", "load", "logs"]
+
+# JSON.stringify writes a lone surrogate as a \udXXX escape; Python would keep it in a str
+# that cannot be encoded as UTF-8, so make it U+FFFD, as a UTF-8 encoder would.
+_LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}")
+
+
+def load(text: str | None) -> dict[str, Any]:
+    """Parse an outcome; one that does not parse means the runtime itself went wrong."""
+    if text is None:
+        raise SandboxCrashed("the JavaScript run ended without an outcome")
+    if "\\ud" in text:
+        text = _LONE_SURROGATE.sub(r"\1\\ufffd", text)
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise SandboxCrashed(f"the JavaScript run handed over a bad outcome: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SandboxCrashed("the JavaScript run handed over a bad outcome")
+    return value
+
+
+def logs(stream: str, tail: dict[str, Any] | None = None) -> list[LogEntry]:
+    """The entries streamed to the mailbox, then those in the outcome, then the cap note."""
+    try:
+        entries: list[LogEntry] = json.loads("[" + stream[:-1] + "]") if stream else []
+    except ValueError:
+        entries = []
+    tail = tail or {}
+    more = tail.get("logs")
+    if isinstance(more, list):
+        entries.extend(more)
+    dropped = tail.get("dropped")
+    return LogCollector(entries=entries, dropped=dropped if isinstance(dropped, int) else 0).finish()
+
+
+def function_error(function: str, error: Any, entries: list[LogEntry], duration: float) -> FunctionError:
+    if not isinstance(error, dict):
+        error = {}
+    message = error.get("message")
+    stack = error.get("stack") if isinstance(error.get("stack"), str) else None
+    return FunctionError(
+        message if isinstance(message, str) and message else "the function failed",
+        details={"function": function, "line": stack_line(stack, function), "stack": stack},
+        logs=entries,
+        duration=duration,
+    )

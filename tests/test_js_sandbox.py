@@ -1,0 +1,409 @@
+"""The JavaScript sandbox: a workspace's functions in one V8 context, with limits."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource, Limits, Parameter, RunResult
+from sandboxes.errors import (
+    CompilationError,
+    FunctionError,
+    InvalidParameters,
+    MemoryLimitExceeded,
+    NotFound,
+    SandboxCrashed,
+    TimeoutExceeded,
+)
+from sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace
+from sandboxes.js import sandbox as js_sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = Limits(timeout=2.0, memory=64 << 20)
+SHORT = Limits(timeout=0.3, memory=64 << 20)
+
+
+def fn(name: str, code: str, *parameters: Parameter) -> FunctionSource:
+    return FunctionSource(name, code, parameters)
+
+
+def run(sandbox: JsSandbox, function: str, params: dict[str, Any] | None = None, limits: Limits = LIMITS) -> RunResult:
+    return asyncio.run(sandbox.run(function, params or {}, limits))
+
+
+def fails(sandbox: JsSandbox, function: str, error: type[Exception], limits: Limits = LIMITS) -> Any:
+    with pytest.raises(error) as info:
+        run(sandbox, function, limits=limits)
+    return info.value
+
+
+@pytest.fixture
+def compile() -> Iterator[Any]:
+    sandboxes: list[JsSandbox] = []
+
+    def make(*functions: FunctionSource) -> JsSandbox:
+        sandboxes.append(compile_workspace(functions))
+        return sandboxes[-1]
+
+    yield make
+    for sandbox in sandboxes:
+        sandbox.close()
+
+
+HELLO = fn("hello", 'return "Hello " + name;', Parameter("name", "string", "world", True))
+
+
+def test_public_surface() -> None:
+    import sandboxes.js
+
+    assert sorted(sandboxes.js.__all__) == ["JsSandbox", "RESERVED_NAMES", "compile_workspace"]
+
+
+def test_parameter_and_its_default(compile: Any) -> None:
+    sandbox = compile(HELLO)
+    assert run(sandbox, "hello", {"name": "you"}).result == "Hello you"
+    assert run(sandbox, "hello").result == "Hello world"
+
+
+def test_undeclared_parameters_are_not_locals(compile: Any) -> None:
+    sandbox = compile(fn("f", "return typeof extra;"))
+    assert run(sandbox, "f", {"extra": 1}).result == "undefined"
+
+
+def test_a_function_awaits_another(compile: Any) -> None:
+    sandbox = compile(
+        fn("funcA", "return x * 2;", Parameter("x")),
+        fn("funcB", 'return "hello " + (await funcA({x: 21}));'),
+    )
+    assert run(sandbox, "funcB").result == "hello 42"
+
+
+def test_cache_is_kept_across_runs_and_functions(compile: Any) -> None:
+    counter = fn("count", "cache.n = (cache.n || 0) + 1; return cache.n;")
+    sandbox = compile(counter, fn("peek", "return cache.n;"))
+    assert [run(sandbox, "count").result for _ in range(3)] == [1, 2, 3]
+    assert run(sandbox, "peek").result == 3
+    assert run(compile(counter), "count").result == 1
+
+
+def test_console_levels_and_formatting(compile: Any) -> None:
+    sandbox = compile(
+        fn(
+            "talk",
+            'console.log("a", 1, {b: [1, "x"]}); console.info("%s=%d", "n", 5); console.warn("w");'
+            'console.error(new Error("e")); console.debug(null, undefined, () => 1); return 0;',
+        )
+    )
+    logs = run(sandbox, "talk").logs
+    assert [entry["level"] for entry in logs] == ["info", "info", "warn", "error", "debug"]
+    assert logs[0]["message"] == "a 1 { b: [ 1, 'x' ] }"
+    assert logs[1]["message"] == "n=5"
+    assert logs[3]["message"].startswith("Error: e\n    at talk (talk.js:1:")
+    assert logs[4]["message"] == "null undefined [Function: (anonymous)]"
+    assert all(isinstance(entry["time"], int) for entry in logs)
+
+
+def test_logging_never_throws(compile: Any) -> None:
+    code = (
+        "const o = {get boom() { throw new Error('no'); }}; o.self = o;"
+        "console.log(o, new Map([[1, 2]]), new Set(['a']), 10n, Symbol('s'), new Date(0), /x/g);"
+        "return 0;"
+    )
+    message = run(compile(fn("f", code)), "f").logs[0]["message"]
+    assert message == (
+        "{ boom: [Getter], self: [Circular] } Map(1) { 1 => 2 } Set(1) { 'a' } 10n Symbol(s)"
+        " 1970-01-01T00:00:00.000Z /x/g"
+    )
+
+
+def test_a_log_flood_is_capped(compile: Any) -> None:
+    sandbox = compile(fn("flood", "for (let i = 0; i < 5000; i++) console.log('x'.repeat(10000)); return 1;"))
+    logs = run(sandbox, "flood").logs
+    assert len(logs) == MAX_LOG_ENTRIES + 1
+    assert logs[0]["message"] == "x" * MAX_LOG_MESSAGE + "… (truncated)"
+    assert logs[-1] == {"level": "warn", "message": "4000 more log entries were dropped", "time": logs[-1]["time"]}
+
+
+def test_a_thrown_error_gives_its_message_line_stack_and_logs(compile: Any) -> None:
+    sandbox = compile(fn("boom", 'console.log("before");\nthrow new Error("boom");'))
+    error = fails(sandbox, "boom", FunctionError)
+    assert error.message == "Error: boom"
+    assert error.details["function"] == "boom"
+    assert error.details["line"] == 2
+    assert error.details["stack"] == "Error: boom\n    at boom (boom.js:2:7)"
+    assert [entry["message"] for entry in error.logs] == ["before"]
+    assert error.duration > 0
+
+
+def test_an_error_in_a_called_function_points_at_both(compile: Any) -> None:
+    sandbox = compile(fn("inner", "await null;\n\nnull.x;"), fn("outer", "await null;\nawait inner();"))
+    error = fails(sandbox, "outer", FunctionError)
+    assert error.message.startswith("TypeError: Cannot read properties of null")
+    assert error.details["line"] == 2
+    assert "at inner (inner.js:3:" in error.details["stack"]
+    assert "at async outer (outer.js:2:" in error.details["stack"]
+
+
+@pytest.mark.parametrize(("code", "message"), [('throw "x";', "x"), ("throw {};", "{}"), ("throw null;", "null")])
+def test_throwing_a_non_error(compile: Any, code: str, message: str) -> None:
+    error = fails(compile(fn("f", code)), "f", FunctionError)
+    assert (error.message, error.details["line"], error.details["stack"]) == (message, None, None)
+
+
+def test_a_syntax_error_marks_only_its_function(compile: Any) -> None:
+    sandbox = compile(HELLO, fn("bad", "let x = 1;\nreturn );"))
+    assert set(sandbox.errors) == {"bad"}
+    error = sandbox.errors["bad"]
+    assert error.message == "function 'bad' does not compile (line 2): SyntaxError: Unexpected token ')'"
+    assert error.details == {"function": "bad", "line": 2}
+    with pytest.raises(CompilationError) as info:
+        run(sandbox, "bad")
+    assert info.value.details["line"] == 2 and info.value.logs == [] and info.value.duration == 0.0
+    assert run(sandbox, "hello").result == "Hello world"
+
+
+def test_a_body_cannot_close_its_function_early(compile: Any) -> None:
+    sneaky = fn("sneaky", "return 1; }; globalThis.leaked = 1; (function () {")
+    sandbox = compile(sneaky, fn("check", "return typeof leaked;"))
+    assert "sneaky" in sandbox.errors
+    assert run(sandbox, "check").result == "undefined"
+
+
+def test_invalid_names_do_not_compile(compile: Any) -> None:
+    sandbox = compile(fn("class", "return 1;"), fn("f", "return 1;", Parameter("default")))
+    assert set(sandbox.errors) == {"class", "f"}
+
+
+def test_results_are_json(compile: Any) -> None:
+    sandbox = compile(
+        fn("values", "return [1, 1.5, 'é', true, null, {a: {b: []}}, undefined, () => 1, new Date(0)];"),
+        fn("nothing", "return;"),
+    )
+    expected = [1, 1.5, "é", True, None, {"a": {"b": []}}, None, None, "1970-01-01T00:00:00.000Z"]
+    assert run(sandbox, "values").result == expected
+    assert run(sandbox, "nothing").result is None
+
+
+def test_a_result_that_is_not_json_is_a_function_error(compile: Any) -> None:
+    sandbox = compile(fn("big", "return 10n;"), fn("loop", "const a = {}; a.a = a; return a;"))
+    assert "BigInt" in fails(sandbox, "big", FunctionError).message
+    assert fails(sandbox, "loop", FunctionError).message.startswith("TypeError: Converting circular structure")
+
+
+def test_big_parameters_and_results(compile: Any) -> None:
+    sandbox = compile(fn("echo", "return {s: s + s, n: s.length};", Parameter("s")))
+    text = "ü" * 300_000
+    assert run(sandbox, "echo", {"s": text}).result == {"s": text * 2, "n": 300_000}
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character(compile: Any) -> None:
+    sandbox = compile(fn("f", 'console.log("\\ud800"); return "a\\udc00b";'))
+    result = run(sandbox, "f")
+    assert (result.result, result.logs[0]["message"]) == ("a\ufffdb", "\ufffd")
+
+
+def test_a_sync_loop_times_out_and_the_sandbox_goes_on(compile: Any) -> None:
+    sandbox = compile(fn("spin", "console.log('started'); while (true) {}"), HELLO)
+    started = time.monotonic()
+    error = fails(sandbox, "spin", TimeoutExceeded, SHORT)
+    assert time.monotonic() - started < SHORT.timeout + 0.5
+    assert [entry["message"] for entry in error.logs] == ["started"]
+    assert error.duration >= SHORT.timeout * 1000
+    assert not sandbox.broken
+    assert run(sandbox, "hello").result == "Hello world"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "await null; while (true) {}",
+        "while (true) await null;",
+        "(function again() { Promise.resolve().then(again); })(); return new Promise(() => {});",
+        "return {toJSON() { while (true) {} }};",
+    ],
+    ids=["async-loop", "microtask-loop", "detached-microtask-loop", "hostile-toJSON"],
+)
+def test_a_loop_out_of_reach_times_out_and_breaks_the_sandbox(compile: Any, code: str) -> None:
+    sandbox = compile(fn("spin", "console.log('started');\n" + code))
+    started = time.monotonic()
+    error = fails(sandbox, "spin", TimeoutExceeded, SHORT)
+    assert time.monotonic() - started < SHORT.timeout + 0.5
+    assert [entry["message"] for entry in error.logs] == ["started"]
+    assert sandbox.broken
+    fails(sandbox, "spin", SandboxCrashed)
+    started = time.monotonic()
+    sandbox.close()
+    assert time.monotonic() - started < 0.5
+    assert run(compile(HELLO), "hello").result == "Hello world"
+
+
+def test_work_left_spinning_after_a_run_is_stopped(compile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(js_sandbox, "IDLE_CHECK", 0.1)
+    sandbox = compile(fn("leave", "(async () => { while (true) await null; })(); return 1;"))
+    calm = compile(HELLO)
+
+    async def main() -> None:
+        assert (await sandbox.run("leave", {}, LIMITS)).result == 1
+        assert (await calm.run("hello", {}, LIMITS)).result == "Hello world"
+        await asyncio.sleep(0.3)
+
+    asyncio.run(main())
+    assert sandbox.broken and not calm.broken
+
+
+def test_a_caller_giving_up_drops_the_isolate(compile: Any) -> None:
+    sandbox = compile(fn("spin", "while (true) {}"))
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sandbox.run("spin", {}, LIMITS), 0.1)
+
+    asyncio.run(main())
+    assert sandbox.broken
+
+
+def test_a_timer_loop_times_out_and_is_stopped(compile: Any) -> None:
+    sandbox = compile(fn("tick", "while (true) await new Promise((r) => setTimeout(r, 1));"), HELLO)
+    started = time.monotonic()
+    fails(sandbox, "tick", TimeoutExceeded, SHORT)
+    assert time.monotonic() - started < SHORT.timeout + 0.5
+    assert not sandbox.broken
+    assert run(sandbox, "hello").result == "Hello world"
+
+
+def test_a_getter_that_throws_on_the_result(compile: Any) -> None:
+    sandbox = compile(fn("f", "return {get x() { throw new Error('no'); }};"))
+    assert fails(sandbox, "f", FunctionError).message == "Error: no"
+
+
+def test_timers_work_within_a_run(compile: Any) -> None:
+    sandbox = compile(
+        fn(
+            "wait",
+            "const order = [];\n"
+            "const id = setTimeout(() => order.push('cleared'), 5); clearTimeout(id);\n"
+            "setTimeout((a) => order.push(a), 20, 'late'); setTimeout(() => order.push('soon'), 1);\n"
+            "await new Promise((r) => setTimeout(r, 40)); return order;",
+        )
+    )
+    assert run(sandbox, "wait").result == ["soon", "late"]
+
+
+def test_a_pending_timer_never_fires_after_its_run(compile: Any) -> None:
+    sandbox = compile(
+        fn("arm", "setTimeout(() => { cache.fired = true; }, 30); setInterval(() => { cache.ticks = 1; }, 10);"),
+        fn("check", "await new Promise((r) => setTimeout(r, 80)); return [cache.fired, cache.ticks];"),
+    )
+    run(sandbox, "arm")
+    time.sleep(0.05)
+    assert run(sandbox, "check").result == [None, None]
+
+
+def test_an_error_in_a_timer_fails_the_run(compile: Any) -> None:
+    sandbox = compile(fn("f", "setTimeout(() => { throw new Error('late'); }, 1); await new Promise(() => {});"))
+    assert fails(sandbox, "f", FunctionError).message == "Error: late"
+
+
+def test_memory_limit(compile: Any) -> None:
+    sandbox = compile(fn("hog", "let a = []; while (true) a.push(new Array(1e5).fill(1.5));"))
+    error = fails(sandbox, "hog", MemoryLimitExceeded, Limits(timeout=10, memory=32 << 20))
+    assert error.duration < 10_000
+    assert sandbox.broken
+    assert run(compile(HELLO), "hello").result == "Hello world"
+
+
+def test_memory_limit_after_an_await(compile: Any) -> None:
+    sandbox = compile(fn("hog", "await null; let a = []; while (true) a.push(new Array(1e5).fill(1.5));"))
+    fails(sandbox, "hog", MemoryLimitExceeded, Limits(timeout=10, memory=32 << 20))
+
+
+def test_no_host_objects(compile: Any) -> None:
+    sandbox = compile(fn("probe", "return [typeof require, typeof process, typeof WebAssembly, typeof $fnbox.go];"))
+    assert run(sandbox, "probe").result == ["undefined", "undefined", "undefined", "function"]
+
+
+def test_sandbox_globals_cannot_be_replaced(compile: Any) -> None:
+    sandbox = compile(fn("f", "console = null; cache = 1; setTimeout = 2; return [typeof console.log, typeof cache];"))
+    assert run(sandbox, "f").result == ["function", "object"]
+
+
+def test_every_global_of_the_context_is_reserved(compile: Any) -> None:
+    sandbox = compile(fn("names", "return Object.getOwnPropertyNames(globalThis);"))
+    assert set(run(sandbox, "names").result) - {"names"} <= RESERVED_NAMES
+    assert {"while", "let", "await", "cache", "console", "setTimeout", "clearTimeout", "Date", "eval"} <= RESERVED_NAMES
+
+
+def test_parameters_that_are_not_json(compile: Any) -> None:
+    with pytest.raises(InvalidParameters):
+        run(compile(HELLO), "hello", {"name": float("nan")})
+
+
+def test_unknown_function(compile: Any) -> None:
+    error = fails(compile(HELLO), "nope", NotFound)
+    assert error.logs == [] and error.duration == 0.0
+
+
+def test_compile_and_run_from_inside_a_running_loop(compile: Any) -> None:
+    async def main() -> Any:
+        sandbox = compile(HELLO)  # sync, inside the loop
+        return (await sandbox.run("hello", {}, LIMITS)).result
+
+    assert asyncio.run(main()) == "Hello world"
+
+
+def test_overlapping_runs_from_two_loops_take_turns(compile: Any) -> None:
+    sandbox = compile(fn("slow", "await new Promise((r) => setTimeout(r, 20)); return n;", Parameter("n")))
+    results: dict[int, Any] = {}
+
+    def worker(n: int) -> None:
+        results[n] = asyncio.run(sandbox.run("slow", {"n": n}, LIMITS)).result
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {0: 0, 1: 1, 2: 2, 3: 3}
+
+
+def test_a_thread_started_before_v8_can_free_an_isolate() -> None:
+    # With V8's memory protection keys, such a thread crashed the process (SIGSEGV).
+    script = """
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+old = ThreadPoolExecutor(1)
+old.submit(lambda: None).result()
+from sandboxes.base import FunctionSource, Limits
+from sandboxes.errors import FunctionError
+from sandboxes.js import compile_workspace
+sandbox = compile_workspace([FunctionSource("f", "throw new Error('x')")])
+try:
+    asyncio.run(sandbox.run("f", {}, Limits(timeout=5, memory=64 << 20)))
+except FunctionError:
+    old.submit(sandbox.close).result()
+    print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def test_close_is_quick_even_mid_run(compile: Any) -> None:
+    sandbox = compile(fn("spin", "await null; while (true) {}"))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(sandbox.run("spin", {}, Limits(timeout=30, memory=64 << 20)))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        sandbox.close()
+        assert time.monotonic() - started < 0.5
+        with pytest.raises(SandboxCrashed):
+            await task
+
+    asyncio.run(main())
