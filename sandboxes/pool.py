@@ -155,8 +155,13 @@ class SandboxPool:
         function: str,
         parameters: Mapping[str, JSONValue],
         limits: Limits,
+        *,
+        on_start: Callable[[], None] | None = None,
     ) -> RunResult:
-        """Run on the warm sandbox for `key`, compiling `sources` if there is none."""
+        """Run on the warm sandbox for `key`, compiling `sources` if there is none.
+
+        `on_start` is called when the run gets its turn (after compiling and queueing).
+        """
         while True:
             entry = await self._entry(key, sources)
             if entry.holders >= self.max_queue:
@@ -170,6 +175,8 @@ class SandboxPool:
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
+                    if on_start is not None:
+                        on_start()
                     return await entry.sandbox.run(function, parameters, limits)
                 finally:
                     entry.lock.release()

@@ -60,7 +60,7 @@ class WorkerOptions:
     python_modules: tuple[str, ...] = ()
     python_memory_mb: float = 512
     js_rss_mb: float = 2048
-    grace: float = 1.0
+    grace: float = 0.5  # past a run's timeout, before its worker is killed
     languages: tuple[str, ...] = ("javascript", "python")
     factory: str | None = None  # module:callable, for tests with fake sandboxes
 
@@ -77,6 +77,7 @@ class _WorkerDied(Exception):
 class _Call:
     future: asyncio.Future[dict[str, Any]]
     deadline: float
+    timeout: float
 
 
 @dataclass(eq=False)
@@ -125,7 +126,7 @@ class _Worker:
             raise _WorkerDied("the worker is restarting")
         call_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.calls[call_id] = _Call(future, time.monotonic() + timeout)
+        self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout)
         try:
             try:
                 self.process.stdin.write(protocol.encode({**message, "id": call_id}))
@@ -158,7 +159,11 @@ class _Worker:
         try:
             while (message := await protocol.read(process.stdout)) is not None:
                 call = self.calls.get(message.get("id"))  # type: ignore[arg-type]
-                if call is not None and not call.future.done():
+                if call is None or call.future.done():
+                    continue
+                if message.get("started"):
+                    call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
+                else:
                     call.future.set_result(message)
         except protocol.ProtocolError as exc:
             self.kill(f"broke the protocol: {exc}")
@@ -224,8 +229,7 @@ class WorkerPool:
         limits: Limits,
     ) -> RunResult:
         message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
-        # Queueing in the worker counts against the deadline too, so allow twice the run's time.
-        timeout = 2 * limits.timeout + self.options.grace
+        timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout)
         if answer.get("missing"):
             message["sources"] = protocol.sources_to_json(sources)

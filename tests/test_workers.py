@@ -12,7 +12,8 @@ from sandboxes.workers import WorkerOptions, WorkerPool
 
 LIMITS = Limits(timeout=0.5, memory=2**26)
 FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
-    FunctionSource(name="nap", code="sleep 1")
+    FunctionSource(name="nap", code="sleep 1"),
+    FunctionSource(name="doze", code="sleep 0.4"),
 ]
 
 
@@ -133,3 +134,12 @@ def test_close_leaves_no_worker_behind():
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_the_deadline_counts_from_the_start_of_a_run_not_from_its_queueing():
+    async def scenario(pool):
+        # Two runs of one workspace take turns: the second ends 0.8 s after it was sent,
+        # past its timeout plus grace (0.7 s), and must still not be killed.
+        return await asyncio.gather(*(run(pool, "w", "doze") for _ in range(2)))
+
+    assert [r.result for r in supervised(scenario, grace=0.2)] == ["slept"] * 2
