@@ -160,3 +160,48 @@ def test_update_scripts_on_startup_logs_each_failure(make_client, tmp_path, capl
     assert any("bad" in record.getMessage() and "old" in record.getMessage() for record in caplog.records)
     assert client.post("/v2/functions/old/run/good", json={}).json()["result"] == 1
     assert client.post("/v2/functions/old/run/bad", json={}).json()["error"] == "CompilationError"
+
+
+COUNTER = {"functions": {"count": {"code": "cache.n = (cache.n || 0) + 1; return cache.n;"}}}
+
+
+def test_cache_is_kept_across_runs_and_never_shared_between_workspaces(client):
+    client.post("/v2/functions/a", json=COUNTER)
+    client.post("/v2/functions/b", json=COUNTER)
+    assert [client.post("/v2/functions/a/run/count", json={}).json()["result"] for _ in range(3)] == [1, 2, 3]
+    assert client.post("/v2/functions/b/run/count", json={}).json()["result"] == 1
+
+
+def test_a_third_workspace_evicts_the_least_recently_used_and_resets_its_cache(make_client):
+    client = make_client(FUNCTIONS_WORKERS_MAX_LRU="2")
+    for name in ("a", "b"):
+        client.post(f"/v2/functions/{name}", json=COUNTER)
+        client.post(f"/v2/functions/{name}/run/count", json={})
+    client.post("/v2/functions/b/run/count", json={})  # a is now the least recently used
+    client.post("/v2/functions/c", json=COUNTER)
+    assert client.post("/v2/functions/b/run/count", json={}).json()["result"] == 3
+    assert client.post("/v2/functions/a/run/count", json={}).json()["result"] == 1
+
+
+def test_an_idle_sandbox_is_dropped_after_the_inactivity_timeout(make_client):
+    client = make_client(INACTIVE_NODE_WORKER_DELETION_TIMEOUT="0.3")
+    client.post("/v2/functions/a", json=COUNTER)
+    assert client.post("/v2/functions/a/run/count", json={}).json()["result"] == 1
+    assert client.post("/v2/functions/a/run/count", json={}).json()["result"] == 2
+    time.sleep(0.8)
+    assert client.post("/v2/functions/a/run/count", json={}).json()["result"] == 1
+
+
+def test_a_run_in_flight_finishes_on_the_version_it_started_with(client):
+    import threading
+
+    slow = {"functions": {"f": {"code": "await new Promise(r => setTimeout(r, 400)); return 'old';"}}}
+    client.post("/v2/functions/w", json=slow)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(client.post("/v2/functions/w/run/f", json={}).json()))
+    thread.start()
+    time.sleep(0.1)
+    client.post("/v2/functions/w", json={"functions": {"f": {"code": "return 'new';"}}})
+    assert client.post("/v2/functions/w/run/f", json={}).json()["result"] == "new"
+    thread.join()
+    assert answers[0]["result"] == "old"
