@@ -289,13 +289,15 @@ class WorkerPool:
             logger.warning("%s worker %d stopped (%s); restarting it", worker.language, worker.index, worker.death or process.returncode)
             await worker.start()
             return
-        for call_id, call in list(worker.calls.items()):
-            if now > call.deadline:
-                # The call that overran answers TimeoutExceeded; its neighbours are retried.
-                worker.calls.pop(call_id, None)
-                if not call.future.done():
-                    call.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
-                worker.kill("killed because a neighbouring call overran its deadline")
+        overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
+        if overdue:
+            # A frozen worker makes every call on it overdue; the oldest froze it. It answers
+            # TimeoutExceeded, the others are retried on the fresh worker.
+            _, culprit_id = min(overdue)
+            culprit = worker.calls.pop(culprit_id)
+            if not culprit.future.done():
+                culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
+            worker.kill("killed because a neighbouring call overran its deadline")
         if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
             worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
 

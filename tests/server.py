@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -22,14 +24,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+
 @contextmanager
-def running_server(data_dir: Path, **environ: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_server(data_dir: Path, **environ: str) -> Iterator[RunningServer]:
+    """`fnbox serve` on a free port; its stderr goes to a file (a pipe nobody reads could fill up)."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH": str(data_dir), **environ}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE
-    )
+    log_path = Path(tempfile.mkstemp(prefix="fnbox-server-", suffix=".log")[1])
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
     url = f"http://127.0.0.1:{port}"
+    server = RunningServer(url, process, log_path)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -39,10 +56,11 @@ def running_server(data_dir: Path, **environ: str) -> Iterator[tuple[str, subpro
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {process.stderr.read().decode() if process.stderr else ''}")
+                raise RuntimeError(f"the server did not start: {server.log()}")
             time.sleep(0.1)
-        yield url, process
+        yield server
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
+        log_path.unlink(missing_ok=True)

@@ -30,19 +30,22 @@ def children_of(pid: int) -> set[int]:
 
 
 def test_the_service_runs_both_languages_in_workers_and_keeps_workspaces_across_restarts(tmp_path):
-    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as (url, process):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as server:
+        url, process = server.url, server.process
         assert httpx.post(f"{url}/v2/functions/test", json=HELLO).json() == HELLO
         for function in ("hello", "pyhello"):
             answer = httpx.post(f"{url}/v2/functions/test/run/{function}", json={"parameters": {"name": "world"}})
             assert answer.json()["result"] == "Hello world"
         assert len(children_of(process.pid)) == 2  # one worker per language
-    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as (url, _):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1") as server:
+        url = server.url
         assert httpx.get(f"{url}/v2/functions").json() == ["test"]
         assert httpx.post(f"{url}/v2/functions/test/run/hello", json={"parameters": {"name": "again"}}).json()["result"] == "Hello again"
 
 
 def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_path):
-    with running_server(tmp_path, FUNCTIONS_WORKERS="1", SHUTDOWN_GRACE_PERIOD="10") as (url, process):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1", SHUTDOWN_GRACE_PERIOD="10") as server:
+        url, process = server.url, server.process
         httpx.post(f"{url}/v2/functions/test", json=HELLO)
         workers = children_of(process.pid)
         answers = []
@@ -55,3 +58,13 @@ def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_pat
         assert answers and answers[0].json()["result"] == "done"
         time.sleep(0.2)
         assert workers and not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_update_scripts_on_startup_recompiles_through_the_workers(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "workspace.yaml").write_text("functions:\n  bad:\n    code: 'let x = ;'\n  good:\n    code: 'return 1;'\n")
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1", UPDATE_SCRIPTS_ON_STARTUP="yes") as server:
+        assert httpx.post(f"{server.url}/v2/functions/old/run/good", json={}).json()["result"] == 1
+        assert httpx.post(f"{server.url}/v2/functions/old/run/bad", json={}).json()["error"] == "CompilationError"
+        assert "function 'bad' does not compile" in server.log()

@@ -143,3 +143,16 @@ def test_the_deadline_counts_from_the_start_of_a_run_not_from_its_queueing():
         return await asyncio.gather(*(run(pool, "w", "doze") for _ in range(2)))
 
     assert [r.result for r in supervised(scenario, grace=0.2)] == ["slept"] * 2
+
+
+def test_only_the_call_that_froze_a_worker_is_blamed():
+    async def scenario(pool):
+        hang = asyncio.create_task(run(pool, "w", "hang"))
+        await asyncio.sleep(0.02)
+        # Sent while the worker is frozen: its deadline passes in the same watch as the culprit's.
+        innocent = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "fine", {}, LIMITS))
+        return await asyncio.gather(hang, innocent, return_exceptions=True)
+
+    hang, innocent = supervised(scenario)
+    assert isinstance(hang, TimeoutExceeded)
+    assert innocent.result == "fine"

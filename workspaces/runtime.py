@@ -99,6 +99,7 @@ class Runtime:
         A stored file that does not parse or validate is skipped, never fatal. With
         `recompile`, every workspace is compiled now and its compile errors reported.
         """
+        await self.pool.start()
         problems = []
         for name in self.store.names():
             try:
@@ -110,7 +111,6 @@ class Runtime:
                 problems.extend(await self._recompile(workspace))
         for problem in problems:
             logger.error(problem)
-        await self.pool.start()
         return problems
 
     async def close(self) -> None:

@@ -98,5 +98,5 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_server(tmp_path_factory.mktemp("hostile"), **SETTINGS) as (url, _):
-        yield Service(url)
+    with running_server(tmp_path_factory.mktemp("hostile"), **SETTINGS) as server:
+        yield Service(server.url)

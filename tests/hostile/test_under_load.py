@@ -31,8 +31,8 @@ def test_two_hundred_healthy_runs_succeed_while_another_workspace_attacks(tmp_pa
         "NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB": "64",
         "FUNCTIONS_WORKER_MAX_RSS_MB": "600",
     }
-    with running_server(tmp_path, **settings) as (url, _):
-        asyncio.run(_load(url))
+    with running_server(tmp_path, **settings) as server:
+        asyncio.run(_load(server.url))
 
 
 async def _load(url: str) -> None:

@@ -1,0 +1,103 @@
+"""What worker processes cost: run latency in-process vs through a worker, restart time, RSS.
+
+    python bench/worker_costs.py [--runs 5000] [--sandboxes 200]
+
+Prints medians over repeated measurements. Everything runs through the public Runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import tempfile
+import time
+
+from workspaces.runtime import Runtime, RuntimeOptions
+
+HELLO = {
+    "functions": {
+        "hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}},
+        "pyhello": {"language": "python", "code": 'return "Hello " + name', "parameters": {"name": {"type": "string"}}},
+    }
+}
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def latency(runtime: Runtime, function: str, runs: int) -> tuple[float, float]:
+    """Median wall time of `runtime.run` (µs) and median `duration` the sandbox reported (µs)."""
+    for _ in range(200):
+        await runtime.run("bench", function, {"name": "world"})
+    walls, durations = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        outcome = await runtime.run("bench", function, {"name": "world"})
+        walls.append(time.perf_counter() - started)
+        durations.append(outcome.duration)
+    return statistics.median(walls) * 1e6, statistics.median(durations) * 1e3
+
+
+async def restart_time(runtime: Runtime, language: str, function: str, samples: int = 5) -> float:
+    """Median ms from SIGKILL of the worker to the next successful run."""
+    times = []
+    for _ in range(samples):
+        (pid,) = runtime.pool.worker_pids(language)  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+        started = time.perf_counter()
+        while True:
+            try:
+                await runtime.run("bench", function, {"name": "world"})
+                break
+            except Exception:  # noqa: BLE001 - the call that met the dead worker
+                continue
+        times.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.3)
+    return statistics.median(times)
+
+
+async def rss_per_sandbox(runtime: Runtime, language: str, count: int) -> tuple[float, float]:
+    (pid,) = runtime.pool.worker_pids(language)  # type: ignore[attr-defined]
+    code = "return n + 1;" if language == "javascript" else "return n + 1"
+    before = rss_mb(pid)
+    for index in range(count):
+        await runtime.put_workspace(
+            f"rss{language[:2]}{index}",
+            {"functions": {"f": {"language": language, "code": code, "parameters": {"n": {"type": "integer"}}}}},
+        )
+        await runtime.run(f"rss{language[:2]}{index}", "f", {"n": index})
+    after = rss_mb(pid)
+    return after - before, (after - before) / count
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--sandboxes", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data:
+        async with Runtime(data, options=RuntimeOptions(workers=0)) as runtime:
+            await runtime.put_workspace("bench", HELLO)
+            for function in ("hello", "pyhello"):
+                wall, duration = await latency(runtime, function, args.runs)
+                print(f"in-process  {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
+    with tempfile.TemporaryDirectory() as data:
+        async with Runtime(data, options=RuntimeOptions(workers=1)) as runtime:
+            await runtime.put_workspace("bench", HELLO)
+            for function in ("hello", "pyhello"):
+                wall, duration = await latency(runtime, function, args.runs)
+                print(f"worker      {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
+            for language, function in (("javascript", "hello"), ("python", "pyhello")):
+                print(f"restart     {language:10} {await restart_time(runtime, language, function):7.1f} ms (kill to next answer)")
+            for language in ("javascript", "python"):
+                total, each = await rss_per_sandbox(runtime, language, args.sandboxes)
+                print(f"rss         {language:10} +{total:6.1f} MB for {args.sandboxes} warm workspaces = {each * 1024:6.0f} KB each")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
