@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Any
 
+import uvloop
+
 from sandboxes import protocol
 from sandboxes.base import SandboxFactory
 from sandboxes.errors import FnboxError, SandboxCrashed
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         limit = int(args.address_space_mb * MEGABYTE)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        asyncio.run(_main(args, protocol_in, protocol_out))
+        uvloop.run(_main(args, protocol_in, protocol_out))
     except KeyboardInterrupt:
         pass
     sys.exit(0)

@@ -41,6 +41,7 @@ class Settings:
     workers: int
     js_worker_rss_mb: float
     shutdown_grace: float
+    access_log: bool
 
     def runtime_options(self) -> RuntimeOptions:
         return RuntimeOptions(
@@ -87,6 +88,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         workers=read("FUNCTIONS_WORKERS", _non_negative_int, str(os.cpu_count() or 1)),
         js_worker_rss_mb=read("FUNCTIONS_WORKER_MAX_RSS_MB", _positive_float, "2048"),
         shutdown_grace=read("SHUTDOWN_GRACE_PERIOD", _positive_float, "30"),
+        access_log=read("ACCESS_LOG", _yes_no, "no"),
     )
     values.update({key: value for key, value in overrides.items() if value is not None})
     return Settings(**values)

@@ -33,6 +33,7 @@ def test_every_variable_is_read():
             "FUNCTIONS_WORKERS": "3",
             "FUNCTIONS_WORKER_MAX_RSS_MB": "1024",
             "SHUTDOWN_GRACE_PERIOD": "5",
+            "ACCESS_LOG": "yes",
         }
     )
     assert settings.port == 5000 and settings.data_dir == "/tmp/x"
@@ -42,7 +43,7 @@ def test_every_variable_is_read():
     assert settings.node_modules == ("url", "util") and settings.python_modules == ("math", "json")
     assert settings.request_max_size == 100 * 1024
     assert settings.update_scripts_on_startup is True and settings.workers == 3
-    assert settings.js_worker_rss_mb == 1024 and settings.shutdown_grace == 5
+    assert settings.js_worker_rss_mb == 1024 and settings.shutdown_grace == 5 and settings.access_log is True
     options = settings.runtime_options()
     assert options.js_timeout_ms == 1500 and options.max_warm_sandboxes == 2 and options.python_modules == ("math", "json")
     assert options.workers == 3 and options.js_worker_rss_mb == 1024

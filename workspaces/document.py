@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from sandboxes import js, python
@@ -50,13 +50,12 @@ class Workspace:
     document: dict[str, Any]
     functions: Mapping[str, FunctionSpec]
     version: str  # content hash: a changed document is a new version
-
-    def sources(self, language: str) -> list[FunctionSource]:
-        return [f.source() for f in self.functions.values() if f.language == language]
+    #: What each language's sandbox compiles; made once per version, used by every run.
+    sources: Mapping[str, tuple[FunctionSource, ...]] = field(default_factory=dict)
 
     @property
     def languages(self) -> set[str]:
-        return {f.language for f in self.functions.values()}
+        return set(self.sources)
 
 
 def check_workspace_name(name: str) -> str:
@@ -82,7 +81,10 @@ def parse_workspace(name: str, document: Any) -> Workspace:
     if len(functions) > MAX_FUNCTIONS:
         raise InvalidRequest(f"a workspace holds at most {MAX_FUNCTIONS} functions")
     specs = {fname: _parse_function(fname, body) for fname, body in functions.items()}
-    return Workspace(name=name, document=document, functions=specs, version=document_version(document))
+    sources: dict[str, tuple[FunctionSource, ...]] = {}
+    for spec in specs.values():
+        sources[spec.language] = (*sources.get(spec.language, ()), spec.source())
+    return Workspace(name=name, document=document, functions=specs, version=document_version(document), sources=sources)
 
 
 def document_version(document: Mapping[str, Any]) -> str:

@@ -152,7 +152,7 @@ class Runtime:
             )
         checked = check_parameters(spec, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
-        return await self.pool.run(key, current.sources(spec.language), function, checked, self.limits(spec))
+        return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
 
     def limits(self, spec: FunctionSpec) -> Limits:
         """A function's own timeout and memory, capped by the server maxima."""
@@ -182,7 +182,7 @@ class Runtime:
         """Compile every language of a new version; raise the first CompilationError."""
         for language in sorted(workspace.languages):
             key = SandboxKey(workspace.name, language, workspace.version)
-            errors = await self.pool.compile(key, workspace.sources(language))
+            errors = await self.pool.compile(key, workspace.sources[language])
             if errors:
                 raise _first_error(errors)
 
@@ -190,7 +190,7 @@ class Runtime:
         problems = []
         for language in sorted(workspace.languages):
             key = SandboxKey(workspace.name, language, workspace.version)
-            errors = await self.pool.compile(key, workspace.sources(language), keep_on_error=True)
+            errors = await self.pool.compile(key, workspace.sources[language], keep_on_error=True)
             problems.extend(f"workspace {workspace.name!r}: {error.message}" for error in errors.values())
         return problems
 
