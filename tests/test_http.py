@@ -205,3 +205,11 @@ def test_a_run_in_flight_finishes_on_the_version_it_started_with(client):
     assert client.post("/v2/functions/w/run/f", json={}).json()["result"] == "new"
     thread.join()
     assert answers[0]["result"] == "old"
+
+
+def test_a_per_function_memory_limit_is_honoured(make_client):
+    client = make_client(NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB="200")
+    grow = "let a = []; for (let i = 0; i < 40; i++) a.push(new Array(1e5).fill(i + 0.5)); return a.length;"
+    client.post("/v2/functions/w", json={"functions": {"small": {"code": grow, "memory": 16}, "roomy": {"code": grow}}})
+    assert client.post("/v2/functions/w/run/roomy", json={}).json()["result"] == 40
+    assert client.post("/v2/functions/w/run/small", json={}).json()["error"] == "MemoryLimitExceeded"

@@ -68,3 +68,37 @@ def test_update_scripts_on_startup_recompiles_through_the_workers(tmp_path):
         assert httpx.post(f"{server.url}/v2/functions/old/run/good", json={}).json()["result"] == 1
         assert httpx.post(f"{server.url}/v2/functions/old/run/bad", json={}).json()["error"] == "CompilationError"
         assert "function 'bad' does not compile" in server.log()
+
+
+def test_serve_takes_host_port_and_data_dir_flags(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.server import ROOT, free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "FUNCTIONS_WORKERS": "0"}, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                httpx.put(f"http://127.0.0.1:{port}/v2/functions/flags", json=HELLO)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert (tmp_path / "flags" / "workspace.yaml").is_file()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_bad_setting_stops_the_start_with_a_message_naming_it():
+    import subprocess
+    import sys
+
+    from tests.server import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env={**os.environ, "PORT": "http"}, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "PORT" in done.stderr

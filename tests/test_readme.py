@@ -1,0 +1,23 @@
+"""The README's examples work as printed."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_the_embedding_example_runs(tmp_path):
+    section = README.split("## Embedding", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("42 []")
+    assert (tmp_path / "data" / "functions" / "demo" / "workspace.yaml").is_file()
+
+
+def test_ci_runs_the_readme_test_command():
+    command = re.search(r"## Test it\n\n```bash\n(.*?)\n```", README).group(1)
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert command in ci.splitlines()
