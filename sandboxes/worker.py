@@ -22,7 +22,7 @@ import uvloop
 
 from sandboxes import protocol
 from sandboxes.base import SandboxFactory
-from sandboxes.errors import FnboxError, SandboxCrashed
+from sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from sandboxes.pool import SandboxKey, SandboxPool
 
 MEGABYTE = 1024 * 1024
@@ -46,11 +46,15 @@ async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         reply.update(await _handle(pool, message, writer))
     except FnboxError as exc:
         reply["error"] = exc.to_json()
-    except Exception as exc:  # noqa: BLE001 - the supervisor must get an answer
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the supervisor must get an answer
         reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
     try:
         frame = protocol.encode(reply)
-    except (protocol.ProtocolError, TypeError, ValueError) as exc:
+    except protocol.ProtocolError as exc:
+        frame = protocol.encode({"id": reply["id"], "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()})
+    except (TypeError, ValueError) as exc:
         frame = protocol.encode({"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()})
     writer.write(frame)
     await writer.drain()
@@ -147,6 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.address_space_mb:
         limit = int(args.address_space_mb * MEGABYTE)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if args.language == "python":
+            from sandboxes.python.memory import tune_allocator_under_address_space_limit
+
+            tune_allocator_under_address_space_limit()  # before any thread starts
     try:
         uvloop.run(_main(args, protocol_in, protocol_out))
     except KeyboardInterrupt:

@@ -10,10 +10,11 @@ The supervisor enforces what a language-level sandbox cannot:
   answers TimeoutExceeded;
 - a JavaScript worker whose RSS passes `js_rss_mb` is killed (V8 reserves address space
   at start, so RLIMIT_AS cannot be used); a Python worker runs under RLIMIT_AS;
-- a worker that dies is restarted. The calls it had in flight, other than a timed-out
-  one, are retried once on the fresh worker: an innocent neighbour then succeeds, and
-  the call that killed the worker kills it once more and answers MemoryLimitExceeded
-  (when the worker was killed for its memory) or SandboxCrashed.
+- a worker that dies is restarted. A call that was alone on it answers at once
+  (MemoryLimitExceeded when it was killed for its memory, else SandboxCrashed). When
+  several were in flight, all but a timed-out one are retried once on the fresh worker:
+  an innocent neighbour then succeeds, and the call that killed the worker kills it
+  once more and then answers.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ logger = logging.getLogger("fnbox")
 
 #: How often the supervisor looks at deadlines and memory.
 WATCH_INTERVAL = 0.05
+#: Why a worker was killed when one of its calls overran: the others on it are innocent.
+NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
 
@@ -66,11 +69,12 @@ class WorkerOptions:
 
 
 class _WorkerDied(Exception):
-    """The worker of a call died before answering."""
+    """The worker of a call died before answering; `alone` if it was the only call in flight."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, alone: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.alone = alone
 
 
 @dataclass(eq=False)
@@ -171,9 +175,10 @@ class _Worker:
         if self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
-        for call in list(self.calls.values()):
-            if not call.future.done():
-                call.future.set_exception(_WorkerDied(reason))
+        pending = [call for call in self.calls.values() if not call.future.done()]
+        alone = len(pending) == 1 and reason != NEIGHBOUR_OVERRAN
+        for call in pending:
+            call.future.set_exception(_WorkerDied(reason, alone=alone))
 
 
 class WorkerPool:
@@ -250,7 +255,8 @@ class WorkerPool:
                 answer = await worker.request(message, timeout=timeout)
                 break
             except _WorkerDied as died:
-                if died.reason.startswith("timeout") or attempt == 2:
+                # A call that was alone on its worker killed it: retrying would kill it again.
+                if died.reason.startswith("timeout") or died.alone or attempt == 2:
                     raise self._died_error(died.reason) from None
         if "error" in answer:
             raise error_from_json(answer["error"])
@@ -297,7 +303,7 @@ class WorkerPool:
             culprit = worker.calls.pop(culprit_id)
             if not culprit.future.done():
                 culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
-            worker.kill("killed because a neighbouring call overran its deadline")
+            worker.kill(NEIGHBOUR_OVERRAN)
         if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
             worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
 

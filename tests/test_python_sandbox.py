@@ -165,6 +165,32 @@ def test_result_is_plain_json_data():
     ]
 
 
+def test_long_and_mixed_results_are_copied_exactly():
+    code = (
+        "class D(dict):\n    def items(self):\n        return [('x', 'y')]\n"
+        "row = [True, 1, 1.5, 'a', None, (1, 'b'), {'k': [2]}, 10**30, D(z=1)]\n"
+        "return [list(range(20000)), ['s'] * 20000, [0.5] * 70, row * 100]"
+    )
+    expected_row = [True, 1, 1.5, "a", None, [1, "b"], {"k": [2]}, 10**30, {"z": 1}]
+    assert result(code) == [list(range(20000)), ["s"] * 20000, [0.5] * 70, expected_row * 100]
+
+
+def test_a_result_too_big_to_hand_over_is_refused():
+    error = fails(workspace(f="return ['x' * 2**20] * 20"), error=MemoryLimitExceeded)
+    assert "MB of JSON" in error.message
+
+
+def test_a_non_json_item_deep_in_a_long_list_is_located():
+    assert "result[20000]: nan" in fails(workspace(f="return [1] * 20000 + [float('nan')]")).message
+
+
+def test_lone_surrogates_are_replaced_in_results_logs_and_errors():
+    sandbox = workspace(f="print('a\\ud800')\nreturn ['\\udc00', {'\\ud800': 1}]", g="raise ValueError('\\ud800')")
+    outcome = run(sandbox)
+    assert outcome.result == ["\ufffd", {"\ufffd": 1}] and outcome.logs[0]["message"] == "a\ufffd"
+    assert fails(sandbox, "g").message == "ValueError: \ufffd"
+
+
 def test_deep_recursion_is_a_function_error_and_the_sandbox_survives():
     sandbox = workspace(f="def down(n):\n    return down(n + 1)\nreturn down(0)", ok="return 'ok'")
     assert "RecursionError" in fails(sandbox).message
@@ -251,6 +277,33 @@ def test_function_names_that_would_shadow_the_sandbox_are_refused(name):
     assert run(sandbox, "ok").result == 2
 
 
+# Code too big or too deep to compile cheaply: CompilationError, quickly
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("x = " + "lambda: " * 1000 + "1", "nested too deeply"),
+        ("return " + "not " * 10**4 + "1", "nested too deeply"),
+        ("x = " + "+1" * 10**5, "maximum recursion depth"),
+        ("x = [" + "a," * 60_000 + "]", "50,000 syntax nodes"),
+        ("def g():\n    return 1\n" * 1001, "1,000 functions, lambdas, classes and comprehensions"),
+        ("x = 1; " * 40_000, "256 KB of code together"),
+    ],
+)
+def test_code_too_big_or_deep_is_refused_quickly(code, message):
+    started = time.perf_counter()
+    assert message in refused_at_save(code).message
+    assert time.perf_counter() - started < 1
+
+
+def test_the_source_limit_counts_the_whole_workspace():
+    body = "x = '" + "a" * 150_000 + "'\n"  # 150 KB each, cheap to parse
+    sandbox = workspace(a=body + "return 1", b=body + "return 2")
+    assert run(sandbox, "a").result == 1
+    assert "256 KB" in sandbox.errors["b"].message
+
+
 # Escapes refused when the workspace is saved (CompilationError)
 
 
@@ -297,7 +350,7 @@ def test_escapes_refused_at_save(code, message):
     "code, message",
     [
         ("import uuid\nreturn uuid.os", "has no member 'os'"),
-        ("from json import decoder\nreturn decoder", "cannot import name 'decoder'"),
+        ("from json import decoder\nreturn decoder", "cannot import name 'decoder' from 'json'"),
         ("return getattr((), '__class__')", '"__class__" is an invalid attribute name'),
         ("e = eval\nreturn e('1')", "eval() is not available"),
         ("g = (x for x in [1])\nreturn getattr(g, 'gi_frame')", '"gi_frame" is a restricted name'),  # CVE-2023-37271
@@ -322,7 +375,7 @@ def test_no_module_frame_code_or_unchecked_type_is_reachable():
     sandbox = workspace()
     namespace = sandbox._namespace
     builtins = namespace["__builtins__"]
-    modules = {name: builtins["__import__"](name, fromlist=("x",)) for name in ALLOWED_MODULES}
+    modules = {name: builtins["__import__"].__self__.proxy(name) for name in ALLOWED_MODULES}
     roots = list(modules.values()) + [namespace["log"], namespace["cache"]]
     roots += [value for name, value in builtins.items() if not name.startswith("_")]
     roots += [
@@ -451,6 +504,7 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
         "from fractions import Fraction\nreturn Fraction('1e999999999')",
         "import random\nreturn random.choices([1], k=10**10)",
         "import re\nreturn re.sub('', 'x' * 10**6, 'a' * 10**4)",
+        "import re\nreturn re.match('.*', 'x' * 10**4).expand('\\\\g<0>' * 10**5)",
         "return sum([[0] * 10**6] * 100, [])",
     ],
 )
@@ -459,3 +513,34 @@ def test_cheap_bombs_are_refused_fast(code):
     error = fails(workspace(f=code), error=MemoryLimitExceeded)
     assert time.perf_counter() - started < 0.5
     assert "limit" in error.message or "too expensive" in error.message or "limited" in error.message
+
+
+# Running out of memory for real (RLIMIT_AS in a worker)
+
+
+def test_a_real_memory_error_frees_the_run_and_drops_the_sandbox():
+    sandbox = workspace(f="cache['a'] = [1]\nraise MemoryError")
+    error = fails(sandbox, error=MemoryLimitExceeded)
+    assert "ran out of memory" in error.message and error.details["line"] == 2
+    assert sandbox.broken  # the pool drops it, and with it what its cache held
+
+
+def test_a_size_refusal_keeps_the_sandbox():
+    sandbox = workspace(f="return 'x' * 10**10")
+    fails(sandbox, error=MemoryLimitExceeded)
+    assert not sandbox.broken
+
+
+def test_the_allocator_is_tuned_only_under_an_address_space_limit():
+    import subprocess
+    import sys
+
+    from sandboxes.python.memory import tune_allocator_under_address_space_limit
+
+    assert tune_allocator_under_address_space_limit() is False
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from sandboxes.python.memory import tune_allocator_under_address_space_limit as tune\n"
+        "print(tune())"
+    )
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.strip() == "True"

@@ -156,3 +156,14 @@ def test_only_the_call_that_froze_a_worker_is_blamed():
     hang, innocent = supervised(scenario)
     assert isinstance(hang, TimeoutExceeded)
     assert innocent.result == "fine"
+
+
+def test_a_call_alone_on_a_worker_it_crashed_is_not_run_twice(caplog):
+    async def scenario(pool):
+        with pytest.raises(SandboxCrashed):
+            await run(pool, "w", "exit")
+        return (await run(pool, "w", "fine")).result
+
+    with caplog.at_level("WARNING", logger="fnbox"):
+        assert supervised(scenario) == "fine"
+    assert sum("restarting" in record.getMessage() for record in caplog.records) == 1

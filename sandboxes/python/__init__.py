@@ -9,6 +9,7 @@
     output.py     print() and log.* into the run's logs
     results.py    the result as plain JSON data; errors as user-code tracebacks
     executor.py   daemon worker threads
+    memory.py     the C allocator of a worker under RLIMIT_AS
     sandbox.py    PythonSandbox and compile_workspace
 """
 

@@ -37,28 +37,46 @@ class Executor:
             if self._idle:
                 self._idle -= 1  # an idle thread will take the job
             elif self._threads < self._max_threads:
-                self._threads += 1
-                threading.Thread(target=self._work, name=f"fnbox-python-{self._threads}", daemon=True).start()
+                self._start_thread()
         self._jobs.put((loop, future, function, args))
         return future
+
+    def _start_thread(self) -> None:
+        try:
+            threading.Thread(target=self._work, name=f"fnbox-python-{self._threads + 1}", daemon=True).start()
+        except RuntimeError:  # "can't start new thread": RLIMIT_AS covers thread stacks too
+            if self._threads == 0:
+                raise MemoryError("no thread could be started for the run (the worker is out of memory)") from None
+            return  # the job waits for a busy thread; the watchdog answers if none frees up
+        self._threads += 1
 
     def _work(self) -> None:
         decimal.setcontext(decimal_context())
         while True:
-            loop, future, function, args = self._jobs.get()
-            outcome = None
-            if not future.done():  # else the caller gave up before it started (cancelled, or the watchdog)
-                try:
-                    outcome, failed = function(*args), False
-                except BaseException as exc:  # delivered to the caller, whatever it is
-                    outcome, failed = exc, True
-                try:
-                    loop.call_soon_threadsafe(_deliver, future, outcome, failed)
-                except RuntimeError:  # the loop is closed: nobody is waiting any more
-                    pass
-            del loop, future, function, args, outcome
+            job = self._jobs.get()
+            try:
+                _run(*job)
+            except BaseException:  # noqa: BLE001 - a thread that dies would leave its jobs unanswered
+                pass
+            del job
             with self._lock:
                 self._idle += 1
+
+
+def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[..., Any], args: Any) -> None:
+    if future.done():  # the caller gave up before it started (cancelled, or the watchdog)
+        return
+    try:
+        outcome, failed = function(*args), False
+    except BaseException as exc:  # delivered to the caller, whatever it is
+        outcome, failed = exc, True
+    try:
+        loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
+    except MemoryError:  # out of memory for the callback itself: drop the outcome, say why
+        del outcome
+        loop.call_soon_threadsafe(_deliver, future, MemoryError("the run's outcome could not be delivered"), True)
 
 
 def _deliver(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:

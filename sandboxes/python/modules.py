@@ -147,7 +147,11 @@ class Modules:
             allowed = ", ".join(sorted(self.allowed)) or "none"
             raise ImportError(f"import of {name!r} is not allowed (allowed modules: {allowed})")
         if fromlist:
-            return self.proxy(name)
+            proxy = self.proxy(name)
+            for member in fromlist:
+                if member != "*" and not hasattr(proxy, member):  # else Python says "from '<unknown module name>'"
+                    raise ImportError(f"cannot import name {member!r} from {name!r} in fnbox functions")
+            return proxy
         return self.proxy(name.partition(".")[0])  # `import urllib.parse` binds `urllib`
 
     def proxy(self, name: str) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, LogCollector
 from sandboxes.python.modules import make_proxy
+from sandboxes.python.results import clean_text
 
 
 class Output:
@@ -28,7 +29,7 @@ class Output:
             size += len(parts[-1]) + len(sep)
             if size > MAX_LOG_MESSAGE:
                 break  # the collector cuts the message there anyway
-        message = sep.join(parts) + end
+        message = clean_text(sep.join(parts) + end)
         collector.add(level, message[:-1] if message.endswith("\n") else message)
 
     def make_print(self) -> Callable[..., None]:

@@ -10,13 +10,16 @@ A run happens on a worker thread (executor.py). Its deadline is enforced twice:
    and raises `Deadline` asynchronously into the thread for when it returns to bytecode.
 
 `limits.memory` only scales the size guards here: an in-process run cannot be capped
-for real; the worker processes' OS limit does that.
+for real; the worker processes' OS limit does that. A run that hits that limit gets a
+real MemoryError, answered as MemoryLimitExceeded once its frames are freed; its sandbox
+is dropped, with whatever its globals held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import traceback
 from time import perf_counter
 from typing import Any, Callable, Mapping, Sequence
 
@@ -37,7 +40,8 @@ from sandboxes.python.modules import ALLOWED_MODULES, Modules
 from sandboxes.python.namespace import build_namespace
 from sandboxes.python.output import Output
 from sandboxes.python.results import NotJSON, error_message, format_stack, to_json, user_frames
-from sandboxes.python.source import compile_function
+from sandboxes.python.sizes import TooBig
+from sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
 
 #: How long after the timeout the watchdog gives up on the thread.
 WATCHDOG_GRACE = 0.25
@@ -57,13 +61,16 @@ class PythonSandbox:
         self._namespace = build_namespace(self._guards, Modules(self._guards, allowed_modules), self._output)
         self._functions: dict[str, _Entry] = {}
         self._sources: dict[str, tuple[str, list[str]]] = {}
+        source_left = MAX_SOURCE_SIZE
         for function in functions:
             try:
-                compiled = compile_function(function, allowed_modules)
+                compiled = compile_function(function, allowed_modules, source_left=source_left)
             except CompilationError as exc:
                 self.errors[function.name] = exc
                 self._namespace[function.name] = _does_not_compile(exc)
                 continue
+            finally:
+                source_left -= len(function.code)
             exec(compiled.code, self._namespace)  # only defines the function
             self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
             self._sources[compiled.filename] = (function.name, compiled.lines)
@@ -83,10 +90,13 @@ class PythonSandbox:
             message = f"no Python function named {function!r}"
             raise NotFound(message, details={"function": function}, logs=[], duration=0.0)
         if self.broken or self._closed:
-            why = "closed" if self._closed else "dropped after a stuck run"
+            why = "closed" if self._closed else "dropped after a run got stuck or ran out of memory"
             raise SandboxCrashed(f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0)
         loop = asyncio.get_running_loop()
-        future = executor().submit(self._run_sync, function, entry, parameters, limits)
+        try:
+            future = executor().submit(self._run_sync, function, entry, parameters, limits)
+        except MemoryError as exc:
+            raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
         watchdog = loop.call_later(limits.timeout + WATCHDOG_GRACE, self._expire, future, function, limits)
         try:
             return await future
@@ -142,17 +152,37 @@ class PythonSandbox:
             failure = self._failure(TimeoutExceeded, name, _timeout_message(name, limits), None, started, collector)
         except Deadline as exc:
             failure = self._failure(TimeoutExceeded, name, _timeout_message(name, limits), exc, started, collector)
+        except TooBig as exc:  # a size guard refused it before allocating: nothing to clean up
+            failure = self._failure(MemoryLimitExceeded, name, f"MemoryError: {exc}", exc, started, collector)
         except MemoryError as exc:
-            message = f"MemoryError: {exc}" if str(exc) else "the run ran out of memory"
-            failure = self._failure(MemoryLimitExceeded, name, message, exc, started, collector)
+            failure = self._out_of_memory(name, exc, started, collector)
         except NotJSON as exc:
             failure = self._failure(FunctionError, name, str(exc), None, started, collector)
         except RecursionError as exc:
             message = "RecursionError: maximum recursion depth exceeded"
             failure = self._failure(FunctionError, name, message, exc, started, collector)
         except BaseException as exc:
-            failure = self._failure(FunctionError, name, error_message(exc), exc, started, collector)
+            try:
+                failure = self._failure(FunctionError, name, error_message(exc), exc, started, collector)
+            except MemoryError:
+                failure = self._out_of_memory(name, exc, started, collector)
         raise failure  # outside the except blocks: no traceback of user code stays attached
+
+    def _out_of_memory(self, name: str, exc: BaseException, started: float, collector: LogCollector) -> FnboxError:
+        """A real MemoryError: the process hit its memory cap (RLIMIT_AS in a worker).
+
+        The run's frames still hold what filled the memory: they are cleared before
+        anything else is allocated. What the sandbox's globals hold (its `cache`) is
+        freed by dropping the sandbox, so the worker goes on serving the others.
+        """
+        traceback.clear_frames(exc.__traceback__)
+        self.broken = True
+        message = "MemoryError: the run ran out of memory; its sandbox is dropped to free what it held"
+        try:
+            return self._failure(MemoryLimitExceeded, name, message, exc, started, collector)
+        except MemoryError:
+            duration = (perf_counter() - started) * 1000
+            return MemoryLimitExceeded(message, details={"function": name}, logs=[], duration=duration)
 
     def _failure(
         self,

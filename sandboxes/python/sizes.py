@@ -3,8 +3,9 @@
 One C-level operation (`'x' * 10**10`, `10**10**8`, `sum(range(10**12))`, `int(hexdigits, 16)`
 followed by a division) holds the GIL for seconds to hours, and no deadline check can run
 meanwhile. So the operators and builtins that size their result by an argument are
-checked first. A refusal is a MemoryError (user code may catch it, as it may catch
-CPython's own); the sandbox reports an uncaught one as MemoryLimitExceeded.
+checked first. A refusal is a `TooBig`, a MemoryError (user code may catch it, as it may
+catch CPython's own); the sandbox reports an uncaught one as MemoryLimitExceeded. Unlike a
+real MemoryError, it allocated nothing, so the sandbox stays warm.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ class Budget:
         self.range_items = self.items // 4
 
 
-def too_big(what: str, size: int, limit: int, unit: str = "items") -> MemoryError:
-    return MemoryError(f"{what} would have {size:,} {unit}; the limit is {limit:,}")
+class TooBig(MemoryError):
+    """A size guard refused an operation before it allocated anything."""
+
+
+def too_big(what: str, size: int, limit: int, unit: str = "items") -> TooBig:
+    return TooBig(f"{what} would have {size:,} {unit}; the limit is {limit:,}")
 
 
 def int_bits(x: Any) -> float:
@@ -176,7 +181,7 @@ _EXPONENT = re.compile(r"[eE]\s*([-+]?\d+)")
 
 #: Instance methods whose arguments set the size of what they build.
 SIZED_METHODS = frozenset(
-    "ljust rjust center zfill expandtabs replace join translate to_bytes sub subn samples".split()
+    "ljust rjust center zfill expandtabs replace join translate to_bytes sub subn expand samples".split()
 )
 _TEXT = (str, bytes, bytearray)
 _SEQUENCES = (str, bytes, bytearray, list, tuple, deque)
@@ -197,6 +202,8 @@ class Sizes:
             return self._sized_call(value, self._check_width)
         if name in ("sub", "subn") and isinstance(obj, re.Pattern):
             return self.pattern_sub(value)
+        if name == "expand" and isinstance(obj, re.Match):
+            return self._sized_call(value, self._expand_check(obj))
         if name == "samples" and isinstance(obj, NormalDist):
             return self._sized_call(value, self._check_width)
         if isinstance(obj, _TEXT):
@@ -245,7 +252,7 @@ class Sizes:
                 digits = mod.bit_length() // 30 + 1
                 cost = abs(exp).bit_length() * (digits * digits if digits < 70 else digits**1.585)
                 if cost > MAX_POWMOD_COST:
-                    raise MemoryError(
+                    raise TooBig(
                         f"pow() with a {abs(exp).bit_length():,}-bit exponent and a "
                         f"{mod.bit_length():,}-bit modulus is too expensive"
                     )
@@ -326,6 +333,15 @@ class Sizes:
             raise TypeError("int.from_bytes() needs bytes, a bytearray, a list or a tuple in fnbox functions")
         if size * 8 > MAX_INT_BITS:
             raise too_big("this int", size * 8, MAX_INT_BITS, "bits")
+
+    def _expand_check(self, match: re.Match[Any]) -> Callable[..., None]:
+        def check_expand(template: Any = "", *args: Any, **kwargs: Any) -> None:
+            """Each group reference in the template adds at most the whole matched string."""
+            if isinstance(template, _TEXT):
+                references = template.count("\\" if isinstance(template, str) else b"\\")
+                self._check_items("Match.expand()", len(template) + references * len(match.string))
+
+        return check_expand
 
     def _text_check(self, text: Any, name: str) -> Callable[..., None] | None:
         if name in ("ljust", "rjust", "center", "zfill"):
@@ -441,7 +457,7 @@ class Sizes:
             exponent = number.as_tuple().exponent
             limit = MAX_DECIMAL_EXPONENT
             if not isinstance(exponent, int) or exponent < -limit or number.adjusted() > limit:
-                raise MemoryError(f"Decimal exponents are limited to ±{MAX_DECIMAL_EXPONENT:,} in fnbox functions")
+                raise TooBig(f"Decimal exponents are limited to ±{MAX_DECIMAL_EXPONENT:,} in fnbox functions")
         return number
 
     def fraction_builtin(self, numerator: Any = 0, denominator: Any = None) -> Fraction:
@@ -450,7 +466,7 @@ class Sizes:
                 raise too_big("Fraction()", len(numerator), MAX_DECIMAL_EXPONENT, "characters")
             exponent = _EXPONENT.search(numerator)
             if exponent and abs(int(exponent.group(1))) > MAX_DECIMAL_EXPONENT:
-                raise MemoryError(f"Fraction exponents are limited to ±{MAX_DECIMAL_EXPONENT:,} in fnbox functions")
+                raise TooBig(f"Fraction exponents are limited to ±{MAX_DECIMAL_EXPONENT:,} in fnbox functions")
         if isinstance(numerator, Decimal):
             numerator = self.decimal_builtin(numerator)
         return Fraction(numerator) if denominator is None else Fraction(numerator, denominator)

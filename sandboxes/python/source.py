@@ -23,6 +23,20 @@ from sandboxes.python.policy import FnboxPolicy
 
 _POLICY_ERROR = re.compile(r"Line (\d+|None): (.*)", re.S)
 
+# CPython's parser and compiler hold the worker's GIL while they work, stalling every
+# other run of the worker, and the policy walks the tree in Python: the code a save may
+# make them chew on is bounded.
+
+#: Characters of Python code a workspace may have, all functions together (parsing takes
+#: up to ~2 µs a character).
+MAX_SOURCE_SIZE = 256 * 1024
+#: Syntax tree nodes of one function (the policy and the compiler take ~7 µs a node).
+MAX_NODES = 50_000
+#: Functions, lambdas, classes and comprehensions in one function: the compiler slows
+#: down quadratically with many identical nested functions (2,000 take 0.1 s, 40,000 a minute).
+MAX_SCOPES = 1_000
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.comprehension)
+
 
 @dataclass(frozen=True)
 class CompiledFunction:
@@ -33,8 +47,26 @@ class CompiledFunction:
     lines: list[str]
 
 
-def compile_function(function: FunctionSource, allowed_modules: frozenset[str]) -> CompiledFunction:
-    """Compile one function, or raise CompilationError with its name and body line."""
+def compile_function(
+    function: FunctionSource, allowed_modules: frozenset[str], *, source_left: int = MAX_SOURCE_SIZE
+) -> CompiledFunction:
+    """Compile one function, or raise CompilationError with its name and body line.
+
+    `source_left` is what remains of the workspace's MAX_SOURCE_SIZE after the functions
+    compiled before this one.
+    """
+    if len(function.code) > source_left:
+        limit = f"a workspace's Python functions may have {MAX_SOURCE_SIZE // 1024} KB of code together"
+        raise _error(function.name, None, f"the code is too big: {limit}")
+    try:
+        return _compile(function, allowed_modules)
+    except RecursionError:  # ast helpers and the policy walk the tree recursively
+        raise _error(function.name, None, "the code is nested too deeply") from None
+    except MemoryError:
+        raise _error(function.name, None, "the code is too big to compile") from None
+
+
+def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> CompiledFunction:
     name = function.name
     _check_name(name, "function")
     parameters = tuple(p.name for p in function.parameters)
@@ -50,7 +82,8 @@ def compile_function(function: FunctionSource, allowed_modules: frozenset[str]) 
     except SyntaxError as exc:
         raise _error(name, exc.lineno, f"{type(exc).__name__}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
-        raise _error(name, None, f"the code cannot be parsed: {exc}") from None
+        raise _error(name, None, f"the code cannot be parsed: {_reason(exc)}") from None
+    _check_size(name, tree)
 
     definition = ast.FunctionDef(
         name=name,
@@ -73,10 +106,7 @@ def compile_function(function: FunctionSource, allowed_modules: frozenset[str]) 
     module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
 
     errors: list[str] = []
-    try:
-        FnboxPolicy(errors, [], {}, allowed_modules=allowed_modules).visit(module)
-    except RecursionError:
-        raise _error(name, None, "the code is nested too deeply") from None
+    FnboxPolicy(errors, [], {}, allowed_modules=allowed_modules).visit(module)
     if errors:
         line, message = _policy_error(errors[0])
         extra = {"errors": [_policy_error(e)[1] for e in errors]} if len(errors) > 1 else {}
@@ -91,8 +121,31 @@ def compile_function(function: FunctionSource, allowed_modules: frozenset[str]) 
     except SyntaxError as exc:
         raise _error(name, exc.lineno, f"{type(exc).__name__}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
-        raise _error(name, None, f"the code cannot be compiled: {exc}") from None
+        raise _error(name, None, f"the code cannot be compiled: {_reason(exc)}") from None
     return CompiledFunction(name, filename, code, parameters, body.splitlines())
+
+
+def _check_size(name: str, tree: ast.AST) -> None:
+    nodes = scopes = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if isinstance(node, _SCOPES):
+            scopes += 1
+        if nodes > MAX_NODES:
+            raise _error(name, None, f"the code is too big: a function may have {MAX_NODES:,} syntax nodes")
+        if scopes > MAX_SCOPES:
+            limit = f"a function may have {MAX_SCOPES:,} functions, lambdas, classes and comprehensions"
+            raise _error(name, getattr(node, "lineno", None), f"the code is too big: {limit}")
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _reason(exc: BaseException) -> str:
+    """What the parser or compiler said; it raises some errors without a message."""
+    if isinstance(exc, (MemoryError, RecursionError)) and not str(exc):
+        return "it is nested too deeply"
+    return str(exc) or type(exc).__name__
 
 
 def _check_name(name: str, kind: str, *, function: str | None = None) -> None:

@@ -88,10 +88,10 @@ class Service:
         for function in ("js", "py"):
             answer = self.client.post(f"/v2/functions/healthy/run/{function}", json={})
             assert answer.status_code == 200, f"healthy {function} failed right after: {answer.json()}"
-            count = answer.json()["result"]
-            if warm:
-                assert count == self.counters[function] + 1, f"healthy {function}'s cache was reset"
+            count, previous = answer.json()["result"], self.counters[function]
             self.counters[function] = count
+            if warm:
+                assert count == previous + 1, f"healthy {function}'s cache was reset"
         assert self.client.get("/v2/functions/healthy").json() == HEALTHY
         assert "healthy" in self.client.get("/v2/functions").json()
 
