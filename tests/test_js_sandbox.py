@@ -22,8 +22,9 @@ from sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
-from sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace
+from sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace, stuck_isolates
 from sandboxes.js import sandbox as js_sandbox
+from sandboxes.js.outcome import MAX_RESULT
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
@@ -63,7 +64,7 @@ HELLO = fn("hello", 'return "Hello " + name;', Parameter("name", "string", "worl
 def test_public_surface() -> None:
     import sandboxes.js
 
-    assert sorted(sandboxes.js.__all__) == ["JsSandbox", "RESERVED_NAMES", "compile_workspace"]
+    assert sorted(sandboxes.js.__all__) == ["JsSandbox", "RESERVED_NAMES", "compile_workspace", "stuck_isolates"]
 
 
 def test_parameter_and_its_default(compile: Any) -> None:
@@ -407,3 +408,167 @@ def test_close_is_quick_even_mid_run(compile: Any) -> None:
             await task
 
     asyncio.run(main())
+
+
+def test_a_result_nested_too_deep_is_a_function_error(compile: Any) -> None:
+    sandbox = compile(fn("deep", "let o = {}; for (let i = 0; i < n; i++) o = { o }; return o;", Parameter("n")))
+    assert run(sandbox, "deep", {"n": 199}).result is not None  # 200 levels, with the innermost {}
+    message = fails_with(sandbox, "deep", {"n": 200}, FunctionError).message
+    assert message == "the result is not JSON-serialisable: it is nested more than 200 levels deep"
+
+
+def test_a_result_too_big_to_leave_is_a_memory_failure(compile: Any) -> None:
+    sandbox = compile(fn("big", "return 'x'.repeat(n);", Parameter("n")), HELLO)
+    assert len(run(sandbox, "big", {"n": MAX_RESULT - 2}).result) == MAX_RESULT - 2
+    assert "more than the 12 M allowed" in fails_with(sandbox, "big", {"n": MAX_RESULT}, MemoryLimitExceeded).message
+    assert not sandbox.broken
+
+
+def test_a_run_moves_to_a_fresh_isolate_when_work_left_behind_wedges_it(compile: Any) -> None:
+    sandbox = compile(
+        fn("leave", "cache.n = 1; (async () => { for (;;) await null; })(); return 'left';"),
+        fn("count", "cache.n = (cache.n || 0) + 1; return cache.n;"),
+    )
+    assert run(sandbox, "leave").result == "left"
+    started = time.monotonic()
+    assert run(sandbox, "count").result == 1  # the old isolate, and its cache, are gone
+    assert time.monotonic() - started < js_sandbox.START_WAIT + 0.3
+    assert run(sandbox, "count").result == 2 and not sandbox.broken
+
+
+def test_a_run_moves_to_a_fresh_isolate_when_work_left_behind_breaks_the_runtime(compile: Any) -> None:
+    sandbox = compile(
+        fn("stall", "await new Promise(() => {});"),
+        fn("hijack", "(async () => { for (let i = 0; i < 3; i++) await null; $fnbox.run(1e9, 0, '{}'); })(); return 1;"),
+        HELLO,
+    )
+    assert run(sandbox, "hijack").result == 1
+    assert run(sandbox, "hello").result == "Hello world"  # the runtime thought a run was still going
+    assert not sandbox.broken
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "const a = new Int32Array(new SharedArrayBuffer(4));\n"
+        "(async () => { for (;;) { await Atomics.waitAsync(a, 0, 0, 1).value; cache.ticks++; } })();",
+        "const r = new FinalizationRegistry(() => { cache.ticks++; for (let i = 0; i < 9; i++) r.register(new Array(1e5).fill(i), 0); });\n"
+        "for (let i = 0; i < 9; i++) r.register(new Array(1e5).fill(i), 0);",
+    ],
+    ids=["waitAsync", "FinalizationRegistry"],
+)
+def test_work_that_resumes_by_itself_stops_with_the_run(compile: Any, code: str) -> None:
+    sandbox = compile(fn("leave", "cache.ticks = 0;\n" + code + "\nreturn 1;"), fn("ticks", "return cache.ticks;"))
+    run(sandbox, "leave")
+    time.sleep(0.1)
+    ticks = run(sandbox, "ticks").result
+    time.sleep(0.1)
+    assert run(sandbox, "ticks").result == ticks <= 1
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "const b = new ArrayBuffer(2 ** 30); return b.byteLength;",
+        "const a = []; for (;;) a.push(new Float64Array(1e6));",
+        "const a = []; for (;;) a.push(new ArrayBuffer(1, { maxByteLength: 2 ** 30 }));",
+        "const a = [new Uint8Array(2 ** 24)]; for (;;) a.push(a[0].slice(), a[0].toReversed(), a[0].buffer.slice(0));",
+        "new Uint8Array(2 ** 20).fill(1); return new Uint8Array(2 ** 26).length;",
+    ],
+    ids=["one-big", "many", "resizable", "copies", "typed-array"],
+)
+def test_array_buffers_count_against_the_memory_limit(compile: Any, code: str) -> None:
+    sandbox = compile(fn("hog", code))
+    error = fails(sandbox, "hog", MemoryLimitExceeded)
+    assert "ArrayBuffers would pass its memory limit of 64 MB" in error.message
+    assert not sandbox.broken
+
+
+def test_array_buffers_that_were_collected_stop_counting(compile: Any) -> None:
+    sandbox = compile(
+        fn("keep", "cache.b = new Uint8Array(40 << 20); return cache.b.length;"),
+        fn("drop", "cache.b = null; return new Uint8Array(40 << 20).length;"),
+        fn("api", "return [new Uint8Array([1, 2]).join(), Uint8Array.from([3]).join(), new Uint8Array(new ArrayBuffer(8), 4).length,"
+           " new (class extends Uint8Array {})(2).length, Uint8Array.name, new Uint8Array(1) instanceof Uint8Array, typeof $fnbox_gc];"),
+    )
+    assert run(sandbox, "keep").result == 40 << 20
+    assert run(sandbox, "drop").result == 40 << 20
+    assert run(sandbox, "api").result == ["1,2", "3", 4, 2, "Uint8Array", True, "undefined"]
+
+
+def test_array_buffers_one_sandbox_keeps_leave_the_others_room(compile: Any) -> None:
+    hog = compile(fn("keep", "cache.k = []; try { for (;;) cache.k.push(new Float64Array(1e6)); } catch (e) { return cache.k.length; }"))
+    assert run(hog, "keep").result <= 8
+    assert run(compile(fn("f", "return new ArrayBuffer(32 << 20).byteLength;")), "f").result == 32 << 20
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "return new Array(2 ** 31).fill(0).length;",
+        "const a = []; a[2 ** 31] = 1; a.forEach(() => {});",
+        "return Array.from({ length: 2 ** 31 }).length;",
+        "let reads = 0; Array.prototype.forEach.call({ get length() { return reads++ ? 2 ** 31 : 1; } }, () => {}); return reads;",
+    ],
+    ids=["fill", "forEach", "Array.from", "a-length-that-lies"],
+)
+def test_walks_over_huge_sparse_arrays_are_refused(compile: Any, code: str) -> None:
+    # V8 walks them in native loops no TerminateExecution reaches, for minutes.
+    sandbox = compile(fn("walk", code))
+    try:
+        result = run(sandbox, "walk", limits=SHORT)
+    except MemoryLimitExceeded as error:
+        assert "more than the function's memory limit of 64 MB can hold" in error.message
+    else:
+        assert result.result == 1  # the length was read once
+    assert stuck_isolates(0.0) == 0
+
+
+def test_an_isolate_stuck_in_native_code_is_reported(compile: Any) -> None:
+    # Sorting a typed array is one native loop: the run times out, its isolate cannot be freed until it ends.
+    sandbox = compile(
+        fn("fill", "cache.a = new Float64Array(6e6); for (let i = 0; i < cache.a.length; i++) cache.a[i] = Math.random();"),
+        fn("sort", "cache.a.sort();"),
+    )
+    run(sandbox, "fill")
+    fails(sandbox, "sort", TimeoutExceeded, Limits(timeout=0.05, memory=64 << 20))
+    assert sandbox.broken and stuck_isolates(0.0) == 1
+    deadline = time.monotonic() + 10
+    while stuck_isolates(0.0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stuck_isolates(0.0) == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("Object.defineProperty(Promise, Symbol.species, { get() { throw new Error('species'); } }); return 1;", "Error: species"),
+        ("Object.prototype.toJSON = () => { while (true) {} }; throw new Error('thrown');", "Error: thrown"),
+    ],
+    ids=["promise-species", "toJSON"],
+)
+def test_replaced_built_ins_fail_only_the_function(compile: Any, code: str, expected: str) -> None:
+    sandbox = compile(fn("f", code))
+    assert fails(sandbox, "f", FunctionError).message == expected
+
+
+def test_the_runtime_keeps_its_own_built_ins(compile: Any) -> None:
+    sandbox = compile(
+        fn(
+            "pollute",
+            "String.prototype.charCodeAt = () => 0; Array.prototype.join = () => { throw 1; };"
+            " Map.prototype.set = Map.prototype.has = Map.prototype.delete = Map.prototype.clear = () => { throw 2; };"
+            " JSON.stringify = JSON.parse = () => { throw 3; }; Reflect.apply = () => { throw 4; };"
+            " console.log('still logging'); await new Promise((resolve) => setTimeout(resolve, 1)); return ['a', 1];",
+        ),
+        HELLO,
+    )
+    result = run(sandbox, "pollute")
+    assert (result.result, [entry["message"] for entry in result.logs]) == (["a", 1], ["still logging"])
+    assert run(sandbox, "hello", {"name": "again"}).result == "Hello again"
+
+
+def fails_with(sandbox: JsSandbox, function: str, params: dict[str, Any], error: type[Exception]) -> Any:
+    with pytest.raises(error) as info:
+        run(sandbox, function, params)
+    return info.value

@@ -16,13 +16,14 @@ import asyncio
 import ctypes
 import itertools
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from py_mini_racer import DEFAULT_V8_FLAGS, LibAlreadyInitializedError, init_mini_racer
 from py_mini_racer._dll import MR_CALLBACK
 
-__all__ = ["Engine", "EngineError", "Handle", "SharedMemory", "resolve", "resolve_threadsafe"]
+__all__ = ["Engine", "EngineError", "Handle", "SharedMemory", "resolve", "resolve_threadsafe", "stuck_isolates"]
 
 # Value types of the C interface (mini-racer's binary_value.h).
 _NULL, _BOOL, _INTEGER, _DOUBLE, _STRING, _UNDEFINED = 1, 2, 3, 4, 5, 11
@@ -41,8 +42,9 @@ _ERRORS = {
 
 #: mini-racer's flags, less memory protection keys: their permissions are per thread and
 #: fixed when a thread starts, so with them V8 crashes the process when a thread started
-#: before V8 was set up (an asyncio executor's, say) frees or uses an isolate.
-V8_FLAGS = (*DEFAULT_V8_FLAGS, "--no-memory-protection-keys")
+#: before V8 was set up (an asyncio executor's, say) frees or uses an isolate. And `gc`,
+#: which runtime.js takes for itself (to count live ArrayBuffers) and hides from user code.
+V8_FLAGS = (*DEFAULT_V8_FLAGS, "--no-memory-protection-keys", "--expose-gc-as=$fnbox_gc")
 
 
 def _load_v8() -> ctypes.CDLL:
@@ -50,6 +52,21 @@ def _load_v8() -> ctypes.CDLL:
         return init_mini_racer(flags=V8_FLAGS)
     except LibAlreadyInitializedError:  # someone else set V8 up first: take it as it is
         return init_mini_racer(ignore_duplicate_init=True)
+
+
+#: When each isolate still being freed was dropped (by id of its Engine).
+_freeing: dict[int, float] = {}
+
+
+def stuck_isolates(after: float) -> int:
+    """Isolates dropped more than `after` s ago and still not freed.
+
+    Freeing waits for JS to stop, and some of V8's native loops never look at a
+    TerminateExecution: such an isolate's thread spins on (and its memory stays) until the
+    loop ends, minutes later maybe. Only the process ending stops it sooner.
+    """
+    now = time.monotonic()
+    return sum(1 for since in list(_freeing.values()) if now - since > after)
 
 
 class EngineError(Exception):
@@ -207,11 +224,13 @@ class Engine:
                 # A last callback on the isolate's thread, to unpin it (see _on_callback).
                 # It comes even if JS is stuck: freeing stops JS, then drains the queue.
                 self._dll.mr_eval(self._ctx, self._dll.mr_alloc_int_val(self._ctx, 0, _NULL), _UNPIN)
+                _freeing[id(self)] = time.monotonic()
                 threading.Thread(target=self._free, name="fnbox-js-close", daemon=True).start()
         self._closed.wait(wait)
 
     def _free(self) -> None:
         self._dll.mr_free_context(self._ctx)
+        _freeing.pop(id(self), None)
         self._closed.set()
 
     # ---- from the isolate's thread ------------------------------------------------------

@@ -17,8 +17,9 @@ __all__ = ["CAPACITY", "HELD", "READY", "Mail", "Mailbox"]
 #: UTF-16 units of text (64 KiB, per sandbox): a bigger request goes in the eval's text, a
 #: bigger outcome through `$fnbox.take()`, and log entries past it with the outcome.
 CAPACITY = 32 * 1024
-# int32 slots: run id, state, stream end, outcome start, outcome length, function, request length
-_HEADER = 8
+# int32 slots: run id, state, stream end, outcome start, outcome length, function, request
+# length, the id of the last run JS picked up, the run's memory limit in KiB; spare ones
+_HEADER = 16
 RUNNING, READY, HELD = 0, 1, 2
 
 
@@ -57,6 +58,14 @@ class Mailbox:
         run_id, state, stream_end, start, length = self._header[0:5]
         outcome = self._string(start, length) if state == READY else None
         return Mail(run_id, state, self._string(0, stream_end), outcome)
+
+    def set_memory_limit(self, limit: int) -> None:
+        """Bytes the run may use: its ArrayBuffers count against them in JS (runtime.js)."""
+        self._header[8] = min(limit // 1024, 2**31 - 1)
+
+    def started(self) -> int:
+        """The id of the last run whose eval JS began (set before any user code runs)."""
+        return int(self._header[7])
 
     def stream(self) -> str:
         """The log entries streamed so far: final ones only, JS appends after them."""

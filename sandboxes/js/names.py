@@ -35,9 +35,10 @@ _STANDARD_GLOBALS = """
     encodeURIComponent escape unescape
 """
 
-#: Globals the sandbox defines (see runtime.js); `$fnbox` cannot match IDENTIFIER anyway.
+#: Globals the sandbox defines (see runtime.js and engine.py's V8 flags); names with `$`
+#: cannot match IDENTIFIER anyway.
 SANDBOX_GLOBALS = """
-    cache console setTimeout clearTimeout setInterval clearInterval $fnbox
+    cache console setTimeout clearTimeout setInterval clearInterval $fnbox $fnbox_gc
 """
 
 RESERVED_NAMES: frozenset[str] = frozenset((_KEYWORDS + _STANDARD_GLOBALS + SANDBOX_GLOBALS).split())

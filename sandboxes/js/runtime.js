@@ -14,9 +14,13 @@
 // run never ends), then its outcome; then it calls `notify`, a mini-racer callback, and
 // Python reads the mailbox while this thread waits for that call to return.
 //
-// Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES)`: the
-// value is install(notify), which returns the mailbox.
-(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES) {
+// Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT,
+// MAX_RESULT_DEPTH)`: the value is install(notify), which returns the mailbox.
+//
+// User code shares this context and may replace any built-in (its own workspace only).
+// What a run's start and end go through uses built-ins captured here, so a replaced one
+// fails the user's own calls, not the hand-over of their outcomes.
+(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH) {
   "use strict";
 
   const G = globalThis;
@@ -38,20 +42,31 @@
   const regexpFlags = getOwnPropertyDescriptor(RegExp.prototype, "flags").get;
   const typedLength = getOwnPropertyDescriptor(getPrototypeOf(Uint8Array.prototype), "length").get;
   const toWellFormed = String.prototype.toWellFormed;
+  const charCodeAt = String.prototype.charCodeAt;
+  const join = Array.prototype.join;
+  const Uint16ArrayCtor = Uint16Array;
+  const { set: mapSet, has: mapHas, delete: mapDelete, clear: mapClear } = Map.prototype;
+  const StringPrototype = String.prototype;
   const symbolToString = Symbol.prototype.toString;
   const fromCharCode = String.fromCharCode;
   const numberIsNaN = Number.isNaN;
   const objectIs = Object.is;
   const MapCtor = Map;
   const waitAsync = Atomics.waitAsync;
+  const NativeFinalizationRegistry = FinalizationRegistry;
+  const construct = Reflect.construct;
+  const Int32ArrayCtor = Int32Array;
+  const SharedArrayBufferCtor = SharedArrayBuffer;
   const atomicsNotify = Atomics.notify;
   const atomicsStore = Atomics.store;
   const AsyncFunction = getPrototypeOf(async function () {}).constructor;
   const indirectEval = G.eval;
 
   // ---- the mailbox --------------------------------------------------------------
-  const HEADER = 8; // int32 slots
+  const HEADER = 16; // int32 slots
   const H_RUN = 0, H_STATE = 1, H_STREAM = 2, H_START = 3, H_LENGTH = 4, H_FUNCTION = 5, H_REQUEST = 6;
+  const H_STARTED = 7; // tells Python the isolate picked the run up (see sandbox.py)
+  const H_MEMORY = 8; // the run's memory limit, KiB: ArrayBuffers count against it too
   const RUNNING = 0, READY = 1, HELD = 2;
   const mailbox = new SharedArrayBuffer(HEADER * 4 + CAPACITY * 2);
   const header = new Int32Array(mailbox, 0, HEADER);
@@ -63,7 +78,11 @@
   function put(s) {
     const end = cursor + s.length;
     if (end > CAPACITY) return false;
-    for (let i = 0, j = cursor; j < end; i++, j++) text[j] = s.charCodeAt(i);
+    if (StringPrototype.charCodeAt === charCodeAt) {
+      for (let i = 0, j = cursor; j < end; i++, j++) text[j] = s.charCodeAt(i); // four times as fast
+    } else {
+      for (let i = 0, j = cursor; j < end; i++, j++) text[j] = apply(charCodeAt, s, [i]);
+    }
     cursor = end;
     return true;
   }
@@ -89,13 +108,18 @@
   function go() {
     const n = header[H_REQUEST];
     let json = "";
-    for (let i = 0; i < n; i += 8192) json += apply(fromCharCode, null, text.subarray(i, i + 8192 < n ? i + 8192 : n));
+    for (let i = 0; i < n; i += 8192) {
+      // A view made by the built-in constructor: subarray() would look up a species.
+      json += apply(fromCharCode, null, new Uint16ArrayCtor(mailbox, HEADER * 4 + i * 2, i + 8192 < n ? 8192 : n - i));
+    }
     run(header[H_RUN], header[H_FUNCTION], json);
   }
 
   function run(id, index, json) {
+    atomicsStore(header, H_STARTED, id);
     if (current !== null) throw new Error("fnbox: a run is already in progress");
     const r = { id, done: false, count: 0, dropped: 0, overflow: false, extra: null, timers: null, view: null };
+    r.compacted = false; // see reserve()
     current = r;
     cursor = 0;
     held = null;
@@ -110,7 +134,12 @@
       settle(r, false, error);
       return;
     }
-    apply(then, promise, [(value) => settle(r, true, value), (error) => settle(r, false, error)]);
+    try {
+      // `then` looks up the promise's species: user code, if the workspace replaced it.
+      apply(then, promise, [(value) => settle(r, true, value), (error) => settle(r, false, error)]);
+    } catch (error) {
+      settle(r, false, error);
+    }
   }
 
   function settle(r, ok, value) {
@@ -121,14 +150,18 @@
     if (ok) {
       try {
         // Made here, inside the timed run: a hostile toJSON or getter only burns its own time.
-        const json = stringify(value);
-        body = '"ok":true,"result":' + (json === undefined ? "null" : json);
+        // (A string too long is refused before JSON.stringify copies it.)
+        const json = typeof value === "string" && value.length > MAX_RESULT ? value : stringify(value);
+        body = json === undefined ? '"ok":true,"result":null' : checked(json);
       } catch (error) {
         ok = false;
         value = error;
       }
     }
-    if (!ok) body = '"ok":false,"error":' + stringify(describe(value));
+    if (!ok) {
+      const kind = apply(weakSetHas, memoryErrors, [value]) ? '"ok":false,"limit":"memory",' : '"ok":false,';
+      body = kind + '"error":' + describe(value);
+    }
     current = null;
     const outcome = "{" + body + "," + logTail(r) + "}";
     header[H_START] = cursor;
@@ -157,7 +190,52 @@
     return outcome;
   }
 
+  // The outcome's body for a result's JSON: the result, or why it may not leave.
+  function checked(json) {
+    if (json.length > MAX_RESULT) {
+      const mb = ((json.length / 104857.6) | 0) / 10;
+      const message = "the result is " + mb + " M characters of JSON, more than the " + MAX_RESULT / 1048576 + " M allowed";
+      return '"ok":false,"limit":"memory","error":{"message":' + stringify(message) + ',"stack":null}';
+    }
+    if (json.length > 2 * MAX_RESULT_DEPTH && tooDeep(json)) {
+      const message = "the result is not JSON-serialisable: it is nested more than " + MAX_RESULT_DEPTH + " levels deep";
+      return '"ok":false,"error":{"message":' + stringify(message) + ',"stack":null}';
+    }
+    return '"ok":true,"result":' + json;
+  }
+
+  // Whether JSON text nests deeper than MAX_RESULT_DEPTH (the Python side could not even read it).
+  function tooDeep(json) {
+    // As in put(): s.charCodeAt() while it is still the built-in.
+    const fast = StringPrototype.charCodeAt === charCodeAt;
+    const n = json.length;
+    let depth = 0;
+    for (let i = 0; i < n; i++) {
+      const c = fast ? json.charCodeAt(i) : apply(charCodeAt, json, [i]);
+      if (c === 34) {
+        // a string: skip to its closing quote
+        for (i++; i < n; i++) {
+          const d = fast ? json.charCodeAt(i) : apply(charCodeAt, json, [i]);
+          if (d === 92) i++;
+          else if (d === 34) break;
+        }
+      } else if (c === 91 || c === 123) {
+        if (++depth > MAX_RESULT_DEPTH) return true;
+      } else if (c === 93 || c === 125) {
+        depth--;
+      }
+    }
+    return false;
+  }
+
+  // What was thrown, as the JSON text of {message, stack}: made of strings only, as a
+  // replaced Object.prototype.toJSON would run in JSON.stringify of an object.
   function describe(error) {
+    const { message, stack } = explain(error);
+    return '{"message":' + stringify(message) + ',"stack":' + (stack === null ? "null" : stringify(stack)) + "}";
+  }
+
+  function explain(error) {
     try {
       if (error !== null && typeof error === "object" && apply(objectToString, error, []) === "[object Error]") {
         let message;
@@ -225,7 +303,7 @@
 
   // The entries that did not fit the mailbox, and the count of those over the cap.
   function logTail(r) {
-    return '"logs":[' + (r.extra === null ? "" : r.extra.join(",")) + '],"dropped":' + r.dropped;
+    return '"logs":[' + (r.extra === null ? "" : apply(join, r.extra, [","])) + '],"dropped":' + r.dropped;
   }
 
   function cut(s, n) {
@@ -445,12 +523,12 @@
     if (r === null) return 0; // after its run ended: never fires
     if (r.timers === null) {
       r.timers = new MapCtor();
-      r.view = new Int32Array(new SharedArrayBuffer(4));
+      r.view = new Int32ArrayCtor(new SharedArrayBufferCtor(4));
     }
     let ms = +delay;
     if (!(ms >= 1 && ms <= 2147483647)) ms = 1; // as Node does
     const id = ++timerIds;
-    r.timers.set(id, true);
+    apply(mapSet, r.timers, [id, true]);
     arm(r, id, ms, callback, args, repeat);
     return id;
   }
@@ -460,27 +538,346 @@
   }
 
   function fire(r, id, ms, callback, args, repeat) {
-    if (r.done || !r.timers.has(id)) return;
-    if (!repeat) r.timers.delete(id);
+    if (r.done || !apply(mapHas, r.timers, [id])) return;
+    if (!repeat) apply(mapDelete, r.timers, [id]);
     try {
       apply(callback, undefined, args);
     } catch (error) {
       settle(r, false, error); // an uncaught error in a timer fails the run, as it would fail Node
       return;
     }
-    if (repeat && !r.done && r.timers.has(id)) arm(r, id, ms, callback, args, repeat);
+    if (repeat && !r.done && apply(mapHas, r.timers, [id])) arm(r, id, ms, callback, args, repeat);
   }
 
   function cancel(id) {
     const r = current;
-    if (r !== null && r.timers !== null) r.timers.delete(id);
+    if (r !== null && r.timers !== null) apply(mapDelete, r.timers, [id]);
   }
 
   // Pending timers of a run that ended never fire: wake their waiters now, to no effect.
   function stopTimers(r) {
     if (r.timers === null) return;
-    r.timers.clear();
+    apply(mapClear, r.timers, []);
     atomicsNotify(r.view, 0);
+  }
+
+  function replace(object, name, value) {
+    defineProperty(object, name, { value, writable: true, enumerable: false, configurable: true });
+  }
+
+  // `wrapper` in place of the built-in method `object[name]`, with its name and length.
+  function replaceMethod(object, name, wrapper) {
+    defineProperty(wrapper, "length", getOwnPropertyDescriptor(object[name], "length"));
+    replace(object, name, wrapper);
+  }
+
+  // ---- ArrayBuffer memory ---------------------------------------------------------------
+  // Backing stores live outside V8's heap and its limit, in one pool that all the isolates
+  // of a worker share (V8's sandbox): a run holding gigabytes of them, touched or not,
+  // would make the allocations of every other tenant fail. So whatever makes a backing
+  // store is wrapped, to count it against the run's memory limit as the heap counts.
+  //
+  // Buffers are tracked by WeakRef. Those of earlier jobs stop counting once collected (a
+  // gc() when the limit is near); those of the current job stay alive until it ends (a
+  // WeakRef keeps its target for the job), so churning through more than the limit within
+  // one job is refused too. Smaller buffers than TRACKED bytes are not worth a WeakRef: the
+  // heap limit bounds them (each costs the heap a few hundred bytes of objects).
+  const TRACKED = 256;
+  // engine.py has V8 expose `gc` under a name no function can take; it cannot be deleted.
+  const forceGC = typeof G.$fnbox_gc === "function" ? G.$fnbox_gc : null;
+  G.$fnbox_gc = undefined;
+  const mathTrunc = Math.trunc;
+  const ArrayFrom = Array.from;
+  const symbolIterator = Symbol.iterator;
+  const ProxyCtor = Proxy;
+  const reflectGet = Reflect.get;
+  const reflectHas = Reflect.has;
+  const ArrayCtor = Array;
+  const RangeErrorCtor = RangeError;
+  const TypeErrorCtor = TypeError;
+  const WeakRefCtor = WeakRef;
+  const deref = WeakRef.prototype.deref;
+  const ArrayPrototype = Array.prototype;
+  const { setPrototypeOf, getOwnPropertyNames, getOwnPropertySymbols } = Object;
+  const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype);
+  const typedBuffer = getOwnPropertyDescriptor(TypedArrayPrototype, "buffer").get;
+  const typedByteLength = getOwnPropertyDescriptor(TypedArrayPrototype, "byteLength").get;
+  const getter = (C, name) => getOwnPropertyDescriptor(C.prototype, name).get;
+  const abByteLength = getter(ArrayBuffer, "byteLength");
+  const abMaxByteLength = getter(ArrayBuffer, "maxByteLength");
+  const sabByteLength = getter(SharedArrayBuffer, "byteLength");
+  const sabMaxByteLength = getter(SharedArrayBuffer, "maxByteLength");
+  let tracked = [];
+  let trackedBytes = 0;
+
+  // A RangeError that, if the run ends with it, answers MemoryLimitExceeded.
+  const memoryErrors = new WeakSet();
+  const { has: weakSetHas, add: weakSetAdd } = WeakSet.prototype;
+  function overdrawn(message) {
+    const error = new RangeErrorCtor(message);
+    apply(weakSetAdd, memoryErrors, [error]);
+    return error;
+  }
+
+  // The bytes a buffer holds or may grow to (0 once detached), or undefined for a non-buffer.
+  function bufferBytes(b) {
+    if (brand(abByteLength, b) !== undefined) return apply(abMaxByteLength, b, []);
+    if (brand(sabByteLength, b) !== undefined) return apply(sabMaxByteLength, b, []);
+    return undefined;
+  }
+
+  function reserve(bytes) {
+    const limit = header[H_MEMORY] * 1024;
+    if (!(bytes > 0) || trackedBytes + bytes <= limit) return;
+    const r = current;
+    if (r === null || !r.compacted) compact(); // once a run: a gc() costs milliseconds
+    if (r !== null) r.compacted = true;
+    if (trackedBytes + bytes <= limit) return;
+    const mb = limit / 1048576;
+    throw overdrawn("Array buffer allocation failed: the function's ArrayBuffers would pass its memory limit of " + mb + " MB");
+  }
+
+  function compact() {
+    if (forceGC !== null) forceGC();
+    const kept = [];
+    let bytes = 0;
+    for (let i = 0; i < tracked.length; i++) {
+      const b = apply(deref, tracked[i], []);
+      if (b !== undefined) {
+        kept[kept.length] = tracked[i];
+        bytes += bufferBytes(b);
+      }
+    }
+    tracked = kept;
+    trackedBytes = bytes;
+  }
+
+  function track(b) {
+    const bytes = bufferBytes(b);
+    if (!(bytes >= TRACKED)) return;
+    // A method's result may come from a wrapped constructor (a species): tracked just now.
+    const last = tracked.length === 0 ? undefined : apply(deref, tracked[tracked.length - 1], []);
+    if (last === b) return;
+    tracked[tracked.length] = new WeakRefCtor(b);
+    trackedBytes += bytes;
+  }
+
+  function trackView(view) {
+    // Not .buffer of a small view: V8 keeps those on its heap until someone asks for it.
+    if (apply(typedByteLength, view, []) >= TRACKED) track(apply(typedBuffer, view, []));
+  }
+
+  // ToIndex, converting once: the native call then gets a number and runs no user code.
+  function toIndex(value) {
+    const n = value === undefined ? 0 : +value; // ToNumber: a BigInt throws, as it should
+    const i = n !== n ? 0 : mathTrunc(n);
+    if (i < 0 || i > 9007199254740991) throw new RangeErrorCtor("Invalid array buffer length");
+    return i;
+  }
+
+  // A relative index of slice(), converted once.
+  function relative(value, length, otherwise) {
+    if (value === undefined) return otherwise;
+    const n = +value;
+    const i = n !== n ? 0 : mathTrunc(n);
+    return i < 0 ? (length + i > 0 ? length + i : 0) : i < length ? i : length;
+  }
+
+  function isObject(v) {
+    return (typeof v === "object" && v !== null) || typeof v === "function";
+  }
+
+  // The wrapper that stands in for a built-in constructor, with its statics and prototype.
+  function standIn(Native, wrapper, statics) {
+    for (const k of getOwnPropertyNames(Native)) {
+      if (k === "prototype" || k === "length" || k === "name") continue;
+      defineProperty(wrapper, k, getOwnPropertyDescriptor(Native, k));
+    }
+    for (const k of getOwnPropertySymbols(Native)) defineProperty(wrapper, k, getOwnPropertyDescriptor(Native, k));
+    for (const k of keys(statics)) replaceMethod(wrapper, k, statics[k]);
+    const prototype = { value: Native.prototype, writable: false, enumerable: false, configurable: false };
+    defineProperty(wrapper, "prototype", prototype);
+    setPrototypeOf(wrapper, getPrototypeOf(Native));
+    replace(Native.prototype, "constructor", wrapper);
+    replace(G, Native.name, wrapper);
+  }
+
+  function wrapBuffer(Native) {
+    const name = Native.name;
+    const wrapper = {
+      [name]: function (length, options) {
+        if (new.target === undefined) throw new TypeErrorCtor("Constructor " + name + " requires 'new'");
+        const n = toIndex(length);
+        const max = isObject(options) && options.maxByteLength !== undefined ? toIndex(options.maxByteLength) : undefined;
+        reserve(max === undefined || max < n ? n : max);
+        const b = construct(Native, max === undefined ? [n] : [n, { maxByteLength: max }], new.target);
+        track(b);
+        return b;
+      },
+    }[name];
+    const proto = Native.prototype;
+    const byteLength = getter(Native, "byteLength");
+    const slice = proto.slice;
+    const methods = {
+      slice(start, end) {
+        const length = apply(byteLength, this, []); // throws for a wrong receiver, as slice would
+        const from = relative(start, length, 0);
+        const to = relative(end, length, length);
+        reserve(to > from ? to - from : 0);
+        const b = apply(slice, this, [from, to]);
+        track(b);
+        return b;
+      },
+    };
+    if (proto.transfer !== undefined) {
+      for (const method of ["transfer", "transferToFixedLength"]) {
+        const native = proto[method];
+        methods[method] = {
+          [method](newLength) {
+            const length = apply(byteLength, this, []);
+            const n = newLength === undefined ? length : toIndex(newLength);
+            reserve(n - length); // the old buffer's memory is handed over
+            const b = apply(native, this, [n]);
+            track(b);
+            return b;
+          },
+        }[method];
+      }
+    }
+    for (const k of keys(methods)) replaceMethod(proto, k, methods[k]);
+    standIn(Native, wrapper, {});
+  }
+
+  function wrapTypedArray(Native) {
+    const name = Native.name;
+    const size = Native.BYTES_PER_ELEMENT;
+    const wrapper = {
+      [name]: function (source, byteOffset, length) {
+        if (new.target === undefined) throw new TypeErrorCtor("Constructor " + name + " requires 'new'");
+        let view;
+        if (!isObject(source)) {
+          const n = toIndex(source);
+          if (n * size >= TRACKED) reserve(n * size);
+          view = new.target === wrapper ? new Native(n) : construct(Native, [n], new.target); // V8 inlines the first
+        } else if (bufferBytes(source) !== undefined) {
+          view = construct(Native, [source, byteOffset, length], new.target); // a view: no new memory
+          return view;
+        } else {
+          const n = brand(typedLength, source);
+          const items = n !== undefined ? source : arrayFrom(ArrayCtor, source); // user code runs once
+          reserve((n !== undefined ? n : items.length) * size);
+          view = construct(Native, [items], new.target);
+        }
+        trackView(view);
+        return view;
+      },
+    }[name];
+    const statics = {};
+    for (const method of ["fromBase64", "fromHex"]) {
+      const native = Native[method];
+      if (typeof native !== "function") continue;
+      statics[method] = {
+        [method](string, options) {
+          if (typeof string === "string") reserve(method === "fromHex" ? string.length / 2 : (string.length * 3) / 4 + 3);
+          const view = apply(native, this, [string, options]);
+          trackView(view);
+          return view;
+        },
+      }[method];
+    }
+    standIn(Native, wrapper, statics);
+  }
+
+  // %TypedArray%.prototype methods that make a new buffer through the intrinsic constructor
+  // (or a species the user may have unset), not through the wrappers.
+  for (const method of ["slice", "map", "filter", "toReversed", "toSorted", "with"]) {
+    const native = TypedArrayPrototype[method];
+    if (typeof native !== "function") continue;
+    replaceMethod(TypedArrayPrototype, method, {
+      [method](...args) {
+        reserve(apply(typedByteLength, this, [])); // at most as big as this one
+        const view = apply(native, this, args);
+        trackView(view);
+        return view;
+      },
+    }[method]);
+  }
+
+  // ---- huge sparse arrays ----------------------------------------------------------------
+  // V8 runs many Array.prototype methods over a sparse array in native loops that
+  // TerminateExecution cannot stop: `new Array(2 ** 31).fill(0)`, or `.forEach(f)` on it,
+  // keeps the isolate's thread busy for minutes after its run timed out, and the isolate
+  // cannot be freed meanwhile. An array longer than its memory limit could hold (4 bytes an
+  // element at the least) can only be sparse: these methods refuse one, as a memory failure.
+  const SCANS = [
+    "copyWithin", "every", "fill", "filter", "flat", "flatMap", "forEach", "indexOf", "join", "lastIndexOf", "map",
+    "reduce", "reduceRight", "reverse", "shift", "some", "sort", "splice", "toLocaleString", "toReversed", "toSorted",
+    "toSpliced", "unshift", "with",
+  ];
+  function toLength(value) {
+    const n = +value;
+    return n > 0 ? (n < 9007199254740991 ? mathTrunc(n) : 9007199254740991) : 0;
+  }
+
+  function checkScan(length, what) {
+    if (length > header[H_MEMORY] * 256) {
+      const mb = header[H_MEMORY] / 1024;
+      throw overdrawn(what + " over " + length + " elements: more than the function's memory limit of " + mb + " MB can hold");
+    }
+  }
+
+  // The receiver to hand the native method. An array's length is a plain data property (or,
+  // for a Proxy, one read through JS, which lets V8 interrupt the walk), and so is that of
+  // most array-likes. Any other object's is read once here and pinned: the method walks a
+  // Proxy reporting that length, through traps (JS again), so a getter cannot pass the
+  // check small and the walk huge.
+  function scanned(o, what) {
+    if (!isObject(o)) return o; // a primitive: a string, bounded by V8's maximum length
+    if (isArray(o)) {
+      checkScan(o.length, what);
+      return o;
+    }
+    const own = getOwnPropertyDescriptor(o, "length");
+    if (own !== undefined && typeof own.value === "number") {
+      checkScan(toLength(own.value), what); // the method reads the same, or (a Proxy) through JS
+      return o;
+    }
+    const length = toLength(o.length);
+    checkScan(length, what);
+    return new ProxyCtor(o, {
+      get: (target, key) => (key === "length" ? length : reflectGet(target, key)),
+      has: (target, key) => reflectHas(target, key),
+    });
+  }
+
+  for (const method of SCANS) {
+    const native = ArrayPrototype[method];
+    if (typeof native !== "function") continue;
+    const what = "Array.prototype." + method;
+    replaceMethod(ArrayPrototype, method, {
+      [method](...args) {
+        const receiver = scanned(this, what);
+        const result = apply(native, receiver, args);
+        return result === receiver ? this : result; // fill(), sort()... return their receiver
+      },
+    }[method]);
+  }
+  // Array.from(arrayLike) walks its length natively too; an iterable steps through JS.
+  function arrayFrom(C, items, mapFn, thisArg) {
+    const source = isObject(items) && items[symbolIterator] === undefined ? scanned(items, "Array.from") : items;
+    return apply(ArrayFrom, C, [source, mapFn, thisArg]);
+  }
+  replaceMethod(ArrayCtor, "from", {
+    from(items, mapFn, thisArg) {
+      return arrayFrom(this, items, mapFn, thisArg);
+    },
+  }.from);
+
+  wrapBuffer(ArrayBuffer);
+  wrapBuffer(SharedArrayBuffer);
+  for (const name of ["Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array",
+    "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"]) {
+    if (typeof G[name] === "function") wrapTypedArray(G[name]);
   }
 
   // ---- globals --------------------------------------------------------------------
@@ -508,6 +905,29 @@
   constant("$fnbox", freeze({ define, go, run, abandon, take }));
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;
+
+  // Work a run leaves behind ends with it, or spins and is caught by the isolate's idle
+  // check. Two built-ins could keep it going without spinning, and burn CPU for as long as
+  // the sandbox stays warm: Atomics.waitAsync resumes code later, a FinalizationRegistry
+  // runs its cleanups after garbage collections. Outside a run, they do nothing.
+  const guarded = {
+    waitAsync(typedArray, index, value, timeout) {
+      if (current === null) throw new TypeError("Atomics.waitAsync: the run is over");
+      return waitAsync(typedArray, index, value, timeout);
+    },
+  };
+  replaceMethod(Atomics, "waitAsync", guarded.waitAsync);
+  const GuardedRegistry = function FinalizationRegistry(cleanup) {
+    if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
+    if (typeof cleanup !== "function") throw new TypeError("FinalizationRegistry: cleanup must be callable");
+    const during = (held) => {
+      if (current !== null) apply(cleanup, undefined, [held]);
+    };
+    return construct(NativeFinalizationRegistry, [during], new.target);
+  };
+  GuardedRegistry.prototype = NativeFinalizationRegistry.prototype;
+  replace(NativeFinalizationRegistry.prototype, "constructor", GuardedRegistry);
+  replace(G, "FinalizationRegistry", GuardedRegistry);
 
   return function install(callback) {
     notify = callback;

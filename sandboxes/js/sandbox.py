@@ -11,7 +11,11 @@ probe, `$fnbox.abandon(id)`, checks the isolate answers again. JS spinning in a 
 or a timer is out of reach of any cancel: then the probe fails, the isolate is freed, and
 the sandbox is `broken`, for the pool to replace. A run can also end while work it left
 behind spins on (a detached promise loop): a probe after IDLE_CHECK seconds without runs
-catches that, so an idle sandbox does not burn a core for long.
+catches that, so an idle sandbox does not burn a core for long. And if the next run comes
+first, it finds the isolate still busy: a run not picked up within START_WAIT seconds moves
+to a fresh isolate with the same functions (the workspace's `cache` is lost with the old one).
+So does a run whose eval throws before its function is called: work left behind has broken
+the runtime's state (by calling `$fnbox` itself, say).
 """
 
 from __future__ import annotations
@@ -21,10 +25,9 @@ import itertools
 import time
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource, JSONValue, Limits, LogEntry, RunResult
+from sandboxes.base import FunctionSource, JSONValue, Limits, LogEntry, RunResult
 from sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -35,24 +38,26 @@ from sandboxes.errors import (
     TimeoutExceeded,
 )
 from sandboxes.js import codegen, outcome
-from sandboxes.js.engine import Engine, EngineError, Handle, resolve, resolve_threadsafe
-from sandboxes.js.mailbox import CAPACITY, HELD, Mail, Mailbox
+from sandboxes.js.context import Context
+from sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
+from sandboxes.js.mailbox import HELD, Mail
 from sandboxes.js.slot import RunSlot
 
 __all__ = ["JsSandbox", "compile_workspace"]
 
-#: Seconds a timed-out run's isolate has to answer the probe, or be dropped.
-PROBE_TIMEOUT = 0.25
+#: Seconds a timed-out run's isolate has to answer the probe, or be dropped. An isolate
+#: that is not stuck answers in well under a millisecond.
+PROBE_TIMEOUT = 0.1
 #: Seconds between checks of V8's memory-limit flag during a run.
 MEMORY_POLL = 0.05
-#: Seconds allowed to set up the runtime or compile one function (no user code runs).
-SETUP_TIMEOUT = 10.0
-#: Seconds close() waits for V8 to free the isolate.
+#: Seconds a run may wait for its isolate to pick it up (plus 0.1 s a MB of a request that
+#: V8 must parse); past that, work a previous run left behind has wedged the isolate, and
+#: the run moves to a fresh one. Generous: a busy machine must not pass for a wedged isolate.
+START_WAIT = 0.25
+#: Seconds close() waits for V8 to free an isolate that is not known to be stuck.
 CLOSE_WAIT = 1.0
 #: Seconds after a run, if no other follows, to check the isolate is idle; and for it to answer.
 IDLE_CHECK = 1.0
-
-_RUNTIME = (Path(__file__).with_name("runtime.js")).read_text(encoding="utf-8")
 
 
 def compile_workspace(functions: Sequence[FunctionSource]) -> JsSandbox:
@@ -60,23 +65,11 @@ def compile_workspace(functions: Sequence[FunctionSource]) -> JsSandbox:
 
     Sync, from any thread, inside a running event loop or not: no loop is involved.
     """
-    engine = Engine()
     try:
-        return JsSandbox(engine, functions)
+        context = Context(functions)
     except (EngineError, ValueError) as exc:
-        engine.close()
         raise SandboxCrashed(f"the JavaScript engine did not start: {exc}") from exc
-    except BaseException:
-        engine.close()
-        raise
-
-
-def _compilation_error(function: str, line: int | None, message: str) -> CompilationError:
-    where = f" (line {line})" if line else ""  # worded as the Python sandbox words it
-    return CompilationError(
-        f"function {function!r} does not compile{where}: {message}",
-        details={"function": function, "line": line},
-    )
+    return JsSandbox(context, functions)
 
 
 @dataclass(frozen=True)
@@ -89,19 +82,23 @@ class _Signal:
 _TIMEOUT = _Signal("timeout")
 _MEMORY = _Signal("memory")
 _CLOSED = _Signal("closed")
+_WEDGED = _Signal("wedged")
 
 
 class _Run:
     """A run in flight: where its outcome goes, and what became of its eval."""
 
-    __slots__ = ("id", "loop", "future", "started", "task", "eval_done", "watch")
+    __slots__ = ("id", "loop", "future", "started", "posted", "start_wait", "picked_up", "task", "eval_done", "watch")
     watch: asyncio.TimerHandle  # see JsSandbox._watch
 
-    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float) -> None:
         self.id = run_id
         self.loop = loop
         self.future: asyncio.Future[Any] = loop.create_future()
-        self.started = 0.0
+        self.started = started  # when the caller's run began: its timeout counts from there
+        self.posted = 0.0  # when this eval was posted to the isolate
+        self.start_wait = START_WAIT
+        self.picked_up = False
         self.task = 0
         self.eval_done = False
 
@@ -115,62 +112,25 @@ class _Run:
         return (time.perf_counter() - self.started) * 1000
 
 
-class _Inbox:
-    """Receives `notify` on the isolate's thread (apart from the sandbox, so as not to keep it alive)."""
-
-    def __init__(self) -> None:
-        self.mailbox: Mailbox | None = None
-        self.current: _Run | None = None
-
-    def on_notify(self) -> None:
-        run, mailbox = self.current, self.mailbox
-        if run is None or mailbox is None:
-            return
-        ended = time.perf_counter()
-        mail = mailbox.read()  # JS waits for this call to return, so the mail is complete
-        if mail.run_id == run.id:
-            resolve_threadsafe(run.loop, run.future, (mail, ended))
-
-
 class JsSandbox:
     """One workspace version's JS functions; see the module docstring for how a run goes."""
 
-    def __init__(self, engine: Engine, functions: Sequence[FunctionSource]) -> None:
-        self.errors: dict[str, CompilationError] = {}
+    def __init__(self, context: Context, functions: Sequence[FunctionSource]) -> None:
+        self.errors: dict[str, CompilationError] = context.errors
         self.broken = False
-        self._engine = engine
-        self._inbox = _Inbox()
+        self._context = context
+        self._functions = tuple(functions)
+        self._names = {function.name for function in functions}
         self._slot = RunSlot()
         self._run_ids = itertools.count(1)
-        self._memory_limit: int | None = None
         self._idle_check: asyncio.TimerHandle | None = None
-        self._indexes: dict[str, int] = {}  # compiled functions, by name
-        self._names = {function.name for function in functions}
-        self._install_runtime()
-        self._go = engine.script(codegen.GO)
-        for function in functions:
-            self._define(function)
-        self._finalizer = weakref.finalize(self, engine.close, wait=0.0)
-        self._finalizer.atexit = False
+        self._closed = False
+        self._finalizer = self._finalize(context)
 
-    # ---- compilation --------------------------------------------------------------------
-
-    def _install_runtime(self) -> None:
-        arguments = f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES}"
-        source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
-        install = self._engine.eval(source, timeout=SETUP_TIMEOUT)
-        notify = self._engine.notifier(self._inbox.on_notify)
-        self._inbox.mailbox = Mailbox(self._engine.call(install, notify, timeout=SETUP_TIMEOUT))
-
-    def _define(self, function: FunctionSource) -> None:
-        name = function.name
-        try:
-            self._indexes[name] = int(self._engine.eval(codegen.define_call(function), timeout=SETUP_TIMEOUT))
-        except ValueError as exc:
-            self.errors[name] = _compilation_error(name, None, str(exc))
-        except EngineError as exc:
-            message, line = codegen.syntax_error(exc.message, function.code)
-            self.errors[name] = _compilation_error(name, line, message)
+    def _finalize(self, context: Context) -> weakref.finalize:
+        finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
+        finalizer.atexit = False
+        return finalizer
 
     # ---- runs ---------------------------------------------------------------------------
 
@@ -192,48 +152,92 @@ class JsSandbox:
             self._slot.release()
 
     async def _run(self, function: str, request: str, limits: Limits) -> RunResult:
-        mailbox = self._inbox.mailbox
-        if self.broken or self._engine.closing or mailbox is None:
+        if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
         if self._idle_check is not None:
             self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
-        run = _Run(next(self._run_ids), asyncio.get_running_loop())
-        index = self._indexes[function]
-        source: str | Handle = self._go
-        if not mailbox.post(run.id, index, request):  # too big: it goes in the eval's text
-            source = codegen.run_call(run.id, index, request)
-        if limits.memory != self._memory_limit:
-            self._engine.set_memory_limit(limits.memory)
-            self._memory_limit = limits.memory
-        self._inbox.current = run
-        run.watch = run.loop.call_later(min(MEMORY_POLL, limits.timeout), self._watch, run, limits.timeout)
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        run = self._start(function, request, limits, loop, started)
         try:
-            try:
-                run.started = time.perf_counter()
-                run.task = self._engine.start_eval(source, run.on_eval_done)
-                signal = await run.future
-            except EngineError as exc:
-                raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
-            except asyncio.CancelledError:
-                self._break()  # the caller gave up: nobody waits for a probe, drop the isolate
-                raise
-            finally:
-                run.watch.cancel()
+            signal = await self._wait(run)
+            if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
+                await self._reboot(run)
+                run = self._start(function, request, limits, loop, started)
+                run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
+                signal = await self._wait(run)
             if isinstance(signal, tuple):
                 mail, ended = signal
                 return await self._finish(function, run, mail, (ended - run.started) * 1000, limits)
             raise await self._failure(run, signal, limits)
         finally:
-            self._inbox.current = None
+            self._context.inbox.current = None
             if not self.broken:
-                self._idle_check = run.loop.call_later(IDLE_CHECK, self._check_idle)
+                self._idle_check = loop.call_later(IDLE_CHECK, self._check_idle)
+
+    def _start(
+        self, function: str, request: str, limits: Limits, loop: asyncio.AbstractEventLoop, started: float
+    ) -> _Run:
+        """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
+        context = self._context
+        run = _Run(next(self._run_ids), loop, started)
+        index = context.indexes[function]
+        source: str | Handle = context.go
+        if not context.mailbox.post(run.id, index, request):  # too big: it goes in the eval's text
+            source = codegen.run_call(run.id, index, request)
+            run.start_wait += len(source) / 10e6
+        context.set_memory_limit(limits.memory)
+        context.inbox.current = run
+        left = max(limits.timeout - run.elapsed() / 1000, 0.0)
+        run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        run.posted = time.perf_counter()
+        try:
+            run.task = context.engine.start_eval(source, run.on_eval_done)
+        except EngineError as exc:
+            run.watch.cancel()
+            raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
+        return run
+
+    async def _wait(self, run: _Run) -> Any:
+        """The run's outcome (mail, end time), or a _Signal, or the EngineError its eval failed with."""
+        try:
+            return await run.future
+        except asyncio.CancelledError:
+            self._break()  # the caller gave up: nobody waits for a probe, drop the isolate
+            raise
+        finally:
+            run.watch.cancel()
+
+    async def _reboot(self, run: _Run) -> None:
+        """Swap an isolate that work a previous run left behind wedged or broke for a fresh one."""
+        old = self._context
+        old.inbox.current = None
+        old.engine.cancel(run.task)  # never started: nothing should pick it up later
+        old.engine.close(wait=0.0)  # frees in the background: the work left behind stops
+        self._finalizer.detach()
+        loop = asyncio.get_running_loop()
+        building = loop.run_in_executor(None, Context, self._functions)
+        try:
+            context = await asyncio.shield(building)
+        except asyncio.CancelledError:
+            self.broken = True
+            building.add_done_callback(_close_context)
+            raise
+        except (EngineError, ValueError) as exc:
+            self.broken = True
+            raise SandboxCrashed(f"the JavaScript engine did not restart: {exc}", logs=[], duration=run.elapsed()) from exc
+        if self._closed:
+            context.engine.close(wait=0.0)
+            raise SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
+        self._context = context
+        self._finalizer = self._finalize(context)
 
     async def _finish(self, function: str, run: _Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
         text = mail.outcome
         if mail.state == HELD:  # too big for the mailbox
             try:
                 remaining = limits.timeout - run.elapsed() / 1000
-                text = await self._engine.eval_async("$fnbox.take()", timeout=max(remaining, PROBE_TIMEOUT))
+                text = await self._context.engine.eval_async("$fnbox.take()", timeout=max(remaining, PROBE_TIMEOUT))
             except (TimeoutError, EngineError) as exc:
                 self._break()
                 entries = outcome.logs(mail.stream)
@@ -246,13 +250,13 @@ class JsSandbox:
         entries = outcome.logs(mail.stream, result)
         if result.get("ok") is True:
             return RunResult(result.get("result"), entries, duration)
-        raise outcome.function_error(function, result.get("error"), entries, duration)
+        raise outcome.failure(function, result, entries, duration)
 
     async def _failure(self, run: _Run, signal: Any, limits: Limits) -> FnboxError:
         if signal is _CLOSED:
             return SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
         memory = signal is _MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
-        if memory or self._engine.memory_limit_reached():
+        if memory or self._context.engine.memory_limit_reached():
             entries = self._abandoned_logs()
             self._break()  # its heap is full of the run's leftovers: start afresh
             return MemoryLimitExceeded(
@@ -262,23 +266,28 @@ class JsSandbox:
             )
         if signal is _TIMEOUT:
             duration = run.elapsed()
-            return TimeoutExceeded(
-                f"the function ran for longer than {limits.timeout:g} s",
-                logs=await self._stop(run),
-                duration=duration,
-            )
+            entries, memory = await self._stop(run)
+            if memory:  # stuck in V8's native code, its heap past the limit meanwhile
+                return MemoryLimitExceeded(
+                    f"the function used more than its {limits.memory / 2**20:g} MB of memory",
+                    logs=entries,
+                    duration=duration,
+                )
+            return TimeoutExceeded(f"the function ran for longer than {limits.timeout:g} s", logs=entries, duration=duration)
+        entries = self._abandoned_logs()
         self._break()
         message = signal.message if isinstance(signal, EngineError) else str(signal)
-        entries = self._abandoned_logs()
         return SandboxCrashed(f"the JavaScript engine failed: {message}", logs=entries, duration=run.elapsed())
 
-    async def _stop(self, run: _Run) -> list[LogEntry]:
-        """End a timed-out run and return its logs; drop the isolate if it does not answer."""
+    async def _stop(self, run: _Run) -> tuple[list[LogEntry], bool]:
+        """End a timed-out run: its logs, and whether V8 found its heap over the limit
+        meanwhile. An isolate that does not answer is dropped."""
+        engine = self._context.engine
         if not run.eval_done:
-            self._engine.cancel(run.task)  # TerminateExecution: stops a loop still in the eval
+            engine.cancel(run.task)  # TerminateExecution: stops a loop still in the eval
         for _ in range(2):  # a terminate landing just after the eval ends hits the first probe
             try:
-                tail = await self._engine.eval_async(f"$fnbox.abandon({run.id})", timeout=PROBE_TIMEOUT)
+                tail = await engine.eval_async(f"$fnbox.abandon({run.id})", timeout=PROBE_TIMEOUT)
             except EngineError as exc:
                 if exc.kind == "terminated":
                     continue
@@ -286,37 +295,46 @@ class JsSandbox:
             except TimeoutError:
                 break
             try:
-                return outcome.logs(self._mailbox_stream(), outcome.load(tail))
+                return outcome.logs(self._mailbox_stream(), outcome.load(tail)), False
             except FnboxError:
-                return outcome.logs(self._mailbox_stream())
+                return outcome.logs(self._mailbox_stream()), False
         entries = self._abandoned_logs()
+        memory = engine.memory_limit_reached()
         self._break()
-        return entries
+        return entries, memory
 
     def _check_idle(self) -> None:
         """Probe an isolate that should be idle; one that does not answer is stuck."""
-        if self._inbox.current is not None or self._engine.closing:
+        context = self._context
+        if context.inbox.current is not None or context.engine.closing:
             return
         answered: list[bool] = []
         try:
-            self._engine.start_eval("0", lambda value: answered.append(True))
+            context.engine.start_eval("0", lambda value: answered.append(True))
         except EngineError:
             return
         loop = asyncio.get_running_loop()
-        self._idle_check = loop.call_later(IDLE_CHECK, self._settle_idle_check, answered)
+        self._idle_check = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
 
-    def _settle_idle_check(self, answered: list[bool]) -> None:
-        if not answered and self._inbox.current is None:
+    def _settle_idle_check(self, context: Context, answered: list[bool]) -> None:
+        if not answered and context is self._context and context.inbox.current is None:
             self._break()
 
     def _watch(self, run: _Run, timeout: float) -> None:
-        """Every MEMORY_POLL s of a run: has V8 stopped it for memory, or is it late?"""
-        left = timeout - (time.perf_counter() - run.started)
-        if self._engine.memory_limit_reached():
+        """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
+        now = time.perf_counter()
+        left = timeout - (now - run.started)
+        context = self._context
+        if context.engine.memory_limit_reached():
             resolve(run.future, _MEMORY)
         elif left <= 0:
             resolve(run.future, _TIMEOUT)
-        else:
+        elif not run.picked_up and context.mailbox.started() == run.id:
+            run.picked_up = True
+        elif not run.picked_up and now - run.posted >= run.start_wait:
+            resolve(run.future, _WEDGED)
+            return
+        if not run.future.done():
             run.watch = run.loop.call_later(min(MEMORY_POLL, left), self._watch, run, timeout)
 
     def _abandoned_logs(self) -> list[LogEntry]:
@@ -324,19 +342,30 @@ class JsSandbox:
         return outcome.logs(self._mailbox_stream())
 
     def _mailbox_stream(self) -> str:
-        mailbox = self._inbox.mailbox
-        return "" if mailbox is None or self._engine.closing else mailbox.stream()
+        context = self._context
+        return "" if context.engine.closing else context.mailbox.stream()
 
     def _break(self) -> None:
         self.broken = True
-        self._engine.close(wait=0.0)  # frees in the background: a wedged isolate stops now
+        self._context.engine.close(wait=0.0)  # frees in the background: a wedged isolate stops now
 
     # ---- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Free the isolate; a run in flight ends with SandboxCrashed. Never hangs."""
+        """Free the isolate; a run in flight ends with SandboxCrashed. Never hangs for long.
+
+        An isolate already dropped as stuck is freed in the background: waiting for it could
+        block the worker's event loop for the whole CLOSE_WAIT.
+        """
+        self._closed = True
         self._finalizer.detach()
-        run = self._inbox.current
+        context = self._context
+        run = context.inbox.current
         if run is not None:
             resolve_threadsafe(run.loop, run.future, _CLOSED)
-        self._engine.close(wait=CLOSE_WAIT)
+        context.engine.close(wait=0.0 if self.broken else CLOSE_WAIT)
+
+
+def _close_context(building: asyncio.Future[Context]) -> None:
+    if not building.cancelled() and building.exception() is None:
+        building.result().engine.close(wait=0.0)

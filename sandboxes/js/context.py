@@ -1,0 +1,105 @@
+"""A fresh V8 isolate set up for one workspace version: the runtime, then each function.
+
+A sandbox builds one when it is compiled, and again if work left behind by a run wedges
+the isolate (see sandbox.py): the same functions then run on in a new one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource
+from sandboxes.errors import CompilationError
+from sandboxes.js import codegen
+from sandboxes.js.engine import Engine, EngineError, Handle, resolve_threadsafe
+from sandboxes.js.mailbox import CAPACITY, Mailbox
+from sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
+
+__all__ = ["Context", "Inbox", "SETUP_TIMEOUT"]
+
+#: Seconds allowed to set up the runtime or compile one function (no user code runs).
+SETUP_TIMEOUT = 10.0
+
+_RUNTIME = (Path(__file__).with_name("runtime.js")).read_text(encoding="utf-8")
+
+
+class Waiting(Protocol):
+    """The run an inbox delivers to (sandbox.py's _Run)."""
+
+    id: int
+    loop: Any
+    future: Any
+
+
+class Inbox:
+    """Receives `notify` on the isolate's thread (apart from the sandbox, so as not to keep it alive)."""
+
+    def __init__(self) -> None:
+        self.mailbox: Mailbox | None = None
+        self.current: Waiting | None = None
+
+    def on_notify(self) -> None:
+        run, mailbox = self.current, self.mailbox
+        if run is None or mailbox is None:
+            return
+        ended = time.perf_counter()
+        mail = mailbox.read()  # JS waits for this call to return, so the mail is complete
+        if mail.run_id == run.id:
+            resolve_threadsafe(run.loop, run.future, (mail, ended))
+
+
+class Context:
+    """An isolate with the runtime installed and a workspace's functions compiled.
+
+    Sync, from any thread; raises EngineError or ValueError if V8 itself fails.
+    """
+
+    def __init__(self, functions: Sequence[FunctionSource]) -> None:
+        self.engine = Engine()
+        self.inbox = Inbox()
+        self.errors: dict[str, CompilationError] = {}
+        self.indexes: dict[str, int] = {}  # compiled functions, by name
+        self.memory_limit: int | None = None
+        try:
+            self.mailbox = self._install_runtime()
+            self.go: Handle = self.engine.script(codegen.GO)
+            for function in functions:
+                self._define(function)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def set_memory_limit(self, limit: int) -> None:
+        """The limit of the run about to start: V8's heap, and the ArrayBuffers runtime.js counts."""
+        if limit != self.memory_limit:
+            self.engine.set_memory_limit(limit)
+            self.mailbox.set_memory_limit(limit)
+            self.memory_limit = limit
+
+    def _install_runtime(self) -> Mailbox:
+        arguments = f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH}"
+        source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
+        install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
+        notify = self.engine.notifier(self.inbox.on_notify)
+        self.inbox.mailbox = Mailbox(self.engine.call(install, notify, timeout=SETUP_TIMEOUT))
+        return self.inbox.mailbox
+
+    def _define(self, function: FunctionSource) -> None:
+        name = function.name
+        try:
+            self.indexes[name] = int(self.engine.eval(codegen.define_call(function), timeout=SETUP_TIMEOUT))
+        except ValueError as exc:
+            self.errors[name] = _compilation_error(name, None, str(exc))
+        except EngineError as exc:
+            message, line = codegen.syntax_error(exc.message, function.code)
+            self.errors[name] = _compilation_error(name, line, message)
+
+
+def _compilation_error(function: str, line: int | None, message: str) -> CompilationError:
+    where = f" (line {line})" if line else ""  # worded as the Python sandbox words it
+    return CompilationError(
+        f"function {function!r} does not compile{where}: {message}",
+        details={"function": function, "line": line},
+    )
