@@ -235,24 +235,33 @@ class WorkerPool:
     ) -> RunResult:
         message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
         timeout = limits.timeout + self.options.grace
-        answer = await self._call(key, message, timeout=timeout)
-        if answer.get("missing"):
-            message["sources"] = protocol.sources_to_json(sources)
-            answer = await self._call(key, message, timeout=timeout)
+        answer = await self._call(key, message, timeout=timeout, sources=sources)
         return protocol.result_from_json(answer["result"])
 
     async def drop(self, workspace: str) -> None:
         for language in self._workers:
             await self._call(SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT)
 
-    async def _call(self, key: SandboxKey, message: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        """Send to the workspace's worker; retry once if the worker died under the call."""
+    async def _call(
+        self,
+        key: SandboxKey,
+        message: dict[str, Any],
+        *,
+        timeout: float,
+        sources: Sequence[FunctionSource] | None = None,
+    ) -> dict[str, Any]:
+        """Send to the workspace's worker, with the sources if it has no warm sandbox for them.
+
+        A call whose worker died under it is tried once more, in all (see the module's doc).
+        """
         workers = self._workers[key.language]
         worker = workers[zlib.crc32(key.workspace.encode()) % len(workers)]
         for attempt in (1, 2):
             try:
                 await self._ready(worker)
                 answer = await worker.request(message, timeout=timeout)
+                if answer.get("missing") and sources is not None:
+                    answer = await worker.request({**message, "sources": protocol.sources_to_json(sources)}, timeout=timeout)
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.

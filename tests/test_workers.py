@@ -167,3 +167,18 @@ def test_a_call_alone_on_a_worker_it_crashed_is_not_run_twice(caplog):
     with caplog.at_level("WARNING", logger="fnbox"):
         assert supervised(scenario) == "fine"
     assert sum("restarting" in record.getMessage() for record in caplog.records) == 1
+
+
+def test_a_worker_killing_call_is_tried_twice_at_most_even_when_the_fresh_worker_is_cold(caplog):
+    async def scenario(pool):
+        await pool.compile(SandboxKey("w", "javascript", "v1"), FUNCTIONS)  # warm, so the first try finds it
+        nap = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26)))
+        await asyncio.sleep(0.2)
+        with pytest.raises(SandboxCrashed):
+            await pool.run(SandboxKey("w", "javascript", "v1"), FUNCTIONS, "exit", {}, LIMITS)
+        await asyncio.gather(nap, return_exceptions=True)
+        await asyncio.sleep(0.5)
+
+    with caplog.at_level("WARNING", logger="fnbox"):
+        supervised(scenario)
+    assert sum("restarting" in record.getMessage() for record in caplog.records) == 2
