@@ -159,9 +159,9 @@ class _Worker:
         return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
     async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
+        stdout = process.stdout
         try:
-            while (message := await protocol.read(process.stdout)) is not None:
+            while stdout is not None and (message := await protocol.read(stdout)) is not None:
                 call = self.calls.get(message.get("id"))  # type: ignore[arg-type]
                 if call is None or call.future.done():
                     continue
