@@ -19,7 +19,7 @@ MAX_RESULT = 12 * 2**20
 #: JSON decoders after the sandbox recurse.
 MAX_RESULT_DEPTH = 200
 
-# JSON.stringify writes a lone surrogate as a \udXXX escape; Python would keep it in a str
+# JSON.stringify writes a lone surrogate as a \udnnn escape (n a hex digit); Python would keep it in a str
 # that cannot be encoded as UTF-8, so make it U+FFFD, as a UTF-8 encoder would.
 _LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}")
 
