@@ -1,19 +1,31 @@
-"""Which sandbox compiles which language."""
+"""Which sandbox compiles which language: the one place that maps a language to its factory."""
 
 from __future__ import annotations
 
 import functools
 
-from sandboxes import js, python
 from sandboxes.base import SandboxFactory
 
-__all__ = ["LANGUAGES", "sandbox_factories"]
+__all__ = ["LANGUAGES", "sandbox_factory", "sandbox_factories"]
 
 LANGUAGES = ("javascript", "python")
 
 
-def sandbox_factories(*, python_modules: tuple[str, ...] = python.ALLOWED_MODULES) -> dict[str, SandboxFactory]:
-    return {
-        "javascript": js.compile_workspace,
-        "python": functools.partial(python.compile_workspace, allowed_modules=python_modules),
-    }
+def sandbox_factory(language: str, *, python_modules: tuple[str, ...] | None = None) -> SandboxFactory:
+    """The factory of one language, importing only that language's sandbox.
+
+    A Python worker must not map V8 under its RLIMIT_AS, hence the imports in here.
+    `python_modules` narrows the import allow-list (default: every vetted module).
+    """
+    if language == "javascript":
+        from sandboxes import js
+
+        return js.compile_workspace
+    from sandboxes import python
+
+    modules = python.ALLOWED_MODULES if python_modules is None else python_modules
+    return functools.partial(python.compile_workspace, allowed_modules=modules)
+
+
+def sandbox_factories(*, python_modules: tuple[str, ...] | None = None) -> dict[str, SandboxFactory]:
+    return {language: sandbox_factory(language, python_modules=python_modules) for language in LANGUAGES}

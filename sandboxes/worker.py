@@ -23,6 +23,7 @@ import uvloop
 from sandboxes import protocol
 from sandboxes.base import SandboxFactory
 from sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
+from sandboxes.languages import sandbox_factory
 from sandboxes.pool import SandboxKey, SandboxPool
 
 MEGABYTE = 1024 * 1024
@@ -96,18 +97,11 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
 
 
 def _factory(language: str, factory_path: str | None, python_modules: list[str]) -> SandboxFactory:
-    """Import only the language this worker runs (a Python worker must not map V8 under its RLIMIT_AS)."""
     if factory_path:
         module, _, name = factory_path.partition(":")
         factory: SandboxFactory = getattr(importlib.import_module(module), name)()
         return factory
-    if language == "javascript":
-        from sandboxes import js
-
-        return js.compile_workspace
-    from sandboxes import python
-
-    return lambda sources: python.compile_workspace(sources, allowed_modules=tuple(python_modules))
+    return sandbox_factory(language, python_modules=tuple(python_modules))
 
 
 async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
