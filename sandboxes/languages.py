@@ -20,6 +20,7 @@ def sandbox_factory(language: str, *, python_modules: tuple[str, ...] | None = N
     if language == "javascript":
         from sandboxes import js
 
+        js.prepare_blank()  # the first workspace compiles as fast as the next ones
         return js.compile_workspace
     from sandboxes import python
 

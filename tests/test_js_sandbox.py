@@ -64,7 +64,13 @@ HELLO = fn("hello", 'return "Hello " + name;', Parameter("name", "string", "worl
 def test_public_surface() -> None:
     import sandboxes.js
 
-    assert sorted(sandboxes.js.__all__) == ["JsSandbox", "RESERVED_NAMES", "compile_workspace", "stuck_isolates"]
+    assert sorted(sandboxes.js.__all__) == [
+        "JsSandbox",
+        "RESERVED_NAMES",
+        "compile_workspace",
+        "prepare_blank",
+        "stuck_isolates",
+    ]
 
 
 def test_parameter_and_its_default(compile: Any) -> None:
@@ -92,6 +98,16 @@ def test_cache_is_kept_across_runs_and_functions(compile: Any) -> None:
     assert [run(sandbox, "count").result for _ in range(3)] == [1, 2, 3]
     assert run(sandbox, "peek").result == 3
     assert run(compile(counter), "count").result == 1
+
+
+def test_workspaces_compiled_one_after_another_share_nothing(compile: Any) -> None:
+    # Each compile takes the spare isolate made in the background after the previous one.
+    leave = fn("leave", "globalThis.left = 'mine'; Object.prototype.polluted = 1; cache.n = 1; return 1;")
+    look = fn("look", "return [typeof left, ({}).polluted === undefined, cache.n === undefined];")
+    run(compile(leave), "leave")
+    for _ in range(3):
+        time.sleep(0.05)  # let the next spare be made
+        assert run(compile(leave, look), "look").result == ["undefined", True, True]
 
 
 def test_console_levels_and_formatting(compile: Any) -> None:

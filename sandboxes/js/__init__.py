@@ -4,8 +4,9 @@
     result = await sandbox.run("hello", {"name": "you"}, Limits(timeout=5, memory=64 << 20))
 """
 
+from sandboxes.js.context import prepare_blank
 from sandboxes.js.engine import stuck_isolates
 from sandboxes.js.names import RESERVED_NAMES
 from sandboxes.js.sandbox import JsSandbox, compile_workspace
 
-__all__ = ["RESERVED_NAMES", "JsSandbox", "compile_workspace", "stuck_isolates"]
+__all__ = ["RESERVED_NAMES", "JsSandbox", "compile_workspace", "prepare_blank", "stuck_isolates"]
