@@ -46,6 +46,8 @@ FIB = {
 WARM_TARGETS = [
     ("fnbox", "fnbox", "javascript"),
     ("fnbox", "fnbox", "python"),
+    ("fnbox before", "fnbox-before", "javascript"),
+    ("fnbox before", "fnbox-before", "python"),
     ("ceiling", "ceiling", "none"),
     ("vm2 peer", "vm2", "javascript"),
     ("isolated-vm peer", "isolated-vm", "javascript"),
@@ -60,6 +62,10 @@ SANDBOX_TARGETS = [
     ("vm2 peer", "vm2", "javascript"),
     ("isolated-vm peer", "isolated-vm", "javascript"),
 ]
+COLD_TARGETS = [*SANDBOX_TARGETS[:2], ("fnbox before", "fnbox-before", "javascript"),
+                ("fnbox before", "fnbox-before", "python"), *SANDBOX_TARGETS[2:]]
+#: The series of each section that runs against services started once for all of them.
+SHARED_TARGETS = {"warm": WARM_TARGETS, "cpu": SANDBOX_TARGETS, "cold": COLD_TARGETS, "spread": SANDBOX_TARGETS}
 
 
 @dataclass
@@ -156,7 +162,7 @@ def warm(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any
 def cold(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any]]:
     """Section 3: from the start of a save of a new workspace to the end of its first run."""
     rows = []
-    for label, kind, language in plan.targets(SANDBOX_TARGETS):
+    for label, kind, language in plan.targets(COLD_TARGETS):
         client = Client(services[kind].port)
         totals, saves, firsts, seconds = [], [], [], []
         for sample in range(plan.cold_samples):

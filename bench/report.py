@@ -69,7 +69,7 @@ def _warm(rows: list[dict[str, Any]]) -> list[str]:
                       for key in ("rps", "p50_ms", "p99_ms")]
             + [str(sum(at[name, c]["errors"] for c in conns))] for name in names]
     lines += table(header, body)
-    mine = [n for n in names if n.startswith("fnbox ")]
+    mine = [n for n in names if n.startswith("fnbox ") and not n.startswith("fnbox before ")]
     lines += ["Ratios: fnbox's requests/s divided by each other's (above 1: fnbox serves more).", ""]
     header = ["÷ service"] + [f"{m}, {c} conn" for m in mine for c in conns]
     body = [[name] + [fmt(at[m, c]["rps"] / at[name, c]["rps"], 2) if at[name, c]["rps"] else "n/a"

@@ -3,7 +3,7 @@
     . .venv/bin/activate && pip install -e . && python bench/run.py      # full, under 10 min on 2 cores
     python bench/run.py --quick                                         # smoke: 1 short run per figure
     python bench/run.py --only warm,cold --runs 5 --duration 10         # some sections, longer runs
-    python bench/run.py --fnbox ../fnbox-before --out /tmp/before      # another checkout, for before/after
+    python bench/run.py --before ../fnbox-before --only warm,cold      # an older checkout side by side
     python bench/report.py                                              # re-render results.json
 
 It installs what it needs itself: `npm ci` for the Node peers (bench/peers/), matplotlib into
@@ -29,7 +29,7 @@ import servers
 
 SECTIONS = ("warm", "cold", "memory", "spread", "cpu", "leak")
 #: Sections that share one set of running services.
-SHARED = ("warm", "cpu", "cold", "spread")
+SHARED = tuple(measure.SHARED_TARGETS)
 
 
 def ensure_tools() -> None:
@@ -55,8 +55,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", default="", help=f"comma-separated services to leave out, of {servers.KINDS}")
     parser.add_argument("--leak-runs", type=int, help="warm runs per language in the leak section (default 100000)")
     parser.add_argument("--memory-budget-mb", type=float, help="most RSS one service may reach in the memory section; past it, figures are extrapolated (default 4000)")
-    parser.add_argument("--fnbox", type=Path, default=servers.ROOT,
-                        help="fnbox checkout to serve (default this repo): another one gives before/after figures")
+    parser.add_argument("--fnbox", type=Path, default=servers.ROOT, help="fnbox checkout to serve (default this repo)")
+    parser.add_argument("--before", type=Path,
+                        help="an older fnbox checkout (git worktree add ../fnbox-before COMMIT), served side by side "
+                             "in the warm and cold sections as `fnbox before`")
     parser.add_argument("--out", type=Path, default=servers.BENCH / "results")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)
@@ -68,6 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     servers.fnbox_dir = args.fnbox.resolve()
+    servers.before_dir = args.before.resolve() if args.before else None
     started = time.monotonic()
     sections = [s for s in SECTIONS if s in args.only.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -77,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 
     problems: dict[str, str] = {}
     skipped = {k for k in args.skip.split(",") if k}
-    problems.update({k: "left out with --skip" for k in skipped})
+    if args.before is None:
+        skipped.add("fnbox-before")
+    problems.update({k: "left out with --skip" for k in skipped if k != "fnbox-before" or args.before})
     if servers.have("node"):
         problems.update(servers.install_peers(log_dir))
     else:
         problems.update({peer: "node is not installed" for peer in servers.PEERS})
-    kinds = tuple(k for k in servers.KINDS if k not in problems)
+    kinds = tuple(k for k in servers.KINDS if k not in problems and k not in skipped)
 
     changes = {k: v for k, v in {"runs": args.runs, "duration": args.duration, "leak_runs": args.leak_runs,
                                  "memory_budget_mb": args.memory_budget_mb}.items() if v is not None}
@@ -104,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     section_started = [time.monotonic()]
     shared = [s for s in SHARED if s in sections]
     if shared:
-        needed = [k for k in kinds if k not in ("ceiling", "oneshot") or "warm" in shared]
+        wanted = {kind for name in shared for _, kind, _ in measure.SHARED_TARGETS[name]}
+        needed = [k for k in kinds if k in wanted]
         running = {}
         try:
             for kind in needed:

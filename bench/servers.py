@@ -1,7 +1,8 @@
 """The services under test: install, start on a free loopback port, stop; memory of a process tree.
 
-Kinds: `fnbox` (the real service), `ceiling` (bench/ceiling.py), `oneshot` (bench/oneshot.py,
-one process per call), and the Node peers `vm2` and `isolated-vm` (bench/peers/).
+Kinds: `fnbox` (the real service), `fnbox-before` (another checkout of it, for before/after
+figures), `ceiling` (bench/ceiling.py), `oneshot` (bench/oneshot.py, one process per call), and
+the Node peers `vm2` and `isolated-vm` (bench/peers/).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PEERS = ("vm2", "isolated-vm")
-KINDS = ("fnbox", "ceiling", "oneshot", *PEERS)
-#: The fnbox checkout that is served; run.py --fnbox DIR points it at another one (before/after).
+KINDS = ("fnbox", "fnbox-before", "ceiling", "oneshot", *PEERS)
+#: The fnbox checkout that is served; run.py --fnbox DIR points it at another one.
 fnbox_dir = ROOT
+#: The older checkout served as `fnbox-before` (run.py --before DIR); None leaves it out.
+before_dir: Path | None = None
 
 
 class ServiceError(Exception):
@@ -103,9 +106,12 @@ class Service:
 
 def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path]:
     """The command line and working directory of a kind of service."""
-    if kind == "fnbox":
+    if kind in ("fnbox", "fnbox-before"):
         # -m with that checkout as working directory: its packages come first on sys.path
-        return [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)], fnbox_dir
+        folder = fnbox_dir if kind == "fnbox" else before_dir
+        if folder is None:
+            raise ValueError("fnbox-before needs run.py --before DIR")
+        return [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)], folder
     if kind in ("ceiling", "oneshot"):
         return [sys.executable, str(BENCH / f"{kind}.py"), "--port", str(port)], ROOT
     if kind == "vm2":
@@ -118,7 +124,7 @@ def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path
 def start(kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: str = "") -> Service:
     """Start a service on a free port and wait until it answers its healthcheck."""
     port = free_port()
-    data_dir = tempfile.TemporaryDirectory(prefix="fnbox-bench-") if kind == "fnbox" else None
+    data_dir = tempfile.TemporaryDirectory(prefix="fnbox-bench-") if kind.startswith("fnbox") else None
     argv, cwd = command(kind, port, data_dir.name if data_dir else None)
     log = log_dir / f"{kind}{tag}.log"
     environ = {**os.environ, "PORT": str(port), "SHUTDOWN_GRACE_PERIOD": "2", **(env or {})}

@@ -78,17 +78,19 @@ class Blank:
 
 
 _spare: Blank | None = None
-_spare_lock = threading.Lock()
 _spare_building = False
+_spare_changed = threading.Condition()
 
 
 def take_blank() -> Blank:
-    """The ready blank if there is one (else a new one), and start making the next.
+    """The spare blank (waiting for it if it is being made), and start making the next.
 
     A blank holds no tenant's code or state, so handing it to any workspace is safe.
+    Waiting for a blank half made beats starting another from scratch.
     """
     global _spare
-    with _spare_lock:
+    with _spare_changed:
+        _spare_changed.wait_for(lambda: not _spare_building, timeout=SETUP_TIMEOUT)
         blank, _spare = _spare, None
     prepare_blank()
     return blank if blank is not None else Blank()
@@ -97,7 +99,7 @@ def take_blank() -> Blank:
 def prepare_blank() -> None:
     """Start making the spare blank in the background, unless one is ready or on its way."""
     global _spare_building
-    with _spare_lock:
+    with _spare_changed:
         if _spare is not None or _spare_building:
             return
         _spare_building = True
@@ -109,9 +111,10 @@ def _make_spare() -> None:
     try:
         blank: Blank | None = Blank()
     except (EngineError, ValueError):
-        blank = None  # the next take_blank builds its own and says why
-    with _spare_lock:
+        blank = None  # the next take_blank makes its own and says why
+    with _spare_changed:
         _spare, _spare_building = blank, False
+        _spare_changed.notify_all()
 
 
 class Context:
