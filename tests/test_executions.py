@@ -1,0 +1,262 @@
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from sandboxes.errors import InvalidRequest
+from workspaces.executions import (
+    MAX_PARAMETERS_SIZE,
+    Execution,
+    ExecutionStatus,
+    ExecutionStore,
+    ExecutionStoreError,
+    check_execution_id,
+    new_execution_id,
+)
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = ExecutionStore(tmp_path / "executions.sqlite3")
+    yield store
+    store.close()
+
+
+def execution(id="e1", status="successful", created=T0, workspace="w", function="f", **fields):
+    return Execution(
+        id=id, workspace=workspace, function=function, version="v1", language="javascript",
+        status=ExecutionStatus(status), created=created, **fields,
+    )  # fmt: skip
+
+
+def finished_run(**fields):
+    return execution(
+        parameters={"name": "world", "n": [1, 2.5, None]},
+        started=T0 + 0.001,
+        finished=T0 + 0.002,
+        result={"greeting": "hé"},
+        logs=[{"level": "info", "message": "hi", "time": 1795428000123}],
+        duration=0.75,
+        **fields,
+    )
+
+
+def test_a_record_reads_back_with_every_field(store):
+    failed = finished_run(id="e2", error={"error": "FunctionError", "message": "boom", "details": {"line": 2}})
+    for record in (finished_run(), failed):
+        assert store.insert(record) is True
+        assert store.get(record.id) == record
+    assert store.get("missing") is None
+
+
+def test_the_json_of_a_record_has_utc_iso_times():
+    assert finished_run().to_json() == {
+        "id": "e1",
+        "workspace": "w",
+        "function": "f",
+        "version": "v1",
+        "language": "javascript",
+        "status": "successful",
+        "parameters": {"name": "world", "n": [1, 2.5, None]},
+        "result": {"greeting": "hé"},
+        "logs": [{"level": "info", "message": "hi", "time": 1795428000123}],
+        "duration": 0.75,
+        "error": None,
+        "created": "2026-11-23T10:00:00.123Z",
+        "started": "2026-11-23T10:00:00.124Z",
+        "finished": "2026-11-23T10:00:00.125Z",
+        "updated": "2026-11-23T10:00:00.125Z",
+    }
+    accepted = execution(status="accepted").to_json()
+    assert (accepted["started"], accepted["updated"]) == (None, "2026-11-23T10:00:00.123Z")
+
+
+def test_an_id_already_taken_is_refused_and_the_first_record_kept(store):
+    assert store.insert(execution(function="first")) is True
+    assert store.insert(execution(function="second")) is False
+    assert store.get("e1").function == "first"
+
+
+def test_update_writes_the_outcome_of_a_run(store):
+    record = execution(status="running", started=T0)
+    store.insert(record)
+    record.status, record.finished, record.result, record.duration = ExecutionStatus.SUCCESSFUL, T0 + 1, 42, 3.5
+    record.logs.append({"level": "warn", "message": "late", "time": 1})
+    assert store.update(record) is True
+    assert store.get("e1") == record
+    assert store.update(execution(id="missing")) is False
+
+
+def test_an_ended_record_is_final(store):
+    store.insert(execution(status="running"))
+    assert store.update(execution(status="dismissed", finished=T0 + 1)) is True
+    assert store.update(execution(status="successful", finished=T0 + 2, result="late")) is False
+    assert (store.get("e1").status, store.get("e1").result) == ("dismissed", None)
+    assert store.get("e1").ended
+    store.write_many([execution(status="successful")])
+    assert store.get("e1").status == "dismissed"
+
+
+def test_oversized_parameters_are_recorded_as_a_marker(store):
+    big = {"blob": "x" * MAX_PARAMETERS_SIZE}
+    small = {"blob": "x" * 100}
+    store.write_many([execution(id="big", parameters=big), execution(id="small", parameters=small)])
+    marker = {"truncated": True, "size": MAX_PARAMETERS_SIZE + len('{"blob":""}')}
+    assert store.get("big").parameters == marker
+    assert execution(parameters=big).to_json()["parameters"] == marker
+    assert store.get("small").parameters == small
+
+
+def test_write_many_upserts_in_one_transaction(store):
+    store.insert(execution(id="a", status="running"))
+    store.write_many([execution(id="a", status="successful"), execution(id="b")])
+    assert [store.get(id).status for id in "ab"] == ["successful", "successful"]
+    with pytest.raises(sqlite3.IntegrityError):  # one bad row: nothing of the batch is written
+        store.write_many([execution(id="c"), execution(id="d", workspace=None)])
+    assert store.get("c") is None
+    store.write_many([execution(id="c")])  # and the store goes on
+    assert store.get("c") is not None
+
+
+def populate(store):
+    """30 records over 3 workspaces, 2 functions and 2 statuses; some share a created time."""
+    records = [
+        execution(
+            id=f"e{i:02}",
+            created=T0 + i // 3,
+            workspace=f"w{i % 3}",
+            function=f"f{i % 2}",
+            status="failed" if i % 5 == 0 else "successful",
+        )
+        for i in range(30)
+    ]
+    store.write_many(records)
+    return sorted(records, key=lambda record: (record.created, record.id), reverse=True)
+
+
+def all_pages(store, limit, **filters):
+    pages, after = [], None
+    while True:
+        items, after = store.list(limit=limit, after=after, **filters)
+        pages.append([record.id for record in items])
+        if after is None:
+            return pages
+
+
+@pytest.mark.parametrize("limit", [1, 7, 10, 50])
+def test_pages_cover_every_record_once_newest_first(store, limit):
+    newest_first = [record.id for record in populate(store)]
+    pages = all_pages(store, limit)
+    assert [id for page in pages for id in page] == newest_first
+    assert all(len(page) == limit for page in pages[:-1])
+
+
+def test_filters_combine_and_page(store):
+    records = populate(store)
+
+    def expected(**filters):
+        return [r.id for r in records if all(getattr(r, key) == value for key, value in filters.items())]
+
+    filterings = [{"workspace": "w1"}, {"function": "f0"}, {"status": "failed"}, {"workspace": "w2", "function": "f1"}]
+    for filters in filterings:
+        assert [id for page in all_pages(store, 3, **filters) for id in page] == expected(**filters)
+    assert store.list(workspace="nope") == ([], None)
+
+
+def test_records_written_after_a_page_do_not_shift_the_next_one(store):
+    populate(store)
+    first, after = store.list(limit=10)
+    store.insert(execution(id="newer", created=T0 + 100))
+    second, _ = store.list(limit=10, after=after)
+    assert {r.id for r in first}.isdisjoint(r.id for r in second) and len(second) == 10
+    assert second[0].created <= first[-1].created
+
+
+def test_bad_listing_arguments_are_invalid_requests(store):
+    for arguments in ({"after": "not a cursor"}, {"after": "WzEsMl0"}, {"status": "done"}, {"limit": 0}):
+        with pytest.raises(InvalidRequest):
+            store.list(**arguments)
+
+
+def test_a_page_holds_at_most_1000_records(store):
+    store.write_many(execution(id=f"e{i}", created=T0 + i) for i in range(1001))
+    items, after = store.list(limit=5000)
+    assert len(items) == 1000 and after is not None
+
+
+def test_mark_interrupted_fails_only_unfinished_runs(store):
+    statuses = ["accepted", "running", "successful", "failed", "dismissed"]
+    store.write_many(execution(id=status, status=status) for status in statuses)
+    before = time.time()
+    assert store.mark_interrupted("the service stopped while this ran") == 2
+    for status in ("accepted", "running"):
+        record = store.get(status)
+        assert record.status == "failed" and record.finished >= before
+        assert record.error["error"] == "SandboxCrashed"
+        assert record.error["message"] == "the service stopped while this ran"
+    assert [store.get(status).status for status in statuses[2:]] == statuses[2:]
+    assert store.get("successful").finished is None
+
+
+def test_prune_by_count_keeps_the_newest_and_every_unfinished_run(store):
+    store.write_many(execution(id=f"old{i}", created=T0 + i) for i in range(5))
+    store.write_many(execution(id=f"active{i}", created=T0 - 10, status="running") for i in range(2))
+    assert store.prune(max_count=2) == 3
+    assert sorted(r.id for r in store.list()[0]) == ["active0", "active1", "old3", "old4"]
+
+
+def test_prune_by_age_keeps_recent_and_unfinished_runs(store):
+    now = time.time()
+    store.write_many(
+        [
+            execution(id="old", created=now - 3600),
+            execution(id="old-running", created=now - 3600, status="running"),
+            execution(id="recent", created=now - 10),
+        ]
+    )
+    assert store.prune(max_age=60) == 1
+    assert sorted(r.id for r in store.list()[0]) == ["old-running", "recent"]
+    assert store.prune() == 0
+
+
+def test_records_survive_a_restart(tmp_path):
+    path = tmp_path / "data" / "executions.sqlite3"
+    store = ExecutionStore(path)
+    store.insert(finished_run())
+    store.close()
+    reopened = ExecutionStore(path)
+    assert reopened.get("e1") == finished_run()
+    reopened.close()
+
+
+def test_the_database_is_in_wal_mode(store):
+    other = sqlite3.connect(store.path)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    other.close()
+
+
+@pytest.mark.parametrize("broken", ["directory", "under a file", "not a database"])
+def test_an_unusable_database_path_fails_at_open_with_its_name(tmp_path, broken):
+    path = tmp_path / "executions.sqlite3"
+    if broken == "directory":
+        path.mkdir()
+    elif broken == "under a file":
+        (tmp_path / "data").write_text("")
+        path = tmp_path / "data" / "executions.sqlite3"
+    else:
+        path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(ExecutionStoreError, match="cannot open the execution store .*executions.sqlite3"):
+        ExecutionStore(path)
+
+
+def test_execution_ids():
+    generated = {new_execution_id() for _ in range(100)}
+    assert len(generated) == 100 and all(check_execution_id(id) == id for id in generated)
+    for valid in ("a", "run-1.retry_2", "X" * 64):
+        assert check_execution_id(valid) == valid
+    for invalid in ("", "X" * 65, "..", ".hidden", "a/b", "a b", "é", "a\n", 12, None):
+        with pytest.raises(InvalidRequest, match="invalid execution id"):
+            check_execution_id(invalid)
