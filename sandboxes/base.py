@@ -8,6 +8,7 @@ changing the callers.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -21,6 +22,8 @@ MAX_LOG_MESSAGE = 8192
 
 JSONValue = Any
 LogEntry = dict[str, Any]
+#: Called with each log entry of a run while it runs (see `Sandbox.run`).
+OnLog = Callable[[LogEntry], None]
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,25 @@ class Sandbox(Protocol):
     MemoryLimitExceeded, SandboxCrashed, CompilationError), each carrying the run's
     logs and duration. After a run the sandbox may have declared itself `broken` (a
     timeout left it wedged, say): the pool then drops it and compiles a fresh one.
+
+    With `on_log`, each log entry is also handed to `on_log` as the function makes it,
+    on the caller's event loop, before the run ends (entries past MAX_LOG_ENTRIES and
+    the note saying how many were dropped are not). Cancelling the task awaiting `run`
+    stops the function: it raises CancelledError once the run has stopped, or has been
+    given up on and the sandbox marked `broken`.
     """
 
     errors: Mapping[str, CompilationError]
     broken: bool
 
-    async def run(self, function: str, parameters: Mapping[str, JSONValue], limits: Limits) -> RunResult: ...
+    async def run(
+        self,
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+    ) -> RunResult: ...
 
     def close(self) -> None: ...
 
@@ -81,12 +97,42 @@ class Sandbox(Protocol):
 SandboxFactory = Callable[[Sequence[FunctionSource]], Sandbox]
 
 
+class LiveLog:
+    """Hands a run's log entries to its caller's `on_log`, on the caller's loop, from any thread.
+
+    Entries are delivered in the order they were made, and all of them before the run's
+    outcome wakes the caller (both go through the loop's queue). Once `close`d (the run
+    is over), entries still on their way are dropped.
+    """
+
+    __slots__ = ("_loop", "_on_log", "_open")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_log: OnLog) -> None:
+        self._loop = loop
+        self._on_log = on_log
+        self._open = True
+
+    def __call__(self, entry: LogEntry) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, entry)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            pass
+
+    def _deliver(self, entry: LogEntry) -> None:
+        if self._open:
+            self._on_log(entry)
+
+    def close(self) -> None:
+        self._open = False
+
+
 @dataclass
 class LogCollector:
-    """Collects one run's log entries, capped in count and size."""
+    """Collects one run's log entries, capped in count and size; `live` gets each one kept."""
 
     entries: list[LogEntry] = field(default_factory=list)
     dropped: int = 0
+    live: Callable[[LogEntry], None] | None = None
 
     def add(self, level: str, message: str) -> None:
         if len(self.entries) >= MAX_LOG_ENTRIES:
@@ -94,7 +140,10 @@ class LogCollector:
             return
         if len(message) > MAX_LOG_MESSAGE:
             message = message[:MAX_LOG_MESSAGE] + "… (truncated)"
-        self.entries.append({"level": level, "message": message, "time": int(time.time() * 1000)})
+        entry = {"level": level, "message": message, "time": int(time.time() * 1000)}
+        self.entries.append(entry)
+        if self.live is not None:
+            self.live(entry)
 
     def finish(self) -> list[LogEntry]:
         if self.dropped:

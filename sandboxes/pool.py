@@ -5,6 +5,9 @@ queue in front of it, up to a bound, and a full or too slow queue answers Overlo
 A sandbox leaving the pool (evicted, idle, replaced by a new version, or dropped) is
 retired: it is closed as soon as the calls already holding it have finished, so a run
 in flight always finishes on the version it started with.
+
+Cancelling the task awaiting `run` cancels the call: one still queued never starts, one
+running is stopped by its sandbox (see `Sandbox.run`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from cachetools import TTLCache
 
-from sandboxes.base import FunctionSource, JSONValue, Limits, RunResult, Sandbox, SandboxFactory
+from sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from sandboxes.errors import CompilationError, Overloaded
 
 __all__ = ["Pool", "SandboxKey", "SandboxPool"]
@@ -47,6 +50,8 @@ class Pool(Protocol):
         function: str,
         parameters: Mapping[str, JSONValue],
         limits: Limits,
+        *,
+        on_log: OnLog | None = None,
     ) -> RunResult: ...
 
     async def drop(self, workspace: str) -> None: ...
@@ -156,10 +161,12 @@ class SandboxPool:
         parameters: Mapping[str, JSONValue],
         limits: Limits,
         *,
+        on_log: OnLog | None = None,
         on_start: Callable[[], None] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
+        `on_log` gets the run's log entries as they are made (see `Sandbox.run`);
         `on_start` is called when the run gets its turn (after compiling and queueing).
         """
         while True:
@@ -177,7 +184,7 @@ class SandboxPool:
                         continue  # a call before this one wedged it: take a fresh one
                     if on_start is not None:
                         on_start()
-                    return await entry.sandbox.run(function, parameters, limits)
+                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log)
                 finally:
                     entry.lock.release()
                     if entry.sandbox.broken:
@@ -189,8 +196,13 @@ class SandboxPool:
 
     @staticmethod
     async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
+        if not entry.lock.locked():
+            await entry.lock.acquire()  # free: taken at once, without a turn of the loop
+            return
+        # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
         try:
-            await asyncio.wait_for(entry.lock.acquire(), timeout=limits.timeout)
+            async with asyncio.timeout(limits.timeout):
+                await entry.lock.acquire()
         except TimeoutError:
             raise Overloaded(
                 f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
@@ -207,23 +219,23 @@ class SandboxPool:
         if entry is not None:
             self._warm[key] = entry  # a use restarts its idle clock
             return entry
-        pending = self._building.get(key)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._building[key] = pending
-            try:
-                sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # mark retrieved: concurrent waiters may be none
-                raise
-            finally:
-                del self._building[key]
-            entry = _Entry(sandbox)
-            self._warm[key] = entry
-            pending.set_result(entry)
-            return entry
-        return await asyncio.shield(pending)
+        building = self._building.get(key)
+        if building is None:
+            # A task of its own: a caller cancelled meanwhile cancels neither the build nor the
+            # other callers waiting for it.
+            building = asyncio.ensure_future(self._build(key, sources))
+            building.add_done_callback(_retrieve)
+            self._building[key] = building
+        return await asyncio.shield(building)
+
+    async def _build(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
+        try:
+            sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        finally:
+            del self._building[key]
+        entry = _Entry(sandbox)
+        self._warm[key] = entry
+        return entry
 
     def _retire_where(self, matches: Callable[[SandboxKey], Any]) -> None:
         self._warm.expire()
@@ -231,3 +243,9 @@ class SandboxPool:
             entry = self._warm.pop(key, None)
             if entry is not None:
                 entry.retire()
+
+
+def _retrieve(building: asyncio.Future[_Entry]) -> None:
+    """Mark a failed build's error as seen: every caller waiting for it may have gone."""
+    if not building.cancelled():
+        building.exception()

@@ -2,8 +2,12 @@
 
 Started by the supervisor as `python -m sandboxes.worker --language ...`. It keeps its
 own SandboxPool (LRU and idle expiry per worker) and answers the supervisor's frames
-(compile, run, drop) concurrently. The protocol uses the process's original stdin and
-stdout; fd 1 is pointed at stderr so that nothing a library prints can break a frame.
+(compile, run, drop) concurrently. A run frame with `"logs": true` gets a frame
+`{"id", "log": entry}` for each log entry as it is made; `{"op": "cancel", "call": id}`
+cancels that call, which then answers `{"id", "cancelled": true}` once stopped.
+
+The protocol uses the process's original stdin and stdout; fd 1 is pointed at stderr so
+that nothing a library prints can break a frame.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import uvloop
 
 from sandboxes import protocol
-from sandboxes.base import SandboxFactory
+from sandboxes.base import LogEntry, SandboxFactory
 from sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from sandboxes.languages import sandbox_factory
 from sandboxes.pool import SandboxKey, SandboxPool
@@ -34,11 +38,17 @@ LATE_START = 0.005
 
 async def serve(pool: SandboxPool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answer frames until the supervisor closes the pipe."""
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: dict[Any, asyncio.Task[None]] = {}  # by call id
     while (message := await protocol.read(reader)) is not None:
+        if message.get("op") == "cancel":
+            cancelled = tasks.get(message.get("call"))
+            if cancelled is not None:
+                cancelled.cancel()
+            continue
+        call_id = message.get("id")
         task = asyncio.create_task(_answer(pool, message, writer))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        tasks[call_id] = task
+        task.add_done_callback(lambda _, call_id=call_id: tasks.pop(call_id, None))
 
 
 async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
@@ -48,6 +58,10 @@ async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     except FnboxError as exc:
         reply["error"] = exc.to_json()
     except asyncio.CancelledError:
+        try:
+            writer.write(protocol.encode({"id": reply["id"], "cancelled": True}))
+        except Exception:  # noqa: BLE001 - the pipe is closing: nobody waits for it
+            pass
         raise
     except BaseException as exc:  # noqa: BLE001 - the supervisor must get an answer
         reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
@@ -74,12 +88,19 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             if time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
 
+        def send_log(entry: LogEntry) -> None:
+            try:
+                writer.write(protocol.encode({"id": message.get("id"), "log": entry}))
+            except (protocol.ProtocolError, TypeError, ValueError):
+                pass  # it still ends up in the run's logs, or its error says why not
+
         result = await pool.run(
             key,
             protocol.sources_from_json(message.get("sources", [])),
             message["function"],
             message["parameters"],
             protocol.limits_from_json(message["limits"]),
+            on_log=send_log if message.get("logs") else None,
             on_start=report_late_start,
         )
         return {"result": protocol.result_to_json(result)}

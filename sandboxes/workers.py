@@ -15,6 +15,12 @@ The supervisor enforces what a language-level sandbox cannot:
   several were in flight, all but a timed-out one are retried once on the fresh worker:
   an innocent neighbour then succeeds, and the call that killed the worker kills it
   once more and then answers.
+
+A run's log entries reach the caller's `on_log` as the worker sends them (only runs that
+ask get log frames). Cancelling the task awaiting `run` sends the worker a cancel for that
+call and raises CancelledError at once; the call stays watched: if the worker has not
+answered it within CANCEL_GRACE seconds, the run did not stop, and the worker is killed as
+for an overrun (its other calls retried).
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from sandboxes import protocol
-from sandboxes.base import FunctionSource, JSONValue, Limits, RunResult
+from sandboxes.base import (
+    MAX_LOG_ENTRIES,
+    MAX_LOG_MESSAGE,
+    FunctionSource,
+    JSONValue,
+    Limits,
+    OnLog,
+    RunResult,
+)
 from sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -52,6 +66,10 @@ WATCH_INTERVAL = 0.05
 NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
+#: Seconds a cancelled call has to stop in its worker before the worker is killed.
+CANCEL_GRACE = 1.0
+#: Log levels a worker may send.
+LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,24 @@ class _Call:
     future: asyncio.Future[dict[str, Any]]
     deadline: float
     timeout: float
+    on_log: OnLog | None = None
+    logged: int = 0  # entries passed to on_log
+    cancelled: bool = False  # its caller gave up; it stays here until the worker answers
+
+    def log(self, entry: Any) -> None:
+        """Pass on an entry of a log frame: checked, as a worker runs hostile code."""
+        if self.on_log is None or self.cancelled or self.future.done() or self.logged >= MAX_LOG_ENTRIES:
+            return
+        if not isinstance(entry, dict):
+            return
+        level, message, when = entry.get("level"), entry.get("message"), entry.get("time")
+        if level not in LOG_LEVELS or type(message) is not str or type(when) not in (int, float):
+            return
+        self.logged += 1
+        try:
+            self.on_log({"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when})
+        except Exception:  # the caller's bug must not stop the reading of answers
+            logger.exception("on_log failed")
 
 
 @dataclass(eq=False)
@@ -125,20 +161,36 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None and self.death is None
 
-    async def request(self, message: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    async def request(self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None) -> dict[str, Any]:
         if not self.alive or self.process is None or self.process.stdin is None:
             raise _WorkerDied("the worker is restarting")
         call_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout)
+        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log)
         try:
             try:
                 self.process.stdin.write(protocol.encode({**message, "id": call_id}))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise _WorkerDied(f"its pipe broke: {exc}") from None
             return await future
+        except asyncio.CancelledError:
+            self._cancel(call_id, call)
+            raise
         finally:
-            self.calls.pop(call_id, None)
+            if not call.cancelled:
+                self.calls.pop(call_id, None)
+
+    def _cancel(self, call_id: int, call: _Call) -> None:
+        """Have the worker stop a call; the watch kills the worker if it has not answered in time."""
+        stdin = self.process.stdin if self.process is not None else None
+        if not self.alive or stdin is None or call_id not in self.calls:
+            return
+        call.cancelled = True
+        call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
+        try:
+            stdin.write(protocol.encode({"op": "cancel", "call": call_id}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it is dying: the reader clears its calls
 
     def kill(self, reason: str) -> None:
         if self.process is not None and self.process.returncode is None and self.death is None:
@@ -162,12 +214,18 @@ class _Worker:
         stdout = process.stdout
         try:
             while stdout is not None and (message := await protocol.read(stdout)) is not None:
-                call = self.calls.get(message.get("id"))  # type: ignore[arg-type]
-                if call is None or call.future.done():
+                call_id = message.get("id")
+                call = self.calls.get(call_id) if type(call_id) is int else None
+                if call is None:
                     continue
-                if message.get("started"):
-                    call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
-                else:
+                if "log" in message:
+                    call.log(message["log"])
+                elif message.get("started"):
+                    if not call.cancelled:
+                        call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
+                elif call.cancelled:
+                    del self.calls[call_id]  # it stopped
+                elif not call.future.done():
                     call.future.set_result(message)
         except protocol.ProtocolError as exc:
             self.kill(f"broke the protocol: {exc}")
@@ -175,6 +233,8 @@ class _Worker:
         if self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
+        for call_id in [call_id for call_id, call in self.calls.items() if call.cancelled]:
+            del self.calls[call_id]  # stopped with the worker
         pending = [call for call in self.calls.values() if not call.future.done()]
         alone = len(pending) == 1 and reason != NEIGHBOUR_OVERRAN
         for call in pending:
@@ -232,10 +292,18 @@ class WorkerPool:
         function: str,
         parameters: Mapping[str, JSONValue],
         limits: Limits,
+        *,
+        on_log: OnLog | None = None,
     ) -> RunResult:
+        """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling.
+
+        A run retried on a fresh worker (see above) hands its entries to `on_log` again.
+        """
         message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
+        if on_log is not None:
+            message["logs"] = True
         timeout = limits.timeout + self.options.grace
-        answer = await self._call(key, message, timeout=timeout, sources=sources)
+        answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])
 
     async def drop(self, workspace: str) -> None:
@@ -249,6 +317,7 @@ class WorkerPool:
         *,
         timeout: float,
         sources: Sequence[FunctionSource] | None = None,
+        on_log: OnLog | None = None,
     ) -> dict[str, Any]:
         """Send to the workspace's worker, with the sources if it has no warm sandbox for them.
 
@@ -259,9 +328,10 @@ class WorkerPool:
         for attempt in (1, 2):
             try:
                 await self._ready(worker)
-                answer = await worker.request(message, timeout=timeout)
+                answer = await worker.request(message, timeout=timeout, on_log=on_log)
                 if answer.get("missing") and sources is not None:
-                    answer = await worker.request({**message, "sources": protocol.sources_to_json(sources)}, timeout=timeout)
+                    message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
+                    answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log)
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
@@ -306,9 +376,11 @@ class WorkerPool:
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
         if overdue:
-            # A frozen worker makes every call on it overdue; the oldest froze it. It answers
-            # TimeoutExceeded, the others are retried on the fresh worker.
-            _, culprit_id = min(overdue)
+            # A frozen worker makes every call on it overdue; the oldest froze it, unless a
+            # cancelled call has not stopped yet (blaming that one costs nobody an answer). It
+            # answers TimeoutExceeded, the others are retried on the fresh worker.
+            unstopped = [(call.deadline, call_id) for call_id, call in worker.calls.items() if call.cancelled]
+            _, culprit_id = min(unstopped or overdue)
             culprit = worker.calls.pop(culprit_id)
             if not culprit.future.done():
                 culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))

@@ -2,7 +2,8 @@
 
 A function's code is a tiny script of our own: `echo` returns its parameters,
 `sleep 0.2` sleeps then returns "slept", `count` increments a per-sandbox counter,
-`break` marks the sandbox broken, `syntax error` fails to compile. In worker processes:
+`talk 0.3` logs "one", sleeps, logs "two" and returns "talked", `break` marks the sandbox
+broken, `syntax error` fails to compile. In worker processes:
 `hang` blocks the whole worker (like C code holding the GIL), `exit` kills it, and
 `hog` touches 400 MB of memory and holds it.
 """
@@ -14,7 +15,7 @@ import os
 import time
 from typing import Any, Mapping, Sequence
 
-from sandboxes.base import FunctionSource, Limits, RunResult
+from sandboxes.base import FunctionSource, Limits, LogCollector, OnLog, RunResult
 from sandboxes.errors import CompilationError, NotFound, TimeoutExceeded
 
 
@@ -31,7 +32,9 @@ class FakeSandbox:
         self.counter = 0
         self.runs: list[str] = []
 
-    async def run(self, function: str, parameters: Mapping[str, Any], limits: Limits) -> RunResult:
+    async def run(
+        self, function: str, parameters: Mapping[str, Any], limits: Limits, *, on_log: OnLog | None = None
+    ) -> RunResult:
         if self.closed:
             raise AssertionError("run on a closed sandbox")
         if function not in self.functions:
@@ -49,6 +52,12 @@ class FakeSandbox:
                 raise TimeoutExceeded("too slow", logs=[], duration=limits.timeout * 1000)
             await asyncio.sleep(seconds)
             return RunResult(result="slept", logs=[], duration=seconds * 1000)
+        if code.startswith("talk"):
+            logs = LogCollector(live=on_log)
+            logs.add("info", "one")
+            await asyncio.sleep(float(code.split()[1]))
+            logs.add("warn", "two")
+            return RunResult(result="talked", logs=logs.finish(), duration=0.1)
         if code == "count":
             self.counter += 1
             return RunResult(result=self.counter, logs=[], duration=0.1)

@@ -275,14 +275,30 @@ def test_work_left_spinning_after_a_run_is_stopped(compile: Any, monkeypatch: py
     assert sandbox.broken and not calm.broken
 
 
-def test_a_caller_giving_up_drops_the_isolate(compile: Any) -> None:
-    sandbox = compile(fn("spin", "while (true) {}"))
+def test_a_caller_giving_up_stops_the_run_and_keeps_the_isolate(compile: Any) -> None:
+    sandbox = compile(fn("spin", "cache.n = (cache.n || 0) + 1; while (true) {}"), fn("n", "return cache.n;"))
 
-    async def main() -> None:
+    async def main() -> float:
+        started = time.monotonic()
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(sandbox.run("spin", {}, LIMITS), 0.1)
+        return time.monotonic() - started
 
-    asyncio.run(main())
+    assert asyncio.run(main()) < 0.5
+    assert not sandbox.broken
+    assert run(sandbox, "n").result == 1  # the same isolate: its cache is still there
+
+
+def test_a_caller_giving_up_on_a_loop_out_of_reach_drops_the_isolate(compile: Any) -> None:
+    sandbox = compile(fn("spin", "while (true) await null;"))
+
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sandbox.run("spin", {}, LIMITS), 0.1)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 0.6
     assert sandbox.broken
 
 
@@ -588,3 +604,107 @@ def fails_with(sandbox: JsSandbox, function: str, params: dict[str, Any], error:
     with pytest.raises(error) as info:
         run(sandbox, function, params)
     return info.value
+
+
+# Live logs and cancelling
+
+
+def cancelled_after(sandbox: JsSandbox, function: str, seconds: float, **kwargs: Any) -> float:
+    """Start a run, cancel it after `seconds`: how long it took to stop."""
+
+    async def main() -> float:
+        task = asyncio.create_task(sandbox.run(function, {}, LIMITS, **kwargs))
+        await asyncio.sleep(seconds)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    return asyncio.run(main())
+
+
+def test_on_log_gets_each_entry_while_the_run_goes_on(compile: Any) -> None:
+    sandbox = compile(fn("talk", "console.log('a'); await new Promise((r) => setTimeout(r, 300)); console.error('b'); return 1;"))
+
+    async def main() -> Any:
+        seen: list[Any] = []
+        first = asyncio.Event()
+
+        def on_log(entry: Any) -> None:
+            seen.append(entry)
+            first.set()
+
+        task = asyncio.create_task(sandbox.run("talk", {}, LIMITS, on_log=on_log))
+        await asyncio.wait_for(first.wait(), 5)
+        during = [entry["message"] for entry in seen], task.done()
+        return during, seen, await task
+
+    during, seen, outcome = asyncio.run(main())
+    assert during == (["a"], False)
+    assert seen == outcome.logs and [entry["level"] for entry in seen] == ["info", "error"]
+
+
+def test_live_logs_are_the_logs_of_a_run_that_is_not_followed(compile: Any) -> None:
+    # An entry bigger than the mailbox (JSON-escaped control characters) goes over in pieces;
+    # past the cap, entries are dropped, not streamed.
+    code = (
+        "console.log('\\u0001'.repeat(8000) + '\\ud83d\\ude00'); console.log('x'.repeat(20000));"
+        f"for (let i = 0; i < {MAX_LOG_ENTRIES + 5}; i++) console.log(i); return 1;"
+    )
+    sandbox = compile(fn("flood", code))
+    seen: list[Any] = []
+    followed = asyncio.run(sandbox.run("flood", {}, LIMITS, on_log=seen.append))
+    plain = run(sandbox, "flood")
+    assert len(seen) == MAX_LOG_ENTRIES and seen == followed.logs[:-1]
+    assert [(e["level"], e["message"]) for e in followed.logs] == [(e["level"], e["message"]) for e in plain.logs]
+    assert seen[0]["message"].endswith("\U0001f600") and seen[1]["message"].endswith("x… (truncated)")
+
+
+def test_a_run_not_followed_never_hands_entries_over(compile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    pieces: list[bytes] = []
+    monkeypatch.setattr(js_sandbox._Run, "on_piece", lambda self, data, more: pieces.append(data))
+    sandbox = compile(fn("talk", "console.log('a'); return 1;"))
+    assert [entry["message"] for entry in run(sandbox, "talk").logs] == ["a"]
+    assert pieces == []
+    asyncio.run(sandbox.run("talk", {}, LIMITS, on_log=lambda entry: None))
+    assert len(pieces) == 1
+
+
+def test_live_logs_of_a_run_that_times_out(compile: Any) -> None:
+    sandbox = compile(fn("spin", "console.log('started'); while (true) {}"))
+    seen: list[Any] = []
+    with pytest.raises(TimeoutExceeded) as info:
+        asyncio.run(sandbox.run("spin", {}, SHORT, on_log=seen.append))
+    assert seen == info.value.logs and [entry["message"] for entry in seen] == ["started"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["while (true) {}", "await new Promise((r) => setTimeout(r, 60000));", "while (true) await new Promise((r) => setTimeout(r, 1));"],
+    ids=["loop", "timer", "timer-loop"],
+)
+def test_a_cancelled_run_stops_and_the_isolate_goes_on(compile: Any, code: str) -> None:
+    sandbox = compile(fn("f", "cache.runs = (cache.runs || 0) + 1;\n" + code), fn("runs", "return cache.runs;"))
+    assert cancelled_after(sandbox, "f", 0.2, on_log=lambda entry: None) < 0.3
+    assert not sandbox.broken
+    assert run(sandbox, "runs").result == 1
+
+
+def test_a_cancelled_run_still_queued_never_starts(compile: Any) -> None:
+    sandbox = compile(
+        fn("slow", "await new Promise((r) => setTimeout(r, 300));"), fn("count", "cache.n = (cache.n || 0) + 1; return cache.n;")
+    )
+
+    async def main() -> Any:
+        slow = asyncio.create_task(sandbox.run("slow", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(sandbox.run("count", {}, LIMITS))  # waits for the sandbox's slot
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await slow
+        return (await sandbox.run("count", {}, LIMITS)).result
+
+    assert asyncio.run(main()) == 1

@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import pytest
 
@@ -175,3 +176,83 @@ def test_the_sweeper_drops_idle_sandboxes_in_the_background():
 
     assert asyncio.run(scenario()) is True
     assert factory.built[0].closed
+
+
+# Live logs and cancelling
+
+
+def test_on_log_gets_the_entries_while_the_run_goes_on():
+    factory, pool = make_pool()
+
+    async def scenario():
+        seen, first = [], asyncio.Event()
+
+        def on_log(entry):
+            seen.append(entry)
+            first.set()
+
+        task = asyncio.create_task(pool.run(key("a"), functions("talk 0.3"), "f", {}, LIMITS, on_log=on_log))
+        await asyncio.wait_for(first.wait(), 5)
+        during = [entry["message"] for entry in seen], task.done()
+        return during, seen, await task
+
+    during, seen, outcome = asyncio.run(scenario())
+    assert during == (["one"], False)
+    assert seen == outcome.logs and [entry["message"] for entry in seen] == ["one", "two"]
+
+
+def test_a_cancelled_call_still_queued_never_runs():
+    factory, pool = make_pool()
+    sources = [FunctionSource(name="slow", code="sleep 0.2"), FunctionSource(name="count", code="count")]
+
+    async def scenario():
+        slow = asyncio.create_task(pool.run(key("a"), sources, "slow", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(pool.run(key("a"), sources, "count", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await slow
+        return (await pool.run(key("a"), sources, "count", {}, LIMITS)).result
+
+    assert asyncio.run(scenario()) == 1
+    assert factory.built[0].runs == ["slow", "count"]
+
+
+def test_a_cancelled_run_frees_its_sandbox_for_the_next_call():
+    factory, pool = make_pool()
+    sources = [FunctionSource(name="slow", code="sleep 10"), FunctionSource(name="count", code="count")]
+
+    async def scenario():
+        slow = asyncio.create_task(pool.run(key("a"), sources, "slow", {}, Limits(timeout=20, memory=2**20)))
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        return (await asyncio.wait_for(pool.run(key("a"), sources, "count", {}, LIMITS), 0.5)).result
+
+    assert asyncio.run(scenario()) == 1
+    assert len(factory.built) == 1
+
+
+def test_a_caller_cancelled_while_its_sandbox_compiles_cancels_neither_the_compile_nor_the_others():
+    built = FakeFactory()
+
+    def slow_factory(sources):
+        time.sleep(0.2)
+        return built(sources)
+
+    pool = SandboxPool(factories={"javascript": slow_factory}, max_sandboxes=10, idle_timeout=60)
+
+    async def scenario():
+        first = asyncio.create_task(pool.run(key("a"), functions("count"), "f", {}, LIMITS))
+        second = asyncio.create_task(pool.run(key("a"), functions("count"), "f", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return (await second).result
+
+    assert asyncio.run(scenario()) == 1
+    assert len(built.built) == 1 and key("a") in pool

@@ -472,6 +472,96 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
     assert not any(s.broken for s in sandboxes)
 
 
+def test_time_sleep_sleeps_and_stops_at_the_deadline():
+    sandbox = workspace(f="import time\nstarted = time.monotonic()\ntime.sleep(0.12)\nreturn time.monotonic() - started")
+    assert 0.12 <= run(sandbox).result < 0.3
+    assert "non-negative" in fails(workspace(f="import time\ntime.sleep(-1)")).message
+    assert "integer" in fails(workspace(f="import time\ntime.sleep('1')")).message
+    started = time.perf_counter()
+    fails(workspace(f="import time\ntime.sleep(float('inf'))"), error=TimeoutExceeded, limits=SHORT)
+    assert time.perf_counter() - started < SHORT.timeout + 0.2
+
+
+# Live logs and cancelling
+
+
+def cancelled_after(sandbox, name, seconds, limits=LIMITS, **kwargs):
+    """Start a run, cancel it after `seconds`: how long it took to stop."""
+
+    async def main():
+        task = asyncio.create_task(sandbox.run(name, {}, limits, **kwargs))
+        await asyncio.sleep(seconds)
+        started = time.perf_counter()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.perf_counter() - started
+
+    return asyncio.run(main())
+
+
+def test_on_log_gets_each_entry_while_the_run_goes_on():
+    sandbox = workspace(
+        f="import time\nprint('a')\ntime.sleep(0.3)\nlog.error('b')\nfor i in range(1005):\n    print(i)\nreturn 1"
+    )
+
+    async def main():
+        seen, first = [], asyncio.Event()
+
+        def on_log(entry):
+            seen.append(entry)
+            first.set()
+
+        task = asyncio.create_task(sandbox.run("f", {}, LIMITS, on_log=on_log))
+        await asyncio.wait_for(first.wait(), 5)
+        during = [entry["message"] for entry in seen], task.done()
+        return during, seen, await task
+
+    during, seen, outcome = asyncio.run(main())
+    assert during == (["a"], False)
+    assert len(seen) == 1000 and seen == outcome.logs[:1000]  # not the entries past the cap
+    assert outcome.logs[-1]["message"] == "7 more log entries were dropped"
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["while True:\n    pass", "import time\ntime.sleep(60)", "while True:\n    try:\n        time.sleep(1)\n    except:\n        pass"],
+    ids=["busy-loop", "sleep", "swallowing-loop"],
+)
+def test_a_cancelled_run_stops_and_the_sandbox_goes_on(code):
+    sandbox = workspace(f="import time\ncache['runs'] = cache.get('runs', 0) + 1\n" + code, runs="return cache['runs']")
+    assert cancelled_after(sandbox, "f", 0.2) < 0.2
+    assert not sandbox.broken
+    assert run(sandbox, "runs").result == 1
+
+
+def test_a_cancelled_run_stuck_in_host_code_is_interrupted_and_its_sandbox_dropped():
+    sandbox = workspace(f="import random\nx = list(range(1000000)) * 4\nwhile True:\n    random.shuffle(x)")
+    assert cancelled_after(sandbox, "f", 0.3) < 0.8
+    assert sandbox.broken
+    deadline = time.monotonic() + 1
+    while sandbox._run_lock.locked() and time.monotonic() < deadline:  # the thread was stopped too
+        time.sleep(0.01)
+    assert not sandbox._run_lock.locked()
+
+
+def test_a_cancelled_run_still_queued_never_starts():
+    sandbox = workspace(slow="import time\ntime.sleep(0.3)", count="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']")
+
+    async def main():
+        slow = asyncio.create_task(sandbox.run("slow", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(sandbox.run("count", {}, LIMITS))  # waits for the run lock
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await slow
+        return (await sandbox.run("count", {}, LIMITS)).result
+
+    assert asyncio.run(main()) == 1
+
+
 # Cheap bombs: refused before allocating, as MemoryLimitExceeded
 
 

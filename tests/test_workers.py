@@ -147,6 +147,8 @@ def test_the_deadline_counts_from_the_start_of_a_run_not_from_its_queueing():
 
 def test_only_the_call_that_froze_a_worker_is_blamed():
     async def scenario(pool):
+        for version in ("v0", "v1"):  # warm: the hang starts as soon as it arrives
+            await pool.compile(SandboxKey("w", "javascript", version), FUNCTIONS)
         hang = asyncio.create_task(run(pool, "w", "hang"))
         await asyncio.sleep(0.02)
         # Sent while the worker is frozen: its deadline passes in the same watch as the culprit's.
@@ -182,3 +184,97 @@ def test_a_worker_killing_call_is_tried_twice_at_most_even_when_the_fresh_worker
     with caplog.at_level("WARNING", logger="fnbox"):
         supervised(scenario)
     assert sum("restarting" in record.getMessage() for record in caplog.records) == 2
+
+
+# Live logs and cancelling
+
+
+def test_log_frames_reach_on_log_while_the_run_goes_on():
+    async def scenario(pool):
+        seen, first = [], asyncio.Event()
+
+        def on_log(entry):
+            seen.append(entry)
+            first.set()
+
+        sources = [FunctionSource(name="talk", code="talk 0.5")]
+        task = asyncio.create_task(pool.run(key("w"), sources, "talk", {}, LIMITS, on_log=on_log))
+        await asyncio.wait_for(first.wait(), 5)
+        during = [entry["message"] for entry in seen], task.done()
+        return during, seen, await task
+
+    during, seen, outcome = supervised(scenario)
+    assert during == (["one"], False)
+    assert seen == outcome.logs
+
+
+def test_a_cancelled_run_stops_in_its_worker_which_goes_on():
+    async def scenario(pool):
+        before = (await run(pool, "w", "pid")).result
+        await run(pool, "w", "count")
+        nap = asyncio.create_task(run(pool, "w", "nap", Limits(timeout=5, memory=2**26)))
+        await asyncio.sleep(0.2)
+        nap.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await nap
+        count = (await asyncio.wait_for(run(pool, "w", "count"), 0.5)).result
+        return before, (await run(pool, "w", "pid")).result, count
+
+    before, after, count = supervised(scenario)
+    assert before == after and count == 2
+
+
+def test_a_cancelled_call_queued_in_its_worker_never_runs():
+    async def scenario(pool):
+        await run(pool, "w", "count")
+        nap = asyncio.create_task(run(pool, "w", "doze"))
+        await asyncio.sleep(0.1)
+        queued = asyncio.create_task(run(pool, "w", "count"))
+        await asyncio.sleep(0.1)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await nap
+        return (await run(pool, "w", "count")).result
+
+    assert supervised(scenario) == 2
+
+
+def test_a_cancelled_run_that_does_not_stop_gets_its_worker_killed_and_its_neighbours_retried():
+    async def scenario(pool):
+        before = (await run(pool, "w", "pid")).result
+        long = Limits(timeout=30, memory=2**26)
+        neighbour = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, long))
+        await asyncio.sleep(0.1)
+        hang = asyncio.create_task(run(pool, "w", "hang", long))
+        await asyncio.sleep(0.1)
+        cancelled = time.monotonic()
+        hang.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hang
+        after = (await run(pool, "w", "pid")).result  # on the restarted worker
+        return before, after, time.monotonic() - cancelled, (await neighbour).result
+
+    before, after, took, neighbour = supervised(scenario)
+    assert before != after and took < 2.5
+    assert neighbour == "slept"
+
+
+def test_log_frames_are_checked_and_capped():
+    from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE
+    from sandboxes.workers import _Call
+
+    async def scenario():
+        seen = []
+        call = _Call(asyncio.get_running_loop().create_future(), 0.0, 1.0, seen.append)
+        for bad in ("text", {"level": "evil", "message": "m", "time": 1}, {"level": "info", "message": 1, "time": 1},
+                    {"level": "info", "message": "m", "time": "now"}):
+            call.log(bad)
+        call.log({"level": "info", "message": "x" * (10 * MAX_LOG_MESSAGE), "time": 1, "extra": True})
+        for _ in range(MAX_LOG_ENTRIES + 10):
+            call.log({"level": "warn", "message": "m", "time": 2})
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) == MAX_LOG_ENTRIES
+    assert set(seen[0]) == {"level", "message", "time"} and len(seen[0]["message"]) <= MAX_LOG_MESSAGE + 64

@@ -33,6 +33,8 @@ class Waiting(Protocol):
     loop: Any
     future: Any
 
+    def on_piece(self, data: bytes, more: bool) -> None: ...
+
 
 class Inbox:
     """Receives `notify` on the isolate's thread (apart from the sandbox, so as not to keep it alive)."""
@@ -49,6 +51,14 @@ class Inbox:
         mail = mailbox.read()  # JS waits for this call to return, so the mail is complete
         if mail.run_id == run.id:
             resolve_threadsafe(run.loop, run.future, (mail, ended))
+
+    def on_live(self) -> None:
+        run, mailbox = self.current, self.mailbox
+        if run is None or mailbox is None:
+            return
+        run_id, data, more = mailbox.piece()  # JS waits for this call to return
+        if run_id == run.id:
+            run.on_piece(data, more)
 
 
 class Blank:
@@ -73,7 +83,8 @@ class Blank:
         source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
         install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
         notify = self.engine.notifier(self.inbox.on_notify)
-        self.inbox.mailbox = Mailbox(self.engine.call(install, notify, timeout=SETUP_TIMEOUT))
+        live = self.engine.notifier(self.inbox.on_live)
+        self.inbox.mailbox = Mailbox(self.engine.call(install, notify, live, timeout=SETUP_TIMEOUT))
         return self.inbox.mailbox
 
 

@@ -1,8 +1,9 @@
 """The Python side of the mailbox: a SharedArrayBuffer used in place (see runtime.js).
 
 Using it needs no call into the isolate: a run's request is written before its eval is
-posted; its outcome is read while JS waits in `notify`; and the log entries of a run that
-timed out, still spinning maybe, can be read all the same.
+posted; its outcome is read while JS waits in `notify`, and a live run's log entries while
+it waits in `live`; and the log entries of a run that timed out, still spinning maybe, can
+be read all the same.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ __all__ = ["CAPACITY", "HELD", "READY", "Mail", "Mailbox"]
 #: bigger outcome through `$fnbox.take()`, and log entries past it with the outcome.
 CAPACITY = 32 * 1024
 # int32 slots: run id, state, stream end, outcome start, outcome length, function, request
-# length, the id of the last run JS picked up, the run's memory limit in KiB; spare ones
+# length, the id of the last run JS picked up, the run's memory limit in KiB, whether the
+# run hands its log entries over live, the length of a live piece and whether more follows;
+# spare ones
 _HEADER = 16
 RUNNING, READY, HELD = 0, 1, 2
 
@@ -39,8 +42,9 @@ class Mailbox:
         self._header = (ctypes.c_int32 * _HEADER).from_address(memory.address)
         self._text = memory.address + _HEADER * 4
 
-    def post(self, run_id: int, function: int, request: str) -> bool:
-        """Write a run's request; False if it does not fit."""
+    def post(self, run_id: int, function: int, request: str, live: bool) -> bool:
+        """Write a run's request; False if it does not fit (`live` is written all the same)."""
+        self._header[9] = live
         if len(request) > CAPACITY:  # UTF-16 needs at least as many units as code points
             return False
         data = request.encode("utf-16-le", "surrogatepass")  # JS strings may hold lone surrogates
@@ -62,6 +66,12 @@ class Mailbox:
     def set_memory_limit(self, limit: int) -> None:
         """Bytes the run may use: its ArrayBuffers count against them in JS (runtime.js)."""
         self._header[8] = min(limit // 1024, 2**31 - 1)
+
+    def piece(self) -> tuple[int, bytes, bool]:
+        """A live run's log entry piece, while JS waits in `live`: run id, UTF-16 bytes, more to come."""
+        header = self._header
+        length = min(max(header[10], 0), CAPACITY)
+        return header[0], ctypes.string_at(self._text, 2 * length), header[11] != 0
 
     def started(self) -> int:
         """The id of the last run whose eval JS began (set before any user code runs)."""

@@ -41,12 +41,15 @@ def load(text: str | None) -> dict[str, Any]:
     return value
 
 
-def logs(stream: str, tail: dict[str, Any] | None = None) -> list[LogEntry]:
-    """The entries streamed to the mailbox, then those in the outcome, then the cap note."""
+def logs(stream: str, tail: dict[str, Any] | None = None, handed: list[LogEntry] | None = None) -> list[LogEntry]:
+    """The entries handed over live, those streamed to the mailbox, those in the outcome,
+    then the cap note. (A run hands its entries over live or streams them, not both.)"""
+    entries: list[LogEntry] = list(handed) if handed else []
     try:
-        entries: list[LogEntry] = json.loads("[" + stream[:-1] + "]") if stream else []
+        if stream:
+            entries.extend(json.loads("[" + stream[:-1] + "]"))
     except ValueError:
-        entries = []
+        pass
     tail = tail or {}
     more = tail.get("logs")
     if isinstance(more, list):

@@ -14,8 +14,13 @@
 // run never ends), then its outcome; then it calls `notify`, a mini-racer callback, and
 // Python reads the mailbox while this thread waits for that call to return.
 //
+// A run whose caller follows its logs live (Python sets H_LIVE) hands each entry over as
+// it is made instead: written at the start of the text, in pieces if it does not fit, and
+// `live`, a second callback, called for each piece. Python keeps them; the text is free
+// again when the call returns, so the outcome later goes at its start.
+//
 // Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT,
-// MAX_RESULT_DEPTH)`: the value is install(notify), which returns the mailbox.
+// MAX_RESULT_DEPTH)`: the value is install(notify, live), which returns the mailbox.
 //
 // User code shares this context and may replace any built-in (its own workspace only).
 // What a run's start and end go through uses built-ins captured here, so a replaced one
@@ -67,6 +72,8 @@
   const H_RUN = 0, H_STATE = 1, H_STREAM = 2, H_START = 3, H_LENGTH = 4, H_FUNCTION = 5, H_REQUEST = 6;
   const H_STARTED = 7; // tells Python the isolate picked the run up (see sandbox.py)
   const H_MEMORY = 8; // the run's memory limit, KiB: ArrayBuffers count against it too
+  const H_LIVE = 9; // non-zero: hand each log entry of the run to Python as it is made
+  const H_PIECE = 10, H_MORE = 11; // a live entry's piece at the start of the text: its length, 1 if more follows
   const RUNNING = 0, READY = 1, HELD = 2;
   const mailbox = new SharedArrayBuffer(HEADER * 4 + CAPACITY * 2);
   const header = new Int32Array(mailbox, 0, HEADER);
@@ -74,6 +81,7 @@
   let cursor = 0; // next free unit of `text`
   let held = null; // an outcome that did not fit, for take()
   let notify = null;
+  let live = null;
 
   function put(s) {
     const end = cursor + s.length;
@@ -85,6 +93,23 @@
     }
     cursor = end;
     return true;
+  }
+
+  // A live entry (see the top of this file): each piece at the start of the text, then `live`.
+  function hand(entry) {
+    const n = entry.length;
+    const fast = StringPrototype.charCodeAt === charCodeAt; // as in put()
+    for (let i = 0; i < n; i += CAPACITY) {
+      const m = n - i < CAPACITY ? n - i : CAPACITY;
+      if (fast) {
+        for (let j = 0; j < m; j++) text[j] = entry.charCodeAt(i + j);
+      } else {
+        for (let j = 0; j < m; j++) text[j] = apply(charCodeAt, entry, [i + j]);
+      }
+      header[H_PIECE] = m;
+      header[H_MORE] = i + m < n ? 1 : 0;
+      live();
+    }
   }
 
   // ---- runs ---------------------------------------------------------------------
@@ -119,6 +144,7 @@
     atomicsStore(header, H_STARTED, id);
     if (current !== null) throw new Error("fnbox: a run is already in progress");
     const r = { id, done: false, count: 0, dropped: 0, overflow: false, extra: null, timers: null, view: null };
+    r.live = header[H_LIVE] !== 0;
     r.compacted = false; // see reserve()
     current = r;
     cursor = 0;
@@ -292,7 +318,9 @@
       message = "[unprintable log message]";
     }
     const entry = '{"level":"' + level + '","message":' + stringify(brief(message)) + ',"time":' + dateNow() + "}";
-    if (!r.overflow && put(entry + ",")) {
+    if (r.live) {
+      hand(entry);
+    } else if (!r.overflow && put(entry + ",")) {
       atomicsStore(header, H_STREAM, cursor);
     } else {
       r.overflow = true;
@@ -929,8 +957,9 @@
   replace(NativeFinalizationRegistry.prototype, "constructor", GuardedRegistry);
   replace(G, "FinalizationRegistry", GuardedRegistry);
 
-  return function install(callback) {
+  return function install(callback, liveCallback) {
     notify = callback;
+    live = liveCallback;
     return mailbox;
   };
 })

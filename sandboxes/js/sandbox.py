@@ -16,6 +16,11 @@ first, it finds the isolate still busy: a run not picked up within START_WAIT se
 to a fresh isolate with the same functions (the workspace's `cache` is lost with the old one).
 So does a run whose eval throws before its function is called: work left behind has broken
 the runtime's state (by calling `$fnbox` itself, say).
+
+A run whose caller follows its logs (`on_log`) has JS hand each entry over as it is made,
+through a second callback (`live`, see runtime.js); other runs cross into Python only at
+their end. A run whose caller is cancelled is stopped as a timed-out one is, the isolate
+kept if it answers the probe.
 """
 
 from __future__ import annotations
@@ -27,7 +32,16 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from sandboxes.base import FunctionSource, JSONValue, Limits, LogEntry, RunResult
+from sandboxes.base import (
+    MAX_LOG_ENTRIES,
+    FunctionSource,
+    JSONValue,
+    Limits,
+    LiveLog,
+    LogEntry,
+    OnLog,
+    RunResult,
+)
 from sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -40,7 +54,7 @@ from sandboxes.errors import (
 from sandboxes.js import codegen, outcome
 from sandboxes.js.context import Context
 from sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
-from sandboxes.js.mailbox import HELD, Mail
+from sandboxes.js.mailbox import CAPACITY, HELD, Mail
 from sandboxes.js.slot import RunSlot
 
 __all__ = ["JsSandbox", "compile_workspace"]
@@ -58,6 +72,9 @@ START_WAIT = 0.25
 CLOSE_WAIT = 1.0
 #: Seconds after a run, if no other follows, to check the isolate is idle; and for it to answer.
 IDLE_CHECK = 1.0
+#: Bytes of one live log entry: far more than runtime.js ever makes (an 8 Ki-character
+#: message, JSON-escaped), so only a broken runtime passes it.
+MAX_LIVE_ENTRY = 8 * CAPACITY
 
 
 def compile_workspace(functions: Sequence[FunctionSource]) -> JsSandbox:
@@ -88,12 +105,18 @@ _WEDGED = _Signal("wedged")
 class _Run:
     """A run in flight: where its outcome goes, and what became of its eval."""
 
-    __slots__ = ("id", "loop", "future", "started", "posted", "start_wait", "picked_up", "task", "eval_done", "watch")
+    __slots__ = (
+        "id", "loop", "future", "started", "posted", "start_wait", "picked_up", "task", "eval_done", "watch",
+        "live", "handed", "partial",
+    )
     watch: asyncio.TimerHandle  # see JsSandbox._watch
 
-    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float) -> None:
+    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
         self.id = run_id
         self.loop = loop
+        self.live = live  # the caller's on_log, if it follows the run's logs
+        self.handed: list[LogEntry] = []  # the entries handed over live so far
+        self.partial = bytearray()  # a live entry's pieces until its last
         self.future: asyncio.Future[Any] = loop.create_future()
         self.started = started  # when the caller's run began: its timeout counts from there
         self.posted = 0.0  # when this eval was posted to the isolate
@@ -107,6 +130,24 @@ class _Run:
         self.eval_done = True
         if isinstance(value, EngineError):
             resolve_threadsafe(self.loop, self.future, value)
+
+    def on_piece(self, data: bytes, more: bool) -> None:
+        # On the isolate's thread, JS waiting: a piece of a log entry runtime.js made.
+        partial = self.partial
+        if len(partial) + len(data) > MAX_LIVE_ENTRY or len(self.handed) >= MAX_LOG_ENTRIES or self.live is None:
+            partial.clear()
+            return
+        partial += data
+        if more:
+            return
+        text = partial.decode("utf-16-le", "replace")
+        partial.clear()
+        try:
+            entry = outcome.load(text)
+        except FnboxError:
+            return
+        self.handed.append(entry)
+        self.live(entry)
 
     def elapsed(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -134,7 +175,9 @@ class JsSandbox:
 
     # ---- runs ---------------------------------------------------------------------------
 
-    async def run(self, function: str, parameters: Mapping[str, JSONValue], limits: Limits) -> RunResult:
+    async def run(
+        self, function: str, parameters: Mapping[str, JSONValue], limits: Limits, *, on_log: OnLog | None = None
+    ) -> RunResult:
         if function not in self._names:
             details = {"function": function}
             raise NotFound(f"no JavaScript function {function!r}", details=details, logs=[], duration=0.0)
@@ -146,24 +189,27 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         await self._slot.acquire()
+        live = None if on_log is None else LiveLog(asyncio.get_running_loop(), on_log)
         try:
-            return await self._run(function, request, limits)
+            return await self._run(function, request, limits, live)
         finally:
             self._slot.release()
+            if live is not None:
+                live.close()
 
-    async def _run(self, function: str, request: str, limits: Limits) -> RunResult:
+    async def _run(self, function: str, request: str, limits: Limits, live: LiveLog | None) -> RunResult:
         if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
         if self._idle_check is not None:
             self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        run = self._start(function, request, limits, loop, started)
+        run = self._start(function, request, limits, loop, started, live)
         try:
             signal = await self._wait(run)
             if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
                 await self._reboot(run)
-                run = self._start(function, request, limits, loop, started)
+                run = self._start(function, request, limits, loop, started, live)
                 run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
                 signal = await self._wait(run)
             if isinstance(signal, tuple):
@@ -176,14 +222,20 @@ class JsSandbox:
                 self._idle_check = loop.call_later(IDLE_CHECK, self._check_idle)
 
     def _start(
-        self, function: str, request: str, limits: Limits, loop: asyncio.AbstractEventLoop, started: float
+        self,
+        function: str,
+        request: str,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        started: float,
+        live: LiveLog | None,
     ) -> _Run:
         """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
         context = self._context
-        run = _Run(next(self._run_ids), loop, started)
+        run = _Run(next(self._run_ids), loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go
-        if not context.mailbox.post(run.id, index, request):  # too big: it goes in the eval's text
+        if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
             source = codegen.run_call(run.id, index, request)
             run.start_wait += len(source) / 10e6
         context.set_memory_limit(limits.memory)
@@ -203,10 +255,19 @@ class JsSandbox:
         try:
             return await run.future
         except asyncio.CancelledError:
-            self._break()  # the caller gave up: nobody waits for a probe, drop the isolate
+            run.watch.cancel()
+            await self._cancel(run)
             raise
         finally:
             run.watch.cancel()
+
+    async def _cancel(self, run: _Run) -> None:
+        """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
+        try:
+            await self._stop(run)
+        except asyncio.CancelledError:  # cancelled again: wait no more, drop the isolate
+            self._break()
+            raise
 
     async def _reboot(self, run: _Run) -> None:
         """Swap an isolate that work a previous run left behind wedged or broke for a fresh one."""
@@ -240,14 +301,14 @@ class JsSandbox:
                 text = await self._context.engine.eval_async("$fnbox.take()", timeout=max(remaining, PROBE_TIMEOUT))
             except (TimeoutError, EngineError) as exc:
                 self._break()
-                entries = outcome.logs(mail.stream)
+                entries = outcome.logs(mail.stream, handed=run.handed)
                 raise SandboxCrashed("the result could not be fetched", logs=entries, duration=duration) from exc
         try:
             result = outcome.load(text)
         except FnboxError as exc:
-            exc.logs, exc.duration = outcome.logs(mail.stream), duration
+            exc.logs, exc.duration = outcome.logs(mail.stream, handed=run.handed), duration
             raise
-        entries = outcome.logs(mail.stream, result)
+        entries = outcome.logs(mail.stream, result, run.handed)
         if result.get("ok") is True:
             return RunResult(result.get("result"), entries, duration)
         raise outcome.failure(function, result, entries, duration)
@@ -257,7 +318,7 @@ class JsSandbox:
             return SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
         memory = signal is _MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
         if memory or self._context.engine.memory_limit_reached():
-            entries = self._abandoned_logs()
+            entries = self._abandoned_logs(run)
             self._break()  # its heap is full of the run's leftovers: start afresh
             return MemoryLimitExceeded(
                 f"the function used more than its {limits.memory / 2**20:g} MB of memory",
@@ -274,7 +335,7 @@ class JsSandbox:
                     duration=duration,
                 )
             return TimeoutExceeded(f"the function ran for longer than {limits.timeout:g} s", logs=entries, duration=duration)
-        entries = self._abandoned_logs()
+        entries = self._abandoned_logs(run)
         self._break()
         message = signal.message if isinstance(signal, EngineError) else str(signal)
         return SandboxCrashed(f"the JavaScript engine failed: {message}", logs=entries, duration=run.elapsed())
@@ -295,10 +356,10 @@ class JsSandbox:
             except TimeoutError:
                 break
             try:
-                return outcome.logs(self._mailbox_stream(), outcome.load(tail)), False
+                return outcome.logs(self._mailbox_stream(), outcome.load(tail), run.handed), False
             except FnboxError:
-                return outcome.logs(self._mailbox_stream()), False
-        entries = self._abandoned_logs()
+                return self._abandoned_logs(run), False
+        entries = self._abandoned_logs(run)
         memory = engine.memory_limit_reached()
         self._break()
         return entries, memory
@@ -337,9 +398,9 @@ class JsSandbox:
         if not run.future.done():
             run.watch = run.loop.call_later(min(MEMORY_POLL, left), self._watch, run, timeout)
 
-    def _abandoned_logs(self) -> list[LogEntry]:
-        """What a run that never handed over its outcome had logged, read in place."""
-        return outcome.logs(self._mailbox_stream())
+    def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
+        """What a run that never handed over its outcome had logged: handed over, or read in place."""
+        return outcome.logs(self._mailbox_stream(), handed=run.handed)
 
     def _mailbox_stream(self) -> str:
         context = self._context

@@ -53,6 +53,8 @@ ALLOWED_MODULES: tuple[str, ...] = (
     "urllib.parse",
     "uuid",
 )
+#: Seconds of one slice of `time.sleep` in user code.
+SLEEP_SLICE = 0.05
 
 _MATH = (
     "acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh degrees dist e erf erfc exp exp2 "
@@ -281,12 +283,22 @@ class Modules:
     # Wrapped members.
 
     def _sleep(self, seconds: float) -> None:
-        """Sleeps at most until the deadline, then stops the run."""
-        left = self.guards.ns["_deadline_"] - time.perf_counter()
-        if seconds >= left:
-            time.sleep(max(left, 0))
+        """Sleeps at most until the deadline, then stops the run.
+
+        In slices, reading the deadline after each: a cancelled run's deadline moves to now.
+        """
+        if not isinstance(seconds, (int, float)) or not seconds >= 0:
+            time.sleep(seconds)  # refused as time.sleep refuses it
+        ns = self.guards.ns
+        end = time.perf_counter() + min(seconds, 1e9)
+        while True:
+            step = min(end, ns["_deadline_"]) - time.perf_counter()
+            if step <= SLEEP_SLICE:
+                break
+            time.sleep(SLEEP_SLICE)
+        time.sleep(max(step, 0))
+        if end >= ns["_deadline_"]:
             raise Deadline
-        time.sleep(seconds)
 
     def _check_bits(self, what: str, bits: float) -> None:
         if bits > MAX_INT_BITS:

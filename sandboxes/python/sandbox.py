@@ -9,6 +9,11 @@ A run happens on a worker thread (executor.py). Its deadline is enforced twice:
    if the thread is stuck outside user code, marks the sandbox broken (the pool drops it)
    and raises `Deadline` asynchronously into the thread for when it returns to bytecode.
 
+Cancelling the caller's task stops a run: a queued one never starts; a running one has its
+deadline moved to now, so its next check raises `Deadline`; one still going CANCEL_WAIT
+seconds later (in host code) gets `Deadline` raised into its thread and the sandbox is
+marked broken, as with the watchdog.
+
 `limits.memory` only scales the size guards here: an in-process run cannot be capped
 for real; the worker processes' OS limit does that. A run that hits that limit gets a
 real MemoryError, answered as MemoryLimitExceeded once its frames are freed; its sandbox
@@ -23,7 +28,7 @@ import traceback
 from time import perf_counter
 from typing import Any, Callable, Mapping, Sequence
 
-from sandboxes.base import FunctionSource, Limits, LogCollector, RunResult
+from sandboxes.base import FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
 from sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -45,8 +50,23 @@ from sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
 
 #: How long after the timeout the watchdog gives up on the thread.
 WATCHDOG_GRACE = 0.25
+#: How long a cancelled run has to reach a deadline check before it is interrupted.
+CANCEL_WAIT = 0.5
 
 _Entry = tuple[Callable[..., Any], tuple[str, ...]]
+
+
+class _Job:
+    """One run, as its caller's loop and its thread share it (under the sandbox's thread lock)."""
+
+    __slots__ = ("cancelled", "interrupted", "live", "started", "thread_id")
+
+    def __init__(self, live: LiveLog | None) -> None:
+        self.live = live
+        self.thread_id: int | None = None  # while its thread runs it
+        self.started = 0.0
+        self.cancelled = False
+        self.interrupted = False  # Deadline raised into its thread from outside
 
 
 class PythonSandbox:
@@ -76,12 +96,11 @@ class PythonSandbox:
             self._sources[compiled.filename] = (function.name, compiled.lines)
         self._run_lock = threading.Lock()
         self._thread_lock = threading.Lock()
-        self._thread_id: int | None = None
-        self._interrupted = False
-        self._started = 0.0
         self._closed = False
 
-    async def run(self, function: str, parameters: Mapping[str, Any], limits: Limits) -> RunResult:
+    async def run(
+        self, function: str, parameters: Mapping[str, Any], limits: Limits, *, on_log: OnLog | None = None
+    ) -> RunResult:
         entry = self._functions.get(function)
         if entry is None:
             error = self.errors.get(function)
@@ -93,15 +112,39 @@ class PythonSandbox:
             why = "closed" if self._closed else "dropped after a run got stuck or ran out of memory"
             raise SandboxCrashed(f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0)
         loop = asyncio.get_running_loop()
+        job = _Job(None if on_log is None else LiveLog(loop, on_log))
         try:
-            future = executor().submit(self._run_sync, function, entry, parameters, limits)
+            future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
             raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
-        watchdog = loop.call_later(limits.timeout + WATCHDOG_GRACE, self._expire, future, function, limits)
+        watchdog = loop.call_later(limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits)
         try:
             return await future
+        except asyncio.CancelledError:
+            await self._cancel(job)
+            raise
         finally:
             watchdog.cancel()
+            if job.live is not None:
+                job.live.close()
+
+    async def _cancel(self, job: _Job) -> None:
+        """Stop a run whose caller gave up: see the module's docstring."""
+        with self._thread_lock:
+            job.cancelled = True  # if it has not started, it never will
+            if job.thread_id is None:
+                return
+            self._namespace["_deadline_"] = 0.0
+        try:
+            give_up = perf_counter() + CANCEL_WAIT
+            while job.thread_id is not None and perf_counter() < give_up:
+                await asyncio.sleep(0.005)
+        finally:
+            with self._thread_lock:
+                if job.thread_id is not None:  # in host code, or cancelled again meanwhile
+                    interrupt(job.thread_id, Deadline)
+                    job.interrupted = True
+                    self.broken = True
 
     def close(self) -> None:
         """Drops the namespace: a thread still running in it stops at its next check."""
@@ -112,34 +155,43 @@ class PythonSandbox:
 
     # The part that runs on the worker thread.
 
-    def _run_sync(self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits) -> RunResult:
-        # A caller that gave up (cancelled) leaves its run going until its deadline.
+    def _run_sync(
+        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: _Job
+    ) -> RunResult | None:
         if not self._run_lock.acquire(timeout=limits.timeout):
             message = "the previous run of this sandbox is still going"
             raise TimeoutExceeded(message, details={"function": name}, logs=[], duration=0.0)
         try:
+            collector = self._output.collector = LogCollector(live=job.live)
+            self._budget.set_memory(limits.memory)
             with self._thread_lock:
-                self._thread_id = threading.get_ident()
-                self._started = perf_counter()
+                if job.cancelled:
+                    return None  # nobody waits for it any more
+                job.thread_id = threading.get_ident()
+                job.started = perf_counter()
+                self._namespace["_deadline_"] = job.started + limits.timeout
             try:
-                return self._call(name, entry, parameters, limits)
+                return self._call(name, entry, parameters, limits, collector, job.started)
             finally:
                 with self._thread_lock:
-                    self._thread_id = None
-                    if self._interrupted:  # the watchdog fired: clear a still pending Deadline
+                    job.thread_id = None
+                    if job.interrupted:  # the watchdog or a cancel fired: clear a still pending Deadline
                         interrupt(threading.get_ident(), None)
-                        self._interrupted = False
         finally:
             self._run_lock.release()
 
-    def _call(self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits) -> RunResult:
+    def _call(
+        self,
+        name: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        collector: LogCollector,
+        started: float,
+    ) -> RunResult:
         function, names = entry
         arguments = {key: parameters[key] for key in names if key in parameters}
-        collector = self._output.collector = LogCollector()
-        self._budget.set_memory(limits.memory)
         namespace = self._namespace
-        started = perf_counter()
-        namespace["_deadline_"] = started + limits.timeout
         failure: FnboxError
         try:
             try:
@@ -203,24 +255,24 @@ class PythonSandbox:
 
     # The watchdog, on the event loop.
 
-    def _expire(self, future: asyncio.Future[RunResult], name: str, limits: Limits) -> None:
+    def _expire(self, future: asyncio.Future[RunResult], job: _Job, name: str, limits: Limits) -> None:
         if future.done():
             return
         with self._thread_lock:
-            thread_id = self._thread_id
-            left = self._started + limits.timeout + WATCHDOG_GRACE - perf_counter()
+            thread_id = job.thread_id
+            left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
             if thread_id is not None and left <= 0:  # stuck: stop it at its next bytecode
                 interrupt(thread_id, Deadline)
-                self._interrupted = True
+                job.interrupted = True
                 self.broken = True  # and have the pool drop the sandbox
         if thread_id is None:
             message = f"function {name!r} did not get to run within its timeout (all worker threads were busy)"
             future.set_exception(Overloaded(message, details={"function": name}, logs=[], duration=0.0))
         elif left > 0:  # it waited for a thread and started late: its own deadline is later
-            asyncio.get_running_loop().call_later(left, self._expire, future, name, limits)
+            asyncio.get_running_loop().call_later(left, self._expire, future, job, name, limits)
         else:
             message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
-            logs, duration = list(self._output.collector.entries), (perf_counter() - self._started) * 1000
+            logs, duration = list(self._output.collector.entries), (perf_counter() - job.started) * 1000
             future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))
 
 def _timeout_message(name: str, limits: Limits) -> str:
