@@ -10,6 +10,7 @@ one place.
     ├── CompilationError      400
     ├── InvalidParameters     400
     ├── NotFound              404
+    ├── Conflict              409  (issue 5: an execution id taken, or an execution already ended)
     ├── PayloadTooLarge       413
     ├── FunctionError         500
     ├── TimeoutExceeded       504
@@ -28,6 +29,7 @@ __all__ = [
     "CompilationError",
     "InvalidParameters",
     "NotFound",
+    "Conflict",
     "PayloadTooLarge",
     "FunctionError",
     "TimeoutExceeded",
@@ -88,6 +90,11 @@ class NotFound(FnboxError):
     status = 404
 
 
+class Conflict(FnboxError):
+    code = "Conflict"
+    status = 409
+
+
 class PayloadTooLarge(FnboxError):
     code = "PayloadTooLarge"
     status = 413
@@ -118,12 +125,13 @@ class Overloaded(FnboxError):
     status = 503
 
 
-#: Every error class, in the order of SPEC's table.
+#: Every error class, in the order of SPEC's table (Conflict added by issue 5).
 ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     InvalidRequest,
     CompilationError,
     InvalidParameters,
     NotFound,
+    Conflict,
     PayloadTooLarge,
     FunctionError,
     TimeoutExceeded,

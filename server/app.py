@@ -15,6 +15,7 @@ from server.limits import BodySizeLimit
 from server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
 from server.routes import routes
 from server.settings import Settings, load_settings
+from workspaces.imports import import_directory
 from workspaces.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             )
         await runtime.start(recompile=settings.update_scripts_on_startup)
         try:
+            if settings.functions_location is not None:
+                await import_directory(runtime, settings.functions_location)
             yield
         finally:
             await runtime.close()

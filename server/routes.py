@@ -6,52 +6,20 @@ The YAML after `---` in each docstring is that route's OpenAPI fragment.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from sandboxes.errors import InvalidRequest
+from sandboxes.errors import FnboxError, InvalidRequest
+from server.archives import archive_routes
 from server.docs import render_docs
+from server.executions import execution_routes
+from server.inputs import read_json, runtime_of, wants_async
+from server.ogcapi import ogcapi
+from server.responses import error_response
+from workspaces.executions import check_execution_id, new_execution_id
 from workspaces.runtime import Runtime
-
-MAX_JSON_DEPTH = 64
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def _read_json(request: Request, *, empty: Any) -> Any:
-    body = await request.body()
-    if not body.strip():
-        return empty
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {str(exc)[:200]}") from None
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise InvalidRequest(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
-    return value
-
-
-def _depth(value: Any) -> int:
-    depth, level = 0, [value]
-    while level:
-        depth += 1
-        level = [
-            child
-            for item in level
-            if isinstance(item, (dict, list))
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, (dict, list))
-        ]
-    return depth - 1 if depth else 0
-
 
 def _etag(version: str) -> str:
     return f'"{version}"'
@@ -62,7 +30,7 @@ async def healthcheck(request: Request) -> Response:
     ---
     summary: Liveness check
     responses:
-      200: {description: The service answers}
+      200: {description: 'The service answers'}
     """
     return JSONResponse({"status": "ok"})
 
@@ -72,9 +40,9 @@ async def list_workspaces(request: Request) -> Response:
     ---
     summary: Names of the stored workspaces
     responses:
-      200: {description: A JSON array of workspace names}
+      200: {description: 'A JSON array of workspace names'}
     """
-    return JSONResponse(_runtime(request).list_workspaces())
+    return JSONResponse(runtime_of(request).list_workspaces())
 
 
 async def get_workspace(request: Request) -> Response:
@@ -82,11 +50,11 @@ async def get_workspace(request: Request) -> Response:
     ---
     summary: A stored workspace document, with its version as ETag
     responses:
-      200: {description: The document}
-      304: {description: Not modified since the ETag given in If-None-Match}
-      404: {description: NotFound}
+      200: {description: 'The document'}
+      304: {description: 'Not modified since the ETag given in If-None-Match'}
+      404: {description: 'NotFound'}
     """
-    workspace = _runtime(request).get_workspace(request.path_params["workspace"])
+    workspace = runtime_of(request).get_workspace(request.path_params["workspace"])
     etag = _etag(workspace.version)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -102,12 +70,12 @@ async def put_workspace(request: Request) -> Response:
         application/json:
           example: {"functions": {"hello": {"code": "return \\"Hello \\" + name;", "parameters": {"name": {"type": "string"}}}}}
     responses:
-      200: {description: The stored document, with its new version as ETag}
-      400: {description: InvalidRequest or CompilationError (details name the function and line)}
-      413: {description: PayloadTooLarge}
+      200: {description: 'The stored document, with its new version as ETag'}
+      400: {description: 'InvalidRequest or CompilationError (details name the function and line)'}
+      413: {description: 'PayloadTooLarge'}
     """
-    document = await _read_json(request, empty=None)
-    workspace = await _runtime(request).put_workspace(request.path_params["workspace"], document)
+    document = await read_json(request, empty=None)
+    workspace = await runtime_of(request).put_workspace(request.path_params["workspace"], document)
     return JSONResponse(workspace.document, headers={"ETag": _etag(workspace.version)})
 
 
@@ -116,36 +84,68 @@ async def delete_workspace(request: Request) -> Response:
     ---
     summary: Delete a workspace and drop its warm sandboxes
     responses:
-      204: {description: Deleted}
-      404: {description: NotFound}
+      204: {description: 'Deleted'}
+      404: {description: 'NotFound'}
     """
-    await _runtime(request).delete_workspace(request.path_params["workspace"])
+    await runtime_of(request).delete_workspace(request.path_params["workspace"])
     return Response(status_code=204)
 
 
 async def run_function(request: Request) -> Response:
     """
     ---
-    summary: Run a function and wait for its result
+    summary: Run a function; wait for its result, or with `Prefer respond-async` get an execution to follow
+    description: >
+      Synchronous by default. With the header `Prefer: respond-async` or `?async=true`, the run
+      goes on in the background and the answer is 202 with the execution's id and a Location
+      (see /v2/executions); the body may then give the execution's own "id". A synchronous
+      run's execution id comes in the `X-Execution-Id` header when runs are recorded.
     requestBody:
       content:
         application/json:
           example: {"parameters": {"name": "world"}}
     responses:
       200: {description: '{"result": ..., "logs": [...], "duration": <ms>}'}
-      400: {description: InvalidParameters or CompilationError}
-      404: {description: NotFound}
-      500: {description: FunctionError, MemoryLimitExceeded or SandboxCrashed, with logs and duration}
-      503: {description: Overloaded}
-      504: {description: TimeoutExceeded, with logs and duration}
+      202: {description: '{"id": ..., "status": "accepted"}, with Location /v2/executions/{id}'}
+      400: {description: 'InvalidParameters or CompilationError'}
+      404: {description: 'NotFound'}
+      409: {description: 'Conflict (an execution with the id given exists)'}
+      500: {description: 'FunctionError, MemoryLimitExceeded or SandboxCrashed, with logs and duration'}
+      503: {description: 'Overloaded'}
+      504: {description: 'TimeoutExceeded, with logs and duration'}
     """
-    body = await _read_json(request, empty={})
+    body = await read_json(request, empty={})
     if not isinstance(body, dict):
         raise InvalidRequest('the body must be an object such as {"parameters": {...}}')
-    outcome = await _runtime(request).run(
-        request.path_params["workspace"], request.path_params["function"], body.get("parameters")
+    runtime = runtime_of(request)
+    workspace, function = request.path_params["workspace"], request.path_params["function"]
+    if wants_async(request):
+        given = body.get("id")
+        execution = await runtime.start_run(
+            workspace, function, body.get("parameters"), execution_id=None if given is None else check_execution_id(given)
+        )
+        return JSONResponse(
+            {"id": execution.id, "status": str(execution.status)},
+            status_code=202,
+            headers={"Location": f"/v2/executions/{execution.id}", "Preference-Applied": "respond-async"},
+        )
+    if "id" in body:
+        raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
+    if not runtime.options.record_runs:
+        outcome = await runtime.run(workspace, function, body.get("parameters"))
+        return JSONResponse({"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration})
+    execution_id = new_execution_id()
+    try:
+        outcome = await runtime.run(workspace, function, body.get("parameters"), execution_id=execution_id)
+    except FnboxError as exc:
+        response = error_response(exc)
+        if exc.details.get("execution") == execution_id:  # the run started: its failure is recorded
+            response.headers["X-Execution-Id"] = execution_id
+        return response
+    return JSONResponse(
+        {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
+        headers={"X-Execution-Id": execution_id},
     )
-    return JSONResponse({"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration})
 
 
 schemas = SchemaGenerator(
@@ -175,6 +175,9 @@ routes = [
     Route("/v2/functions/{workspace}", put_workspace, methods=["POST", "PUT"]),
     Route("/v2/functions/{workspace}", delete_workspace, methods=["DELETE"]),
     Route("/v2/functions/{workspace}/run/{function}", run_function, methods=["POST"]),
+    *archive_routes,
+    *execution_routes,
+    ogcapi,
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     Route("/docs", docs, methods=["GET"], include_in_schema=False),
 ]

@@ -38,10 +38,17 @@ class Settings:
     python_modules: tuple[str, ...]
     request_max_size: int
     update_scripts_on_startup: bool
+    #: A directory of archives imported at start (`fnbox serve --import`); None: no import.
+    functions_location: str | None
     workers: int
     js_worker_rss_mb: float
     shutdown_grace: float
     access_log: bool
+    record_runs: bool
+    executions_max_count: int
+    executions_max_age: float
+    executions_queue: int
+    executions_per_workspace: int
 
     def runtime_options(self) -> RuntimeOptions:
         return RuntimeOptions(
@@ -54,6 +61,12 @@ class Settings:
             python_modules=self.python_modules,
             workers=self.workers,
             js_worker_rss_mb=self.js_worker_rss_mb,
+            record_runs=self.record_runs,
+            executions_max_count=self.executions_max_count,
+            executions_max_age=self.executions_max_age,
+            executions_queue=self.executions_queue,
+            executions_per_workspace=self.executions_per_workspace,
+            shutdown_grace=self.shutdown_grace,
         )
 
 
@@ -85,10 +98,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         python_modules=read("PYTHON_BUILTIN_MODULES", _python_modules, ",".join(python.ALLOWED_MODULES)),
         request_max_size=read("REQUEST_MAX_SIZE", parse_size, "1mb"),
         update_scripts_on_startup=read("UPDATE_SCRIPTS_ON_STARTUP", _yes_no, "no"),
+        functions_location=read("FUNCTIONS_LOCATION", _optional_directory, ""),
         workers=read("FUNCTIONS_WORKERS", _non_negative_int, str(os.cpu_count() or 1)),
         js_worker_rss_mb=read("FUNCTIONS_WORKER_MAX_RSS_MB", _positive_float, "2048"),
         shutdown_grace=read("SHUTDOWN_GRACE_PERIOD", _positive_float, "30"),
         access_log=read("ACCESS_LOG", _yes_no, "no"),
+        record_runs=read("EXECUTIONS_RECORD_RUNS", _yes_no, "yes"),
+        executions_max_count=read("EXECUTIONS_MAX_COUNT", _positive_int, "100000"),
+        executions_max_age=read("EXECUTIONS_MAX_AGE", _positive_float, str(30 * 86400)),
+        executions_queue=read("EXECUTIONS_QUEUE_SIZE", _positive_int, "1000"),
+        executions_per_workspace=read("EXECUTIONS_PER_WORKSPACE", _positive_int, "4"),
     )
     values.update({key: value for key, value in overrides.items() if value is not None})
     return Settings(**values)
@@ -112,6 +131,14 @@ def parse_size(text: str) -> int:
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
+    return text.strip()
+
+
+def _optional_directory(text: str) -> str | None:
+    if not text.strip():
+        return None
+    if not os.path.isdir(text.strip()):
+        raise ValueError("no such directory")
     return text.strip()
 
 

@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import httpx2 as httpx
 
@@ -36,14 +36,14 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(data_dir: Path, **environ: str) -> Iterator[RunningServer]:
-    """`fnbox serve` on a free port; its stderr goes to a file (a pipe nobody reads could fill up)."""
+def running_server(data_dir: Path, *, args: Sequence[str] = (), **environ: str) -> Iterator[RunningServer]:
+    """`fnbox serve [args]` on a free port; its stderr goes to a file (a pipe nobody reads could fill up)."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH": str(data_dir), **environ}
     log_path = Path(tempfile.mkstemp(prefix="fnbox-server-", suffix=".log")[1])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+            [sys.executable, "-m", "server.cli", "serve", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
         )
     url = f"http://127.0.0.1:{port}"
     server = RunningServer(url, process, log_path)

@@ -94,6 +94,17 @@ def test_health_openapi_and_docs(client):
     assert "/v2/functions/{workspace}/run/{function}" in docs.text and "TimeoutExceeded" in docs.text
 
 
+def test_every_route_is_documented_with_well_formed_answers(client):
+    schema = client.get("/openapi.json").json()
+    for path in ("/v2/executions", "/v2/executions/{id}/logs", "/v2/functions/{workspace}/archive"):
+        assert path in schema["paths"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method} {path} has no summary"
+            for status, answer in operation["responses"].items():
+                assert set(answer) <= {"description", "content", "headers"}, f"{method} {path} {status}: {answer}"
+
+
 def test_a_body_over_the_limit_answers_413(make_client):
     client = make_client(REQUEST_MAX_SIZE="1kb")
     big = {"functions": {"hello": {"code": "return 1;" + " " * 2000}}}

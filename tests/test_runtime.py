@@ -204,3 +204,26 @@ def test_idle_sandboxes_are_dropped(tmp_path):
         return closed
 
     assert asyncio.run(scenario()) is True
+
+
+def test_concurrent_function_imports_into_one_workspace_both_land(tmp_path):
+    import io
+    import tarfile
+
+    def archive(name):
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:gz") as tar:
+            source = b"echo"
+            info = tarfile.TarInfo(f"{name}.js")
+            info.size = len(source)
+            tar.addfile(info, io.BytesIO(source))
+        return data.getvalue()
+
+    runtime, _ = fake_runtime(tmp_path)
+
+    async def scenario():
+        await runtime.put_workspace("w", workspace(first="echo"))
+        await asyncio.gather(*(runtime.import_archive("w", archive(name)) for name in ("a", "b", "c")))
+        return sorted(runtime.get_workspace("w").functions)
+
+    assert asyncio.run(scenario()) == ["a", "b", "c", "first"]

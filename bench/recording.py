@@ -1,0 +1,77 @@
+"""What recording synchronous runs costs (issue 5): warm hello with EXECUTIONS_RECORD_RUNS on and off.
+
+    python bench/recording.py [--runs 5] [--duration 5] [--connections 16]
+
+Starts two `fnbox serve` side by side, one recording every run and one not, and alternates
+wrk runs between them so that a noisy moment hits both; prints medians of requests/s and
+p99, the ratio, and the server process's CPU time per request (a steadier figure than
+requests/s on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import loadgen
+import servers
+
+HELLO = {
+    "functions": {
+        "hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}},
+        "pyhello": {"language": "python", "code": 'return "Hello " + name', "parameters": {"name": {"type": "string"}}},
+    }
+}
+SETTINGS = {"recording on": "yes", "recording off": "no"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    log_dir = Path(tempfile.mkdtemp(prefix="fnbox-recording-"))
+    services = {label: servers.start("fnbox", log_dir, env={"EXECUTIONS_RECORD_RUNS": value}, tag=f"-{value}")
+                for label, value in SETTINGS.items()}
+    try:
+        client_calls = {label: loadgen.Client(service.port) for label, service in services.items()}
+        for client in client_calls.values():
+            client.post("/v2/functions/bench", HELLO)
+        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        for function in ("hello", "pyhello"):
+            for label, service in services.items():
+                loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1)
+            for _ in range(args.runs):
+                for label, service in services.items():
+                    before = cpu_seconds(service.pid)
+                    run = loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"),
+                                      connections=args.connections, duration=args.duration)
+                    cpu_us = (cpu_seconds(service.pid) - before) / max(run.requests, 1) * 1e6
+                    results.setdefault((function, label), []).append((run.rps, run.p99_ms, cpu_us))
+        print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
+        print(f"{'function':10} {'service':14} {'req/s':>8} {'p99 ms':>7} {'server CPU µs/req':>18}")
+        for function in ("hello", "pyhello"):
+            rps = {}
+            for label in SETTINGS:
+                runs = results[function, label]
+                rps[label] = statistics.median(r[0] for r in runs)
+                print(f"{function:10} {label:14} {rps[label]:8.0f} {statistics.median(r[1] for r in runs):7.2f} "
+                      f"{statistics.median(r[2] for r in runs):18.0f}")
+            print(f"{function:10} {'on / off':14} {rps['recording on'] / rps['recording off']:8.2f}")
+    finally:
+        for service in services.values():
+            service.stop()
+
+
+if __name__ == "__main__":
+    main()
