@@ -404,4 +404,5 @@ def machine() -> dict[str, Any]:
         "isolated-vm": node_package("isolated-vm", "isolated-vm"),
         "fnbox workers per language": os.environ.get("FUNCTIONS_WORKERS", f"{os.cpu_count()} (CPU count)"),
         "ACCESS_LOG": os.environ.get("ACCESS_LOG", "no (fnbox's default)"),
+        "EXECUTIONS_RECORD_RUNS": os.environ.get("EXECUTIONS_RECORD_RUNS", "no (like the peers; see bench/recording.py)"),
     }

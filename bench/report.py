@@ -149,7 +149,8 @@ def _notes() -> list[str]:
         "- Every service answers the same REST calls (`POST /v2/functions/{ws}` saves, "
         "`POST /v2/functions/{ws}/run/{fn}` runs) and is started by the runner on a free loopback port.",
         "- fnbox runs as `fnbox serve` with its defaults (worker processes per language = CPU count, LRU 500, "
-        "ACCESS_LOG as in the environment). The ceiling is a bare Starlette app on uvicorn with the same "
+        "ACCESS_LOG as in the environment; EXECUTIONS_RECORD_RUNS=no unless set, since the peers keep no "
+        "record of runs: `python bench/recording.py` measures what recording costs). The ceiling is a bare Starlette app on uvicorn with the same "
         "uvicorn options, "
         "reading and parsing the body and answering the same JSON without running anything.",
         "- vm2 peer: Node `http`, one `worker_threads` Worker per workspace running the workspace's generated "

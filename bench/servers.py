@@ -128,6 +128,8 @@ def start(kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: s
     argv, cwd = command(kind, port, data_dir.name if data_dir else None)
     log = log_dir / f"{kind}{tag}.log"
     environ = {**os.environ, "PORT": str(port), "SHUTDOWN_GRACE_PERIOD": "2", **(env or {})}
+    # Like for like: the peers keep no record of runs. bench/recording.py measures what it costs.
+    environ.setdefault("EXECUTIONS_RECORD_RUNS", "no")
     with open(log, "w") as out:
         process = subprocess.Popen(argv, cwd=cwd, env=environ, stdout=out, stderr=subprocess.STDOUT)
     service = Service(kind, port, process, log, data_dir)

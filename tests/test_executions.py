@@ -253,8 +253,12 @@ def test_an_unusable_database_path_fails_at_open_with_its_name(tmp_path, broken)
 
 
 def test_execution_ids():
-    generated = {new_execution_id() for _ in range(100)}
-    assert len(generated) == 100 and all(check_execution_id(id) == id for id in generated)
+    generated = [new_execution_id() for _ in range(100)]
+    assert len(set(generated)) == 100 and all(check_execution_id(id) == id for id in generated)
+    # They grow with time (the primary-key index stays cheap to insert into).
+    earlier = new_execution_id()
+    time.sleep(0.002)
+    assert new_execution_id()[:12] > earlier[:12]
     for valid in ("a", "run-1.retry_2", "X" * 64):
         assert check_execution_id(valid) == valid
     for invalid in ("", "X" * 65, "..", ".hidden", "a/b", "a b", "é", "a\n", 12, None):

@@ -18,6 +18,10 @@ WORKSPACE = {
             "code": "import time\nprint('step 1')\nstart = time.time()\nwhile time.time() - start < 1.5:\n    pass\nprint('step 2')\nreturn 'done'",
         },
         "long": {"code": "await new Promise(r => setTimeout(r, 60000)); return 1;", "timeout": 120000},
+        "spin": {"code": "cache.spins = (cache.spins || 0) + 1; while (true) {}", "timeout": 60000},
+        "spins": {"code": "return cache.spins;"},
+        "pyspin": {"language": "python", "code": "cache['spins'] = cache.get('spins', 0) + 1\nwhile True:\n    pass", "timeout": 60000},
+        "pyspins": {"language": "python", "code": "return cache['spins']"},
     }
 }
 
@@ -87,3 +91,20 @@ def test_sigterm_gives_executions_a_grace_period_then_dismisses_them(tmp_path):
         record = httpx.get(f"{server.url}/v2/executions/{stuck}").json()
         assert record["status"] == "dismissed"
         assert record["error"]["message"] == "the service stopped before the execution ended"
+
+
+def test_cancel_stops_a_run_inside_a_worker_which_keeps_serving(tmp_path):
+    with running_server(tmp_path / "functions", FUNCTIONS_WORKERS="1") as server:
+        httpx.post(f"{server.url}/v2/functions/w", json=WORKSPACE)
+        for spin, spins in (("spin", "spins"), ("pyspin", "pyspins")):
+            execution_id = start(server.url, spin)
+            deadline = time.monotonic() + 5
+            while httpx.get(f"{server.url}/v2/executions/{execution_id}").json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            time.sleep(0.2)
+            began = time.monotonic()
+            cancelled = httpx.post(f"{server.url}/v2/executions/{execution_id}/cancel").json()
+            assert cancelled["status"] == "dismissed" and time.monotonic() - began < 1.0
+            # The worker was not restarted: the workspace's cache is still there.
+            assert httpx.post(f"{server.url}/v2/functions/w/run/{spins}", json={}).json()["result"] == 1

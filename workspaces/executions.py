@@ -15,6 +15,7 @@ whatever is written meanwhile.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import json
 import os
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from sandboxes.base import RunResult
 from sandboxes.errors import FnboxError, InvalidRequest, SandboxCrashed
@@ -42,9 +43,12 @@ __all__ = [
     "ExecutionStoreError",
     "check_execution_id",
     "new_execution_id",
+    "to_row",
 ]
 
 MAX_PARAMETERS_SIZE = 64 * 1024
+#: A record as the store writes it (see `to_row`).
+Row = tuple[Any, ...]
 MAX_LIST_LIMIT = 1000
 # No id made only of dots: "/v2/executions/.." would be normalised away by clients.
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
@@ -69,8 +73,12 @@ class ExecutionStoreError(Exception):
 
 
 def new_execution_id() -> str:
-    """128 random bits in hex, like uuid4().hex without building a UUID (a third of the cost)."""
-    return os.urandom(16).hex()
+    """32 hex digits: the time in ms, then 80 random bits (the layout of a UUIDv7).
+
+    Ids that grow with time land at the end of the primary-key index: with random ids,
+    each insert into a table of 100,000 records costs about four times as much.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def check_execution_id(value: Any) -> str:
@@ -160,10 +168,17 @@ _UPDATED = ("status", "started", "finished", "duration", "result", "logs", "erro
 _INSERT = f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 # An ended record is final: neither a late update nor an upsert changes it.
 _NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
-_UPSERT = (
-    f"{_INSERT} ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)}"
-    f" WHERE {_NOT_ENDED}"
-)
+#: Records per INSERT in `write_rows` (14 values each, far below SQLite's cap on values).
+ROWS_PER_STATEMENT = 50
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert(rows: int) -> str:
+    values = ", ".join([f"({', '.join('?' * len(_COLUMNS))})"] * rows)
+    return (
+        f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {values}"
+        f" ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} WHERE {_NOT_ENDED}"
+    )
 _UPDATE = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _UPDATED)} WHERE id = ? AND {_NOT_ENDED}"
 _UPDATED_AT = tuple(_COLUMNS.index(c) for c in _UPDATED)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM executions"
@@ -210,7 +225,7 @@ class ExecutionStore:
         """Add a new record; False if its id is taken (atomically: the id is the primary key)."""
         try:
             with self._lock:
-                self._db.execute(_INSERT, _row(execution))
+                self._db.execute(_INSERT, to_row(execution))
         except sqlite3.IntegrityError:
             return False
         return True
@@ -222,16 +237,26 @@ class ExecutionStore:
         `mark_interrupted`) cannot overwrite the `dismissed` (or `failed`) already stored.
         """
         with self._lock:
-            row = _row(execution)
+            row = to_row(execution)
             cursor = self._db.execute(_UPDATE, (*(row[i] for i in _UPDATED_AT), execution.id))
         return cursor.rowcount == 1
 
     def write_many(self, executions: Iterable[Execution]) -> None:
         """Insert or update (unless ended) many records in one transaction."""
-        rows = [_row(execution) for execution in executions]
-        if rows:
-            with self._lock, _transaction(self._db):
-                self._db.executemany(_UPSERT, rows)
+        self.write_rows([to_row(execution) for execution in executions])
+
+    def write_rows(self, rows: Sequence[Row]) -> None:
+        """`write_many` for rows made beforehand by `to_row`.
+
+        Many rows per statement: SQLite lets go of the GIL once per statement, and a
+        writer thread that takes it back once per row slows the event loop down.
+        """
+        if not rows:
+            return
+        with self._lock, _transaction(self._db):
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start : start + ROWS_PER_STATEMENT]
+                self._db.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
 
     def get(self, execution_id: str) -> Execution | None:
         with self._lock:
@@ -343,8 +368,8 @@ def _parameters_text(parameters: Any) -> str:
     return text if size <= MAX_PARAMETERS_SIZE else _dumps({"truncated": True, "size": size})
 
 
-def _row(e: Execution) -> tuple[Any, ...]:
-    """The values of `_COLUMNS`, in that order."""
+def to_row(e: Execution) -> Row:
+    """The values of the table's columns, in order: what the store writes of a record."""
     return (
         e.id, e.workspace, e.function, e.version, e.language, str(e.status), e.created, e.started,
         e.finished, e.duration, _parameters_text(e.parameters), _dumps(e.result), _dumps(e.logs),

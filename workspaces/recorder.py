@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from workspaces.executions import Execution, ExecutionStore
+from workspaces.executions import Execution, ExecutionStore, Row, to_row
 
 __all__ = ["Recorder"]
 
@@ -58,8 +58,10 @@ class Recorder:
         self.prune_interval = prune_interval
         #: Records never written: pushed out of a full queue, or in a batch the database refused.
         self.dropped = 0
-        self._pending: OrderedDict[str, Execution] = OrderedDict()
-        self._writing: dict[str, Execution] = {}
+        # Each record with its row, made when it is recorded: spread over the requests, on
+        # the event loop, rather than thousands at once on the writer's thread.
+        self._pending: OrderedDict[str, tuple[Execution, Row]] = OrderedDict()
+        self._writing: dict[str, tuple[Execution, Row]] = {}
         self._flushing = asyncio.Lock()
         self._wake = asyncio.Event()
         self._closing = False
@@ -83,7 +85,7 @@ class Recorder:
     def record(self, execution: Execution) -> None:
         """Queue a record (a later state of the same id replaces an earlier one)."""
         pending = self._pending
-        pending[execution.id] = execution
+        pending[execution.id] = (execution, to_row(execution))
         if len(pending) > self.max_pending:
             pending.popitem(last=False)
             self._drop(1, "the queue of records to write is full")
@@ -97,7 +99,7 @@ class Recorder:
                 return
             self._writing, self._pending = self._pending, OrderedDict()
             try:
-                await asyncio.to_thread(self.store.write_many, list(self._writing.values()))
+                await asyncio.to_thread(self.store.write_rows, [row for _, row in self._writing.values()])
                 self._written_since_prune += len(self._writing)
             except Exception as exc:
                 self._drop(len(self._writing), f"the execution store refused a batch: {exc!r}")
@@ -108,7 +110,7 @@ class Recorder:
         """A record, read-after-write: a queued one is answered from memory."""
         found = self._pending.get(execution_id) or self._writing.get(execution_id)
         if found is not None:
-            return found
+            return found[0]
         return await asyncio.to_thread(self.store.get, execution_id)
 
     async def list(self, **filters: Any) -> tuple[list[Execution], str | None]:
