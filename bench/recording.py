@@ -5,7 +5,7 @@
 Starts two `fnbox serve` side by side, one recording every run and one not, and alternates
 wrk runs between them so that a noisy moment hits both; prints medians of requests/s and
 p99, the ratio, and the server process's CPU time per request (a steadier figure than
-requests/s on a shared machine).
+requests/s on a shared machine) and the worker processes' CPU time per request.
 """
 
 from __future__ import annotations
@@ -47,26 +47,29 @@ def main() -> None:
         client_calls = {label: loadgen.Client(service.port) for label, service in services.items()}
         for client in client_calls.values():
             client.post("/v2/functions/bench", HELLO)
-        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for function in ("hello", "pyhello"):
             for label, service in services.items():
                 loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1)
             for _ in range(args.runs):
                 for label, service in services.items():
-                    before = cpu_seconds(service.pid)
+                    workers = servers.descendants(service.pid)[1:]
+                    before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
                     run = loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"),
                                       connections=args.connections, duration=args.duration)
-                    cpu_us = (cpu_seconds(service.pid) - before) / max(run.requests, 1) * 1e6
-                    results.setdefault((function, label), []).append((run.rps, run.p99_ms, cpu_us))
+                    per_run = 1e6 / max(run.requests, 1)
+                    server_us = (cpu_seconds(service.pid) - before[0]) * per_run
+                    workers_us = (sum(map(cpu_seconds, workers)) - before[1]) * per_run
+                    results.setdefault((function, label), []).append((run.rps, run.p99_ms, server_us, workers_us))
         print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
-        print(f"{'function':10} {'service':14} {'req/s':>8} {'p99 ms':>7} {'server CPU µs/req':>18}")
+        print(f"{'function':10} {'service':14} {'req/s':>8} {'p99 ms':>7} {'CPU µs/req: server':>19} {'workers':>8}")
         for function in ("hello", "pyhello"):
             rps = {}
             for label in SETTINGS:
                 runs = results[function, label]
                 rps[label] = statistics.median(r[0] for r in runs)
                 print(f"{function:10} {label:14} {rps[label]:8.0f} {statistics.median(r[1] for r in runs):7.2f} "
-                      f"{statistics.median(r[2] for r in runs):18.0f}")
+                      f"{statistics.median(r[2] for r in runs):19.0f} {statistics.median(r[3] for r in runs):8.0f}")
             print(f"{function:10} {'on / off':14} {rps['recording on'] / rps['recording off']:8.2f}")
     finally:
         for service in services.values():
