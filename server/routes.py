@@ -131,22 +131,19 @@ async def run_function(request: Request) -> Response:
         )
     if "id" in body:
         raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
-    if not runtime.options.record_runs:
-        outcome = await runtime.run(workspace, function, body.get("parameters"))
-        return JSONResponse({"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration})
-    execution_id = new_execution_id()
+    # The id the run is recorded under, named in the answer (no record: no id).
+    execution_id = new_execution_id() if runtime.options.record_runs else None
     try:
         outcome = await runtime.run(workspace, function, body.get("parameters"), execution_id=execution_id)
     except FnboxError as exc:
         response = error_response(exc)
-        if exc.details.get("execution") == execution_id:  # the run started: its failure is recorded
+        if execution_id and exc.details.get("execution") == execution_id:  # the run started: its failure is recorded
             response.headers["X-Execution-Id"] = execution_id
         return response
     return JSONResponse(
         {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
-        headers={"X-Execution-Id": execution_id},
+        headers={"X-Execution-Id": execution_id} if execution_id else None,
     )
-
 
 schemas = SchemaGenerator(
     {
