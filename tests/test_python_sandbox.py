@@ -474,12 +474,12 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
 
 def test_time_sleep_sleeps_and_stops_at_the_deadline():
     sandbox = workspace(f="import time\nstarted = time.monotonic()\ntime.sleep(0.12)\nreturn time.monotonic() - started")
-    assert 0.12 <= run(sandbox).result < 0.3
+    assert 0.12 <= run(sandbox).result < 1
     assert "non-negative" in fails(workspace(f="import time\ntime.sleep(-1)")).message
     assert "integer" in fails(workspace(f="import time\ntime.sleep('1')")).message
     started = time.perf_counter()
     fails(workspace(f="import time\ntime.sleep(float('inf'))"), error=TimeoutExceeded, limits=SHORT)
-    assert time.perf_counter() - started < SHORT.timeout + 0.2
+    assert time.perf_counter() - started < SHORT.timeout + 1
 
 
 # Live logs and cancelling
@@ -601,7 +601,7 @@ def test_a_cancelled_run_still_queued_never_starts():
 def test_cheap_bombs_are_refused_fast(code):
     started = time.perf_counter()
     error = fails(workspace(f=code), error=MemoryLimitExceeded)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1  # unguarded, each would take minutes or gigabytes
     assert "limit" in error.message or "too expensive" in error.message or "limited" in error.message
 
 

@@ -48,8 +48,9 @@ class Outcome:
 
 
 class Service:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_ms: int = TIMEOUT_MS) -> None:
         self.url = url
+        self.timeout_ms = timeout_ms
         self.client = httpx.Client(base_url=url, timeout=30)
         assert self.client.put("/v2/functions/healthy", json=HEALTHY).status_code == 200
         self.counters = {"js": 0, "py": 0}
@@ -80,7 +81,7 @@ class Service:
             answer = self.client.post(f"/v2/functions/{workspace}/run/f", json={"parameters": parameters or {}})
             outcome = Outcome(answer.status_code, answer.json(), time.monotonic() - started)
         assert outcome.code in expect, f"expected one of {expect}, got {outcome.status} {outcome.body}"
-        assert outcome.elapsed < TIMEOUT_MS / 1000 + 1, f"answered after {outcome.elapsed:.2f} s"
+        assert outcome.elapsed < self.timeout_ms / 1000 + 1, f"answered after {outcome.elapsed:.2f} s"
         self.check_healthy(keeps_neighbours_warm)
         return outcome
 
@@ -100,3 +101,21 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     with running_server(tmp_path_factory.mktemp("hostile"), **SETTINGS) as server:
         yield Service(server.url)
+
+
+@pytest.fixture(scope="session")
+def memory_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A service whose Python bombs can only end at the memory cap, never at the clock.
+
+    Filling a worker's address space takes as long as the machine's page faults: plain
+    CPython needs 0.6-0.9 s for 512 MB on a 2-core VM here, and more on a slower one, so
+    the 1 s timeout of `service` would race the cap.
+    """
+    timeout_ms = 10 * TIMEOUT_MS
+    settings = {
+        **SETTINGS,
+        "PYTHON_FUNCTIONS_RUN_TIMEOUT": str(timeout_ms),
+        "PYTHON_WORKER_MAX_MEMORY_MB": "256",
+    }
+    with running_server(tmp_path_factory.mktemp("memory"), **settings) as server:
+        yield Service(server.url, timeout_ms)

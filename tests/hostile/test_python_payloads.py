@@ -226,25 +226,25 @@ MEMORY_BOMBS = [
 
 
 @pytest.mark.parametrize("code", [p[0] for p in MEMORY_BOMBS], ids=[p[1] for p in MEMORY_BOMBS])
-def test_memory_bomb_is_caught_in_the_sandbox(service, code):
-    outcome = service.attack("python", code, expect=("MemoryLimitExceeded",), keeps_neighbours_warm=True)
+def test_memory_bomb_is_caught_in_the_sandbox(memory_service, code):
+    outcome = memory_service.attack("python", code, expect=("MemoryLimitExceeded",), keeps_neighbours_warm=True)
     assert "ran out of memory" in outcome.body["message"]
 
 
-def test_memory_kept_in_the_cache_is_freed_with_the_sandbox(service):
+def test_memory_kept_in_the_cache_is_freed_with_the_sandbox(memory_service):
     """The bomb grows the cache, which outlives the run: dropping the sandbox frees it."""
     code = (
         "if bomb:\n    cache['a'] = [1]\n    while True:\n        cache['a'] += cache['a']\n"
         "return len(cache.get('a', []))"
     )
     function = {"language": "python", "code": code, "parameters": {"bomb": {"type": "boolean"}}}
-    assert service.client.put("/v2/functions/hoarder", json={"functions": {"f": function}}).status_code == 200
+    assert memory_service.client.put("/v2/functions/hoarder", json={"functions": {"f": function}}).status_code == 200
     started = time.monotonic()
-    bomb = service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": True}}).json()
+    bomb = memory_service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": True}}).json()
     assert bomb["error"] == "MemoryLimitExceeded" and "sandbox is dropped" in bomb["message"]
-    assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1
-    assert service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": False}}).json()["result"] == 0
-    service.check_healthy(warm=True)
+    assert time.monotonic() - started < memory_service.timeout_ms / 1000 + 1
+    assert memory_service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": False}}).json()["result"] == 0
+    memory_service.check_healthy(warm=True)
 
 
 def test_billion_laughs_through_shared_references(service):
