@@ -14,7 +14,8 @@ The supervisor enforces what a language-level sandbox cannot:
   (MemoryLimitExceeded when it was killed for its memory, else SandboxCrashed). When
   several were in flight, all but a timed-out one are retried once on the fresh worker:
   an innocent neighbour then succeeds, and the call that killed the worker kills it
-  once more and then answers.
+  once more and then answers. A run that already handed entries to `on_log` is not
+  retried (its caller has seen it run; a second run would log them again).
 
 A run's log entries reach the caller's `on_log` as the worker sends them (only runs that
 ask get log frames). Cancelling the task awaiting `run` sends the worker a cancel for that
@@ -87,12 +88,14 @@ class WorkerOptions:
 
 
 class _WorkerDied(Exception):
-    """The worker of a call died before answering; `alone` if it was the only call in flight."""
+    """The worker of a call died before answering; `alone` if it was the only call in flight,
+    `logged` if the call had passed log entries on."""
 
-    def __init__(self, reason: str, *, alone: bool = False) -> None:
+    def __init__(self, reason: str, *, alone: bool = False, logged: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.alone = alone
+        self.logged = logged
 
 
 @dataclass(eq=False)
@@ -238,7 +241,7 @@ class _Worker:
         pending = [call for call in self.calls.values() if not call.future.done()]
         alone = len(pending) == 1 and reason != NEIGHBOUR_OVERRAN
         for call in pending:
-            call.future.set_exception(_WorkerDied(reason, alone=alone))
+            call.future.set_exception(_WorkerDied(reason, alone=alone, logged=call.logged > 0))
 
 
 class WorkerPool:
@@ -295,10 +298,7 @@ class WorkerPool:
         *,
         on_log: OnLog | None = None,
     ) -> RunResult:
-        """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling.
-
-        A run retried on a fresh worker (see above) hands its entries to `on_log` again.
-        """
+        """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
         message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
         if on_log is not None:
             message["logs"] = True
@@ -335,7 +335,7 @@ class WorkerPool:
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
-                if died.reason.startswith("timeout") or died.alone or attempt == 2:
+                if died.reason.startswith("timeout") or died.alone or died.logged or attempt == 2:
                     raise self._died_error(died.reason) from None
         if "error" in answer:
             raise error_from_json(answer["error"])

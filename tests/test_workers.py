@@ -208,6 +208,28 @@ def test_log_frames_reach_on_log_while_the_run_goes_on():
     assert seen == outcome.logs
 
 
+def test_a_neighbour_that_already_logged_is_not_run_again_when_its_worker_is_killed():
+    """Retrying it would hand its caller the same entries twice, from a second run."""
+
+    async def scenario(pool):
+        seen = []
+        sources = [FunctionSource(name="talk", code="talk 5")]
+        talk = asyncio.create_task(
+            pool.run(SandboxKey("w", "javascript", "v0"), sources, "talk", {}, Limits(timeout=10, memory=2**26), on_log=seen.append)
+        )
+        await asyncio.sleep(0.2)
+        with pytest.raises(TimeoutExceeded):
+            await run(pool, "w", "hang")
+        with pytest.raises(SandboxCrashed) as died:
+            await talk
+        await asyncio.sleep(0.5)  # a retried run would have logged "one" again by now
+        return [entry["message"] for entry in seen], str(died.value)
+
+    messages, error = supervised(scenario)
+    assert messages == ["one"]
+    assert "worker died" in error
+
+
 def test_a_cancelled_run_stops_in_its_worker_which_goes_on():
     async def scenario(pool):
         before = (await run(pool, "w", "pid")).result
