@@ -286,6 +286,10 @@ def _parameters_of(args: argparse.Namespace) -> dict[str, Any]:
             parameters[key] = json.loads(raw)
         except ValueError:
             parameters[key] = raw  # not JSON: the text itself
+    try:
+        json.dumps(parameters, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # command-line bytes that are not UTF-8 arrive as lone surrogates
+        raise UsageError("-p and --params-json values must be UTF-8 text") from None
     return parameters
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
 
 from sandboxes.errors import InvalidRequest
+from workspaces.document import lone_surrogate
 from workspaces.runtime import Runtime
 
 __all__ = ["MAX_JSON_DEPTH", "read_json", "runtime_of", "query_number", "query_flag", "wants_async"]
 
 MAX_JSON_DEPTH = 64
+# Only a \\udXXX escape can put a lone surrogate in a body that decoded as UTF-8.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -30,6 +34,10 @@ async def read_json(request: Request, *, empty: Any) -> Any:
         raise InvalidRequest(f"the body is not valid JSON: {str(exc)[:200]}") from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(body):
+        surrogate = lone_surrogate(value)
+        if surrogate is not None:
+            raise InvalidRequest(f"the body holds a lone surrogate ({surrogate}), which is not Unicode text")
     return value
 
 

@@ -124,6 +124,9 @@ HOSTILE = {
     "unknown file type": tar(("a.py", "return 1\n"), ("a.exe", "MZ")),
     "corrupt": BUILDERS["tar.gz"](FUNCTIONS)[:60],
     "not an archive": b"just some text, not an archive",
+    "lone surrogate in JSON": tar(("workspace.json", rb'{"functions": {"f": {"code": "return \"\ud800\";"}}}')),
+    "lone surrogate in YAML": tar(("workspace.yaml", b'functions:\n  f: {code: "return \\"\\udc00\\";"}\n')),
+    "lone surrogate in NAME.yaml": tar(("a.py", "return x\n"), ("a.yaml", b'description: "\\ud800"\n')),
 }
 
 

@@ -120,6 +120,8 @@ def test_parameters_are_json_when_they_parse_and_text_otherwise(server, tmp_path
     assert answer["result"] == {"n": 3, "s": "hello world", "flag": True, "items": [1, "a"]}
     assert set(answer) >= {"result", "logs", "duration", "execution"}
     assert fnbox("run", "params", "echo", "-p", "oops", url=server.url).returncode == 2
+    not_utf8 = fnbox("run", "params", "echo", "-p", os.fsdecode(b"s=caf\xe9"), url=server.url)  # Latin-1 bytes
+    assert not_utf8.returncode == 2 and "must be UTF-8 text" in not_utf8.stderr and "Traceback" not in not_utf8.stderr
 
 
 def test_a_failed_run_exits_non_zero_with_the_code_the_message_and_the_logs(server, tmp_path):

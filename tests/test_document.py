@@ -74,3 +74,21 @@ def test_null_means_not_given_so_the_default_applies():
 def test_python_parameters_may_not_shadow_guards():
     with pytest.raises(InvalidRequest, match="_getiter_"):
         parse_workspace("w", {"functions": {"f": {"code": "", "language": "python", "parameters": {"_getiter_": {}}}}})
+
+
+@pytest.mark.parametrize("document", [
+    doc(code="return '\ud800';"),
+    {"functions": {"f\udc00": {"code": "return 1;"}}},
+    {"functions": {"f": {"code": "return 1;"}}, "notes": ["ok", {"deep": "x\udfff"}]},
+])
+def test_a_lone_surrogate_in_a_document_is_refused(document):
+    with pytest.raises(InvalidRequest, match="lone surrogate"):
+        parse_workspace("w", document)
+
+
+def test_a_lone_surrogate_in_the_parameters_is_refused_and_a_real_pair_passes():
+    with pytest.raises(InvalidParameters, match=r"lone surrogate \(U\+D83D\)"):
+        check_parameters(TYPED, {"s": "smile \ud83d", "extra": [1]})
+    with pytest.raises(InvalidParameters, match="lone surrogate"):
+        check_parameters(TYPED, {"o": {"\udc00": 1}})
+    assert check_parameters(TYPED, {"s": "smile \U0001F600"}) == {"s": "smile \U0001F600"}

@@ -224,3 +224,17 @@ def test_a_per_function_memory_limit_is_honoured(make_client):
     client.post("/v2/functions/w", json={"functions": {"small": {"code": grow, "memory": 16}, "roomy": {"code": grow}}})
     assert client.post("/v2/functions/w/run/roomy", json={}).json()["result"] == 40
     assert client.post("/v2/functions/w/run/small", json={}).json()["error"] == "MemoryLimitExceeded"
+
+
+def test_a_lone_surrogate_escape_in_a_body_is_refused_and_a_real_pair_round_trips(client):
+    """JSON may spell an unpaired UTF-16 surrogate (\\ud800), which is not Unicode text."""
+    headers = {"content-type": "application/json"}
+    client.put("/v2/functions/w", json=HELLO)
+    bad_save = client.put("/v2/functions/w", content=rb'{"functions": {"hello": {"code": "return \"\ud800\";"}}}', headers=headers)
+    assert bad_save.status_code == 400 and "lone surrogate (U+D800)" in bad_save.json()["message"]
+    assert client.get("/v2/functions/w").json() == HELLO
+    for query in ("", "?async=true"):
+        bad_run = client.post(f"/v2/functions/w/run/hello{query}", content=rb'{"parameters": {"name": "\udc00"}}', headers=headers)
+        assert bad_run.status_code == 400 and bad_run.json()["error"] == "InvalidRequest"
+    pair = client.post("/v2/functions/w/run/hello", content=rb'{"parameters": {"name": "\ud83d\ude00"}}', headers=headers)
+    assert pair.status_code == 200 and pair.json()["result"].endswith("\U0001F600")

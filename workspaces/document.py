@@ -18,7 +18,7 @@ from sandboxes import js, python
 from sandboxes.base import FunctionSource, Parameter
 from sandboxes.errors import InvalidParameters, InvalidRequest
 
-__all__ = ["FunctionSpec", "Workspace", "parse_workspace", "check_workspace_name", "check_parameters"]
+__all__ = ["FunctionSpec", "Workspace", "parse_workspace", "check_workspace_name", "check_parameters", "lone_surrogate"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -28,6 +28,7 @@ LANGUAGES = {"javascript": "javascript", "nodejs": "javascript", "js": "javascri
 RESERVED_NAMES = {"javascript": js.RESERVED_NAMES, "python": python.RESERVED_NAMES}
 PARAMETER_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 MAX_FUNCTIONS = 1000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_PARAMETERS = 100
 
 
@@ -73,6 +74,9 @@ def parse_workspace(name: str, document: Any) -> Workspace:
     check_workspace_name(name)
     if not isinstance(document, dict):
         raise InvalidRequest("the workspace document must be a JSON/YAML object with a 'functions' object")
+    surrogate = lone_surrogate(document)
+    if surrogate is not None:
+        raise InvalidRequest(f"the document holds a lone surrogate ({surrogate}), which is not Unicode text")
     functions = document.get("functions", {})
     if functions is None:
         functions = {}
@@ -186,6 +190,9 @@ def check_parameters(function: FunctionSpec, given: Any) -> dict[str, Any]:
         return {}
     if not isinstance(given, dict):
         raise InvalidParameters("'parameters' must be an object")
+    surrogate = lone_surrogate(given)
+    if surrogate is not None:
+        raise InvalidParameters(f"the parameters hold a lone surrogate ({surrogate}), which is not Unicode text")
     declared = {parameter.name for parameter in function.parameters}
     checked = {key: value for key, value in given.items() if not (value is None and key in declared)}
     for parameter in function.parameters:
@@ -196,6 +203,30 @@ def check_parameters(function: FunctionSpec, given: Any) -> dict[str, Any]:
                 details={"parameter": parameter.name, "expected": parameter.type, "got": _json_type(value)},
             )
     return checked
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate (as "U+D800") in the strings of a JSON value, keys included.
+
+    A JSON \\ud800 escape decodes to one (as does YAML's with PyYAML's pure-Python
+    loader), but it is not Unicode text: every UTF-8 encode downstream (the store, the
+    worker frames, the records, the answer) would fail on it, so it is refused where
+    values come in.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                found = _SURROGATE.search(item)
+                if found:
+                    return f"U+{ord(found.group()):04X}"
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def _matches(ptype: str | None, value: Any) -> bool:
