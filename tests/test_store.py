@@ -15,6 +15,21 @@ def test_a_saved_document_loads_back_unchanged(tmp_path):
     assert store.names() == ["test"]
 
 
+# Characters YAML treats specially: line breaks it folds (U+0085, U+2028, U+2029), controls,
+# a BOM, quotes, indicators, and blank or trailing-space lines.
+AWKWARD = ["\x85", "\u2028", "\u2029", "\ufeff", "\x00", "\x1b", "\t", "\r", "\r\n", "\x7f", "\U0010ffff",
+           "'", '"', "\\", "#", "- x", ": y", "\x0b", "\x0c", "", " ", "\n", "\n\n"]
+
+
+@pytest.mark.parametrize("text", AWKWARD, ids=[f"U+{ord(t[0]):04X}" if t else "empty" for t in AWKWARD])
+def test_code_with_characters_yaml_treats_specially_loads_back_unchanged(tmp_path, text):
+    store = FileStore(tmp_path)
+    for code in (text, f"a{text}b", f"line1\n{text}\nline3", f"  {text} \n x", f"{text}\n"):
+        document = {"functions": {"f": {"code": code}}, code or "empty": [code, {"x": code}]}
+        store.save("w", document)
+        assert FileStore(tmp_path).load("w") == document, repr(code)
+
+
 def test_a_missing_workspace_loads_as_none(tmp_path):
     assert FileStore(tmp_path).load("nope") is None
     assert FileStore(tmp_path / "absent").names() == []

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from sandboxes.errors import InvalidRequest
+from workspaces import yaml_text
 from workspaces.document import parse_workspace
 from workspaces.unpack import WORKSPACE_FILES, ArchiveLimits, unpack
 
@@ -35,7 +36,6 @@ SEED_NAME = "function"
 # Longest first: `greet.tar.gz` loses `.tar.gz`, not just `.gz`.
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.xz", ".tgz", ".txz", ".zip", ".tar", ".gz", ".xz")
 LAYOUT = "an archive holds workspace.yaml, or NAME.js / NAME.py with optional NAME.yaml"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def read_archive(
 
 def write_archive(document: dict[str, Any]) -> bytes:
     """The workspace as a `.tar.gz` of one `workspace.yaml`: same document, same bytes, every time."""
-    text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text = yaml_text.dump(document)
     content = text.encode("utf-8")
     member = tarfile.TarInfo(WORKSPACE_FILES[0])
     member.size, member.mode, member.mtime = len(content), 0o644, 0
@@ -202,7 +202,7 @@ def _load_mapping(path: str, data: bytes) -> dict[str, Any]:
     text = _text(path, data)
     syntax = "JSON" if path.endswith(".json") else "YAML"
     try:
-        value = json.loads(text) if syntax == "JSON" else yaml.load(text, Loader=_Loader)
+        value = json.loads(text) if syntax == "JSON" else yaml.load(text, Loader=yaml_text.Loader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise InvalidRequest(f"{path} is not valid {syntax}: {exc}", details={"file": path}) from exc
     if value is None:
@@ -226,21 +226,3 @@ def _check_expansion(path: str, value: Any, size: int) -> None:
             if remaining < 0:
                 raise InvalidRequest(f"{path}: its YAML aliases expand too far", details={"file": path})
             pending.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
-
-
-class _Dumper(yaml.SafeDumper):
-    """safe_dump, without anchors and aliases, and code in readable `|` blocks where exact."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    # PyYAML falls back to a quoted scalar where a block would not give back the same string, but
-    # with allow_unicode it writes the line breaks U+0085/2028/2029 raw into single quotes, where a
-    # reader folds them: only double quotes escape them.
-    style = '"' if any(c in text for c in "\x85\u2028\u2029") else "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)

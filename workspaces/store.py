@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from sandboxes.errors import InvalidRequest
+from workspaces import yaml_text
 
 __all__ = ["FileStore", "StoredDocumentError"]
 
@@ -47,7 +48,7 @@ class FileStore:
         except FileNotFoundError:
             return None
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=yaml_text.Loader)
         except yaml.YAMLError as exc:
             raise StoredDocumentError(f"{path}: not valid YAML: {exc}") from exc
         if document is None:
@@ -60,7 +61,7 @@ class FileStore:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, default_flow_style=False)
+            text = yaml_text.dump(document)
         except yaml.YAMLError as exc:
             raise InvalidRequest(f"the document cannot be stored: {exc}") from exc
         descriptor, temporary = tempfile.mkstemp(prefix=".workspace-", suffix=".tmp", dir=folder)
