@@ -16,6 +16,8 @@ from sandboxes.base import FunctionSource, Limits, Parameter, RunResult
 
 #: Largest frame either side accepts; a bigger result is refused inside the worker.
 MAX_FRAME = 64 * 1024 * 1024
+#: The exit status of a worker that ended itself to be replaced (see sandboxes.worker).
+RECYCLED = 75
 
 _LENGTH = struct.Struct(">I")
 

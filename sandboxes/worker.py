@@ -6,6 +6,13 @@ own SandboxPool (LRU and idle expiry per worker) and answers the supervisor's fr
 `{"id", "log": entry}` for each log entry as it is made; `{"op": "cancel", "call": id}`
 cancels that call, which then answers `{"id", "cancelled": true}` once stopped.
 
+A JavaScript worker with an isolate stuck in V8's native code for `--stuck-after`
+seconds (`sandboxes.js.stuck_isolates`: a loop no TerminateExecution reaches, which goes
+on spinning a thread after its run answered TimeoutExceeded) ends itself with status
+`protocol.RECYCLED` once no call is in flight, or RECYCLE_GRACE seconds later if calls
+keep coming: only the process ending frees that thread and its memory. The supervisor
+restarts it and retries the calls that were in flight.
+
 The protocol uses the process's original stdin and stdout; fd 1 is pointed at stderr so
 that nothing a library prints can break a frame.
 """
@@ -34,11 +41,19 @@ MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
 #: A run that starts this many seconds after it arrived tells the supervisor it started.
 LATE_START = 0.005
+#: How often a JavaScript worker looks for stuck isolates.
+STUCK_CHECK_EVERY = 0.25
+#: Seconds a worker with a stuck isolate waits for a moment with no call in flight.
+RECYCLE_GRACE = 10.0
 
 
-async def serve(pool: SandboxPool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answer frames until the supervisor closes the pipe."""
-    tasks: dict[Any, asyncio.Task[None]] = {}  # by call id
+async def serve(
+    pool: SandboxPool,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    tasks: dict[Any, asyncio.Task[None]],
+) -> None:
+    """Answer frames until the supervisor closes the pipe; `tasks` holds the calls in flight, by id."""
     while (message := await protocol.read(reader)) is not None:
         if message.get("op") == "cancel":
             cancelled = tasks.get(message.get("call"))
@@ -140,10 +155,29 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         max_queue=args.max_queue,
     )
     await pool.start()
+    tasks: dict[Any, asyncio.Task[None]] = {}
+    recycler = asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.language == "javascript" else None
     try:
-        await serve(pool, reader, writer)
+        await serve(pool, reader, writer, tasks)
     finally:
+        if recycler is not None:
+            recycler.cancel()
         await pool.close()
+
+
+async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
+    from sandboxes.js import stuck_isolates
+
+    stuck_since: float | None = None
+    while True:
+        await asyncio.sleep(STUCK_CHECK_EVERY)
+        if not stuck_isolates(stuck_after):
+            stuck_since = None
+            continue
+        stuck_since = stuck_since or time.monotonic()
+        if not tasks or time.monotonic() - stuck_since > RECYCLE_GRACE:
+            print(f"fnbox worker {os.getpid()}: an isolate is stuck in native code; recycling", file=sys.stderr, flush=True)
+            os._exit(protocol.RECYCLED)  # a normal exit would wait for the stuck thread
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--python-modules", nargs="*", default=[])
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
+    parser.add_argument("--stuck-after", type=float, default=10.0, help="seconds before a stuck isolate recycles the worker")
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
     args = parser.parse_args(argv)
 

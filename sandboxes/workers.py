@@ -15,7 +15,9 @@ The supervisor enforces what a language-level sandbox cannot:
   several were in flight, all but a timed-out one are retried once on the fresh worker:
   an innocent neighbour then succeeds, and the call that killed the worker kills it
   once more and then answers. A run that already handed entries to `on_log` is not
-  retried (its caller has seen it run; a second run would log them again).
+  retried (its caller has seen it run; a second run would log them again);
+- a JavaScript worker ends itself when an isolate stays stuck in V8's native code
+  (see sandboxes.worker); its calls in flight are all retried.
 
 A run's log entries reach the caller's `on_log` as the worker sends them (only runs that
 ask get log frames). Cancelling the task awaiting `run` sends the worker a cancel for that
@@ -65,6 +67,8 @@ logger = logging.getLogger("fnbox")
 WATCH_INTERVAL = 0.05
 #: Why a worker was killed when one of its calls overran: the others on it are innocent.
 NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
+#: Why a worker ended itself (see sandboxes.worker): the calls in flight are innocent too.
+RECYCLED = "it recycled itself to free an isolate stuck in native code"
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
 #: Seconds a cancelled call has to stop in its worker before the worker is killed.
@@ -82,6 +86,7 @@ class WorkerOptions:
     python_modules: tuple[str, ...] = ()
     python_memory_mb: float = 512
     js_rss_mb: float = 2048
+    js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
     grace: float = 0.5  # past a run's timeout, before its worker is killed
     languages: tuple[str, ...] = ("javascript", "python")
     factory: str | None = None  # module:callable, for tests with fake sandboxes
@@ -145,6 +150,8 @@ class _Worker:
             "--idle-timeout", str(self.options.idle_timeout),
             "--max-queue", str(self.options.max_queue),
         ]
+        if self.language == "javascript":
+            command += ["--stuck-after", str(self.options.js_stuck_after)]
         if self.language == "python":
             command += ["--address-space-mb", str(self.options.python_memory_mb)]
             command += ["--python-modules", *self.options.python_modules]
@@ -233,13 +240,15 @@ class _Worker:
         except protocol.ProtocolError as exc:
             self.kill(f"broke the protocol: {exc}")
         await process.wait()
-        if self.death is None:
+        if process.returncode == protocol.RECYCLED:
+            self.death = RECYCLED
+        elif self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
         for call_id in [call_id for call_id, call in self.calls.items() if call.cancelled]:
             del self.calls[call_id]  # stopped with the worker
         pending = [call for call in self.calls.values() if not call.future.done()]
-        alone = len(pending) == 1 and reason != NEIGHBOUR_OVERRAN
+        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED)
         for call in pending:
             call.future.set_exception(_WorkerDied(reason, alone=alone, logged=call.logged > 0))
 

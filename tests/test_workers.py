@@ -300,3 +300,27 @@ def test_log_frames_are_checked_and_capped():
     seen = asyncio.run(scenario())
     assert len(seen) == MAX_LOG_ENTRIES
     assert set(seen[0]) == {"level", "message", "time"} and len(seen[0]["message"]) <= MAX_LOG_MESSAGE + 64
+
+
+def test_a_javascript_worker_with_an_isolate_stuck_in_native_code_recycles_itself():
+    """Sorting a big typed array is one native loop that outlives its run's timeout."""
+    fill = "cache.a = new Float64Array(2e7); for (let i = 0; i < cache.a.length; i++) cache.a[i] = Math.random(); return 1;"
+    sources = [FunctionSource(name="fill", code=fill), FunctionSource(name="sort", code="cache.a.sort();"),
+               FunctionSource(name="count", code="cache.n = (cache.n || 0) + 1; return cache.n;")]
+
+    async def scenario(pool):
+        js = SandboxKey("w", "javascript", "v1")
+        await pool.run(js, sources, "count", {}, Limits(timeout=5, memory=2**28))
+        before = pool.worker_pids("javascript")
+        assert (await pool.run(js, sources, "fill", {}, Limits(timeout=10, memory=2**28))).result == 1
+        with pytest.raises(TimeoutExceeded):
+            await pool.run(js, sources, "sort", {}, Limits(timeout=0.05, memory=2**28))
+        deadline = time.monotonic() + 10
+        while pool.worker_pids("javascript") == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        after = pool.worker_pids("javascript")
+        return before, after, (await pool.run(js, sources, "count", {}, Limits(timeout=5, memory=2**28))).result
+
+    before, after, count = supervised(scenario, workers=1, factory=None, js_stuck_after=0.2)
+    assert after != before and len(after) == 1
+    assert count == 1  # a fresh worker: the stuck isolate, and the workspace's cache, went with the old one
