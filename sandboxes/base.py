@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -24,6 +25,10 @@ JSONValue = Any
 LogEntry = dict[str, Any]
 #: Called with each log entry of a run while it runs (see `Sandbox.run`).
 OnLog = Callable[[LogEntry], None]
+#: What a worker calls the run it is answering, in that run's task (see sandboxes.worker).
+#: A sandbox that runs code on its own OS thread gives the thread this name meanwhile, so
+#: that the supervisor can see in /proc which run's thread holds a frozen worker's CPU.
+RUN_LABEL: ContextVar[str | None] = ContextVar("fnbox_run_label", default=None)
 
 
 @dataclass(frozen=True)

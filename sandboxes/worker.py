@@ -32,7 +32,7 @@ from typing import Any
 import uvloop
 
 from sandboxes import protocol
-from sandboxes.base import LogEntry, SandboxFactory
+from sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from sandboxes.languages import sandbox_factory
 from sandboxes.pool import SandboxKey, SandboxPool
@@ -97,6 +97,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         if "sources" not in message and key not in pool:
             return {"missing": True}
         received = time.monotonic()
+        RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.

@@ -63,6 +63,10 @@ __all__ = ["WorkerPool", "WorkerOptions"]
 
 logger = logging.getLogger("fnbox")
 
+#: Over how long, and how much CPU time (clock ticks), a run's thread must keep busy to
+#: be taken for the one freezing its worker (see `_culprit`).
+BUSY_SAMPLE = 0.1
+BUSY_TICKS = 2
 #: How often the supervisor looks at deadlines and memory.
 WATCH_INTERVAL = 0.05
 #: Why a worker was killed when one of its calls overran: the others on it are innocent.
@@ -209,6 +213,22 @@ class _Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    async def busy_calls(self) -> set[int]:
+        """Calls whose thread in the worker kept a CPU busy over the last BUSY_SAMPLE seconds.
+
+        Only threads named after their run (sandboxes.base.RUN_LABEL) are looked at; a
+        thread waiting for the GIL gets next to no CPU time.
+        """
+        process = self.process
+        if process is None:
+            return set()
+        before = _thread_cpu_ticks(process.pid)
+        if not before:  # no run on a thread of its own (JavaScript, or nothing started)
+            return set()
+        await asyncio.sleep(BUSY_SAMPLE)
+        after = _thread_cpu_ticks(process.pid)
+        return {call_id for call_id, ticks in after.items() if ticks - before.get(call_id, ticks) >= BUSY_TICKS}
 
     def rss_mb(self) -> float:
         if self.process is None:
@@ -384,13 +404,9 @@ class WorkerPool:
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
-        if overdue:
-            # A frozen worker makes every call on it overdue; the oldest froze it, unless a
-            # cancelled call has not stopped yet (blaming that one costs nobody an answer). It
-            # answers TimeoutExceeded, the others are retried on the fresh worker.
-            unstopped = [(call.deadline, call_id) for call_id, call in worker.calls.items() if call.cancelled]
-            _, culprit_id = min(unstopped or overdue)
-            culprit = worker.calls.pop(culprit_id)
+        culprit_id = await _culprit(worker, overdue) if overdue else None
+        culprit = worker.calls.pop(culprit_id, None) if culprit_id is not None and worker.process is process else None
+        if culprit is not None:
             if not culprit.future.done():
                 culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
             worker.kill(NEIGHBOUR_OVERRAN)
@@ -399,6 +415,44 @@ class WorkerPool:
 
     def _all(self) -> list[_Worker]:
         return [worker for workers in self._workers.values() for worker in workers]
+
+
+def _thread_cpu_ticks(pid: int) -> dict[int, int]:
+    """CPU time (user + system, in clock ticks) of a process's threads named `call-ID`, by ID."""
+    ticks = {}
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+                name, _, rest = stat.read().partition(" (")[2].rpartition(") ")
+        except OSError:
+            continue
+        fields = rest.split()
+        if name.startswith("call-") and name[5:].isdigit() and len(fields) > 12:
+            ticks[int(name[5:])] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+async def _culprit(worker: _Worker, overdue: list[tuple[float, int]]) -> int | None:
+    """The call to blame for a worker with overdue calls, or None to wait a little longer.
+
+    A frozen worker makes every call on it overdue; the oldest froze it, unless a cancelled
+    call has not stopped yet (blaming that one costs nobody an answer). But a Python run
+    holding the GIL in C (a catastrophic regular expression) also freezes neighbours that
+    started before it: where a run's thread keeps a CPU busy (see
+    sandboxes.base.RUN_LABEL), that run is the one to blame, once it is overdue itself.
+    """
+    unstopped = [(call.deadline, call_id) for call_id, call in worker.calls.items() if call.cancelled]
+    if unstopped:
+        return min(unstopped)[1]
+    busy = await worker.busy_calls()
+    if busy:
+        suspects = [(deadline, call_id) for deadline, call_id in overdue if call_id in busy]
+        return min(suspects)[1] if suspects else None
+    return min(overdue)[1]
 
 
 def _key(key: SandboxKey) -> list[str]:

@@ -324,3 +324,23 @@ def test_a_javascript_worker_with_an_isolate_stuck_in_native_code_recycles_itsel
     before, after, count = supervised(scenario, workers=1, factory=None, js_stuck_after=0.2)
     assert after != before and len(after) == 1
     assert count == 1  # a fresh worker: the stuck isolate, and the workspace's cache, went with the old one
+
+
+def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_started_first():
+    """A regular expression backtracking in C holds the GIL: the nap that started before it
+    cannot finish either, and is the older overdue call; the thread on the CPU tells them apart."""
+    sources = [
+        FunctionSource(name="nap", code="import time\ntime.sleep(0.3)\nreturn 'slept'"),
+        FunctionSource(name="backtrack", code="import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))"),
+    ]
+    limits = Limits(timeout=1, memory=2**28)
+
+    async def scenario(pool):
+        neighbour, attacker = SandboxKey("neighbour", "python", "v1"), SandboxKey("attacker", "python", "v1")
+        nap = asyncio.create_task(pool.run(neighbour, sources, "nap", {}, limits))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutExceeded):
+            await pool.run(attacker, sources, "backtrack", {}, limits)
+        return (await nap).result
+
+    assert supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"

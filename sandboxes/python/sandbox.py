@@ -28,7 +28,7 @@ import traceback
 from time import perf_counter
 from typing import Any, Callable, Mapping, Sequence
 
-from sandboxes.base import FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
+from sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
 from sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -39,7 +39,7 @@ from sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
-from sandboxes.python.executor import executor, interrupt
+from sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread
 from sandboxes.python.guards import Budget, Deadline, Guards
 from sandboxes.python.modules import ALLOWED_MODULES, Modules
 from sandboxes.python.namespace import build_namespace
@@ -59,10 +59,11 @@ _Entry = tuple[Callable[..., Any], tuple[str, ...]]
 class _Job:
     """One run, as its caller's loop and its thread share it (under the sandbox's thread lock)."""
 
-    __slots__ = ("cancelled", "interrupted", "live", "started", "thread_id")
+    __slots__ = ("cancelled", "interrupted", "label", "live", "started", "thread_id")
 
-    def __init__(self, live: LiveLog | None) -> None:
+    def __init__(self, live: LiveLog | None, label: str | None) -> None:
         self.live = live
+        self.label = label  # the name its thread takes while it runs (sandboxes.base.RUN_LABEL)
         self.thread_id: int | None = None  # while its thread runs it
         self.started = 0.0
         self.cancelled = False
@@ -112,7 +113,7 @@ class PythonSandbox:
             why = "closed" if self._closed else "dropped after a run got stuck or ran out of memory"
             raise SandboxCrashed(f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0)
         loop = asyncio.get_running_loop()
-        job = _Job(None if on_log is None else LiveLog(loop, on_log))
+        job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get())
         try:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
@@ -170,9 +171,13 @@ class PythonSandbox:
                 job.thread_id = threading.get_ident()
                 job.started = perf_counter()
                 self._namespace["_deadline_"] = job.started + limits.timeout
+            if job.label is not None:
+                name_thread(job.label)
             try:
                 return self._call(name, entry, parameters, limits, collector, job.started)
             finally:
+                if job.label is not None:
+                    name_thread(IDLE_THREAD_NAME)
                 with self._thread_lock:
                     job.thread_id = None
                     if job.interrupted:  # the watchdog or a cancel fired: clear a still pending Deadline
