@@ -15,7 +15,7 @@ from workspaces.runtime import Runtime
 __all__ = ["MAX_JSON_DEPTH", "read_json", "runtime_of", "query_number", "query_flag", "wants_async"]
 
 MAX_JSON_DEPTH = 64
-# Only a \\udXXX escape can put a lone surrogate in a body that decoded as UTF-8.
+# Only an escape from \\ud800 to \\udfff can put a lone surrogate in a body that decoded as UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
