@@ -111,7 +111,7 @@ def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path
         folder = fnbox_dir if kind == "fnbox" else before_dir
         if folder is None:
             raise ValueError("fnbox-before needs run.py --before DIR")
-        return [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)], folder
+        return [sys.executable, "-m", "fnbox", "serve", "--port", str(port), "--data-dir", str(data_dir)], folder
     if kind in ("ceiling", "oneshot"):
         return [sys.executable, str(BENCH / f"{kind}.py"), "--port", str(port)], ROOT
     if kind == "vm2":

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 
-from workspaces.runtime import Runtime, RuntimeOptions
+from fnbox.workspaces.runtime import Runtime, RuntimeOptions
 
 HELLO = {
     "functions": {

@@ -1,8 +1,8 @@
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.settings import load_settings
+from fnbox.server.app import create_app
+from fnbox.server.settings import load_settings
 
 
 @pytest.fixture

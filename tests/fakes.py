@@ -15,8 +15,8 @@ import os
 import time
 from typing import Any, Mapping, Sequence
 
-from sandboxes.base import FunctionSource, Limits, LogCollector, OnLog, RunResult
-from sandboxes.errors import CompilationError, NotFound, TimeoutExceeded
+from fnbox.sandboxes.base import FunctionSource, Limits, LogCollector, OnLog, RunResult
+from fnbox.sandboxes.errors import CompilationError, NotFound, TimeoutExceeded
 
 
 class FakeSandbox:

@@ -43,7 +43,7 @@ def running_server(data_dir: Path, *, args: Sequence[str] = (), **environ: str) 
     log_path = Path(tempfile.mkstemp(prefix="fnbox-server-", suffix=".log")[1])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+            [sys.executable, "-m", "fnbox", "serve", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
         )
     url = f"http://127.0.0.1:{port}"
     server = RunningServer(url, process, log_path)

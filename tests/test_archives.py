@@ -12,9 +12,9 @@ import zlib
 
 import pytest
 
-from sandboxes.errors import InvalidRequest
-from workspaces import archives
-from workspaces.archives import ArchiveLimits, merge_functions, read_archive, write_archive
+from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.archives import archive as archives
+from fnbox.archives.archive import ArchiveLimits, merge_functions, read_archive, write_archive
 
 MiB = 1024 * 1024
 PARAMETERS = "parameters:\n  name: {type: string}\n"

@@ -12,8 +12,8 @@ import tarfile
 import pytest
 import yaml
 
-from server.cli import build_parser
-from server.output import Progress, table
+from fnbox.server.cli.main import build_parser
+from fnbox.server.cli.output import Progress, table
 from tests.server import ROOT, free_port, running_server
 from tests.test_archives import BUILDERS
 
@@ -44,7 +44,7 @@ def fnbox(*args, url=None, cwd=None, env=None, stderr=subprocess.PIPE):
     if url is not None:
         environ["FNBOX_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], cwd=cwd or ROOT, env=environ,
+        [sys.executable, "-m", "fnbox", *args], cwd=cwd or ROOT, env=environ,
         stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=60,
     )
 

@@ -1,7 +1,7 @@
 import pytest
 
-from sandboxes.errors import InvalidParameters, InvalidRequest
-from workspaces.document import check_parameters, parse_workspace
+from fnbox.sandboxes.errors import InvalidParameters, InvalidRequest
+from fnbox.workspaces.document import check_parameters, parse_workspace
 
 
 def doc(**function):

@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sandboxes.errors import InvalidRequest
-from workspaces.executions import (
+from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.executions.records import (
     MAX_PARAMETERS_SIZE,
     Execution,
     ExecutionStatus,

@@ -6,10 +6,10 @@ import logging
 import pytest
 import yaml
 
-from server.settings import SettingsError, load_settings
+from fnbox.server.settings import SettingsError, load_settings
 from tests.test_archives import BUILDERS, tar
-from workspaces.imports import import_directory, workspace_name
-from workspaces.runtime import Runtime
+from fnbox.archives.imports import import_directory, workspace_name
+from fnbox.workspaces.runtime import Runtime
 
 BILLING = {"functions": {"invoice": {"language": "python", "code": "return 'invoice ' + str(n)", "parameters": {"n": {"type": "integer"}}}}}
 

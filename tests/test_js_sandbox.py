@@ -12,8 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource, Limits, Parameter, RunResult
-from sandboxes.errors import (
+from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource, Limits, Parameter, RunResult
+from fnbox.sandboxes.errors import (
     CompilationError,
     FunctionError,
     InvalidParameters,
@@ -22,9 +22,9 @@ from sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
-from sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace, stuck_isolates
-from sandboxes.js import sandbox as js_sandbox
-from sandboxes.js.outcome import MAX_RESULT
+from fnbox.sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace, stuck_isolates
+from fnbox.sandboxes.js import sandbox as js_sandbox
+from fnbox.sandboxes.js.outcome import MAX_RESULT
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
@@ -62,7 +62,7 @@ HELLO = fn("hello", 'return "Hello " + name;', Parameter("name", "string", "worl
 
 
 def test_public_surface() -> None:
-    import sandboxes.js
+    import fnbox.sandboxes.js
 
     assert sorted(sandboxes.js.__all__) == [
         "JsSandbox",
@@ -413,9 +413,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 old = ThreadPoolExecutor(1)
 old.submit(lambda: None).result()
-from sandboxes.base import FunctionSource, Limits
-from sandboxes.errors import FunctionError
-from sandboxes.js import compile_workspace
+from fnbox.sandboxes.base import FunctionSource, Limits
+from fnbox.sandboxes.errors import FunctionError
+from fnbox.sandboxes.js import compile_workspace
 sandbox = compile_workspace([FunctionSource("f", "throw new Error('x')")])
 try:
     asyncio.run(sandbox.run("f", {}, Limits(timeout=5, memory=64 << 20)))

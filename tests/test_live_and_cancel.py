@@ -10,11 +10,11 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from sandboxes import protocol
-from sandboxes.base import FunctionSource, Limits, LogEntry
-from sandboxes.languages import sandbox_factories
-from sandboxes.pool import Pool, SandboxKey, SandboxPool
-from sandboxes.workers import WorkerOptions, WorkerPool
+from fnbox.sandboxes import protocol
+from fnbox.sandboxes.base import FunctionSource, Limits, LogEntry
+from fnbox.sandboxes.languages import sandbox_factories
+from fnbox.sandboxes.pool import Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
 LIMITS = Limits(timeout=10.0, memory=64 << 20)
 

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from sandboxes.base import FunctionSource, Limits
-from sandboxes.errors import Overloaded
-from sandboxes.pool import SandboxKey, SandboxPool
+from fnbox.sandboxes.base import FunctionSource, Limits
+from fnbox.sandboxes.errors import Overloaded
+from fnbox.sandboxes.pool import SandboxKey, SandboxPool
 from tests.fakes import FakeFactory
 
 LIMITS = Limits(timeout=1.0, memory=64 * 2**20)

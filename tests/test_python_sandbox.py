@@ -6,8 +6,8 @@ import types
 
 import pytest
 
-from sandboxes.base import FunctionSource, Limits, Parameter
-from sandboxes.errors import (
+from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
+from fnbox.sandboxes.errors import (
     CompilationError,
     FunctionError,
     MemoryLimitExceeded,
@@ -15,7 +15,7 @@ from sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
-from sandboxes.python import ALLOWED_MODULES, RESERVED_NAMES, compile_workspace
+from fnbox.sandboxes.python import ALLOWED_MODULES, RESERVED_NAMES, compile_workspace
 
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
 SHORT = Limits(timeout=0.3, memory=64 << 20)
@@ -460,7 +460,7 @@ def test_watchdog_answers_when_host_code_runs_long():
 
 
 def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
-    from sandboxes.python.executor import executor
+    from fnbox.sandboxes.python.executor import executor
 
     sandboxes = [workspace(f="while True:\n    pass") for _ in range(executor()._max_threads + 2)]
 
@@ -625,7 +625,7 @@ def test_the_allocator_is_tuned_only_under_an_address_space_limit():
     import subprocess
     import sys
 
-    from sandboxes.python.memory import tune_allocator_under_address_space_limit
+    from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit
 
     assert tune_allocator_under_address_space_limit() is False
     script = (

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from workspaces.executions import Execution, ExecutionStatus, ExecutionStore
-from workspaces.recorder import Recorder
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
+from fnbox.executions.recorder import Recorder
 
 
 class CountingStore(ExecutionStore):

@@ -3,10 +3,10 @@ import asyncio
 import pytest
 import yaml
 
-from sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound
+from fnbox.sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound
 from tests.fakes import FakeFactory
-from workspaces.document import parse_workspace
-from workspaces.runtime import Runtime, RuntimeOptions, make_pool
+from fnbox.workspaces.document import parse_workspace
+from fnbox.workspaces.runtime import Runtime, RuntimeOptions, make_pool
 
 
 def fake_runtime(path, **options):

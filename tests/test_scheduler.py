@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from sandboxes.base import RunResult
-from sandboxes.errors import Conflict, FunctionError, Overloaded
-from workspaces.executions import Execution, ExecutionStatus, ExecutionStore
-from workspaces.scheduler import DISMISSED_AT_SHUTDOWN, EndEvent, LogEvent, Scheduler
+from fnbox.sandboxes.base import RunResult
+from fnbox.sandboxes.errors import Conflict, FunctionError, Overloaded
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
+from fnbox.executions.scheduler import DISMISSED_AT_SHUTDOWN, EndEvent, LogEvent, Scheduler
 
 
 class Script:

@@ -77,7 +77,7 @@ def test_serve_takes_host_port_and_data_dir_flags(tmp_path):
     from tests.server import ROOT, free_port
 
     port = free_port()
-    command = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "fnbox", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "FUNCTIONS_WORKERS": "0"}, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -99,6 +99,6 @@ def test_a_bad_setting_stops_the_start_with_a_message_naming_it():
     from tests.server import ROOT
 
     done = subprocess.run(
-        [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env={**os.environ, "PORT": "http"}, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "fnbox", "serve"], cwd=ROOT, env={**os.environ, "PORT": "http"}, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and "PORT" in done.stderr

@@ -1,6 +1,6 @@
 import pytest
 
-from server.settings import SettingsError, load_settings, parse_size
+from fnbox.server.settings import SettingsError, load_settings, parse_size
 
 
 def test_defaults_follow_the_model_service():

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from workspaces.store import FileStore, StoredDocumentError
+from fnbox.workspaces.store import FileStore, StoredDocumentError
 
 DOCUMENT = {"functions": {"hello": {"code": "return 'hé';", "parameters": {"name": {"type": "string"}}}}}
 

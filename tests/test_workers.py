@@ -1,20 +1,29 @@
 """The supervisor and its worker processes, with fake sandboxes inside the workers."""
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 import pytest
 
-from sandboxes.base import FunctionSource, Limits
-from sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
-from sandboxes.pool import SandboxKey
-from sandboxes.workers import WorkerOptions, WorkerPool
+from fnbox.sandboxes.base import FunctionSource, Limits
+from fnbox.sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
+from fnbox.sandboxes.pool import SandboxKey
+from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
 LIMITS = Limits(timeout=0.5, memory=2**26)
 FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
     FunctionSource(name="nap", code="sleep 1"),
     FunctionSource(name="doze", code="sleep 0.4"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def workers_find_the_fakes(monkeypatch):
+    """Workers start with `python -P`, so the checkout is not on their sys.path; the fakes are."""
+    root = str(Path(__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
 
 
 def key(workspace: str) -> SandboxKey:
@@ -283,8 +292,8 @@ def test_a_cancelled_run_that_does_not_stop_gets_its_worker_killed_and_its_neigh
 
 
 def test_log_frames_are_checked_and_capped():
-    from sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE
-    from sandboxes.workers import _Call
+    from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE
+    from fnbox.sandboxes.supervisor import _Call
 
     async def scenario():
         seen = []

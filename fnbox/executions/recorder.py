@@ -1,0 +1,151 @@
+"""The Recorder: writes the records of synchronous runs in batches, off the request path.
+
+`record()` only puts the record in a bounded in-memory queue; a background task writes
+the queue in one transaction every `interval` seconds (sooner once `batch_size` records
+wait) and applies retention now and then. A failing database is logged and survived:
+recording is best effort, a run's answer never waits for it or fails because of it.
+Asynchronous executions, whose id must be claimed before they start, go to
+`ExecutionStore.insert` directly.
+
+    recorder = Recorder(ExecutionStore(data_dir / "executions.sqlite3"))
+    recorder.start()
+    recorder.record(execution)          # from the event loop, non-blocking
+    await recorder.get(execution.id)    # sees it at once, written or not
+    await recorder.close()              # writes what is pending
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from fnbox.executions.records import Execution, ExecutionStore, Row, to_row
+
+__all__ = ["Recorder"]
+
+logger = logging.getLogger("fnbox")
+
+WARNING_INTERVAL = 10.0
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: ExecutionStore,
+        *,
+        interval: float = 0.2,
+        batch_size: int = 500,
+        max_pending: int = 10_000,
+        max_count: int | None = None,
+        max_age: float | None = None,
+        prune_every: int = 10_000,
+        prune_interval: float = 60.0,
+    ) -> None:
+        if batch_size < 1 or max_pending < 1:
+            raise ValueError("batch_size and max_pending must be at least 1")
+        self.store = store
+        self.interval = interval
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.max_count = max_count
+        self.max_age = max_age
+        self.prune_every = prune_every
+        self.prune_interval = prune_interval
+        #: Records never written: pushed out of a full queue, or in a batch the database refused.
+        self.dropped = 0
+        # Each record with its row, made when it is recorded: spread over the requests, on
+        # the event loop, rather than thousands at once on the writer's thread.
+        self._pending: OrderedDict[str, tuple[Execution, Row]] = OrderedDict()
+        self._writing: dict[str, tuple[Execution, Row]] = {}
+        self._flushing = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._written_since_prune = 0
+        self._last_prune = -math.inf
+        self._last_warning = -math.inf
+
+    def start(self) -> None:
+        """Start the background writer on the running event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="fnbox-recorder")
+
+    async def close(self) -> None:
+        """Stop the background writer and write what is still pending."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
+
+    def record(self, execution: Execution) -> None:
+        """Queue a record (a later state of the same id replaces an earlier one)."""
+        pending = self._pending
+        pending[execution.id] = (execution, to_row(execution))
+        if len(pending) > self.max_pending:
+            pending.popitem(last=False)
+            self._drop(1, "the queue of records to write is full")
+        if len(pending) >= self.batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Write every pending record now (one transaction); errors are logged, not raised."""
+        async with self._flushing:
+            if not self._pending:
+                return
+            self._writing, self._pending = self._pending, OrderedDict()
+            try:
+                await asyncio.to_thread(self.store.write_rows, [row for _, row in self._writing.values()])
+                self._written_since_prune += len(self._writing)
+            except Exception as exc:
+                self._drop(len(self._writing), f"the execution store refused a batch: {exc!r}")
+            finally:
+                self._writing = {}
+
+    async def get(self, execution_id: str) -> Execution | None:
+        """A record, read-after-write: a queued one is answered from memory."""
+        found = self._pending.get(execution_id) or self._writing.get(execution_id)
+        if found is not None:
+            return found[0]
+        return await asyncio.to_thread(self.store.get, execution_id)
+
+    async def list(self, **filters: Any) -> tuple[list[Execution], str | None]:
+        """`ExecutionStore.list`, after writing what is pending so that the page includes it."""
+        await self.flush()
+        return await asyncio.to_thread(self.store.list, **filters)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+                await self._prune_if_due()
+            except Exception:  # a bug here must not stop recording for good
+                logger.exception("execution recorder")
+
+    async def _prune_if_due(self) -> None:
+        if self.max_count is None and self.max_age is None:
+            return
+        due = time.monotonic() - self._last_prune >= self.prune_interval
+        if not due and self._written_since_prune < self.prune_every:
+            return
+        self._last_prune, self._written_since_prune = time.monotonic(), 0
+        async with self._flushing:  # one writer at a time
+            try:
+                await asyncio.to_thread(self.store.prune, self.max_count, self.max_age)
+            except Exception as exc:
+                logger.warning("execution records not pruned: %r", exc)
+
+    def _drop(self, count: int, reason: str) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL:
+            self._last_warning = now
+            logger.warning("execution records dropped (%d so far): %s", self.dropped, reason)

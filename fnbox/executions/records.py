@@ -1,0 +1,408 @@
+"""Execution records: one row per run, kept in SQLite in the data directory.
+
+A record follows a run through its life (accepted, running, then successful, failed
+or dismissed) and survives restarts. The store is synchronous and guarded by a lock,
+so the Runtime calls it through `asyncio.to_thread` (or through `recorder.Recorder`,
+which batches the records of synchronous runs off the request path). WAL with
+synchronous=NORMAL: a commit costs no fsync, and a power cut may lose the last
+commits but never corrupts the file.
+
+Listing is newest first with keyset pagination: the cursor is an opaque token for the
+(created, id) of the last record of a page, so pages never repeat or skip a record,
+whatever is written meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import binascii
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from fnbox.sandboxes.base import RunResult
+from fnbox.sandboxes.errors import FnboxError, InvalidRequest, SandboxCrashed
+
+__all__ = [
+    "ENDED",
+    "MAX_LIST_LIMIT",
+    "MAX_PARAMETERS_SIZE",
+    "Execution",
+    "ExecutionStatus",
+    "ExecutionStore",
+    "ExecutionStoreError",
+    "check_execution_id",
+    "new_execution_id",
+    "to_row",
+]
+
+MAX_PARAMETERS_SIZE = 64 * 1024
+#: A record as the store writes it (see `to_row`).
+Row = tuple[Any, ...]
+MAX_LIST_LIMIT = 1000
+# No id made only of dots: "/v2/executions/.." would be normalised away by clients.
+_EXECUTION_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+class ExecutionStatus(StrEnum):
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    DISMISSED = "dismissed"
+
+
+ENDED = frozenset({ExecutionStatus.SUCCESSFUL, ExecutionStatus.FAILED, ExecutionStatus.DISMISSED})
+_STATUSES = tuple(status.value for status in ExecutionStatus)
+_ACTIVE = (ExecutionStatus.ACCEPTED.value, ExecutionStatus.RUNNING.value)
+_ENDED = tuple(sorted(status.value for status in ENDED))
+
+
+class ExecutionStoreError(Exception):
+    """The execution database cannot be opened or set up (a startup failure, not a run's)."""
+
+
+def new_execution_id() -> str:
+    """32 hex digits: the time in ms, then 80 random bits (the layout of a UUIDv7).
+
+    Ids that grow with time land at the end of the primary-key index: with random ids,
+    each insert into a table of 100,000 records costs about four times as much.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def check_execution_id(value: Any) -> str:
+    """Return a client-given id if it is safe in a URL path; raise InvalidRequest otherwise."""
+    if not isinstance(value, str) or not _EXECUTION_ID.fullmatch(value):
+        raise InvalidRequest(
+            f"invalid execution id {value!r}: 1 to 64 letters, digits, '_', '-' or '.', not starting with '.'",
+            details={"id": value if isinstance(value, str) else repr(value)},
+        )
+    return value
+
+
+@dataclass
+class Execution:
+    """One run. Times are epoch seconds; `duration` is the run's own time in ms.
+
+    `parameters` are kept as given in memory and capped (MAX_PARAMETERS_SIZE) when the
+    record is stored or serialised, so a synchronous run pays nothing for the cap.
+    """
+
+    id: str
+    workspace: str
+    function: str
+    version: str
+    language: str
+    parameters: Any = None
+    status: ExecutionStatus = ExecutionStatus.ACCEPTED
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    result: Any = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    duration: float | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    def succeed(self, outcome: RunResult) -> None:
+        self.status = ExecutionStatus.SUCCESSFUL
+        self.result, self.logs, self.duration = outcome.result, outcome.logs, outcome.duration
+        self.finished = time.time()
+
+    def fail(self, error: FnboxError) -> None:
+        """Keep the error as the run route answers it; its logs and duration go beside it."""
+        self.status = ExecutionStatus.FAILED
+        self.error = {"error": error.code, "message": error.message, "details": error.details}
+        self.logs, self.duration = error.logs or self.logs, error.duration
+        self.finished = time.time()
+
+    def dismiss(self, reason: str) -> None:
+        self.status = ExecutionStatus.DISMISSED
+        self.error = {"error": "Dismissed", "message": reason, "details": {}}
+        self.finished = time.time()
+
+    @property
+    def updated(self) -> float:
+        return max(t for t in (self.created, self.started, self.finished) if t is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workspace": self.workspace,
+            "function": self.function,
+            "version": self.version,
+            "language": self.language,
+            "status": str(self.status),
+            "parameters": json.loads(_parameters_text(self.parameters)),
+            "result": self.result,
+            "logs": self.logs,
+            "duration": self.duration,
+            "error": self.error,
+            "created": _iso(self.created),
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "updated": _iso(self.updated),
+        }
+
+
+_COLUMNS = (
+    "id", "workspace", "function", "version", "language", "status", "created", "started",
+    "finished", "duration", "parameters", "result", "logs", "error",
+)  # fmt: skip
+_UPDATED = ("status", "started", "finished", "duration", "result", "logs", "error")
+# Positional placeholders: binding named ones costs a third of a row's write.
+_INSERT = f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+# An ended record is final: neither a late update nor an upsert changes it.
+_NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
+#: Records per INSERT in `write_rows` (14 values each, far below SQLite's cap on values).
+ROWS_PER_STATEMENT = 50
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert(rows: int) -> str:
+    values = ", ".join([f"({', '.join('?' * len(_COLUMNS))})"] * rows)
+    return (
+        f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {values}"
+        f" ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} WHERE {_NOT_ENDED}"
+    )
+_UPDATE = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _UPDATED)} WHERE id = ? AND {_NOT_ENDED}"
+_UPDATED_AT = tuple(_COLUMNS.index(c) for c in _UPDATED)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM executions"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    function TEXT NOT NULL,
+    version TEXT NOT NULL,
+    language TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    duration REAL,
+    parameters TEXT NOT NULL,
+    result TEXT,
+    logs TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created, id);
+CREATE INDEX IF NOT EXISTS executions_by_workspace ON executions (workspace, created, id);
+CREATE INDEX IF NOT EXISTS executions_by_function ON executions (function, created, id);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created, id);
+"""
+
+
+class ExecutionStore:
+    """The SQLite table of execution records; every method is blocking and thread-safe."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = _connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ExecutionStoreError(f"cannot open the execution store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def insert(self, execution: Execution) -> bool:
+        """Add a new record; False if its id is taken (atomically: the id is the primary key)."""
+        try:
+            with self._lock:
+                self._db.execute(_INSERT, to_row(execution))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def update(self, execution: Execution) -> bool:
+        """Write the fields a run changes; False if there is no such record or it has ended.
+
+        An ended record is final, atomically: a run finishing after its cancel (or after
+        `mark_interrupted`) cannot overwrite the `dismissed` (or `failed`) already stored.
+        """
+        with self._lock:
+            row = to_row(execution)
+            cursor = self._db.execute(_UPDATE, (*(row[i] for i in _UPDATED_AT), execution.id))
+        return cursor.rowcount == 1
+
+    def write_many(self, executions: Iterable[Execution]) -> None:
+        """Insert or update (unless ended) many records in one transaction."""
+        self.write_rows([to_row(execution) for execution in executions])
+
+    def write_rows(self, rows: Sequence[Row]) -> None:
+        """`write_many` for rows made beforehand by `to_row`.
+
+        Many rows per statement: SQLite lets go of the GIL once per statement, and a
+        writer thread that takes it back once per row slows the event loop down.
+        """
+        if not rows:
+            return
+        with self._lock, _transaction(self._db):
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start : start + ROWS_PER_STATEMENT]
+                self._db.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
+
+    def get(self, execution_id: str) -> Execution | None:
+        with self._lock:
+            row = self._db.execute(f"{_SELECT} WHERE id = ?", (execution_id,)).fetchone()
+        return None if row is None else _execution(row)
+
+    def list(
+        self,
+        *,
+        workspace: str | None = None,
+        function: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        """One page, newest first, and the cursor of the next page (None on the last one)."""
+        if limit < 1:
+            raise InvalidRequest(f"limit must be at least 1, not {limit}", details={"limit": limit})
+        limit = min(limit, MAX_LIST_LIMIT)
+        if status is not None and status not in _STATUSES:
+            raise InvalidRequest(
+                f"unknown status {status!r}: one of {', '.join(_STATUSES)}", details={"status": status}
+            )
+        clauses, values = [], []
+        for column, value in (("workspace", workspace), ("function", function), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        if after is not None:
+            clauses.append("(created, id) < (?, ?)")
+            values.extend(_decode_cursor(after))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"{_SELECT}{where} ORDER BY created DESC, id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(query, (*values, limit + 1)).fetchall()
+        items = [_execution(row) for row in rows[:limit]]
+        return items, (_encode_cursor(items[-1]) if len(rows) > limit else None)
+
+    def mark_interrupted(self, message: str) -> int:
+        """At start: fail every record a previous process left accepted or running."""
+        error = _dumps(SandboxCrashed(message).to_json())
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE executions SET status = ?, error = ?, finished = ? WHERE status IN (?, ?)",
+                (ExecutionStatus.FAILED.value, error, time.time(), *_ACTIVE),
+            )
+        return cursor.rowcount
+
+    def prune(self, max_count: int | None = None, max_age: float | None = None) -> int:
+        """Delete ended records older than `max_age` seconds or past the newest `max_count`.
+
+        Accepted and running records are never deleted; None disables a limit.
+        """
+        ended = f"status IN ({', '.join('?' * len(_ENDED))})"
+        deleted = 0
+        with self._lock, _transaction(self._db):
+            if max_age is not None:
+                cursor = self._db.execute(
+                    f"DELETE FROM executions WHERE {ended} AND created < ?", (*_ENDED, time.time() - max_age)
+                )
+                deleted += cursor.rowcount
+            if max_count is not None:
+                cursor = self._db.execute(
+                    f"DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE {ended}"
+                    " ORDER BY created DESC, id DESC LIMIT -1 OFFSET ?)",
+                    (*_ENDED, max_count),
+                )
+                deleted += cursor.rowcount
+        return deleted
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Autocommit (isolation_level=None): transactions are explicit, see `_transaction`.
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode != "wal":
+            raise sqlite3.OperationalError(f"SQLite refused WAL mode (journal mode {mode!r})")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # a failed COMMIT (disk full, say) leaves it open
+            db.execute("ROLLBACK")
+        raise
+
+
+# Built once: json.dumps with options builds an encoder per call, half the cost of a row.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _parameters_text(parameters: Any) -> str:
+    """The parameters' JSON, or a small marker in place of anything over MAX_PARAMETERS_SIZE."""
+    text = _dumps(parameters)
+    size = len(text.encode())
+    return text if size <= MAX_PARAMETERS_SIZE else _dumps({"truncated": True, "size": size})
+
+
+def to_row(e: Execution) -> Row:
+    """The values of the table's columns, in order: what the store writes of a record."""
+    return (
+        e.id, e.workspace, e.function, e.version, e.language, str(e.status), e.created, e.started,
+        e.finished, e.duration, _parameters_text(e.parameters), _dumps(e.result), _dumps(e.logs),
+        None if e.error is None else _dumps(e.error),
+    )  # fmt: skip
+
+
+def _execution(row: tuple[Any, ...]) -> Execution:
+    values = dict(zip(_COLUMNS, row))
+    for column in ("parameters", "result", "logs", "error"):
+        if values[column] is not None:
+            values[column] = json.loads(values[column])
+    values["status"] = ExecutionStatus(values["status"])
+    return Execution(**values)
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _encode_cursor(last: Execution) -> str:
+    # json keeps a float's shortest exact repr, so the (created, id) key round-trips exactly.
+    return base64.urlsafe_b64encode(json.dumps([last.created, last.id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created, execution_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(created, (int, float)) and isinstance(execution_id, str):
+            return float(created), execution_id
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidRequest(f"invalid cursor {cursor!r}: pass back one a listing gave", details={"after": cursor})

@@ -1,0 +1,88 @@
+"""The JS text the sandbox evaluates, and the mapping of V8's lines back to the user's.
+
+A function compiles to `async function NAME({p1 = <default>, p2} = {}\\n) {\\n<body>\\n}`
+(see `define` in runtime.js), so the user's body starts at line HEADER_LINES + 1 of the
+script named `fnbox/NAME.js`; syntax errors are mapped back from there here, stacks by
+runtime.js.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+from fnbox.sandboxes.base import FunctionSource, JSONValue
+from fnbox.sandboxes.js.names import is_valid_name
+
+__all__ = ["GO", "HEADER_LINES", "define_call", "request", "run_call", "source_url", "stack_line", "syntax_error"]
+
+HEADER_LINES = 2
+# mini-racer's report of an uncaught exception: "<script>:<line>: <message>\n<source line>..."
+_REPORT = re.compile(r"^(?P<script>[^\n]*?):(?P<line>-?\d+): (?P<message>[^\n]*)")
+
+
+def source_url(name: str) -> str:
+    return f"fnbox/{name}.js"
+
+
+def _js(value: JSONValue) -> str:
+    """A JS literal for a JSON value (JSON is JS; ASCII-only sidesteps U+2028 questions)."""
+    return json.dumps(value, allow_nan=False)
+
+
+def define_call(function: FunctionSource) -> str:
+    """The eval that compiles one function; raises ValueError for a name that cannot be."""
+    if not is_valid_name(function.name):
+        raise ValueError(f"{function.name!r} is not a valid JavaScript function name")
+    params = []
+    for parameter in function.parameters:
+        if not is_valid_name(parameter.name):
+            raise ValueError(f"parameter {parameter.name!r} is not a valid JavaScript name")
+        if parameter.has_default:
+            try:
+                params.append(f"{parameter.name} = {_js(parameter.default)}")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the default of parameter {parameter.name!r} is not JSON: {exc}") from exc
+        else:
+            params.append(parameter.name)
+    header = "{" + ", ".join(params) + "} = {}"
+    args = ", ".join(_js(part) for part in (function.name, header, function.code, source_url(function.name)))
+    return f"$fnbox.define({args})"
+
+
+#: The eval of a run whose request is in the mailbox: always the same text, compiled once.
+GO = "$fnbox.go()\n//# sourceURL=fnbox:run"
+
+
+def request(parameters: Mapping[str, Any]) -> str:
+    """A run's parameters as JSON text, for JSON.parse (so a `__proto__` key stays data)."""
+    return json.dumps(parameters, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
+def run_call(run_id: int, function: int, request: str) -> str:
+    """The eval of a run whose request is too big for the mailbox."""
+    return f"$fnbox.run({run_id},{function},{_js(request)})\n//# sourceURL=fnbox:run"
+
+
+def syntax_error(report: str, body: str) -> tuple[str, int | None]:
+    """The message and body line of a failed `define_call`, from mini-racer's report."""
+    match = _REPORT.match(report)
+    if match is None:
+        return report.strip().split("\n", 1)[0] or "the function does not compile", None
+    line: int | None = None
+    if match["script"] == "undefined" or match["script"].startswith("fnbox/"):
+        lines = body.count("\n") + 1
+        line = min(max(int(match["line"]) - HEADER_LINES, 1), lines)
+    return match["message"], line
+
+
+def stack_line(stack: str | None, function: str) -> int | None:
+    """The body line of the first frame in `function` of a stack cleaned by runtime.js.
+
+    That is where it threw, or where it called the function that did.
+    """
+    if stack is None:
+        return None
+    match = re.search(rf"[\s(]{function}\.js:(\d+)", stack)
+    return int(match[1]) if match else None

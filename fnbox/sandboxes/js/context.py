@@ -1,0 +1,176 @@
+"""A fresh V8 isolate set up for one workspace version: the runtime, then each function.
+
+A sandbox builds one when it is compiled, and again if work left behind by a run wedges
+the isolate (see sandbox.py): the same functions then run on in a new one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource
+from fnbox.sandboxes.errors import CompilationError
+from fnbox.sandboxes.js import codegen
+from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve_threadsafe
+from fnbox.sandboxes.js.mailbox import CAPACITY, Mailbox
+from fnbox.sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
+
+__all__ = ["Blank", "Context", "Inbox", "SETUP_TIMEOUT", "prepare_blank", "take_blank"]
+
+#: Seconds allowed to set up the runtime or compile one function (no user code runs).
+SETUP_TIMEOUT = 10.0
+
+_RUNTIME = (Path(__file__).with_name("runtime.js")).read_text(encoding="utf-8")
+
+
+class Waiting(Protocol):
+    """The run an inbox delivers to (sandbox.py's _Run)."""
+
+    id: int
+    loop: Any
+    future: Any
+
+    def on_piece(self, data: bytes, more: bool) -> None: ...
+
+
+class Inbox:
+    """Receives `notify` on the isolate's thread (apart from the sandbox, so as not to keep it alive)."""
+
+    def __init__(self) -> None:
+        self.mailbox: Mailbox | None = None
+        self.current: Waiting | None = None
+
+    def on_notify(self) -> None:
+        run, mailbox = self.current, self.mailbox
+        if run is None or mailbox is None:
+            return
+        ended = time.perf_counter()
+        mail = mailbox.read()  # JS waits for this call to return, so the mail is complete
+        if mail.run_id == run.id:
+            resolve_threadsafe(run.loop, run.future, (mail, ended))
+
+    def on_live(self) -> None:
+        run, mailbox = self.current, self.mailbox
+        if run is None or mailbox is None:
+            return
+        run_id, data, more = mailbox.piece()  # JS waits for this call to return
+        if run_id == run.id:
+            run.on_piece(data, more)
+
+
+class Blank:
+    """An isolate with the runtime installed and no function yet.
+
+    Starting an isolate and installing runtime.js is most of a workspace's compile time
+    (about 2.5 + 5 ms), so one blank is kept ready per process: see `take_blank`.
+    """
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.inbox = Inbox()
+        try:
+            self.mailbox = self._install_runtime()
+            self.go: Handle = self.engine.script(codegen.GO)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def _install_runtime(self) -> Mailbox:
+        arguments = f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH}"
+        source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
+        install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
+        notify = self.engine.notifier(self.inbox.on_notify)
+        live = self.engine.notifier(self.inbox.on_live)
+        self.inbox.mailbox = Mailbox(self.engine.call(install, notify, live, timeout=SETUP_TIMEOUT))
+        return self.inbox.mailbox
+
+
+_spare: Blank | None = None
+_spare_building = False
+_spare_changed = threading.Condition()
+
+
+def take_blank() -> Blank:
+    """The spare blank (waiting for it if it is being made), and start making the next.
+
+    A blank holds no tenant's code or state, so handing it to any workspace is safe.
+    Waiting for a blank half made beats starting another from scratch.
+    """
+    global _spare
+    with _spare_changed:
+        _spare_changed.wait_for(lambda: not _spare_building, timeout=SETUP_TIMEOUT)
+        blank, _spare = _spare, None
+    prepare_blank()
+    return blank if blank is not None else Blank()
+
+
+def prepare_blank() -> None:
+    """Start making the spare blank in the background, unless one is ready or on its way."""
+    global _spare_building
+    with _spare_changed:
+        if _spare is not None or _spare_building:
+            return
+        _spare_building = True
+    threading.Thread(target=_make_spare, name="fnbox-js-spare", daemon=True).start()
+
+
+def _make_spare() -> None:
+    global _spare, _spare_building
+    try:
+        blank: Blank | None = Blank()
+    except (EngineError, ValueError):
+        blank = None  # the next take_blank makes its own and says why
+    with _spare_changed:
+        _spare, _spare_building = blank, False
+        _spare_changed.notify_all()
+
+
+class Context:
+    """An isolate with the runtime installed and a workspace's functions compiled.
+
+    Sync, from any thread; raises EngineError or ValueError if V8 itself fails.
+    """
+
+    def __init__(self, functions: Sequence[FunctionSource]) -> None:
+        blank = take_blank()
+        self.engine = blank.engine
+        self.inbox = blank.inbox
+        self.mailbox = blank.mailbox
+        self.go = blank.go
+        self.errors: dict[str, CompilationError] = {}
+        self.indexes: dict[str, int] = {}  # compiled functions, by name
+        self.memory_limit: int | None = None
+        try:
+            for function in functions:
+                self._define(function)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def set_memory_limit(self, limit: int) -> None:
+        """The limit of the run about to start: V8's heap, and the ArrayBuffers runtime.js counts."""
+        if limit != self.memory_limit:
+            self.engine.set_memory_limit(limit)
+            self.mailbox.set_memory_limit(limit)
+            self.memory_limit = limit
+
+    def _define(self, function: FunctionSource) -> None:
+        name = function.name
+        try:
+            self.indexes[name] = int(self.engine.eval(codegen.define_call(function), timeout=SETUP_TIMEOUT))
+        except ValueError as exc:
+            self.errors[name] = _compilation_error(name, None, str(exc))
+        except EngineError as exc:
+            message, line = codegen.syntax_error(exc.message, function.code)
+            self.errors[name] = _compilation_error(name, line, message)
+
+
+def _compilation_error(function: str, line: int | None, message: str) -> CompilationError:
+    where = f" (line {line})" if line else ""  # worded as the Python sandbox words it
+    return CompilationError(
+        f"function {function!r} does not compile{where}: {message}",
+        details={"function": function, "line": line},
+    )

@@ -1,0 +1,87 @@
+"""The Python side of the mailbox: a SharedArrayBuffer used in place (see runtime.js).
+
+Using it needs no call into the isolate: a run's request is written before its eval is
+posted; its outcome is read while JS waits in `notify`, and a live run's log entries while
+it waits in `live`; and the log entries of a run that timed out, still spinning maybe, can
+be read all the same.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+from fnbox.sandboxes.js.engine import SharedMemory
+
+__all__ = ["CAPACITY", "HELD", "READY", "Mail", "Mailbox"]
+
+#: UTF-16 units of text (64 KiB, per sandbox): a bigger request goes in the eval's text, a
+#: bigger outcome through `$fnbox.take()`, and log entries past it with the outcome.
+CAPACITY = 32 * 1024
+# int32 slots: run id, state, stream end, outcome start, outcome length, function, request
+# length, the id of the last run JS picked up, the run's memory limit in KiB, whether the
+# run hands its log entries over live, the length of a live piece and whether more follows;
+# spare ones
+_HEADER = 16
+RUNNING, READY, HELD = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Mail:
+    run_id: int
+    state: int  # READY: `outcome` is here; HELD: ask $fnbox.take()
+    stream: str  # log entries, each JSON followed by ","
+    outcome: str | None
+
+
+class Mailbox:
+    def __init__(self, memory: SharedMemory) -> None:
+        if memory.size < _HEADER * 4 + CAPACITY * 2:
+            raise ValueError("the mailbox is smaller than expected")
+        self._memory = memory  # keeps the buffer alive
+        self._header = (ctypes.c_int32 * _HEADER).from_address(memory.address)
+        self._text = memory.address + _HEADER * 4
+
+    def post(self, run_id: int, function: int, request: str, live: bool) -> bool:
+        """Write a run's request; False if it does not fit (`live` is written all the same)."""
+        self._header[9] = live
+        if len(request) > CAPACITY:  # UTF-16 needs at least as many units as code points
+            return False
+        data = request.encode("utf-16-le", "surrogatepass")  # JS strings may hold lone surrogates
+        if len(data) > 2 * CAPACITY:
+            return False
+        ctypes.memmove(self._text, data, len(data))
+        header = self._header
+        header[0] = run_id
+        header[5] = function
+        header[6] = len(data) // 2
+        return True
+
+    def read(self) -> Mail:
+        """The whole mailbox: only while JS waits in `notify` is it sure to be complete."""
+        run_id, state, stream_end, start, length = self._header[0:5]
+        outcome = self._string(start, length) if state == READY else None
+        return Mail(run_id, state, self._string(0, stream_end), outcome)
+
+    def set_memory_limit(self, limit: int) -> None:
+        """Bytes the run may use: its ArrayBuffers count against them in JS (runtime.js)."""
+        self._header[8] = min(limit // 1024, 2**31 - 1)
+
+    def piece(self) -> tuple[int, bytes, bool]:
+        """A live run's log entry piece, while JS waits in `live`: run id, UTF-16 bytes, more to come."""
+        header = self._header
+        length = min(max(header[10], 0), CAPACITY)
+        return header[0], ctypes.string_at(self._text, 2 * length), header[11] != 0
+
+    def started(self) -> int:
+        """The id of the last run whose eval JS began (set before any user code runs)."""
+        return int(self._header[7])
+
+    def stream(self) -> str:
+        """The log entries streamed so far: final ones only, JS appends after them."""
+        return self._string(0, self._header[2])
+
+    def _string(self, start: int, length: int) -> str:
+        start = min(max(start, 0), CAPACITY)
+        length = min(max(length, 0), CAPACITY - start)
+        return ctypes.string_at(self._text + 2 * start, 2 * length).decode("utf-16-le", "replace")

@@ -1,0 +1,432 @@
+"""A workspace's JavaScript functions in one V8 context, warm and ready to run.
+
+A run is one eval posted to the isolate's thread, always the same text, `$fnbox.go()`: its
+request (run id, function, parameters' JSON) is in the mailbox, a SharedArrayBuffer both
+sides use in place. The function's outcome (result or error, as JSON made inside the run)
+and its logs land there too, and JS calls `notify`: that callback reads them and wakes the
+caller's loop directly. No other call crosses into the isolate.
+
+When a run times out, its eval is cancelled (V8 stops a loop still in it) and a short
+probe, `$fnbox.abandon(id)`, checks the isolate answers again. JS spinning in a microtask
+or a timer is out of reach of any cancel: then the probe fails, the isolate is freed, and
+the sandbox is `broken`, for the pool to replace. A run can also end while work it left
+behind spins on (a detached promise loop): a probe after IDLE_CHECK seconds without runs
+catches that, so an idle sandbox does not burn a core for long. And if the next run comes
+first, it finds the isolate still busy: a run not picked up within START_WAIT seconds moves
+to a fresh isolate with the same functions (the workspace's `cache` is lost with the old one).
+So does a run whose eval throws before its function is called: work left behind has broken
+the runtime's state (by calling `$fnbox` itself, say).
+
+A run whose caller follows its logs (`on_log`) has JS hand each entry over as it is made,
+through a second callback (`live`, see runtime.js); other runs cross into Python only at
+their end. A run whose caller is cancelled is stopped as a timed-out one is, the isolate
+kept if it answers the probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from fnbox.sandboxes.base import (
+    MAX_LOG_ENTRIES,
+    FunctionSource,
+    JSONValue,
+    Limits,
+    LiveLog,
+    LogEntry,
+    OnLog,
+    RunResult,
+)
+from fnbox.sandboxes.errors import (
+    CompilationError,
+    FnboxError,
+    InvalidParameters,
+    MemoryLimitExceeded,
+    NotFound,
+    SandboxCrashed,
+    TimeoutExceeded,
+)
+from fnbox.sandboxes.js import codegen, outcome
+from fnbox.sandboxes.js.context import Context
+from fnbox.sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
+from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, Mail
+from fnbox.sandboxes.js.slot import RunSlot
+
+__all__ = ["JsSandbox", "compile_workspace"]
+
+#: Seconds a timed-out run's isolate has to answer the probe, or be dropped. An isolate
+#: that is not stuck answers in well under a millisecond.
+PROBE_TIMEOUT = 0.1
+#: Seconds between checks of V8's memory-limit flag during a run.
+MEMORY_POLL = 0.05
+#: Seconds a run may wait for its isolate to pick it up (plus 0.1 s a MB of a request that
+#: V8 must parse); past that, work a previous run left behind has wedged the isolate, and
+#: the run moves to a fresh one. Generous: a busy machine must not pass for a wedged isolate.
+START_WAIT = 0.25
+#: Seconds close() waits for V8 to free an isolate that is not known to be stuck.
+CLOSE_WAIT = 1.0
+#: Seconds after a run, if no other follows, to check the isolate is idle; and for it to answer.
+IDLE_CHECK = 1.0
+#: Bytes of one live log entry: far more than runtime.js ever makes (an 8 Ki-character
+#: message, JSON-escaped), so only a broken runtime passes it.
+MAX_LIVE_ENTRY = 8 * CAPACITY
+
+
+def compile_workspace(functions: Sequence[FunctionSource]) -> JsSandbox:
+    """Compile a workspace's JS functions into a fresh V8 context, each in its own eval.
+
+    Sync, from any thread, inside a running event loop or not: no loop is involved.
+    """
+    try:
+        context = Context(functions)
+    except (EngineError, ValueError) as exc:
+        raise SandboxCrashed(f"the JavaScript engine did not start: {exc}") from exc
+    return JsSandbox(context, functions)
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """Why a run stopped waiting, other than its outcome or a failed eval."""
+
+    name: str
+
+
+_TIMEOUT = _Signal("timeout")
+_MEMORY = _Signal("memory")
+_CLOSED = _Signal("closed")
+_WEDGED = _Signal("wedged")
+
+
+class _Run:
+    """A run in flight: where its outcome goes, and what became of its eval."""
+
+    __slots__ = (
+        "id", "loop", "future", "started", "posted", "start_wait", "picked_up", "task", "eval_done", "watch",
+        "live", "handed", "partial",
+    )
+    watch: asyncio.TimerHandle  # see JsSandbox._watch
+
+    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
+        self.id = run_id
+        self.loop = loop
+        self.live = live  # the caller's on_log, if it follows the run's logs
+        self.handed: list[LogEntry] = []  # the entries handed over live so far
+        self.partial = bytearray()  # a live entry's pieces until its last
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.started = started  # when the caller's run began: its timeout counts from there
+        self.posted = 0.0  # when this eval was posted to the isolate
+        self.start_wait = START_WAIT
+        self.picked_up = False
+        self.task = 0
+        self.eval_done = False
+
+    def on_eval_done(self, value: Any) -> None:
+        # On the isolate's thread. A completed eval only means the run has started.
+        self.eval_done = True
+        if isinstance(value, EngineError):
+            resolve_threadsafe(self.loop, self.future, value)
+
+    def on_piece(self, data: bytes, more: bool) -> None:
+        # On the isolate's thread, JS waiting: a piece of a log entry runtime.js made.
+        partial = self.partial
+        if len(partial) + len(data) > MAX_LIVE_ENTRY or len(self.handed) >= MAX_LOG_ENTRIES or self.live is None:
+            partial.clear()
+            return
+        partial += data
+        if more:
+            return
+        text = partial.decode("utf-16-le", "replace")
+        partial.clear()
+        try:
+            entry = outcome.load(text)
+        except FnboxError:
+            return
+        self.handed.append(entry)
+        self.live(entry)
+
+    def elapsed(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class JsSandbox:
+    """One workspace version's JS functions; see the module docstring for how a run goes."""
+
+    def __init__(self, context: Context, functions: Sequence[FunctionSource]) -> None:
+        self.errors: dict[str, CompilationError] = context.errors
+        self.broken = False
+        self._context = context
+        self._functions = tuple(functions)
+        self._names = {function.name for function in functions}
+        self._slot = RunSlot()
+        self._run_ids = itertools.count(1)
+        self._idle_check: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._finalizer = self._finalize(context)
+
+    def _finalize(self, context: Context) -> weakref.finalize:
+        finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
+        finalizer.atexit = False
+        return finalizer
+
+    # ---- runs ---------------------------------------------------------------------------
+
+    async def run(
+        self, function: str, parameters: Mapping[str, JSONValue], limits: Limits, *, on_log: OnLog | None = None
+    ) -> RunResult:
+        if function not in self._names:
+            details = {"function": function}
+            raise NotFound(f"no JavaScript function {function!r}", details=details, logs=[], duration=0.0)
+        error = self.errors.get(function)
+        if error is not None:
+            raise CompilationError(error.message, details=error.details, logs=[], duration=0.0)
+        try:
+            request = codegen.request(parameters)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
+        await self._slot.acquire()
+        live = None if on_log is None else LiveLog(asyncio.get_running_loop(), on_log)
+        try:
+            return await self._run(function, request, limits, live)
+        finally:
+            self._slot.release()
+            if live is not None:
+                live.close()
+
+    async def _run(self, function: str, request: str, limits: Limits, live: LiveLog | None) -> RunResult:
+        if self.broken or self._context.engine.closing:
+            raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
+        if self._idle_check is not None:
+            self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        run = self._start(function, request, limits, loop, started, live)
+        try:
+            signal = await self._wait(run)
+            if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
+                await self._reboot(run)
+                run = self._start(function, request, limits, loop, started, live)
+                run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
+                signal = await self._wait(run)
+            if isinstance(signal, tuple):
+                mail, ended = signal
+                return await self._finish(function, run, mail, (ended - run.started) * 1000, limits)
+            raise await self._failure(run, signal, limits)
+        finally:
+            self._context.inbox.current = None
+            if not self.broken:
+                self._idle_check = loop.call_later(IDLE_CHECK, self._check_idle)
+
+    def _start(
+        self,
+        function: str,
+        request: str,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        started: float,
+        live: LiveLog | None,
+    ) -> _Run:
+        """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
+        context = self._context
+        run = _Run(next(self._run_ids), loop, started, live)
+        index = context.indexes[function]
+        source: str | Handle = context.go
+        if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
+            source = codegen.run_call(run.id, index, request)
+            run.start_wait += len(source) / 10e6
+        context.set_memory_limit(limits.memory)
+        context.inbox.current = run
+        left = max(limits.timeout - run.elapsed() / 1000, 0.0)
+        run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        run.posted = time.perf_counter()
+        try:
+            run.task = context.engine.start_eval(source, run.on_eval_done)
+        except EngineError as exc:
+            run.watch.cancel()
+            raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
+        return run
+
+    async def _wait(self, run: _Run) -> Any:
+        """The run's outcome (mail, end time), or a _Signal, or the EngineError its eval failed with."""
+        try:
+            return await run.future
+        except asyncio.CancelledError:
+            run.watch.cancel()
+            await self._cancel(run)
+            raise
+        finally:
+            run.watch.cancel()
+
+    async def _cancel(self, run: _Run) -> None:
+        """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
+        try:
+            await self._stop(run)
+        except asyncio.CancelledError:  # cancelled again: wait no more, drop the isolate
+            self._break()
+            raise
+
+    async def _reboot(self, run: _Run) -> None:
+        """Swap an isolate that work a previous run left behind wedged or broke for a fresh one."""
+        old = self._context
+        old.inbox.current = None
+        old.engine.cancel(run.task)  # never started: nothing should pick it up later
+        old.engine.close(wait=0.0)  # frees in the background: the work left behind stops
+        self._finalizer.detach()
+        loop = asyncio.get_running_loop()
+        building = loop.run_in_executor(None, Context, self._functions)
+        try:
+            context = await asyncio.shield(building)
+        except asyncio.CancelledError:
+            self.broken = True
+            building.add_done_callback(_close_context)
+            raise
+        except (EngineError, ValueError) as exc:
+            self.broken = True
+            raise SandboxCrashed(f"the JavaScript engine did not restart: {exc}", logs=[], duration=run.elapsed()) from exc
+        if self._closed:
+            context.engine.close(wait=0.0)
+            raise SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
+        self._context = context
+        self._finalizer = self._finalize(context)
+
+    async def _finish(self, function: str, run: _Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
+        text = mail.outcome
+        if mail.state == HELD:  # too big for the mailbox
+            try:
+                remaining = limits.timeout - run.elapsed() / 1000
+                text = await self._context.engine.eval_async("$fnbox.take()", timeout=max(remaining, PROBE_TIMEOUT))
+            except (TimeoutError, EngineError) as exc:
+                self._break()
+                entries = outcome.logs(mail.stream, handed=run.handed)
+                raise SandboxCrashed("the result could not be fetched", logs=entries, duration=duration) from exc
+        try:
+            result = outcome.load(text)
+        except FnboxError as exc:
+            exc.logs, exc.duration = outcome.logs(mail.stream, handed=run.handed), duration
+            raise
+        entries = outcome.logs(mail.stream, result, run.handed)
+        if result.get("ok") is True:
+            return RunResult(result.get("result"), entries, duration)
+        raise outcome.failure(function, result, entries, duration)
+
+    async def _failure(self, run: _Run, signal: Any, limits: Limits) -> FnboxError:
+        if signal is _CLOSED:
+            return SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
+        memory = signal is _MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
+        if memory or self._context.engine.memory_limit_reached():
+            entries = self._abandoned_logs(run)
+            self._break()  # its heap is full of the run's leftovers: start afresh
+            return MemoryLimitExceeded(
+                f"the function used more than its {limits.memory / 2**20:g} MB of memory",
+                logs=entries,
+                duration=run.elapsed(),
+            )
+        if signal is _TIMEOUT:
+            duration = run.elapsed()
+            entries, memory = await self._stop(run)
+            if memory:  # stuck in V8's native code, its heap past the limit meanwhile
+                return MemoryLimitExceeded(
+                    f"the function used more than its {limits.memory / 2**20:g} MB of memory",
+                    logs=entries,
+                    duration=duration,
+                )
+            return TimeoutExceeded(f"the function ran for longer than {limits.timeout:g} s", logs=entries, duration=duration)
+        entries = self._abandoned_logs(run)
+        self._break()
+        message = signal.message if isinstance(signal, EngineError) else str(signal)
+        return SandboxCrashed(f"the JavaScript engine failed: {message}", logs=entries, duration=run.elapsed())
+
+    async def _stop(self, run: _Run) -> tuple[list[LogEntry], bool]:
+        """End a timed-out run: its logs, and whether V8 found its heap over the limit
+        meanwhile. An isolate that does not answer is dropped."""
+        engine = self._context.engine
+        if not run.eval_done:
+            engine.cancel(run.task)  # TerminateExecution: stops a loop still in the eval
+        for _ in range(2):  # a terminate landing just after the eval ends hits the first probe
+            try:
+                tail = await engine.eval_async(f"$fnbox.abandon({run.id})", timeout=PROBE_TIMEOUT)
+            except EngineError as exc:
+                if exc.kind == "terminated":
+                    continue
+                break
+            except TimeoutError:
+                break
+            try:
+                return outcome.logs(self._mailbox_stream(), outcome.load(tail), run.handed), False
+            except FnboxError:
+                return self._abandoned_logs(run), False
+        entries = self._abandoned_logs(run)
+        memory = engine.memory_limit_reached()
+        self._break()
+        return entries, memory
+
+    def _check_idle(self) -> None:
+        """Probe an isolate that should be idle; one that does not answer is stuck."""
+        context = self._context
+        if context.inbox.current is not None or context.engine.closing:
+            return
+        answered: list[bool] = []
+        try:
+            context.engine.start_eval("0", lambda value: answered.append(True))
+        except EngineError:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_check = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
+
+    def _settle_idle_check(self, context: Context, answered: list[bool]) -> None:
+        if not answered and context is self._context and context.inbox.current is None:
+            self._break()
+
+    def _watch(self, run: _Run, timeout: float) -> None:
+        """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
+        now = time.perf_counter()
+        left = timeout - (now - run.started)
+        context = self._context
+        if context.engine.memory_limit_reached():
+            resolve(run.future, _MEMORY)
+        elif left <= 0:
+            resolve(run.future, _TIMEOUT)
+        elif not run.picked_up and context.mailbox.started() == run.id:
+            run.picked_up = True
+        elif not run.picked_up and now - run.posted >= run.start_wait:
+            resolve(run.future, _WEDGED)
+            return
+        if not run.future.done():
+            run.watch = run.loop.call_later(min(MEMORY_POLL, left), self._watch, run, timeout)
+
+    def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
+        """What a run that never handed over its outcome had logged: handed over, or read in place."""
+        return outcome.logs(self._mailbox_stream(), handed=run.handed)
+
+    def _mailbox_stream(self) -> str:
+        context = self._context
+        return "" if context.engine.closing else context.mailbox.stream()
+
+    def _break(self) -> None:
+        self.broken = True
+        self._context.engine.close(wait=0.0)  # frees in the background: a wedged isolate stops now
+
+    # ---- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the isolate; a run in flight ends with SandboxCrashed. Never hangs for long.
+
+        An isolate already dropped as stuck is freed in the background: waiting for it could
+        block the worker's event loop for the whole CLOSE_WAIT.
+        """
+        self._closed = True
+        self._finalizer.detach()
+        context = self._context
+        run = context.inbox.current
+        if run is not None:
+            resolve_threadsafe(run.loop, run.future, _CLOSED)
+        context.engine.close(wait=0.0 if self.broken else CLOSE_WAIT)
+
+
+def _close_context(building: asyncio.Future[Context]) -> None:
+    if not building.cancelled() and building.exception() is None:
+        building.result().engine.close(wait=0.0)

@@ -1,0 +1,251 @@
+"""The pool of warm sandboxes: an LRU with idle expiry, keyed by workspace version.
+
+Each sandbox runs one call at a time (its `cache` and logs stay coherent); callers
+queue in front of it, up to a bound, and a full or too slow queue answers Overloaded.
+A sandbox leaving the pool (evicted, idle, replaced by a new version, or dropped) is
+retired: it is closed as soon as the calls already holding it have finished, so a run
+in flight always finishes on the version it started with.
+
+Cancelling the task awaiting `run` cancels the call: one still queued never starts, one
+running is stopped by its sandbox (see `Sandbox.run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from cachetools import TTLCache
+
+from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
+from fnbox.sandboxes.errors import CompilationError, Overloaded
+
+__all__ = ["Pool", "SandboxKey", "SandboxPool"]
+
+
+@dataclass(frozen=True)
+class SandboxKey:
+    workspace: str
+    language: str
+    version: str
+
+
+class Pool(Protocol):
+    """What the Runtime needs of a pool: this in-process one, or workers.WorkerPool."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]: ...
+
+    async def run(
+        self,
+        key: SandboxKey,
+        sources: Sequence[FunctionSource],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+    ) -> RunResult: ...
+
+    async def drop(self, workspace: str) -> None: ...
+
+
+@dataclass(eq=False)
+class _Entry:
+    sandbox: Sandbox
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0  # calls queued on or running in this sandbox
+    retired: bool = False
+
+    def retire(self) -> None:
+        self.retired = True
+        if self.holders == 0:
+            self.sandbox.close()
+
+
+class _WarmSandboxes(TTLCache):  # type: ignore[type-arg]
+    """cachetools' TTLCache, retiring what it evicts or lets expire."""
+
+    def popitem(self) -> tuple[SandboxKey, _Entry]:
+        key, entry = super().popitem()
+        entry.retire()
+        return key, entry
+
+    def expire(self, time: float | None = None) -> list[tuple[SandboxKey, _Entry]]:
+        expired = super().expire(time)
+        for _, entry in expired:
+            entry.retire()
+        return expired
+
+
+class SandboxPool:
+    """Warm sandboxes of every language, built by `factories` (language -> factory).
+
+    Only plain data crosses this interface (sources in, results and errors out), so a
+    pool that keeps its sandboxes in worker processes can stand in for this one.
+    """
+
+    def __init__(
+        self,
+        *,
+        factories: Mapping[str, SandboxFactory],
+        max_sandboxes: int,
+        idle_timeout: float,
+        max_queue: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_queue = max_queue
+        self._factories = dict(factories)
+        self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
+        self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
+        self._sweep_interval = min(max(idle_timeout / 4, 0.05), 30.0)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def __contains__(self, key: SandboxKey) -> bool:
+        return key in self._warm
+
+    def __len__(self) -> int:
+        return len(self._warm)
+
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]:
+        """Compile a workspace version and make it the warm one; return its compile errors.
+
+        With errors, the new version is kept only if `keep_on_error` (its other functions
+        then run); otherwise the version already warm stays in place.
+        """
+        sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        if sandbox.errors and not keep_on_error:
+            sandbox.close()
+            return sandbox.errors
+        self._retire_where(lambda other: other.workspace == key.workspace and other.language == key.language)
+        self._warm[key] = _Entry(sandbox)
+        return sandbox.errors
+
+    async def start(self) -> None:
+        """Start dropping idle sandboxes in the background."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_idle())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._retire_where(lambda key: True)
+
+    async def drop(self, workspace: str) -> None:
+        self._retire_where(lambda key: key.workspace == workspace)
+
+    def sweep(self) -> None:
+        """Retire the sandboxes idle for longer than the idle timeout."""
+        self._warm.expire()
+
+    async def _sweep_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            self.sweep()
+
+    async def run(
+        self,
+        key: SandboxKey,
+        sources: Sequence[FunctionSource],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+        on_start: Callable[[], None] | None = None,
+    ) -> RunResult:
+        """Run on the warm sandbox for `key`, compiling `sources` if there is none.
+
+        `on_log` gets the run's log entries as they are made (see `Sandbox.run`);
+        `on_start` is called when the run gets its turn (after compiling and queueing).
+        """
+        while True:
+            entry = await self._entry(key, sources)
+            if entry.holders >= self.max_queue:
+                raise Overloaded(
+                    f"{entry.holders} calls are already waiting for workspace {key.workspace!r}; try again later",
+                    details={"workspace": key.workspace, "queued": entry.holders},
+                )
+            entry.holders += 1
+            try:
+                await self._acquire(entry, key, limits)
+                try:
+                    if entry.sandbox.broken:
+                        continue  # a call before this one wedged it: take a fresh one
+                    if on_start is not None:
+                        on_start()
+                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log)
+                finally:
+                    entry.lock.release()
+                    if entry.sandbox.broken:
+                        self._retire(key, entry)
+            finally:
+                entry.holders -= 1
+                if entry.retired and entry.holders == 0:
+                    entry.sandbox.close()
+
+    @staticmethod
+    async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
+        if not entry.lock.locked():
+            await entry.lock.acquire()  # free: taken at once, without a turn of the loop
+            return
+        # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
+        try:
+            async with asyncio.timeout(limits.timeout):
+                await entry.lock.acquire()
+        except TimeoutError:
+            raise Overloaded(
+                f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
+                details={"workspace": key.workspace},
+            ) from None
+
+    def _retire(self, key: SandboxKey, entry: _Entry) -> None:
+        if self._warm.get(key) is entry:
+            del self._warm[key]
+        entry.retired = True
+
+    async def _entry(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
+        entry = self._warm.get(key)
+        if entry is not None:
+            self._warm[key] = entry  # a use restarts its idle clock
+            return entry
+        building = self._building.get(key)
+        if building is None:
+            # A task of its own: a caller cancelled meanwhile cancels neither the build nor the
+            # other callers waiting for it.
+            building = asyncio.ensure_future(self._build(key, sources))
+            building.add_done_callback(_retrieve)
+            self._building[key] = building
+        return await asyncio.shield(building)
+
+    async def _build(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
+        try:
+            sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        finally:
+            del self._building[key]
+        entry = _Entry(sandbox)
+        self._warm[key] = entry
+        return entry
+
+    def _retire_where(self, matches: Callable[[SandboxKey], Any]) -> None:
+        self._warm.expire()
+        for key in [key for key in list(self._warm.keys()) if matches(key)]:
+            entry = self._warm.pop(key, None)
+            if entry is not None:
+                entry.retire()
+
+
+def _retrieve(building: asyncio.Future[_Entry]) -> None:
+    """Mark a failed build's error as seen: every caller waiting for it may have gone."""
+    if not building.cancelled():
+        building.exception()

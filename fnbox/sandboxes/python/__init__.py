@@ -1,0 +1,20 @@
+"""The Python sandbox: RestrictedPython with fnbox's policy, vetted module proxies and deadlines.
+
+    policy.py     compile time: RestrictedPython's transformer plus deadline checks and size guards
+    guards.py     run time: attribute access, writes, iteration, the Deadline stop
+    sizes.py      run time: size checks on operators and builtins that allocate by an argument
+    modules.py    the import allow-list, as proxies of vetted members
+    namespace.py  the shared module namespace and its builtins
+    source.py     one function body -> a compiled `def`, errors on the user's lines
+    output.py     print() and log.* into the run's logs
+    results.py    the result as plain JSON data; errors as user-code tracebacks
+    executor.py   daemon worker threads
+    memory.py     the C allocator of a worker under RLIMIT_AS
+    sandbox.py    PythonSandbox and compile_workspace
+"""
+
+from fnbox.sandboxes.python.modules import ALLOWED_MODULES
+from fnbox.sandboxes.python.namespace import RESERVED_NAMES
+from fnbox.sandboxes.python.sandbox import PythonSandbox, compile_workspace
+
+__all__ = ["ALLOWED_MODULES", "RESERVED_NAMES", "PythonSandbox", "compile_workspace"]

@@ -1,0 +1,123 @@
+"""Worker threads for Python runs, so the event loop stays free while user code runs.
+
+Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so one run stuck
+in C code would hold the process open; these are daemon threads. Each one also sets a
+bounded decimal context, since decimal contexts are per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import decimal
+import os
+import queue
+import threading
+from typing import Any, Callable
+
+from fnbox.sandboxes.python.sizes import decimal_context
+
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class Executor:
+    """Runs sync callables on daemon threads and completes asyncio futures with the outcome."""
+
+    def __init__(self, max_threads: int) -> None:
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # a C lock: threading.Semaphore costs microseconds
+        self._idle = 0
+        self._threads = 0
+        self._max_threads = max_threads
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # an idle thread will take the job
+            elif self._threads < self._max_threads:
+                self._start_thread()
+        self._jobs.put((loop, future, function, args))
+        return future
+
+    def _start_thread(self) -> None:
+        try:
+            threading.Thread(target=self._work, name=f"fnbox-python-{self._threads + 1}", daemon=True).start()
+        except RuntimeError:  # "can't start new thread": RLIMIT_AS covers thread stacks too
+            if self._threads == 0:
+                raise MemoryError("no thread could be started for the run (the worker is out of memory)") from None
+            return  # the job waits for a busy thread; the watchdog answers if none frees up
+        self._threads += 1
+
+    def _work(self) -> None:
+        decimal.setcontext(decimal_context())
+        while True:
+            job = self._jobs.get()
+            try:
+                _run(*job)
+            except BaseException:  # noqa: BLE001 - a thread that dies would leave its jobs unanswered
+                pass
+            del job
+            with self._lock:
+                self._idle += 1
+
+
+def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[..., Any], args: Any) -> None:
+    if future.done():  # the caller gave up before it started (cancelled, or the watchdog)
+        return
+    try:
+        outcome, failed = function(*args), False
+    except BaseException as exc:  # delivered to the caller, whatever it is
+        outcome, failed = exc, True
+    try:
+        loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
+    except MemoryError:  # out of memory for the callback itself: drop the outcome, say why
+        del outcome
+        loop.call_soon_threadsafe(_deliver, future, MemoryError("the run's outcome could not be delivered"), True)
+
+
+def _deliver(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # cancelled, or already answered by the watchdog
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise `exception` in a thread at its next bytecode (None clears a pending one).
+
+    Reaches Python-level loops in host code (statistics over a huge input, say) that the
+    deadline checks in user code do not; C code holding the GIL is beyond its reach.
+    """
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception is not None else None
+    )
+
+
+_PR_SET_NAME = 15
+_libc = ctypes.CDLL(None)
+#: The OS name of a thread between runs.
+IDLE_THREAD_NAME = "fnbox-python"
+
+
+def name_thread(name: str) -> None:
+    """Give the calling OS thread a name (15 bytes at most, as Linux keeps them)."""
+    _libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+_executor: Executor | None = None
+_executor_lock = threading.Lock()
+
+
+def executor() -> Executor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = Executor(max_threads=min(32, (os.cpu_count() or 1) + 4))
+    return _executor

@@ -1,0 +1,165 @@
+"""Access guards: what transformed user code calls instead of attribute access, writes
+and iteration, and the deadline stop.
+
+They keep user code to public attributes of what it was given (no `_` names, no frame or
+code objects, no `str.format` field walks, no `.obj` of an AttributeError), let it modify
+only containers and objects of its own classes, and stop it when its deadline passes.
+"""
+
+from __future__ import annotations
+
+import operator
+import weakref
+from collections import Counter, deque
+from time import perf_counter
+from typing import Any, Callable, Iterable, Iterator
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from fnbox.sandboxes.python.sizes import SIZED_METHODS, Budget, GuardedType, LongRange, Sizes
+
+
+class Deadline(BaseException):
+    """The run passed its deadline.
+
+    A BaseException that user code cannot name: `except Exception:` lets it through and
+    bare `except:` is compiled as `except Exception:`. The check that raises it keeps
+    firing after the deadline, so a handler that swallows it stops at its next loop.
+    """
+
+
+#: Attribute names that get a closer look; every other name costs one set lookup.
+_SPECIAL = INSPECT_ATTRIBUTES | SIZED_METHODS | {"mro", "format", "format_map", "obj", "elements", "from_bytes"}
+_WRITABLE_TYPES = frozenset({dict, list, bytearray, deque, Counter})
+_WRITABLE_BASES = (dict, list, bytearray, deque)
+
+
+class Guards:
+    """The access guards of one sandbox, bound to its namespace (where its deadline is)."""
+
+    def __init__(self, namespace: dict[str, Any], budget: Budget) -> None:
+        self.ns = namespace
+        self.budget = budget
+        self.sizes = Sizes(budget, self.check_deadline)
+        self.user_classes: weakref.WeakSet[type] = weakref.WeakSet()
+
+    # Deadline.
+
+    def check_deadline(self) -> None:
+        if perf_counter() > self.ns["_deadline_"]:
+            raise Deadline
+
+    def ticking(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """Iterate with a deadline check per item: for infinite or huge C iterators
+        (itertools.count, product...), so C code consuming them comes back to Python."""
+        ns = self.ns
+        for item in iterable:
+            if perf_counter() > ns["_deadline_"]:
+                raise Deadline
+            yield item
+
+    # Attribute access, writes, iteration.
+
+    def guarded_getattr(self, obj: Any, name: str) -> Any:
+        """`obj.name` in user code (the name is always a literal str there)."""
+        if name.startswith("_"):
+            raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+        if name in _SPECIAL:
+            return self._special_attribute(obj, name)
+        return getattr(obj, name)
+
+    def getattr_builtin(self, obj: Any, name: str, *default: Any) -> Any:
+        """getattr() for user code: the same checks as `obj.name`."""
+        if type(name) is not str:  # a str subclass could fake startswith()
+            raise TypeError("attribute name must be a str")
+        try:
+            return self.guarded_getattr(obj, name)
+        except AttributeError:
+            if default:
+                return default[0]
+            raise
+
+    def hasattr_builtin(self, obj: Any, name: str) -> bool:
+        if type(name) is not str:
+            raise TypeError("attribute name must be a str")
+        try:
+            self.guarded_getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+
+    def _special_attribute(self, obj: Any, name: str) -> Any:
+        if type(obj) is GuardedType:
+            obj = obj._main_type
+        if name in INSPECT_ATTRIBUTES:
+            raise AttributeError(f'"{name}" is a restricted name, that is forbidden to access in RestrictedPython.')
+        if name == "mro":
+            raise AttributeError('"mro" is not available in fnbox functions')
+        if name in ("format", "format_map") and _is_or_subclasses(obj, str):
+            raise AttributeError(
+                f"str.{name}() is not allowed in fnbox functions (format fields can reach any attribute): "
+                "use an f-string"
+            )
+        if name == "obj" and isinstance(obj, BaseException):
+            raise AttributeError('"obj" of an exception is not available in fnbox functions')
+        if name == "elements" and _is_or_subclasses(obj, Counter):
+            raise AttributeError("Counter.elements() is not available in fnbox functions")
+        value = getattr(obj, name)
+        if name in SIZED_METHODS or name == "from_bytes":
+            return self.sizes.sized_attribute(obj, name, value)
+        return value
+
+    def write(self, obj: Any) -> Any:
+        """Target of `obj[k] = v`, `obj.a = v`, `del ...`: containers and user objects only.
+
+        Host objects (functions, classes, module proxies) are shared by every sandbox of
+        the process: a write there would leak into other workspaces.
+        """
+        kind = type(obj)
+        if kind in _WRITABLE_TYPES or kind in self.user_classes or isinstance(obj, _WRITABLE_BASES):
+            return obj
+        if isinstance(obj, type) and obj in self.user_classes:
+            return obj
+        raise TypeError(f"fnbox functions cannot modify {kind.__name__} objects")
+
+    def augitem(self, obj: Any, key: Any, op: Callable[[Any, Any], Any], value: Any) -> None:
+        self.write(obj)[key] = op(obj[key], value)
+
+    def augattr(self, obj: Any, name: str, op: Callable[[Any, Any], Any], value: Any) -> None:
+        setattr(self.write(obj), name, op(self.guarded_getattr(obj, name), value))
+
+    def metaclass(self, name: str, bases: tuple[Any, ...], namespace: dict[str, Any], **kwargs: Any) -> type:
+        """Every `class` statement: remembers the class so its instances may be written."""
+        cls = type(name, bases, namespace, **kwargs)
+        self.user_classes.add(cls)
+        return cls
+
+    @staticmethod
+    def getiter(obj: Any) -> Iterator[Any]:
+        if type(obj) is LongRange:
+            return iter(obj._range)  # a for-loop or comprehension: it checks the deadline itself
+        return iter(obj)
+
+    def iter_builtin(self, obj: Any, *sentinel: Any) -> Iterator[Any]:
+        if sentinel:  # iter(callable, sentinel) may call a C function forever
+            return self.ticking(iter(obj, *sentinel))
+        return iter(obj)
+
+
+def _is_or_subclasses(obj: Any, types: type | tuple[type, ...]) -> bool:
+    return isinstance(obj, types) or (isinstance(obj, type) and issubclass(obj, types))
+
+
+#: The in-place operators `x op= y` compiles to (see policy.INPLACE_GUARDS); the guarded
+#: ones are bound per sandbox.
+PLAIN_INPLACE = {
+    "_iadd_": operator.iadd,
+    "_isub_": operator.isub,
+    "_itruediv_": operator.itruediv,
+    "_ifloordiv_": operator.ifloordiv,
+    "_irshift_": operator.irshift,
+    "_ior_": operator.ior,
+    "_ixor_": operator.ixor,
+    "_iand_": operator.iand,
+    "_imatmul_": operator.imatmul,
+}

@@ -1,0 +1,136 @@
+"""The one module namespace all Python functions of a workspace share.
+
+It holds the workspace's functions, `cache`, `log`, the guards the transformed code calls
+(names starting with `_`, which user code cannot bind or read) and a builtins dict of
+vetted builtins. Builtins that would open a way out are replaced by stubs that say so.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import operator
+from time import perf_counter
+from typing import Any, Callable
+
+from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
+from fnbox.sandboxes.python.sizes import GuardedType, LongRange
+from fnbox.sandboxes.python.modules import Modules
+from fnbox.sandboxes.python.output import Output
+from fnbox.sandboxes.python.policy import FORBIDDEN_CALLS
+
+_PLAIN_BUILTINS = (
+    "abs all any ascii bin bool callable chr complex dict divmod enumerate filter float frozenset hash hex "
+    "isinstance issubclass len list map max min next object oct ord repr reversed round set slice sorted str "
+    "tuple zip None True False Ellipsis NotImplemented"
+)
+_EXCEPTIONS = (
+    "ArithmeticError AssertionError AttributeError EOFError Exception FloatingPointError ImportError "
+    "IndexError KeyError LookupError MemoryError ModuleNotFoundError NameError NotImplementedError "
+    "OverflowError RecursionError RuntimeError StopIteration TimeoutError TypeError UnboundLocalError "
+    "UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError ZeroDivisionError"
+)
+#: Builtins fnbox provides in a checked form.
+_GUARDED_BUILTINS = "range int bytes bytearray pow format sum iter getattr hasattr print".split()
+#: Builtins that are stubs raising NameError.
+_UNAVAILABLE = tuple(FORBIDDEN_CALLS) + ("eval", "exec")
+#: Names the sandbox defines in the shared namespace, besides the functions.
+_GLOBALS = ("cache", "log")
+#: The guards transformed code calls (see policy.py), also in the shared namespace.
+_GUARDS = (
+    "__builtins__ __name__ __metaclass__ __build_class__ __import__ _getattr_ _getitem_ _getiter_ _write_ "
+    "_apply_ _mul_ _pow_ _lshift_ _mod_ _format_ _imul_ _ipow_ _ilshift_ _imod_ _augitem_ _augattr_ _clock_ _deadline_ "
+    "_timeout_ _missing_"
+).split() + list(PLAIN_INPLACE)
+#: RestrictedPython's own reserved names (its print collector).
+_RESTRICTED = ("printed", "builtins")
+
+#: Names a function may not have: keywords and every name the sandbox defines. Any name
+#: starting with "_" is refused too (source.py): guards live there.
+RESERVED_NAMES: frozenset[str] = frozenset(
+    keyword.kwlist
+    + _PLAIN_BUILTINS.split()
+    + _EXCEPTIONS.split()
+    + _GUARDED_BUILTINS
+    + list(_UNAVAILABLE)
+    + list(_GLOBALS)
+    + list(_RESTRICTED)
+    + _GUARDS
+)
+
+#: Default of a parameter whose declared default is a dict or list: the function body
+#: builds a fresh copy on each call (see source.py).
+MISSING = type("Missing", (), {"__repr__": lambda self: "<missing>", "__slots__": ()})()
+
+
+def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[str, Any]:
+    """Fills `guards.ns`, the namespace the guards already watch, and returns it."""
+    sizes = guards.sizes
+    safe = {name: getattr(builtins, name) for name in _PLAIN_BUILTINS.split() + _EXCEPTIONS.split()}
+    safe.update(
+        range=GuardedType((range, LongRange), sizes.range_builtin, "range"),
+        int=GuardedType(int, sizes.int_builtin, "int"),
+        bytes=GuardedType(bytes, sizes.bytes_builtin, "bytes"),
+        bytearray=GuardedType(bytearray, sizes.bytearray_builtin, "bytearray"),
+        pow=sizes.pow,
+        format=sizes.format_builtin,
+        sum=sizes.sum_builtin,
+        iter=guards.iter_builtin,
+        getattr=guards.getattr_builtin,
+        hasattr=guards.hasattr_builtin,
+        print=output.make_print(),
+        __build_class__=builtins.__build_class__,
+        __import__=modules.import_,
+    )
+    for name in _UNAVAILABLE:
+        safe[name] = _unavailable(name)
+
+    ns = guards.ns
+    ns.update(PLAIN_INPLACE)
+    ns.update(
+        {
+            "__builtins__": safe,
+            "__name__": "workspace",
+            "__metaclass__": guards.metaclass,
+            "_getattr_": guards.guarded_getattr,
+            "_getitem_": operator.getitem,
+            "_getiter_": guards.getiter,
+            "_write_": guards.write,
+            "_apply_": _apply,
+            "_mul_": sizes.mul,
+            "_pow_": sizes.pow,
+            "_lshift_": sizes.lshift,
+            "_mod_": sizes.mod,
+            "_format_": sizes.format_builtin,
+            "_imul_": sizes.imul,
+            "_ipow_": sizes.pow,
+            "_ilshift_": sizes.lshift,
+            "_imod_": sizes.mod,
+            "_augitem_": guards.augitem,
+            "_augattr_": guards.augattr,
+            "_clock_": perf_counter,
+            "_deadline_": 0.0,
+            "_timeout_": _timeout,
+            "_missing_": MISSING,
+            "cache": {},
+            "log": output.make_log(),
+        }
+    )
+    return ns
+
+
+def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`f(*args, **kwargs)` in user code."""
+    return function(*args, **kwargs)
+
+
+def _timeout() -> None:
+    raise Deadline
+
+
+def _unavailable(name: str) -> Callable[..., Any]:
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise NameError(f"{name}() is not available in fnbox functions")
+
+    unavailable.__name__ = name
+    return unavailable

@@ -1,0 +1,304 @@
+"""PythonSandbox: one workspace version's Python functions, warm in one module namespace.
+
+A run happens on a worker thread (executor.py). Its deadline is enforced twice:
+
+1. in the thread: the policy put a deadline check in every loop, function and
+   comprehension of user code, so a run past its timeout raises `Deadline` by itself
+   and the sandbox stays usable;
+2. in the event loop: a watchdog answers TimeoutExceeded shortly after the timeout even
+   if the thread is stuck outside user code, marks the sandbox broken (the pool drops it)
+   and raises `Deadline` asynchronously into the thread for when it returns to bytecode.
+
+Cancelling the caller's task stops a run: a queued one never starts; a running one has its
+deadline moved to now, so its next check raises `Deadline`; one still going CANCEL_WAIT
+seconds later (in host code) gets `Deadline` raised into its thread and the sandbox is
+marked broken, as with the watchdog.
+
+`limits.memory` only scales the size guards here: an in-process run cannot be capped
+for real; the worker processes' OS limit does that. A run that hits that limit gets a
+real MemoryError, answered as MemoryLimitExceeded once its frames are freed; its sandbox
+is dropped, with whatever its globals held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+from time import perf_counter
+from typing import Any, Callable, Mapping, Sequence
+
+from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
+from fnbox.sandboxes.errors import (
+    CompilationError,
+    FnboxError,
+    FunctionError,
+    MemoryLimitExceeded,
+    NotFound,
+    Overloaded,
+    SandboxCrashed,
+    TimeoutExceeded,
+)
+from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread
+from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
+from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
+from fnbox.sandboxes.python.namespace import build_namespace
+from fnbox.sandboxes.python.output import Output
+from fnbox.sandboxes.python.results import NotJSON, error_message, format_stack, to_json, user_frames
+from fnbox.sandboxes.python.sizes import TooBig
+from fnbox.sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
+
+#: How long after the timeout the watchdog gives up on the thread.
+WATCHDOG_GRACE = 0.25
+#: How long a cancelled run has to reach a deadline check before it is interrupted.
+CANCEL_WAIT = 0.5
+
+_Entry = tuple[Callable[..., Any], tuple[str, ...]]
+
+
+class _Job:
+    """One run, as its caller's loop and its thread share it (under the sandbox's thread lock)."""
+
+    __slots__ = ("cancelled", "interrupted", "label", "live", "started", "thread_id")
+
+    def __init__(self, live: LiveLog | None, label: str | None) -> None:
+        self.live = live
+        self.label = label  # the name its thread takes while it runs (sandboxes.base.RUN_LABEL)
+        self.thread_id: int | None = None  # while its thread runs it
+        self.started = 0.0
+        self.cancelled = False
+        self.interrupted = False  # Deadline raised into its thread from outside
+
+
+class PythonSandbox:
+    """Compiled once, run many times; one run at a time (the pool sees to that)."""
+
+    def __init__(self, functions: Sequence[FunctionSource], allowed_modules: frozenset[str]) -> None:
+        self.errors: dict[str, CompilationError] = {}
+        self.broken = False
+        self._budget = Budget()
+        self._guards = Guards({}, self._budget)
+        self._output = Output()
+        self._namespace = build_namespace(self._guards, Modules(self._guards, allowed_modules), self._output)
+        self._functions: dict[str, _Entry] = {}
+        self._sources: dict[str, tuple[str, list[str]]] = {}
+        source_left = MAX_SOURCE_SIZE
+        for function in functions:
+            try:
+                compiled = compile_function(function, allowed_modules, source_left=source_left)
+            except CompilationError as exc:
+                self.errors[function.name] = exc
+                self._namespace[function.name] = _does_not_compile(exc)
+                continue
+            finally:
+                source_left -= len(function.code)
+            exec(compiled.code, self._namespace)  # only defines the function
+            self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
+            self._sources[compiled.filename] = (function.name, compiled.lines)
+        self._run_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._closed = False
+
+    async def run(
+        self, function: str, parameters: Mapping[str, Any], limits: Limits, *, on_log: OnLog | None = None
+    ) -> RunResult:
+        entry = self._functions.get(function)
+        if entry is None:
+            error = self.errors.get(function)
+            if error is not None:
+                raise CompilationError(error.message, details=dict(error.details), logs=[], duration=0.0)
+            message = f"no Python function named {function!r}"
+            raise NotFound(message, details={"function": function}, logs=[], duration=0.0)
+        if self.broken or self._closed:
+            why = "closed" if self._closed else "dropped after a run got stuck or ran out of memory"
+            raise SandboxCrashed(f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0)
+        loop = asyncio.get_running_loop()
+        job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get())
+        try:
+            future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
+        except MemoryError as exc:
+            raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
+        watchdog = loop.call_later(limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            await self._cancel(job)
+            raise
+        finally:
+            watchdog.cancel()
+            if job.live is not None:
+                job.live.close()
+
+    async def _cancel(self, job: _Job) -> None:
+        """Stop a run whose caller gave up: see the module's docstring."""
+        with self._thread_lock:
+            job.cancelled = True  # if it has not started, it never will
+            if job.thread_id is None:
+                return
+            self._namespace["_deadline_"] = 0.0
+        try:
+            give_up = perf_counter() + CANCEL_WAIT
+            while job.thread_id is not None and perf_counter() < give_up:
+                await asyncio.sleep(0.005)
+        finally:
+            with self._thread_lock:
+                if job.thread_id is not None:  # in host code, or cancelled again meanwhile
+                    interrupt(job.thread_id, Deadline)
+                    job.interrupted = True
+                    self.broken = True
+
+    def close(self) -> None:
+        """Drops the namespace: a thread still running in it stops at its next check."""
+        self._closed = True
+        self._functions.clear()
+        self._sources.clear()
+        self._namespace.clear()
+
+    # The part that runs on the worker thread.
+
+    def _run_sync(
+        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: _Job
+    ) -> RunResult | None:
+        if not self._run_lock.acquire(timeout=limits.timeout):
+            message = "the previous run of this sandbox is still going"
+            raise TimeoutExceeded(message, details={"function": name}, logs=[], duration=0.0)
+        try:
+            collector = self._output.collector = LogCollector(live=job.live)
+            self._budget.set_memory(limits.memory)
+            with self._thread_lock:
+                if job.cancelled:
+                    return None  # nobody waits for it any more
+                job.thread_id = threading.get_ident()
+                job.started = perf_counter()
+                self._namespace["_deadline_"] = job.started + limits.timeout
+            if job.label is not None:
+                name_thread(job.label)
+            try:
+                return self._call(name, entry, parameters, limits, collector, job.started)
+            finally:
+                if job.label is not None:
+                    name_thread(IDLE_THREAD_NAME)
+                with self._thread_lock:
+                    job.thread_id = None
+                    if job.interrupted:  # the watchdog or a cancel fired: clear a still pending Deadline
+                        interrupt(threading.get_ident(), None)
+        finally:
+            self._run_lock.release()
+
+    def _call(
+        self,
+        name: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        collector: LogCollector,
+        started: float,
+    ) -> RunResult:
+        function, names = entry
+        arguments = {key: parameters[key] for key in names if key in parameters}
+        namespace = self._namespace
+        failure: FnboxError
+        try:
+            try:
+                result = to_json(function(**arguments), self._budget.items, self._guards.check_deadline)
+            finally:
+                namespace["_deadline_"] = 0.0  # user code run later (a generator's finally) stops at once
+            duration = (perf_counter() - started) * 1000
+            if duration <= limits.timeout * 1000:
+                return RunResult(result, collector.finish(), duration)
+            failure = self._failure(TimeoutExceeded, name, _timeout_message(name, limits), None, started, collector)
+        except Deadline as exc:
+            failure = self._failure(TimeoutExceeded, name, _timeout_message(name, limits), exc, started, collector)
+        except TooBig as exc:  # a size guard refused it before allocating: nothing to clean up
+            failure = self._failure(MemoryLimitExceeded, name, f"MemoryError: {exc}", exc, started, collector)
+        except MemoryError as exc:
+            failure = self._out_of_memory(name, exc, started, collector)
+        except NotJSON as exc:
+            failure = self._failure(FunctionError, name, str(exc), None, started, collector)
+        except RecursionError as exc:
+            message = "RecursionError: maximum recursion depth exceeded"
+            failure = self._failure(FunctionError, name, message, exc, started, collector)
+        except BaseException as exc:
+            try:
+                failure = self._failure(FunctionError, name, error_message(exc), exc, started, collector)
+            except MemoryError:
+                failure = self._out_of_memory(name, exc, started, collector)
+        raise failure  # outside the except blocks: no traceback of user code stays attached
+
+    def _out_of_memory(self, name: str, exc: BaseException, started: float, collector: LogCollector) -> FnboxError:
+        """A real MemoryError: the process hit its memory cap (RLIMIT_AS in a worker).
+
+        The run's frames still hold what filled the memory: they are cleared before
+        anything else is allocated. What the sandbox's globals hold (its `cache`) is
+        freed by dropping the sandbox, so the worker goes on serving the others.
+        """
+        traceback.clear_frames(exc.__traceback__)
+        self.broken = True
+        message = "MemoryError: the run ran out of memory; its sandbox is dropped to free what it held"
+        try:
+            return self._failure(MemoryLimitExceeded, name, message, exc, started, collector)
+        except MemoryError:
+            duration = (perf_counter() - started) * 1000
+            return MemoryLimitExceeded(message, details={"function": name}, logs=[], duration=duration)
+
+    def _failure(
+        self,
+        kind: type[FnboxError],
+        name: str,
+        message: str,
+        exc: BaseException | None,
+        started: float,
+        collector: LogCollector,
+    ) -> FnboxError:
+        duration = (perf_counter() - started) * 1000
+        details: dict[str, Any] = {"function": name}
+        if exc is not None:
+            frames = user_frames(exc.__traceback__, self._sources)
+            details["line"] = frames[-1][2] if frames else None
+            details["stack"] = format_stack(frames, message)
+        return kind(message, details=details, logs=collector.finish(), duration=duration)
+
+    # The watchdog, on the event loop.
+
+    def _expire(self, future: asyncio.Future[RunResult], job: _Job, name: str, limits: Limits) -> None:
+        if future.done():
+            return
+        with self._thread_lock:
+            thread_id = job.thread_id
+            left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
+            if thread_id is not None and left <= 0:  # stuck: stop it at its next bytecode
+                interrupt(thread_id, Deadline)
+                job.interrupted = True
+                self.broken = True  # and have the pool drop the sandbox
+        if thread_id is None:
+            message = f"function {name!r} did not get to run within its timeout (all worker threads were busy)"
+            future.set_exception(Overloaded(message, details={"function": name}, logs=[], duration=0.0))
+        elif left > 0:  # it waited for a thread and started late: its own deadline is later
+            asyncio.get_running_loop().call_later(left, self._expire, future, job, name, limits)
+        else:
+            message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
+            logs, duration = list(self._output.collector.entries), (perf_counter() - job.started) * 1000
+            future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))
+
+def _timeout_message(name: str, limits: Limits) -> str:
+    return f"function {name!r} ran past its {limits.timeout:g} s timeout"
+
+
+def _does_not_compile(error: CompilationError) -> Callable[..., Any]:
+    """Stands in the namespace for a function that failed to compile, for its callers."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(error.message)
+
+    return broken
+
+
+def compile_workspace(
+    functions: Sequence[FunctionSource], *, allowed_modules: Sequence[str] = ALLOWED_MODULES
+) -> PythonSandbox:
+    """Compile a workspace's Python functions into a warm sandbox.
+
+    `allowed_modules` narrows the import allow-list (PYTHON_BUILTIN_MODULES); a name
+    fnbox has not vetted is ignored, so it stays refused.
+    """
+    return PythonSandbox(functions, frozenset(allowed_modules) & frozenset(ALLOWED_MODULES))

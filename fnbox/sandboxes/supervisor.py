@@ -1,0 +1,460 @@
+"""The supervisor: warm sandboxes kept in worker processes it starts, watches and restarts.
+
+`WorkerPool` has the interface of the in-process `SandboxPool` (compile, run, drop,
+start, close), so the Runtime does not know which one it drives. Each language gets
+`workers` processes; a workspace is always routed to the same one, so its `cache`
+stays coherent.
+
+The supervisor enforces what a language-level sandbox cannot:
+- a run that passes its deadline by `grace` seconds gets its worker killed; that run
+  answers TimeoutExceeded;
+- a JavaScript worker whose RSS passes `js_rss_mb` is killed (V8 reserves address space
+  at start, so RLIMIT_AS cannot be used); a Python worker runs under RLIMIT_AS;
+- a worker that dies is restarted. A call that was alone on it answers at once
+  (MemoryLimitExceeded when it was killed for its memory, else SandboxCrashed). When
+  several were in flight, all but a timed-out one are retried once on the fresh worker:
+  an innocent neighbour then succeeds, and the call that killed the worker kills it
+  once more and then answers. A run that already handed entries to `on_log` is not
+  retried (its caller has seen it run; a second run would log them again);
+- a JavaScript worker ends itself when an isolate stays stuck in V8's native code
+  (see sandboxes.worker); its calls in flight are all retried.
+
+A run's log entries reach the caller's `on_log` as the worker sends them (only runs that
+ask get log frames). Cancelling the task awaiting `run` sends the worker a cancel for that
+call and raises CancelledError at once; the call stays watched: if the worker has not
+answered it within CANCEL_GRACE seconds, the run did not stop, and the worker is killed as
+for an overrun (its other calls retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import signal
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from fnbox.sandboxes import protocol
+from fnbox.sandboxes.base import (
+    MAX_LOG_ENTRIES,
+    MAX_LOG_MESSAGE,
+    FunctionSource,
+    JSONValue,
+    Limits,
+    OnLog,
+    RunResult,
+)
+from fnbox.sandboxes.errors import (
+    CompilationError,
+    FnboxError,
+    MemoryLimitExceeded,
+    SandboxCrashed,
+    TimeoutExceeded,
+    error_from_json,
+)
+from fnbox.sandboxes.pool import SandboxKey
+
+__all__ = ["WorkerPool", "WorkerOptions"]
+
+logger = logging.getLogger("fnbox")
+
+#: Over how long, and how much CPU time (clock ticks), a run's thread must keep busy to
+#: be taken for the one freezing its worker (see `_culprit`).
+BUSY_SAMPLE = 0.1
+BUSY_TICKS = 2
+#: How often the supervisor looks at deadlines and memory.
+WATCH_INTERVAL = 0.05
+#: Why a worker was killed when one of its calls overran: the others on it are innocent.
+NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
+#: Why a worker ended itself (see sandboxes.worker): the calls in flight are innocent too.
+RECYCLED = "it recycled itself to free an isolate stuck in native code"
+#: The deadline of operations that are not runs (compile, drop).
+CONTROL_TIMEOUT = 30.0
+#: Seconds a cancelled call has to stop in its worker before the worker is killed.
+CANCEL_GRACE = 1.0
+#: Log levels a worker may send.
+LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    workers: int = 2
+    max_sandboxes: int = 500  # shared out among the workers of a language
+    idle_timeout: float = 3600
+    max_queue: int = 64
+    python_modules: tuple[str, ...] = ()
+    python_memory_mb: float = 512
+    js_rss_mb: float = 2048
+    js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
+    grace: float = 0.5  # past a run's timeout, before its worker is killed
+    languages: tuple[str, ...] = ("javascript", "python")
+    factory: str | None = None  # module:callable, for tests with fake sandboxes
+
+
+class _WorkerDied(Exception):
+    """The worker of a call died before answering; `alone` if it was the only call in flight,
+    `logged` if the call had passed log entries on."""
+
+    def __init__(self, reason: str, *, alone: bool = False, logged: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.alone = alone
+        self.logged = logged
+
+
+@dataclass(eq=False)
+class _Call:
+    future: asyncio.Future[dict[str, Any]]
+    deadline: float
+    timeout: float
+    on_log: OnLog | None = None
+    logged: int = 0  # entries passed to on_log
+    cancelled: bool = False  # its caller gave up; it stays here until the worker answers
+
+    def log(self, entry: Any) -> None:
+        """Pass on an entry of a log frame: checked, as a worker runs hostile code."""
+        if self.on_log is None or self.cancelled or self.future.done() or self.logged >= MAX_LOG_ENTRIES:
+            return
+        if not isinstance(entry, dict):
+            return
+        level, message, when = entry.get("level"), entry.get("message"), entry.get("time")
+        if level not in LOG_LEVELS or type(message) is not str or type(when) not in (int, float):
+            return
+        self.logged += 1
+        try:
+            self.on_log({"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when})
+        except Exception:  # the caller's bug must not stop the reading of answers
+            logger.exception("on_log failed")
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One worker process and the calls waiting for its answers."""
+
+    language: str
+    index: int
+    options: WorkerOptions
+    process: asyncio.subprocess.Process | None = None
+    calls: dict[int, _Call] = field(default_factory=dict)
+    reader_task: asyncio.Task[None] | None = None
+    death: str | None = None  # why the supervisor killed it, if it did
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def start(self) -> None:
+        per_worker = max(1, self.options.max_sandboxes // self.options.workers)
+        command = [
+            # -P: the working directory never comes first on sys.path, so it cannot shadow fnbox.
+            sys.executable, "-P", "-m", "fnbox.sandboxes.worker",
+            "--language", self.language,
+            "--max-sandboxes", str(per_worker),
+            "--idle-timeout", str(self.options.idle_timeout),
+            "--max-queue", str(self.options.max_queue),
+        ]
+        if self.language == "javascript":
+            command += ["--stuck-after", str(self.options.js_stuck_after)]
+        if self.language == "python":
+            command += ["--address-space-mb", str(self.options.python_memory_mb)]
+            command += ["--python-modules", *self.options.python_modules]
+        if self.options.factory:
+            command += ["--factory", self.options.factory]
+        self.process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=protocol.MAX_FRAME,
+            start_new_session=True,
+        )
+        self.death = None
+        self.reader_task = asyncio.create_task(self._read_answers(self.process))
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None and self.death is None
+
+    async def request(self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None) -> dict[str, Any]:
+        if not self.alive or self.process is None or self.process.stdin is None:
+            raise _WorkerDied("the worker is restarting")
+        call_id = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log)
+        try:
+            try:
+                self.process.stdin.write(protocol.encode({**message, "id": call_id}))
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise _WorkerDied(f"its pipe broke: {exc}") from None
+            return await future
+        except asyncio.CancelledError:
+            self._cancel(call_id, call)
+            raise
+        finally:
+            if not call.cancelled:
+                self.calls.pop(call_id, None)
+
+    def _cancel(self, call_id: int, call: _Call) -> None:
+        """Have the worker stop a call; the watch kills the worker if it has not answered in time."""
+        stdin = self.process.stdin if self.process is not None else None
+        if not self.alive or stdin is None or call_id not in self.calls:
+            return
+        call.cancelled = True
+        call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
+        try:
+            stdin.write(protocol.encode({"op": "cancel", "call": call_id}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it is dying: the reader clears its calls
+
+    def kill(self, reason: str) -> None:
+        if self.process is not None and self.process.returncode is None and self.death is None:
+            self.death = reason
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    async def busy_calls(self) -> set[int]:
+        """Calls whose thread in the worker kept a CPU busy over the last BUSY_SAMPLE seconds.
+
+        Only threads named after their run (sandboxes.base.RUN_LABEL) are looked at; a
+        thread waiting for the GIL gets next to no CPU time.
+        """
+        process = self.process
+        if process is None:
+            return set()
+        before = _thread_cpu_ticks(process.pid)
+        if not before:  # no run on a thread of its own (JavaScript, or nothing started)
+            return set()
+        await asyncio.sleep(BUSY_SAMPLE)
+        after = _thread_cpu_ticks(process.pid)
+        return {call_id for call_id, ticks in after.items() if ticks - before.get(call_id, ticks) >= BUSY_TICKS}
+
+    def rss_mb(self) -> float:
+        if self.process is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as statm:
+                pages = int(statm.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
+        stdout = process.stdout
+        try:
+            while stdout is not None and (message := await protocol.read(stdout)) is not None:
+                call_id = message.get("id")
+                call = self.calls.get(call_id) if type(call_id) is int else None
+                if call is None:
+                    continue
+                if "log" in message:
+                    call.log(message["log"])
+                elif message.get("started"):
+                    if not call.cancelled:
+                        call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
+                elif call.cancelled:
+                    del self.calls[call_id]  # it stopped
+                elif not call.future.done():
+                    call.future.set_result(message)
+        except protocol.ProtocolError as exc:
+            self.kill(f"broke the protocol: {exc}")
+        await process.wait()
+        if process.returncode == protocol.RECYCLED:
+            self.death = RECYCLED
+        elif self.death is None:
+            self.death = f"the worker exited with status {process.returncode}"
+        reason = self.death
+        for call_id in [call_id for call_id, call in self.calls.items() if call.cancelled]:
+            del self.calls[call_id]  # stopped with the worker
+        pending = [call for call in self.calls.values() if not call.future.done()]
+        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED)
+        for call in pending:
+            call.future.set_exception(_WorkerDied(reason, alone=alone, logged=call.logged > 0))
+
+
+class WorkerPool:
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self._workers = {
+            language: [_Worker(language, index, options) for index in range(options.workers)]
+            for language in options.languages
+        }
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        await asyncio.gather(*(worker.start() for worker in self._all()))
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for worker in self._all():
+            if worker.process is not None and worker.process.returncode is None:
+                if worker.process.stdin is not None:
+                    worker.process.stdin.close()
+                worker.kill("the service is stopping")
+        for worker in self._all():
+            if worker.reader_task is not None:
+                await asyncio.gather(worker.reader_task, return_exceptions=True)
+
+    def worker_pids(self, language: str) -> list[int]:
+        return [w.process.pid for w in self._workers[language] if w.process is not None]
+
+    async def compile(
+        self, key: SandboxKey, sources: Sequence[FunctionSource], *, keep_on_error: bool = False
+    ) -> Mapping[str, CompilationError]:
+        answer = await self._call(
+            key,
+            {"op": "compile", "key": _key(key), "sources": protocol.sources_to_json(sources), "keep_on_error": keep_on_error},
+            timeout=CONTROL_TIMEOUT,
+        )
+        errors: dict[str, CompilationError] = {}
+        for name, body in answer.get("errors", {}).items():
+            error = error_from_json(body)
+            errors[name] = error if isinstance(error, CompilationError) else CompilationError(error.message, details=error.details)
+        return errors
+
+    async def run(
+        self,
+        key: SandboxKey,
+        sources: Sequence[FunctionSource],
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+    ) -> RunResult:
+        """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
+        message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
+        if on_log is not None:
+            message["logs"] = True
+        timeout = limits.timeout + self.options.grace
+        answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
+        return protocol.result_from_json(answer["result"])
+
+    async def drop(self, workspace: str) -> None:
+        for language in self._workers:
+            await self._call(SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT)
+
+    async def _call(
+        self,
+        key: SandboxKey,
+        message: dict[str, Any],
+        *,
+        timeout: float,
+        sources: Sequence[FunctionSource] | None = None,
+        on_log: OnLog | None = None,
+    ) -> dict[str, Any]:
+        """Send to the workspace's worker, with the sources if it has no warm sandbox for them.
+
+        A call whose worker died under it is tried once more, in all (see the module's doc).
+        """
+        workers = self._workers[key.language]
+        worker = workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+        for attempt in (1, 2):
+            try:
+                await self._ready(worker)
+                answer = await worker.request(message, timeout=timeout, on_log=on_log)
+                if answer.get("missing") and sources is not None:
+                    message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
+                    answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log)
+                break
+            except _WorkerDied as died:
+                # A call that was alone on its worker killed it: retrying would kill it again.
+                if died.reason.startswith("timeout") or died.alone or died.logged or attempt == 2:
+                    raise self._died_error(died.reason) from None
+        if "error" in answer:
+            raise error_from_json(answer["error"])
+        return answer
+
+    @staticmethod
+    def _died_error(reason: str) -> FnboxError:
+        if reason.startswith("timeout"):
+            return TimeoutExceeded("the run passed its timeout and its worker was stopped", details={"reason": reason})
+        if reason.startswith("memory"):
+            return MemoryLimitExceeded(f"the worker passed its memory cap and was stopped ({reason})")
+        return SandboxCrashed(f"the sandbox's worker died ({reason}); the service goes on")
+
+    async def _ready(self, worker: _Worker) -> None:
+        """Wait until a dead worker has been restarted."""
+        for _ in range(1000):
+            if worker.alive:
+                return
+            await asyncio.sleep(0.01)
+        raise _WorkerDied("the worker did not restart")
+
+    async def _watch(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            for worker in self._all():
+                await self._watch_one(worker, now)
+
+    async def _watch_one(self, worker: _Worker, now: float) -> None:
+        process = worker.process
+        if process is None:
+            return
+        if process.returncode is not None and not self._closing:
+            if worker.reader_task is not None:
+                await asyncio.gather(worker.reader_task, return_exceptions=True)
+            logger.warning("%s worker %d stopped (%s); restarting it", worker.language, worker.index, worker.death or process.returncode)
+            await worker.start()
+            return
+        overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
+        culprit_id = await _culprit(worker, overdue) if overdue else None
+        culprit = worker.calls.pop(culprit_id, None) if culprit_id is not None and worker.process is process else None
+        if culprit is not None:
+            if not culprit.future.done():
+                culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
+            worker.kill(NEIGHBOUR_OVERRAN)
+        if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
+            worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
+
+    def _all(self) -> list[_Worker]:
+        return [worker for workers in self._workers.values() for worker in workers]
+
+
+def _thread_cpu_ticks(pid: int) -> dict[int, int]:
+    """CPU time (user + system, in clock ticks) of a process's threads named `call-ID`, by ID."""
+    ticks = {}
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+                name, _, rest = stat.read().partition(" (")[2].rpartition(") ")
+        except OSError:
+            continue
+        fields = rest.split()
+        if name.startswith("call-") and name[5:].isdigit() and len(fields) > 12:
+            ticks[int(name[5:])] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+async def _culprit(worker: _Worker, overdue: list[tuple[float, int]]) -> int | None:
+    """The call to blame for a worker with overdue calls, or None to wait a little longer.
+
+    A frozen worker makes every call on it overdue; the oldest froze it, unless a cancelled
+    call has not stopped yet (blaming that one costs nobody an answer). But a Python run
+    holding the GIL in C (a catastrophic regular expression) also freezes neighbours that
+    started before it: where a run's thread keeps a CPU busy (see
+    sandboxes.base.RUN_LABEL), that run is the one to blame, once it is overdue itself.
+    """
+    unstopped = [(call.deadline, call_id) for call_id, call in worker.calls.items() if call.cancelled]
+    if unstopped:
+        return min(unstopped)[1]
+    busy = await worker.busy_calls()
+    if busy:
+        suspects = [(deadline, call_id) for deadline, call_id in overdue if call_id in busy]
+        return min(suspects)[1] if suspects else None
+    return min(overdue)[1]
+
+
+def _key(key: SandboxKey) -> list[str]:
+    return [key.workspace, key.language, key.version]

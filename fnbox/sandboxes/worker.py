@@ -1,0 +1,217 @@
+"""A worker process: warm sandboxes of one language, served to the supervisor over a pipe.
+
+Started by the supervisor as `python -m sandboxes.worker --language ...`. It keeps its
+own SandboxPool (LRU and idle expiry per worker) and answers the supervisor's frames
+(compile, run, drop) concurrently. A run frame with `"logs": true` gets a frame
+`{"id", "log": entry}` for each log entry as it is made; `{"op": "cancel", "call": id}`
+cancels that call, which then answers `{"id", "cancelled": true}` once stopped.
+
+A JavaScript worker with an isolate stuck in V8's native code for `--stuck-after`
+seconds (`sandboxes.js.stuck_isolates`: a loop no TerminateExecution reaches, which goes
+on spinning a thread after its run answered TimeoutExceeded) ends itself with status
+`protocol.RECYCLED` once no call is in flight, or RECYCLE_GRACE seconds later if calls
+keep coming: only the process ending frees that thread and its memory. The supervisor
+restarts it and retries the calls that were in flight.
+
+The protocol uses the process's original stdin and stdout; fd 1 is pointed at stderr so
+that nothing a library prints can break a frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import importlib
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import uvloop
+
+from fnbox.sandboxes import protocol
+from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
+from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
+from fnbox.sandboxes.languages import sandbox_factory
+from fnbox.sandboxes.pool import SandboxKey, SandboxPool
+
+MEGABYTE = 1024 * 1024
+PR_SET_PDEATHSIG = 1
+#: A run that starts this many seconds after it arrived tells the supervisor it started.
+LATE_START = 0.005
+#: How often a JavaScript worker looks for stuck isolates.
+STUCK_CHECK_EVERY = 0.25
+#: Seconds a worker with a stuck isolate waits for a moment with no call in flight.
+RECYCLE_GRACE = 10.0
+
+
+async def serve(
+    pool: SandboxPool,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    tasks: dict[Any, asyncio.Task[None]],
+) -> None:
+    """Answer frames until the supervisor closes the pipe; `tasks` holds the calls in flight, by id."""
+    while (message := await protocol.read(reader)) is not None:
+        if message.get("op") == "cancel":
+            cancelled = tasks.get(message.get("call"))
+            if cancelled is not None:
+                cancelled.cancel()
+            continue
+        call_id = message.get("id")
+        task = asyncio.create_task(_answer(pool, message, writer))
+        tasks[call_id] = task
+        task.add_done_callback(lambda _, call_id=call_id: tasks.pop(call_id, None))
+
+
+async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    reply: dict[str, Any] = {"id": message.get("id")}
+    try:
+        reply.update(await _handle(pool, message, writer))
+    except FnboxError as exc:
+        reply["error"] = exc.to_json()
+    except asyncio.CancelledError:
+        try:
+            writer.write(protocol.encode({"id": reply["id"], "cancelled": True}))
+        except Exception:  # noqa: BLE001 - the pipe is closing: nobody waits for it
+            pass
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the supervisor must get an answer
+        reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
+    try:
+        frame = protocol.encode(reply)
+    except protocol.ProtocolError as exc:
+        frame = protocol.encode({"id": reply["id"], "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()})
+    except (TypeError, ValueError) as exc:
+        frame = protocol.encode({"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()})
+    writer.write(frame)
+    await writer.drain()
+
+
+async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> dict[str, Any]:
+    operation = message.get("op")
+    if operation == "run":
+        key = SandboxKey(*message["key"])
+        if "sources" not in message and key not in pool:
+            return {"missing": True}
+        received = time.monotonic()
+        RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
+
+        def report_late_start() -> None:
+            # The supervisor's deadline counts from the start of the run, not from its queueing.
+            if time.monotonic() - received > LATE_START:
+                writer.write(protocol.encode({"id": message.get("id"), "started": True}))
+
+        def send_log(entry: LogEntry) -> None:
+            try:
+                writer.write(protocol.encode({"id": message.get("id"), "log": entry}))
+            except (protocol.ProtocolError, TypeError, ValueError):
+                pass  # it still ends up in the run's logs, or its error says why not
+
+        result = await pool.run(
+            key,
+            protocol.sources_from_json(message.get("sources", [])),
+            message["function"],
+            message["parameters"],
+            protocol.limits_from_json(message["limits"]),
+            on_log=send_log if message.get("logs") else None,
+            on_start=report_late_start,
+        )
+        return {"result": protocol.result_to_json(result)}
+    if operation == "compile":
+        errors = await pool.compile(
+            SandboxKey(*message["key"]),
+            protocol.sources_from_json(message["sources"]),
+            keep_on_error=bool(message.get("keep_on_error")),
+        )
+        return {"errors": {name: error.to_json() for name, error in errors.items()}}
+    if operation == "drop":
+        await pool.drop(message["workspace"])
+        return {}
+    raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+def _factory(language: str, factory_path: str | None, python_modules: list[str]) -> SandboxFactory:
+    if factory_path:
+        module, _, name = factory_path.partition(":")
+        factory: SandboxFactory = getattr(importlib.import_module(module), name)()
+        return factory
+    return sandbox_factory(language, python_modules=tuple(python_modules))
+
+
+async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=protocol.MAX_FRAME)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(protocol_in, "rb", 0))
+    transport, stream_protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(protocol_out, "wb", 0)
+    )
+    writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
+    pool = SandboxPool(
+        factories={args.language: _factory(args.language, args.factory, args.python_modules)},
+        max_sandboxes=args.max_sandboxes,
+        idle_timeout=args.idle_timeout,
+        max_queue=args.max_queue,
+    )
+    await pool.start()
+    tasks: dict[Any, asyncio.Task[None]] = {}
+    recycler = asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.language == "javascript" else None
+    try:
+        await serve(pool, reader, writer, tasks)
+    finally:
+        if recycler is not None:
+            recycler.cancel()
+        await pool.close()
+
+
+async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
+    from fnbox.sandboxes.js import stuck_isolates
+
+    stuck_since: float | None = None
+    while True:
+        await asyncio.sleep(STUCK_CHECK_EVERY)
+        if not stuck_isolates(stuck_after):
+            stuck_since = None
+            continue
+        stuck_since = stuck_since or time.monotonic()
+        if not tasks or time.monotonic() - stuck_since > RECYCLE_GRACE:
+            print(f"fnbox worker {os.getpid()}: an isolate is stuck in native code; recycling", file=sys.stderr, flush=True)
+            os._exit(protocol.RECYCLED)  # a normal exit would wait for the stuck thread
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandboxes.worker")
+    parser.add_argument("--language", required=True, choices=["javascript", "python"])
+    parser.add_argument("--max-sandboxes", type=int, required=True)
+    parser.add_argument("--idle-timeout", type=float, required=True)
+    parser.add_argument("--max-queue", type=int, default=64)
+    parser.add_argument("--python-modules", nargs="*", default=[])
+    parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
+    parser.add_argument("--stuck-after", type=float, default=10.0, help="seconds before a stuck isolate recycles the worker")
+    parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
+    args = parser.parse_args(argv)
+
+    # Die with the supervisor even when stuck in C code that never reads the pipe again.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
+    protocol_in, protocol_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    if args.address_space_mb:
+        limit = int(args.address_space_mb * MEGABYTE)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if args.language == "python":
+            from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit
+
+            tune_allocator_under_address_space_limit()  # before any thread starts
+    try:
+        uvloop.run(_main(args, protocol_in, protocol_out))
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from fnbox.sandboxes.errors import FnboxError
+from fnbox.server.limits import BodySizeLimit
+from fnbox.server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
+from fnbox.server.routes import routes
+from fnbox.server.settings import Settings, load_settings
+from fnbox.archives.imports import import_directory
+from fnbox.workspaces.runtime import Runtime
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("fnbox")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    """Build the app; `runtime` lets tests and embedders bring their own."""
+    settings = settings or load_settings()
+    runtime = runtime or Runtime(settings.data_dir, options=settings.runtime_options())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.node_modules:
+            logger.warning(
+                "NODE_BUILTIN_MODULES=%s: fnbox's V8 sandbox offers no Node host module, so none is loaded",
+                ",".join(settings.node_modules),
+            )
+        await runtime.start(recompile=settings.update_scripts_on_startup)
+        try:
+            if settings.functions_location is not None:
+                await import_directory(runtime, settings.functions_location)
+            yield
+        finally:
+            await runtime.close()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BodySizeLimit, max_size=settings.request_max_size)],
+        exception_handlers={
+            FnboxError: handle_fnbox_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    return app

@@ -1,0 +1,39 @@
+"""The one place where fnbox errors become HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fnbox.sandboxes.errors import FnboxError, InvalidRequest, NotFound
+
+logger = logging.getLogger("fnbox")
+
+
+def error_response(error: FnboxError) -> JSONResponse:
+    return JSONResponse(error.to_json(), status_code=error.status)
+
+
+async def handle_fnbox_error(request: Request, exc: FnboxError) -> Response:
+    return error_response(exc)
+
+
+async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        error: FnboxError = NotFound(f"no route {request.method} {request.url.path}")
+    else:
+        error = InvalidRequest(str(exc.detail))
+    response = error_response(error)
+    response.status_code = exc.status_code
+    return response
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error": "InternalError", "message": "an unexpected error occurred; it has been logged", "details": {}},
+        status_code=500,
+    )

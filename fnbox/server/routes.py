@@ -1,0 +1,180 @@
+"""The REST routes of the model service, plus listing, reading, deleting and docs.
+
+Handlers only translate HTTP to Runtime calls and back; every rule lives in the Runtime.
+The YAML after `---` in each docstring is that route's OpenAPI fragment.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from fnbox.sandboxes.errors import FnboxError, InvalidRequest
+from fnbox.server.archives import archive_routes
+from fnbox.server.docs import render_docs
+from fnbox.server.executions import execution_routes
+from fnbox.server.inputs import read_json, runtime_of, wants_async
+from fnbox.server.ogcapi.routes import ogcapi
+from fnbox.server.responses import error_response
+from fnbox.executions.records import check_execution_id, new_execution_id
+from fnbox.workspaces.runtime import Runtime
+
+def _etag(version: str) -> str:
+    return f'"{version}"'
+
+
+async def healthcheck(request: Request) -> Response:
+    """
+    ---
+    summary: Liveness check
+    responses:
+      200: {description: 'The service answers'}
+    """
+    return JSONResponse({"status": "ok"})
+
+
+async def list_workspaces(request: Request) -> Response:
+    """
+    ---
+    summary: Names of the stored workspaces
+    responses:
+      200: {description: 'A JSON array of workspace names'}
+    """
+    return JSONResponse(runtime_of(request).list_workspaces())
+
+
+async def get_workspace(request: Request) -> Response:
+    """
+    ---
+    summary: A stored workspace document, with its version as ETag
+    responses:
+      200: {description: 'The document'}
+      304: {description: 'Not modified since the ETag given in If-None-Match'}
+      404: {description: 'NotFound'}
+    """
+    workspace = runtime_of(request).get_workspace(request.path_params["workspace"])
+    etag = _etag(workspace.version)
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(workspace.document, headers={"ETag": etag})
+
+
+async def put_workspace(request: Request) -> Response:
+    """
+    ---
+    summary: Save a workspace (create or replace); every function is compiled first
+    requestBody:
+      content:
+        application/json:
+          example: {"functions": {"hello": {"code": "return \\"Hello \\" + name;", "parameters": {"name": {"type": "string"}}}}}
+    responses:
+      200: {description: 'The stored document, with its new version as ETag'}
+      400: {description: 'InvalidRequest or CompilationError (details name the function and line)'}
+      413: {description: 'PayloadTooLarge'}
+    """
+    document = await read_json(request, empty=None)
+    workspace = await runtime_of(request).put_workspace(request.path_params["workspace"], document)
+    return JSONResponse(workspace.document, headers={"ETag": _etag(workspace.version)})
+
+
+async def delete_workspace(request: Request) -> Response:
+    """
+    ---
+    summary: Delete a workspace and drop its warm sandboxes
+    responses:
+      204: {description: 'Deleted'}
+      404: {description: 'NotFound'}
+    """
+    await runtime_of(request).delete_workspace(request.path_params["workspace"])
+    return Response(status_code=204)
+
+
+async def run_function(request: Request) -> Response:
+    """
+    ---
+    summary: Run a function; wait for its result, or with `Prefer respond-async` get an execution to follow
+    description: >
+      Synchronous by default. With the header `Prefer: respond-async` or `?async=true`, the run
+      goes on in the background and the answer is 202 with the execution's id and a Location
+      (see /v2/executions); the body may then give the execution's own "id". A synchronous
+      run's execution id comes in the `X-Execution-Id` header when runs are recorded.
+    requestBody:
+      content:
+        application/json:
+          example: {"parameters": {"name": "world"}}
+    responses:
+      200: {description: '{"result": ..., "logs": [...], "duration": <ms>}'}
+      202: {description: '{"id": ..., "status": "accepted"}, with Location /v2/executions/{id}'}
+      400: {description: 'InvalidParameters or CompilationError'}
+      404: {description: 'NotFound'}
+      409: {description: 'Conflict (an execution with the id given exists)'}
+      500: {description: 'FunctionError, MemoryLimitExceeded or SandboxCrashed, with logs and duration'}
+      503: {description: 'Overloaded'}
+      504: {description: 'TimeoutExceeded, with logs and duration'}
+    """
+    body = await read_json(request, empty={})
+    if not isinstance(body, dict):
+        raise InvalidRequest('the body must be an object such as {"parameters": {...}}')
+    runtime = runtime_of(request)
+    workspace, function = request.path_params["workspace"], request.path_params["function"]
+    if wants_async(request):
+        given = body.get("id")
+        execution = await runtime.start_run(
+            workspace, function, body.get("parameters"), execution_id=None if given is None else check_execution_id(given)
+        )
+        return JSONResponse(
+            {"id": execution.id, "status": str(execution.status)},
+            status_code=202,
+            headers={"Location": f"/v2/executions/{execution.id}", "Preference-Applied": "respond-async"},
+        )
+    if "id" in body:
+        raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
+    # The id the run is recorded under, named in the answer (no record: no id).
+    execution_id = new_execution_id() if runtime.options.record_runs else None
+    try:
+        outcome = await runtime.run(workspace, function, body.get("parameters"), execution_id=execution_id)
+    except FnboxError as exc:
+        response = error_response(exc)
+        if execution_id and exc.details.get("execution") == execution_id:  # the run started: its failure is recorded
+            response.headers["X-Execution-Id"] = execution_id
+        return response
+    return JSONResponse(
+        {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
+        headers={"X-Execution-Id": execution_id} if execution_id else None,
+    )
+
+schemas = SchemaGenerator(
+    {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "fnbox",
+            "version": "0.1.0",
+            "description": "Run JavaScript and Python functions of stored workspaces in warm sandboxes.",
+        },
+    }
+)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(render_docs(schemas.get_schema(routes=request.app.routes)))
+
+
+routes = [
+    Route("/sys/healthcheck", healthcheck, methods=["GET"]),
+    Route("/v2/functions", list_workspaces, methods=["GET"]),
+    Route("/v2/functions/{workspace}", get_workspace, methods=["GET"]),
+    Route("/v2/functions/{workspace}", put_workspace, methods=["POST", "PUT"]),
+    Route("/v2/functions/{workspace}", delete_workspace, methods=["DELETE"]),
+    Route("/v2/functions/{workspace}/run/{function}", run_function, methods=["POST"]),
+    *archive_routes,
+    *execution_routes,
+    ogcapi,
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/docs", docs, methods=["GET"], include_in_schema=False),
+]

@@ -1,0 +1,393 @@
+"""The Runtime: the one facade over documents, the store and the pool of sandboxes.
+
+The REST server and embedding platforms call the same operations: put, get and delete
+a workspace, run one of its functions, and (issue 5) start runs in the background and
+read, wait for, cancel and follow their executions, each recorded in SQLite beside the
+workspaces.
+
+    async with Runtime("data/functions") as runtime:
+        await runtime.put_workspace("test", {"functions": {"hello": {"code": "return 'hi';"}}})
+        outcome = await runtime.run("test", "hello", {})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from fnbox.sandboxes import python
+from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
+from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
+from fnbox.sandboxes.languages import sandbox_factories
+from fnbox.sandboxes.pool import Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
+from fnbox.archives.archive import read_archive
+from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
+from fnbox.executions.recorder import Recorder
+from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
+from fnbox.workspaces.store import FileStore, StoredDocumentError
+
+__all__ = ["Runtime", "RuntimeOptions"]
+
+logger = logging.getLogger("fnbox")
+
+MEGABYTE = 1024 * 1024
+#: The execution database, in the data directory (not a workspace: no workspace.yaml).
+EXECUTIONS_FILENAME = "executions.sqlite3"
+NOT_STARTED = "the Runtime is not started: use `async with Runtime(...)` or `await runtime.start()`"
+INTERRUPTED = "the service stopped while this execution was waiting or running"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Limits and pool sizes; the server builds these from its settings."""
+
+    js_timeout_ms: float = 20_000
+    python_timeout_ms: float = 20_000
+    js_memory_mb: float = 100
+    python_memory_mb: float = 512
+    max_warm_sandboxes: int = 500
+    idle_timeout: float = 3600
+    max_queue: int = 64
+    python_modules: tuple[str, ...] = python.ALLOWED_MODULES
+    #: Worker processes per language; 0 keeps the sandboxes in this process.
+    workers: int = 0
+    #: RSS cap of a JavaScript worker process, MB.
+    js_worker_rss_mb: float = 2048
+    #: Record synchronous runs too (asynchronous ones always are: they are read back by id).
+    record_runs: bool = True
+    #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
+    executions_max_count: int = 100_000
+    executions_max_age: float = 30 * 86400
+    #: Asynchronous executions waiting or running at once, all workspaces together.
+    executions_queue: int = 1000
+    #: Asynchronous executions of one workspace running at once.
+    executions_per_workspace: int = 4
+    #: Seconds executions in flight get to end when the Runtime closes; then they are cancelled.
+    shutdown_grace: float = 30
+
+
+def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
+    """Worker processes when `options.workers` is set, else sandboxes in this process."""
+    if options.workers:
+        return WorkerPool(
+            WorkerOptions(
+                workers=options.workers,
+                max_sandboxes=options.max_warm_sandboxes,
+                idle_timeout=options.idle_timeout,
+                max_queue=options.max_queue,
+                python_modules=options.python_modules,
+                python_memory_mb=options.python_memory_mb,
+                js_rss_mb=options.js_worker_rss_mb,
+            )
+        )
+    return SandboxPool(
+        factories=factories or sandbox_factories(python_modules=options.python_modules),
+        max_sandboxes=options.max_warm_sandboxes,
+        idle_timeout=options.idle_timeout,
+        max_queue=options.max_queue,
+    )
+
+
+class Runtime:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        options: RuntimeOptions | None = None,
+        pool: Pool | None = None,
+    ) -> None:
+        self.options = options or RuntimeOptions()
+        self.store = FileStore(data_dir)
+        self.pool = pool if pool is not None else make_pool(self.options)
+        self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
+        self._records: ExecutionStore | None = None
+        self._recorder: Recorder | None = None
+        self._scheduler: Scheduler | None = None
+        self._workspaces: dict[str, Workspace] = {}
+        self._writing: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self, *, recompile: bool = False) -> list[str]:
+        """Load every stored workspace; return the problems found (each also logged).
+
+        A stored file that does not parse or validate is skipped, never fatal. With
+        `recompile`, every workspace is compiled now and its compile errors reported.
+        """
+        await self._open_executions()
+        await self.pool.start()
+        problems = []
+        for name in self.store.names():
+            try:
+                workspace = self._load(name)
+            except FnboxError as exc:
+                problems.append(f"workspace {name!r} skipped: {exc.message}")
+                continue
+            if recompile and workspace is not None:
+                problems.extend(await self._recompile(workspace))
+        for problem in problems:
+            logger.error(problem)
+        return problems
+
+    async def close(self) -> None:
+        """Let executions in flight end (up to `shutdown_grace`), then stop everything."""
+        if self._scheduler is not None:
+            await self._scheduler.close(self.options.shutdown_grace)
+        if self._recorder is not None:
+            await self._recorder.close()
+        await self.pool.close()
+        if self._records is not None:
+            self._records.close()
+
+    async def _open_executions(self) -> None:
+        options = self.options
+        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
+        interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
+        if interrupted:
+            logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
+        self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
+        self._recorder.start()
+        self._scheduler = Scheduler(
+            records, self._run_execution, max_queue=options.executions_queue, per_workspace=options.executions_per_workspace
+        )
+
+    def list_workspaces(self) -> list[str]:
+        return sorted(set(self._workspaces) | set(self.store.names()))
+
+    def get_workspace(self, name: str) -> Workspace:
+        check_workspace_name(name)
+        workspace = self._workspaces.get(name) or self._load(name)
+        if workspace is None:
+            raise NotFound(f"no workspace {name!r}", details={"workspace": name})
+        return workspace
+
+    async def put_workspace(self, name: str, document: Any) -> Workspace:
+        """Validate and compile a new version, then store it; the old one serves until then."""
+        async with self._writing.setdefault(name, asyncio.Lock()):
+            return await self._put_locked(name, document)
+
+    async def _put_locked(self, name: str, document: Any) -> Workspace:
+        workspace = parse_workspace(name, document)
+        await self._compile(workspace)
+        await asyncio.to_thread(self.store.save, name, workspace.document)
+        self._workspaces[name] = workspace
+        return workspace
+
+    async def delete_workspace(self, name: str) -> None:
+        self.get_workspace(name)
+        async with self._writing.setdefault(name, asyncio.Lock()):
+            await asyncio.to_thread(self.store.delete, name)
+            self._workspaces.pop(name, None)
+            await self.pool.drop(name)
+
+    async def run(
+        self,
+        workspace: str,
+        function: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+    ) -> RunResult:
+        """Run a function and wait for it; the run is recorded as an execution (`execution_id`, or a new id)."""
+        current, spec, checked = self._prepare(workspace, function, parameters)
+        key = SandboxKey(current.name, spec.language, current.version)
+        if self._recorder is None or not self.options.record_runs:
+            return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+        execution = Execution(
+            execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked,
+            status=ExecutionStatus.RUNNING,
+        )
+        execution.started = execution.created
+        try:
+            outcome = await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+        except FnboxError as exc:
+            execution.fail(exc)
+            exc.details = {**exc.details, "execution": execution.id}  # where the record of the failure is
+            raise
+        except asyncio.CancelledError:
+            execution.dismiss("the run was cancelled before it ended (its client went away, or the service stopped)")
+            raise
+        else:
+            execution.succeed(outcome)
+            return outcome
+        finally:
+            self._recorder.record(execution)
+
+    # ---- executions (issue 5) ------------------------------------------------------------
+
+    async def start_run(
+        self,
+        workspace: str,
+        function: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+    ) -> Execution:
+        """Accept a run to go on in the background; bad names and parameters are refused now.
+
+        Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
+        """
+        current, spec, checked = self._prepare(workspace, function, parameters)
+        execution = Execution(execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked)
+        return await self._executions().submit(execution)
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        found = self._executions().live(execution_id) or await self._started_recorder().get(execution_id)
+        if found is None:
+            raise NotFound(f"no execution {execution_id!r}", details={"id": execution_id})
+        return found
+
+    async def list_executions(
+        self,
+        *,
+        workspace: str | None = None,
+        function: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[list[Execution], str | None]:
+        """A page of executions, newest first, and the cursor of the next page (None on the last)."""
+        items, cursor = await self._started_recorder().list(workspace=workspace, function=function, status=status, limit=limit, after=after)
+        live = self._executions().live
+        return [live(item.id) or item for item in items], cursor
+
+    async def wait_execution(self, execution_id: str, timeout: float) -> Execution:
+        """The execution as soon as it ends, or as it is when `timeout` seconds pass."""
+        found = await self._executions().wait(execution_id, timeout)
+        return found if found is not None else await self.get_execution(execution_id)
+
+    async def cancel_execution(self, execution_id: str) -> Execution:
+        """Stop an execution (it ends `dismissed`); Conflict if it has ended already."""
+        cancelled = await self._executions().cancel(execution_id)
+        if cancelled is not None:
+            return cancelled
+        ended = await self.get_execution(execution_id)
+        raise Conflict(
+            f"execution {execution_id!r} has already ended ({ended.status}); there is nothing to cancel",
+            details={"id": execution_id, "status": str(ended.status)},
+        )
+
+    async def follow_execution(
+        self, execution_id: str, *, start: int = 0, follow: bool = True, heartbeat: float | None = None
+    ) -> AsyncIterator[LogEvent | EndEvent | None]:
+        """Its log entries from index `start` as they come, then its end (see Scheduler.follow)."""
+        scheduler = self._executions()
+        if scheduler.live(execution_id) is not None:
+            async for event in scheduler.follow(execution_id, start=start, follow=follow, heartbeat=heartbeat):
+                yield event
+            return
+        ended = await self.get_execution(execution_id)
+        for index in range(start, len(ended.logs)):
+            yield LogEvent(index, ended.logs[index])
+        yield EndEvent(ended)
+
+    def _executions(self) -> Scheduler:
+        if self._scheduler is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._scheduler
+
+    def _started_recorder(self) -> Recorder:
+        if self._recorder is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._recorder
+
+    async def _run_execution(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
+        # The version current when the run starts, as for a synchronous run; it may be newer
+        # than the one the execution was accepted for, or the function may be gone.
+        current, spec, _ = self._prepare(execution.workspace, execution.function, None)
+        key = SandboxKey(current.name, spec.language, current.version)
+        execution.version = current.version
+        return await self.pool.run(
+            key, current.sources[spec.language], execution.function, execution.parameters, self.limits(spec), on_log=on_log
+        )
+
+    def _prepare(
+        self, workspace: str, function: str, parameters: Mapping[str, Any] | None
+    ) -> tuple[Workspace, FunctionSpec, dict[str, Any]]:
+        current = self.get_workspace(workspace)
+        spec = current.functions.get(function)
+        if spec is None:
+            raise NotFound(
+                f"no function {function!r} in workspace {workspace!r}",
+                details={"workspace": workspace, "function": function},
+            )
+        return current, spec, check_parameters(spec, parameters)
+
+    def limits(self, spec: FunctionSpec) -> Limits:
+        """A function's own timeout and memory, capped by the server maxima."""
+        if spec.language == "python":
+            max_timeout, max_memory = self.options.python_timeout_ms, self.options.python_memory_mb
+        else:
+            max_timeout, max_memory = self.options.js_timeout_ms, self.options.js_memory_mb
+        timeout = min(spec.timeout or max_timeout, max_timeout)
+        memory = min(spec.memory or max_memory, max_memory)
+        return Limits(timeout=timeout / 1000, memory=int(memory * MEGABYTE))
+
+    def _load(self, name: str) -> Workspace | None:
+        """Read a workspace from the store; a file that cannot be used counts as absent."""
+        try:
+            document = self.store.load(name)
+            workspace = None if document is None else parse_workspace(name, document)
+        except (StoredDocumentError, FnboxError) as exc:
+            raise NotFound(
+                f"workspace {name!r} is stored but cannot be loaded: {exc}; save it again",
+                details={"workspace": name},
+            ) from exc
+        if workspace is not None:
+            self._workspaces[name] = workspace
+        return workspace
+
+    async def _compile(self, workspace: Workspace) -> None:
+        """Compile every language of a new version; raise the first CompilationError."""
+        for language in sorted(workspace.languages):
+            key = SandboxKey(workspace.name, language, workspace.version)
+            errors = await self.pool.compile(key, workspace.sources[language])
+            if errors:
+                raise _first_error(errors)
+
+    async def _recompile(self, workspace: Workspace) -> list[str]:
+        problems = []
+        for language in sorted(workspace.languages):
+            key = SandboxKey(workspace.name, language, workspace.version)
+            errors = await self.pool.compile(key, workspace.sources[language], keep_on_error=True)
+            problems.extend(f"workspace {workspace.name!r}: {error.message}" for error in errors.values())
+        return problems
+
+    # ---- archives (issue 6) --------------------------------------------------------------
+
+    async def import_archive(
+        self, name: str, data: bytes, *, filename: str | None = None, function: str | None = None
+    ) -> Workspace:
+        """Import a zip or tar archive as a new version of workspace `name` (see workspaces.archives).
+
+        A `workspace.yaml` replaces the workspace; function files add to it or replace those
+        functions. Either way the result is saved like a document: compiled first, the old
+        version serving until then. `filename` and `function` name a seed-000 `function.py`.
+        """
+        check_workspace_name(name)
+        contents = await asyncio.to_thread(read_archive, data, filename=filename, function=function)
+        async with self._writing.setdefault(name, asyncio.Lock()):  # no save between the read and the merge
+            existing = None
+            if contents.kind == "functions" and name in self.list_workspaces():
+                # A stored file that cannot be loaded is refused here (NotFound), never merged over.
+                existing = self.get_workspace(name).document
+            return await self._put_locked(name, contents.apply(existing))
+
+
+def _first_error(errors: Mapping[str, CompilationError]) -> CompilationError:
+    first = next(iter(errors.values()))
+    if len(errors) > 1:
+        first.details = {**first.details, "others": sorted(errors)[1:]}
+    return first

@@ -1,0 +1,96 @@
+"""The filesystem store: one YAML file per workspace, written atomically.
+
+`<root>/<workspace>/workspace.yaml`. A write goes to a temporary file in the same
+folder, is fsynced, then renamed over the old file (and the folder fsynced), so a
+crash mid-write leaves either the old document or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.workspaces import yaml_text
+
+__all__ = ["FileStore", "StoredDocumentError"]
+
+FILENAME = "workspace.yaml"
+
+
+class StoredDocumentError(Exception):
+    """A stored file that cannot be read back (hand-edited, say)."""
+
+
+class FileStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self.root.iterdir()
+            if not entry.name.startswith(".") and (entry / FILENAME).is_file()
+        )
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        path = self.root / name / FILENAME
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            document = yaml.load(text, Loader=yaml_text.Loader)
+        except yaml.YAMLError as exc:
+            raise StoredDocumentError(f"{path}: not valid YAML: {exc}") from exc
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise StoredDocumentError(f"{path}: the document is not a mapping")
+        return document
+
+    def save(self, name: str, document: dict[str, Any]) -> None:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            text = yaml_text.dump(document)
+        except yaml.YAMLError as exc:
+            raise InvalidRequest(f"the document cannot be stored: {exc}") from exc
+        descriptor, temporary = tempfile.mkstemp(prefix=".workspace-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, folder / FILENAME)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_folder(folder)
+
+    def delete(self, name: str) -> bool:
+        folder = self.root / name
+        if not (folder / FILENAME).is_file():
+            return False
+        # Rename first so a crash mid-delete never leaves a half-removed workspace visible.
+        trash = self.root / f".deleted-{name}-{uuid.uuid4().hex}"
+        os.replace(folder, trash)
+        _fsync_folder(self.root)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
