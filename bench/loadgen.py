@@ -9,10 +9,11 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCRIPT = Path(__file__).resolve().parent / "load.lua"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -46,8 +47,18 @@ def wrk(
         env["BODY"] = body
     if spread is not None:
         env["SPREAD"], env["PREFIX"], env["FUNCTION"] = str(spread[0]), spread[1], spread[2]
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "30s", "--latency",
-            "-s", str(SCRIPT), url]
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(SCRIPT),
+        url,
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 120)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
@@ -64,8 +75,7 @@ def wrk_total(url: str, *, connections: int, count: int, chunk: int = 10) -> Wrk
         result = wrk(url, connections=connections, duration=duration)
         answered, errors, seconds = answered + result.requests, errors + result.errors, seconds + duration
         rate = result.rps or 1.0
-    return WrkResult(rps=answered / seconds, p50_ms=float("nan"), p99_ms=float("nan"), requests=answered,
-                     errors=errors)
+    return WrkResult(rps=answered / seconds, p50_ms=float("nan"), p99_ms=float("nan"), requests=answered, errors=errors)
 
 
 def parse(text: str) -> WrkResult:

@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import servers
 from loadgen import Client, WrkResult, post_many, wrk, wrk_total
@@ -62,8 +63,12 @@ SANDBOX_TARGETS = [
     ("vm2 peer", "vm2", "javascript"),
     ("isolated-vm peer", "isolated-vm", "javascript"),
 ]
-COLD_TARGETS = [*SANDBOX_TARGETS[:2], ("fnbox before", "fnbox-before", "javascript"),
-                ("fnbox before", "fnbox-before", "python"), *SANDBOX_TARGETS[2:]]
+COLD_TARGETS = [
+    *SANDBOX_TARGETS[:2],
+    ("fnbox before", "fnbox-before", "javascript"),
+    ("fnbox before", "fnbox-before", "python"),
+    *SANDBOX_TARGETS[2:],
+]
 #: The series of each section that runs against services started once for all of them.
 SHARED_TARGETS = {"warm": WARM_TARGETS, "cpu": SANDBOX_TARGETS, "cold": COLD_TARGETS, "spread": SANDBOX_TARGETS}
 
@@ -87,8 +92,9 @@ class Plan:
 
     @classmethod
     def quick(cls, **changes: Any) -> Plan:
-        fast = dict(runs=1, duration=1, warmup=1, memory_counts=(1, 10, 100), cold_samples=3, fib_runs=5,
-                    leak_runs=10_000)
+        fast = dict(
+            runs=1, duration=1, warmup=1, memory_counts=(1, 10, 100), cold_samples=3, fib_runs=5, leak_runs=10_000
+        )
         return cls(**{**fast, **changes})
 
     def targets(self, targets: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -104,7 +110,9 @@ def function_of(kind: str, language: str) -> str:
 
 
 def check_hello(service: servers.Service, workspace: str, function: str) -> None:
-    status, answer = Client(service.port).post(f"/v2/functions/{workspace}/run/{function}", {"parameters": {"name": "world"}})
+    status, answer = Client(service.port).post(
+        f"/v2/functions/{workspace}/run/{function}", {"parameters": {"name": "world"}}
+    )
     if status != 200 or answer.get("result") != ANSWER:
         raise RuntimeError(f"{service.kind} {workspace}/{function} answered {status} {answer}")
 
@@ -138,8 +146,11 @@ def warm(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any
     for label, kind, language in targets:
         check_hello(services[kind], "bench", function_of(kind, language))
         plan.progress(f"  warm-up {label} {language}")
-        wrk(services[kind].url(f"/v2/functions/bench/run/{function_of(kind, language)}"), connections=16,
-            duration=plan.warmup)
+        wrk(
+            services[kind].url(f"/v2/functions/bench/run/{function_of(kind, language)}"),
+            connections=16,
+            duration=plan.warmup,
+        )
         services[kind].settle()
     results: dict[tuple[int, int], list[WrkResult]] = {}
     for rep in range(plan.runs):
@@ -180,11 +191,18 @@ def cold(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any
             saves.append((saved - started) * 1000)
             firsts.append((ran - saved) * 1000)
             seconds.append((again - ran) * 1000)
-        rows.append({
-            "target": label, "language": language, "samples": plan.cold_samples,
-            "cold_ms": median(totals), "cold_max_ms": max(totals), "save_ms": median(saves),
-            "first_run_ms": median(firsts), "warm_run_ms": median(seconds),
-        })
+        rows.append(
+            {
+                "target": label,
+                "language": language,
+                "samples": plan.cold_samples,
+                "cold_ms": median(totals),
+                "cold_max_ms": max(totals),
+                "save_ms": median(saves),
+                "first_run_ms": median(firsts),
+                "warm_run_ms": median(seconds),
+            }
+        )
         plan.progress(f"  cold start {label} {language}: {median(totals):.1f} ms")
     return rows
 
@@ -207,11 +225,19 @@ def cpu(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any]
                 durations.append(answer["duration"])
                 walls.append(wall)
         rows.append({"target": label, "language": language, "duration_ms": median(durations), "wall_ms": median(walls)})
-    for language, argv in (("javascript", ["node", "-e", _node_fib(plan.fib_runs)]),
-                           ("python", [_plain_python(), "-c", _python_fib(plan.fib_runs)])):
+    for language, argv in (
+        ("javascript", ["node", "-e", _node_fib(plan.fib_runs)]),
+        ("python", [_plain_python(), "-c", _python_fib(plan.fib_runs)]),
+    ):
         times = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
-        rows.append({"target": f"plain {'node' if language == 'javascript' else 'python3'}", "language": language,
-                     "duration_ms": median(times), "wall_ms": float("nan")})
+        rows.append(
+            {
+                "target": f"plain {'node' if language == 'javascript' else 'python3'}",
+                "language": language,
+                "duration_ms": median(times),
+                "wall_ms": float("nan"),
+            }
+        )
     for row in rows:
         plain = next(r for r in rows if r["target"].startswith("plain") and r["language"] == row["language"])
         row["ratio_to_plain"] = row["duration_ms"] / plain["duration_ms"]
@@ -223,15 +249,19 @@ def _plain_python() -> str:
 
 
 def _node_fib(runs: int) -> str:
-    return (JS_FIB + "const { performance } = require('node:perf_hooks'); const times = [];"
-            f"for (let i = 0; i < {3 + runs}; i++) {{ const t = performance.now(); fib({FIB_N});"
-            "times.push(performance.now() - t); } console.log(JSON.stringify(times.slice(3)));")
+    return (
+        JS_FIB + "const { performance } = require('node:perf_hooks'); const times = [];"
+        f"for (let i = 0; i < {3 + runs}; i++) {{ const t = performance.now(); fib({FIB_N});"
+        "times.push(performance.now() - t); } console.log(JSON.stringify(times.slice(3)));"
+    )
 
 
 def _python_fib(runs: int) -> str:
-    return (PY_FIB + "import json, time\ntimes = []\n"
-            f"for i in range({3 + runs}):\n    t = time.perf_counter(); fib({FIB_N}); "
-            "times.append((time.perf_counter() - t) * 1000)\nprint(json.dumps(times[3:]))\n")
+    return (
+        PY_FIB + "import json, time\ntimes = []\n"
+        f"for i in range({3 + runs}):\n    t = time.perf_counter(); fib({FIB_N}); "
+        "times.append((time.perf_counter() - t) * 1000)\nprint(json.dumps(times[3:]))\n"
+    )
 
 
 def spread(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, Any]]:
@@ -242,9 +272,10 @@ def spread(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, A
     for label, kind, language in targets:
         prefix = f"s{language[:2]}"
         plan.progress(f"  saving {most} workspaces on {label} {language}")
-        answers = post_many(services[kind].port,
-                            [(f"/v2/functions/{prefix}{i}", {"functions": {FUNCTION[language]: SPEC[language]}})
-                             for i in range(most)])
+        answers = post_many(
+            services[kind].port,
+            [(f"/v2/functions/{prefix}{i}", {"functions": {FUNCTION[language]: SPEC[language]}}) for i in range(most)],
+        )
         if any(status != 200 for status, _ in answers):
             raise RuntimeError(f"{label}: saving the spread workspaces failed: {answers[:3]}")
     for count in plan.spread:
@@ -252,15 +283,26 @@ def spread(plan: Plan, services: dict[str, servers.Service]) -> list[dict[str, A
             prefix, function = f"s{language[:2]}", FUNCTION[language]
             service = services[kind]
             if count <= 500:  # those fit the LRU: warm them all first
-                post_many(service.port, [(f"/v2/functions/{prefix}{i}/run/{function}", {"parameters": {"name": "w"}})
-                                         for i in range(count)])
+                post_many(
+                    service.port,
+                    [
+                        (f"/v2/functions/{prefix}{i}/run/{function}", {"parameters": {"name": "w"}})
+                        for i in range(count)
+                    ],
+                )
             url = service.url(f"/v2/functions/{prefix}0/run/{function}")
             wrk(url, connections=plan.spread_connections, duration=plan.warmup, spread=(count, prefix, function))
             results = []
             for rep in range(plan.runs):
                 plan.progress(f"  run {rep + 1}/{plan.runs}: {label} {language} over {count} workspaces")
-                results.append(wrk(url, connections=plan.spread_connections, duration=plan.duration,
-                                   spread=(count, prefix, function)))
+                results.append(
+                    wrk(
+                        url,
+                        connections=plan.spread_connections,
+                        duration=plan.duration,
+                        spread=(count, prefix, function),
+                    )
+                )
             rows.append({"target": label, "language": language, "workspaces": count, **summarize(results)})
     return rows
 
@@ -289,17 +331,29 @@ def memory(plan: Plan) -> list[dict[str, Any]]:
                 slope = _per_sandbox(points) / 1024
                 estimate = points[-1]["rss_mb"] + slope * (count - made)  # points[-1] was measured at `made`
                 if slope and (estimate > budget or estimate - points[-1]["rss_mb"] > servers.available_mb() - 2000):
-                    plan.progress(f"  memory {label} {language}: {count} workspaces would need ~{estimate:.0f} MB,"
-                                  f" over the budget of {budget:.0f} MB: estimated, not measured")
-                    estimates.append({"workspaces": count, "rss_mb": estimate, "pss_mb": float("nan"),
-                                      "processes": procs, "measured": False})
+                    plan.progress(
+                        f"  memory {label} {language}: {count} workspaces would need ~{estimate:.0f} MB,"
+                        f" over the budget of {budget:.0f} MB: estimated, not measured"
+                    )
+                    estimates.append(
+                        {
+                            "workspaces": count,
+                            "rss_mb": estimate,
+                            "pss_mb": float("nan"),
+                            "processes": procs,
+                            "measured": False,
+                        }
+                    )
                     continue
                 names = [f"m{i}" for i in range(made, count)]
                 answers = post_many(service.port, [(f"/v2/functions/{n}", {"functions": {"f": spec}}) for n in names])
-                answers += post_many(service.port, [(f"/v2/functions/{n}/run/f", {"parameters": {"n": 1}}) for n in names])
+                answers += post_many(
+                    service.port, [(f"/v2/functions/{n}/run/f", {"parameters": {"n": 1}}) for n in names]
+                )
                 if any(status != 200 for status, _ in answers):
-                    raise RuntimeError(f"{label} {language}: a save or first run failed: "
-                                       f"{next(a for a in answers if a[0] != 200)}")
+                    raise RuntimeError(
+                        f"{label} {language}: a save or first run failed: {next(a for a in answers if a[0] != 200)}"
+                    )
                 made = count
                 time.sleep(0.5)
                 rss, pss, procs = service.memory()
@@ -307,8 +361,15 @@ def memory(plan: Plan) -> list[dict[str, Any]]:
                 plan.progress(f"  memory {label} {language}: {count} warm workspaces, RSS {rss:.0f} MB")
         finally:
             service.stop()
-        rows.append({"target": label, "language": language, "points": points + estimates, "budget_mb": budget,
-                     "per_sandbox_kb": _per_sandbox(points)})
+        rows.append(
+            {
+                "target": label,
+                "language": language,
+                "points": points + estimates,
+                "budget_mb": budget,
+                "per_sandbox_kb": _per_sandbox(points),
+            }
+        )
     return rows
 
 
@@ -340,11 +401,14 @@ def leak(plan: Plan) -> dict[str, Any]:
         steps = [{"step": "after 5,000 warm-up runs per language", **_memory_of(service)}]
         for language, function in FUNCTION.items():
             plan.progress(f"  {plan.leak_runs} warm runs of {language} hello")
-            result = wrk_total(service.url(f"/v2/functions/bench/run/{function}"), connections=16,
-                               count=plan.leak_runs)
+            result = wrk_total(service.url(f"/v2/functions/bench/run/{function}"), connections=16, count=plan.leak_runs)
             time.sleep(1)
-            steps.append({"step": f"after {result.requests:,} {language} runs ({result.rps:.0f}/s, "
-                                  f"{result.errors} errors)", **_memory_of(service)})
+            steps.append(
+                {
+                    "step": f"after {result.requests:,} {language} runs ({result.rps:.0f}/s, {result.errors} errors)",
+                    **_memory_of(service),
+                }
+            )
         return {"runs": plan.leak_runs, "steps": steps}
     finally:
         service.stop()
@@ -357,6 +421,7 @@ def _memory_of(service: servers.Service) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """The facts a reader needs to compare figures across machines."""
+
     def run(*argv: str) -> str:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
@@ -376,10 +441,17 @@ def machine() -> dict[str, Any]:
         path = servers.BENCH / "peers" / peer / "node_modules" / name / "package.json"
         return json.loads(path.read_text())["version"] if path.exists() else "not installed"
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     commit = run("git", "-C", str(servers.fnbox_dir), "rev-parse", "--short", "HEAD")
     dirty = run("git", "-C", str(servers.fnbox_dir), "status", "--porcelain", "--untracked-files=no")
     return {
@@ -393,7 +465,7 @@ def machine() -> dict[str, Any]:
         "node": run("node", "--version"),
         "wrk": run("wrk", "--version"),
         "fnbox": f"{servers.fnbox_dir}: {'commit ' + commit if commit != 'missing' else 'not a git checkout'}"
-                 f"{' with uncommitted changes' if dirty not in ('', 'missing') else ''}",
+        f"{' with uncommitted changes' if dirty not in ('', 'missing') else ''}",
         "mini-racer": package("mini-racer"),
         "RestrictedPython": package("RestrictedPython"),
         "starlette": package("starlette"),
@@ -404,5 +476,7 @@ def machine() -> dict[str, Any]:
         "isolated-vm": node_package("isolated-vm", "isolated-vm"),
         "fnbox workers per language": os.environ.get("FUNCTIONS_WORKERS", f"{os.cpu_count()} (CPU count)"),
         "ACCESS_LOG": os.environ.get("ACCESS_LOG", "no (fnbox's default)"),
-        "EXECUTIONS_RECORD_RUNS": os.environ.get("EXECUTIONS_RECORD_RUNS", "no (like the peers; see bench/recording.py)"),
+        "EXECUTIONS_RECORD_RUNS": os.environ.get(
+            "EXECUTIONS_RECORD_RUNS", "no (like the peers; see bench/recording.py)"
+        ),
     }

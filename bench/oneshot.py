@@ -97,14 +97,19 @@ async def run(request: Request) -> Response:
     argv = [NODE, "-e"] if lang == "javascript" else [PYTHON, "-c"]
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *argv, script(functions, lang, name), json.dumps(parameters),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *argv,
+        script(functions, lang, name),
+        json.dumps(parameters),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     duration = (time.perf_counter() - started) * 1000
     if process.returncode != 0:
         message = err.decode(errors="replace")[-500:]
-        return JSONResponse({"error": "FunctionError", "message": message, "details": {}, "logs": [], "duration": duration}, 500)
+        return JSONResponse(
+            {"error": "FunctionError", "message": message, "details": {}, "logs": [], "duration": duration}, 500
+        )
     answer = json.loads(out)
     return JSONResponse({**answer, "duration": duration})
 

@@ -41,22 +41,29 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="fnbox-recording-"))
-    services = {label: servers.start("fnbox", log_dir, env={"EXECUTIONS_RECORD_RUNS": value}, tag=f"-{value}")
-                for label, value in SETTINGS.items()}
+    services = {
+        label: servers.start("fnbox", log_dir, env={"EXECUTIONS_RECORD_RUNS": value}, tag=f"-{value}")
+        for label, value in SETTINGS.items()
+    }
     try:
         client_calls = {label: loadgen.Client(service.port) for label, service in services.items()}
         for client in client_calls.values():
             client.post("/v2/functions/bench", HELLO)
         results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for function in ("hello", "pyhello"):
-            for label, service in services.items():
-                loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1)
+            for service in services.values():
+                loadgen.wrk(
+                    service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1
+                )
             for _ in range(args.runs):
                 for label, service in services.items():
                     workers = servers.descendants(service.pid)[1:]
                     before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
-                    run = loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"),
-                                      connections=args.connections, duration=args.duration)
+                    run = loadgen.wrk(
+                        service.url(f"/v2/functions/bench/run/{function}"),
+                        connections=args.connections,
+                        duration=args.duration,
+                    )
                     per_run = 1e6 / max(run.requests, 1)
                     server_us = (cpu_seconds(service.pid) - before[0]) * per_run
                     workers_us = (sum(map(cpu_seconds, workers)) - before[1]) * per_run
@@ -68,8 +75,10 @@ def main() -> None:
             for label in SETTINGS:
                 runs = results[function, label]
                 rps[label] = statistics.median(r[0] for r in runs)
-                print(f"{function:10} {label:14} {rps[label]:8.0f} {statistics.median(r[1] for r in runs):7.2f} "
-                      f"{statistics.median(r[2] for r in runs):19.0f} {statistics.median(r[3] for r in runs):8.0f}")
+                print(
+                    f"{function:10} {label:14} {rps[label]:8.0f} {statistics.median(r[1] for r in runs):7.2f} "
+                    f"{statistics.median(r[2] for r in runs):19.0f} {statistics.median(r[3] for r in runs):8.0f}"
+                )
             print(f"{function:10} {'on / off':14} {rps['recording on'] / rps['recording off']:8.2f}")
     finally:
         for service in services.values():

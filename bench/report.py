@@ -1,6 +1,6 @@
 """Write bench/results/README.md (markdown tables) and PNG plots from results.json.
 
-    python bench/report.py [bench/results/results.json]      # re-render without re-measuring
+python bench/report.py [bench/results/results.json]      # re-render without re-measuring
 """
 
 from __future__ import annotations
@@ -35,18 +35,27 @@ def series(row: dict[str, Any]) -> str:
 def write(results: dict[str, Any], folder: Path) -> Path:
     plots = _plots(results, folder)
     lines = ["# fnbox benchmark results", ""]
-    lines += [f"Written by `{results['command']}` in {results['elapsed_s'] / 60:.1f} min "
-              f"({'quick smoke mode: 1 short run per figure, not for publishing' if results['quick'] else 'full mode'}). "
-              f"Throughput figures are the median of {results['plan']['runs']} wrk run(s) of "
-              f"{results['plan']['duration']:g} s each (`wrk -t1 -cN --latency`), after a warm-up.", ""]
+    lines += [
+        f"Written by `{results['command']}` in {results['elapsed_s'] / 60:.1f} min "
+        f"({'quick smoke mode: 1 short run per figure, not for publishing' if results['quick'] else 'full mode'}). "
+        f"Throughput figures are the median of {results['plan']['runs']} wrk run(s) of "
+        f"{results['plan']['duration']:g} s each (`wrk -t1 -cN --latency`), after a warm-up.",
+        "",
+    ]
     if results.get("section_s"):
         lines += ["Time per section (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["section_s"].items()), ""]
     lines += ["## Machine", ""]
     lines += table(["what", "value"], [[k, str(v)] for k, v in results["machine"].items()])
     if results.get("problems"):
         lines += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in results["problems"].items()] + [""]
-    for name, render in (("warm", _warm), ("cold", _cold), ("memory", _memory), ("spread", _spread),
-                         ("cpu", _cpu), ("leak", _leak)):
+    for name, render in (
+        ("warm", _warm),
+        ("cold", _cold),
+        ("memory", _memory),
+        ("spread", _spread),
+        ("cpu", _cpu),
+        ("leak", _leak),
+    ):
         if name in results:
             lines += render(results[name])
             if name in plots:
@@ -58,70 +67,114 @@ def write(results: dict[str, Any], folder: Path) -> Path:
 
 
 def _warm(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## 2. Warm `hello` over HTTP", "",
-             "Requests/s, p50 and p99 latency (ms) at 1, 16 and 64 connections. Errors are non-2xx answers "
-             "and socket errors (connect, read, write, timeout) over all runs; results.json splits them.", ""]
+    lines = [
+        "## 2. Warm `hello` over HTTP",
+        "",
+        "Requests/s, p50 and p99 latency (ms) at 1, 16 and 64 connections. Errors are non-2xx answers "
+        "and socket errors (connect, read, write, timeout) over all runs; results.json splits them.",
+        "",
+    ]
     conns = sorted({r["connections"] for r in rows})
     names = list(dict.fromkeys(series(r) for r in rows))
     at = {(series(r), r["connections"]): r for r in rows}
     header = ["service"] + [f"{c} conn: {what}" for c in conns for what in ("req/s", "p50", "p99")] + ["errors"]
-    body = [[name] + [fmt(at[name, c][key], 2 if key != "rps" else 0) for c in conns
-                      for key in ("rps", "p50_ms", "p99_ms")]
-            + [str(sum(at[name, c]["errors"] for c in conns))] for name in names]
+    body = [
+        [name]
+        + [fmt(at[name, c][key], 2 if key != "rps" else 0) for c in conns for key in ("rps", "p50_ms", "p99_ms")]
+        + [str(sum(at[name, c]["errors"] for c in conns))]
+        for name in names
+    ]
     lines += table(header, body)
     mine = [n for n in names if n.startswith("fnbox ") and not n.startswith("fnbox before ")]
     lines += ["Ratios: fnbox's requests/s divided by each other's (above 1: fnbox serves more).", ""]
     header = ["÷ service"] + [f"{m}, {c} conn" for m in mine for c in conns]
-    body = [[name] + [fmt(at[m, c]["rps"] / at[name, c]["rps"], 2) if at[name, c]["rps"] else "n/a"
-                      for m in mine for c in conns] for name in names if name not in mine]
+    body = [
+        [name]
+        + [fmt(at[m, c]["rps"] / at[name, c]["rps"], 2) if at[name, c]["rps"] else "n/a" for m in mine for c in conns]
+        for name in names
+        if name not in mine
+    ]
     return lines + table(header, body)
 
 
 def _cold(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## 3. Cold start", "",
-             "From the start of saving a new workspace to the end of its first run, over HTTP (ms, median of "
-             f"{rows[0]['samples'] if rows else 0} new workspaces); then its parts, and the next (warm) run.", ""]
+    lines = [
+        "## 3. Cold start",
+        "",
+        "From the start of saving a new workspace to the end of its first run, over HTTP (ms, median of "
+        f"{rows[0]['samples'] if rows else 0} new workspaces); then its parts, and the next (warm) run.",
+        "",
+    ]
     return lines + table(
         ["service", "cold start", "max", "save", "first run", "next run"],
-        [[series(r), fmt(r["cold_ms"], 2), fmt(r["cold_max_ms"], 2), fmt(r["save_ms"], 2),
-          fmt(r["first_run_ms"], 2), fmt(r["warm_run_ms"], 2)] for r in rows],
+        [
+            [
+                series(r),
+                fmt(r["cold_ms"], 2),
+                fmt(r["cold_max_ms"], 2),
+                fmt(r["save_ms"], 2),
+                fmt(r["first_run_ms"], 2),
+                fmt(r["warm_run_ms"], 2),
+            ]
+            for r in rows
+        ],
     )
 
 
 def _memory(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## 4. Memory", "",
-             "Service memory (MB, all its processes) with n warm workspaces, each saved and run once, on a fresh "
-             "service whose LRU holds them all. Cells are RSS summed over the process tree / PSS (shared pages "
-             "shared out, what the tree really holds). `~` marks an estimate: the step would have passed the "
-             "memory budget, so it is extrapolated from the measured steps. Per warm sandbox: RSS slope from "
-             "the second count to the last measured one (the first sandboxes also start an engine per worker "
-             "process).", ""]
+    lines = [
+        "## 4. Memory",
+        "",
+        "Service memory (MB, all its processes) with n warm workspaces, each saved and run once, on a fresh "
+        "service whose LRU holds them all. Cells are RSS summed over the process tree / PSS (shared pages "
+        "shared out, what the tree really holds). `~` marks an estimate: the step would have passed the "
+        "memory budget, so it is extrapolated from the measured steps. Per warm sandbox: RSS slope from "
+        "the second count to the last measured one (the first sandboxes also start an engine per worker "
+        "process).",
+        "",
+    ]
     counts = sorted({p["workspaces"] for r in rows for p in r["points"]})
     body = []
     for r in rows:
-        cells = {p["workspaces"]: (f"{fmt(p['rss_mb'], 0)} / {fmt(p['pss_mb'], 0)}" if p["measured"]
-                                   else f"~{fmt(p['rss_mb'], 0)}") for p in r["points"]}
+        cells = {
+            p["workspaces"]: (
+                f"{fmt(p['rss_mb'], 0)} / {fmt(p['pss_mb'], 0)}" if p["measured"] else f"~{fmt(p['rss_mb'], 0)}"
+            )
+            for p in r["points"]
+        }
         body.append([series(r)] + [cells.get(c, "") for c in counts] + [f"{fmt(r['per_sandbox_kb'], 0)} KB"])
     return lines + table(["service"] + [f"{c} warm" for c in counts] + ["per warm sandbox"], body)
 
 
 def _spread(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## 5. Spread", "",
-             "Requests/s (p99 ms) at 16 connections when each call picks one of n workspaces at random, with "
-             "the default LRU of 500 warm sandboxes: past 500, calls meet evicted sandboxes.", ""]
+    lines = [
+        "## 5. Spread",
+        "",
+        "Requests/s (p99 ms) at 16 connections when each call picks one of n workspaces at random, with "
+        "the default LRU of 500 warm sandboxes: past 500, calls meet evicted sandboxes.",
+        "",
+    ]
     counts = sorted({r["workspaces"] for r in rows})
     names = list(dict.fromkeys(series(r) for r in rows))
     at = {(series(r), r["workspaces"]): r for r in rows}
-    body = [[name] + [f"{fmt(at[name, c]['rps'], 0)} ({fmt(at[name, c]['p99_ms'], 1)})" for c in counts]
-            + [str(sum(at[name, c]["errors"] for c in counts))] for name in names]
+    body = [
+        [name]
+        + [f"{fmt(at[name, c]['rps'], 0)} ({fmt(at[name, c]['p99_ms'], 1)})" for c in counts]
+        + [str(sum(at[name, c]["errors"] for c in counts))]
+        for name in names
+    ]
     return lines + table(["service"] + [f"{c} workspaces" for c in counts] + ["errors"], body)
 
 
 def _cpu(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## 6. CPU-bound: recursive `fib(25)`", "",
-             "Time of one call (ms, median): inside the sandbox as the service reports it (`duration`), the whole "
-             "HTTP call, and the sandbox time divided by the same code in plain `node` / `python3` "
-             "(timed inside one warm process).", ""]
+    lines = [
+        "## 6. CPU-bound: recursive `fib(25)`",
+        "",
+        "Time of one call (ms, median): inside the sandbox as the service reports it (`duration`), the whole "
+        "HTTP call, and the sandbox time divided by the same code in plain `node` / `python3` "
+        "(timed inside one warm process).",
+        "",
+    ]
     return lines + table(
         ["runtime", "fib(25) ms", "HTTP call ms", "÷ plain"],
         [[series(r), fmt(r["duration_ms"], 2), fmt(r["wall_ms"], 2), fmt(r["ratio_to_plain"], 2)] for r in rows],
@@ -129,23 +182,39 @@ def _cpu(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _leak(result: dict[str, Any]) -> list[str]:
-    lines = ["## 7. Leaks", "",
-             f"fnbox's memory after a warm-up, then after {result['runs']:,} warm runs of each language "
-             "(16 connections).", ""]
+    lines = [
+        "## 7. Leaks",
+        "",
+        f"fnbox's memory after a warm-up, then after {result['runs']:,} warm runs of each language (16 connections).",
+        "",
+    ]
     steps = result["steps"]
-    lines += table(["step", "RSS MB", "PSS MB", "processes", "RSS growth MB"],
-                   [[s["step"], fmt(s["rss_mb"], 1), fmt(s["pss_mb"], 1), str(s["processes"]),
-                     fmt(s["rss_mb"] - steps[0]["rss_mb"], 1)] for s in steps])
+    lines += table(
+        ["step", "RSS MB", "PSS MB", "processes", "RSS growth MB"],
+        [
+            [
+                s["step"],
+                fmt(s["rss_mb"], 1),
+                fmt(s["pss_mb"], 1),
+                str(s["processes"]),
+                fmt(s["rss_mb"] - steps[0]["rss_mb"], 1),
+            ]
+            for s in steps
+        ],
+    )
     lines += ["RSS by process (MB), same steps:", ""]
     commands = list(dict.fromkeys(p["command"] for s in steps for p in s["by_process"]))
     rss = [{p["command"]: p["rss_mb"] for p in s["by_process"]} for s in steps]
-    return lines + table(["process"] + [f"step {i + 1}" for i in range(len(steps))],
-                         [[f"`{c}`"] + [fmt(r.get(c, float("nan")), 1) for r in rss] for c in commands])
+    return lines + table(
+        ["process"] + [f"step {i + 1}" for i in range(len(steps))],
+        [[f"`{c}`"] + [fmt(r.get(c, float("nan")), 1) for r in rss] for c in commands],
+    )
 
 
 def _notes() -> list[str]:
     return [
-        "## How it is measured", "",
+        "## How it is measured",
+        "",
         "- Every service answers the same REST calls (`POST /v2/functions/{ws}` saves, "
         "`POST /v2/functions/{ws}/run/{fn}` runs) and is started by the runner on a free loopback port.",
         "- fnbox runs as `fnbox serve` with its defaults (worker processes per language = CPU count, LRU 500, "
@@ -199,13 +268,21 @@ def _plots(results: dict[str, Any], folder: Path) -> dict[str, str]:
         figure, ax = plt.subplots(figsize=(7, 4.5))
         for r in results["memory"]:
             points = r["points"]
-            line = ax.plot([p["workspaces"] for p in points if p["measured"]],
-                           [p["rss_mb"] for p in points if p["measured"]], marker="o", label=series(r))
+            line = ax.plot(
+                [p["workspaces"] for p in points if p["measured"]],
+                [p["rss_mb"] for p in points if p["measured"]],
+                marker="o",
+                label=series(r),
+            )
             guessed = [p for p in points if not p["measured"]]
             if guessed:
                 last = [p for p in points if p["measured"]][-1]
-                ax.plot([last["workspaces"]] + [p["workspaces"] for p in guessed],
-                        [last["rss_mb"]] + [p["rss_mb"] for p in guessed], ls="--", color=line[0].get_color())
+                ax.plot(
+                    [last["workspaces"]] + [p["workspaces"] for p in guessed],
+                    [last["rss_mb"]] + [p["rss_mb"] for p in guessed],
+                    ls="--",
+                    color=line[0].get_color(),
+                )
         ax.set_xlabel("warm workspaces")
         ax.set_ylabel("service RSS, MB (dashed: estimated)")
         ax.legend(fontsize=8)

@@ -50,15 +50,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="fnbox benchmark suite (issue 4)")
     parser.add_argument("--quick", action="store_true", help="smoke mode: 1 run of 1 s per figure, smaller counts")
     parser.add_argument("--runs", type=int, help="wrk runs per figure, the median is kept (default 3)")
-    parser.add_argument("--duration", type=float, help="seconds per wrk run (default 3, at least 3 for process per call)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per wrk run (default 3, at least 3 for process per call)"
+    )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--skip", default="", help=f"comma-separated services to leave out, of {servers.KINDS}")
     parser.add_argument("--leak-runs", type=int, help="warm runs per language in the leak section (default 100000)")
-    parser.add_argument("--memory-budget-mb", type=float, help="most RSS one service may reach in the memory section; past it, figures are extrapolated (default 4000)")
+    parser.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        help="most RSS one service may reach in the memory section; past it, figures are extrapolated (default 4000)",
+    )
     parser.add_argument("--fnbox", type=Path, default=servers.ROOT, help="fnbox checkout to serve (default this repo)")
-    parser.add_argument("--before", type=Path,
-                        help="an older fnbox checkout (git worktree add ../fnbox-before COMMIT), served side by side "
-                             "in the warm and cold sections as `fnbox before`")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="an older fnbox checkout (git worktree add ../fnbox-before COMMIT), served side by side "
+        "in the warm and cold sections as `fnbox before`",
+    )
     parser.add_argument("--out", type=Path, default=servers.BENCH / "results")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)
@@ -89,14 +98,26 @@ def main(argv: list[str] | None = None) -> int:
         problems.update({peer: "node is not installed" for peer in servers.PEERS})
     kinds = tuple(k for k in servers.KINDS if k not in problems and k not in skipped)
 
-    changes = {k: v for k, v in {"runs": args.runs, "duration": args.duration, "leak_runs": args.leak_runs,
-                                 "memory_budget_mb": args.memory_budget_mb}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "runs": args.runs,
+            "duration": args.duration,
+            "leak_runs": args.leak_runs,
+            "memory_budget_mb": args.memory_budget_mb,
+        }.items()
+        if v is not None
+    }
     plan = measure.Plan.quick(**changes) if args.quick else measure.Plan(**changes)
     plan.log_dir, plan.kinds = log_dir, kinds
     command = "python bench/run.py" + (" " + shlex.join(argv if argv is not None else sys.argv[1:])).rstrip()
-    results: dict = {"command": command.strip(), "quick": args.quick, "machine": measure.machine(),
-                     "plan": {k: v for k, v in asdict(plan).items() if k not in ("log_dir", "progress")},
-                     "problems": problems}
+    results: dict = {
+        "command": command.strip(),
+        "quick": args.quick,
+        "machine": measure.machine(),
+        "plan": {k: v for k, v in asdict(plan).items() if k not in ("log_dir", "progress")},
+        "problems": problems,
+    }
 
     def keep(name: str, value: object) -> None:
         results[name] = value

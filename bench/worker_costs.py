@@ -54,7 +54,7 @@ async def restart_time(runtime: Runtime, language: str, function: str, samples: 
             try:
                 await runtime.run("bench", function, {"name": "world"})
                 break
-            except Exception:  # noqa: BLE001 - the call that met the dead worker
+            except Exception:
                 continue
         times.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.3)
@@ -93,10 +93,14 @@ async def main() -> None:
                 wall, duration = await latency(runtime, function, args.runs)
                 print(f"worker      {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
             for language, function in (("javascript", "hello"), ("python", "pyhello")):
-                print(f"restart     {language:10} {await restart_time(runtime, language, function):7.1f} ms (kill to next answer)")
+                print(
+                    f"restart     {language:10} {await restart_time(runtime, language, function):7.1f} ms (kill to next answer)"
+                )
             for language in ("javascript", "python"):
                 total, each = await rss_per_sandbox(runtime, language, args.sandboxes)
-                print(f"rss         {language:10} +{total:6.1f} MB for {args.sandboxes} warm workspaces = {each * 1024:6.0f} KB each")
+                print(
+                    f"rss         {language:10} +{total:6.1f} MB for {args.sandboxes} warm workspaces = {each * 1024:6.0f} KB each"
+                )
 
 
 if __name__ == "__main__":

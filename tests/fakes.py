@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, Limits, LogCollector, OnLog, RunResult
 from fnbox.sandboxes.errors import CompilationError, NotFound, TimeoutExceeded

@@ -18,10 +18,12 @@ FUNCTIONS = {
 }
 SEED = {"function.py": "return 'hello ' + name\n", "function.yaml": PARAMETERS}
 DOCUMENT = {"functions": {"hello": {"language": "python", "code": "return 'hello'\n"}}, "owner": "team-a"}
-EXISTING = {"functions": {
-    "keep": {"code": "return 'kept';"},
-    "greet": {"code": "return 'old greet';"},
-}}
+EXISTING = {
+    "functions": {
+        "keep": {"code": "return 'kept';"},
+        "greet": {"code": "return 'old greet';"},
+    }
+}
 
 
 def put(client, data, workspace="w", **options):
@@ -186,7 +188,8 @@ def test_a_body_over_request_max_size_is_refused_raw_chunked_and_multipart(make_
     boundary = "fnbox-test-boundary"
     form = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="archive"; filename="big.tar"\r\n\r\n'.encode()
-        + big + f"\r\n--{boundary}--\r\n".encode()
+        + big
+        + f"\r\n--{boundary}--\r\n".encode()
     )
 
     def form_chunks():  # no Content-Length: only counting the bytes can stop it

@@ -12,9 +12,9 @@ import zlib
 
 import pytest
 
-from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.archives import archive as archives
 from fnbox.archives.archive import ArchiveLimits, merge_functions, read_archive, write_archive
+from fnbox.sandboxes.errors import InvalidRequest
 
 MiB = 1024 * 1024
 PARAMETERS = "parameters:\n  name: {type: string}\n"
@@ -84,7 +84,7 @@ def refused(data, match, **options):
 
 
 def test_the_public_surface():
-    assert archives.__all__ == ["ArchiveContents", "ArchiveLimits", "read_archive", "write_archive", "merge_functions"]
+    assert archives.__all__ == ["ArchiveContents", "ArchiveLimits", "merge_functions", "read_archive", "write_archive"]
     assert ArchiveLimits() == ArchiveLimits(max_files=1000, max_file_size=MiB, max_total_size=16 * MiB, max_ratio=200)
 
 
@@ -213,7 +213,16 @@ def test_apply_replaces_with_a_workspace_and_merges_functions():
 
 
 def test_export_imports_back_to_the_same_document_and_the_same_bytes():
-    tricky = ["  indented\n", "tab\tand trailing  \n", "no newline", "\n\nblank", "end\n\n\n", "crlf\r\n", "é ✓ 🙂\n", ""]
+    tricky = [
+        "  indented\n",
+        "tab\tand trailing  \n",
+        "no newline",
+        "\n\nblank",
+        "end\n\n\n",
+        "crlf\r\n",
+        "é ✓ 🙂\n",
+        "",
+    ]
     tricky += ["nel\x85", "ls\u2028ps\u2029\n", "bom\ufeff\n", "nul\0\n"]
     document = {
         "functions": {f"f{i}": {"language": "python", "code": code, "timeout": 5} for i, code in enumerate(tricky)},

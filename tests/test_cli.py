@@ -21,12 +21,21 @@ GREET_JS = 'console.log("greeting " + name);\nreturn "Hello " + name;\n'
 GREET_YAML = "description: Greets someone\nparameters:\n  name: {type: string, default: world}\n"
 STEPS_PY = "for i in range(n):\n    print('step', i)\nreturn {'steps': n}\n"
 STEPS_YAML = "parameters:\n  n: {type: integer, default: 3}\n"
-ECHO = {"functions": {
-    "echo": {"language": "python", "code": "return {'n': n, 's': s, 'flag': flag, 'items': items}",
-             "parameters": {"n": {"type": "integer"}, "s": {"type": "string"}, "flag": {"type": "boolean"},
-                            "items": {"type": "array", "default": []}}},
-    "fail": {"code": 'console.warn("about to fail");\nthrow new Error("boom");'},
-}}
+ECHO = {
+    "functions": {
+        "echo": {
+            "language": "python",
+            "code": "return {'n': n, 's': s, 'flag': flag, 'items': items}",
+            "parameters": {
+                "n": {"type": "integer"},
+                "s": {"type": "string"},
+                "flag": {"type": "boolean"},
+                "items": {"type": "array", "default": []},
+            },
+        },
+        "fail": {"code": 'console.warn("about to fail");\nthrow new Error("boom");'},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,9 @@ def server(tmp_path_factory):
     imports = tmp_path_factory.mktemp("imports")
     (imports / "seeded.tar.gz").write_bytes(BUILDERS["tar.gz"]({"function.py": "return 'seeded'\n"}))
     (imports / "broken.zip").write_bytes(BUILDERS["zip"]({"bad.js": "let x = ;"}))
-    with running_server(tmp_path_factory.mktemp("data"), args=["--import", str(imports)], FUNCTIONS_WORKERS="1") as running:
+    with running_server(
+        tmp_path_factory.mktemp("data"), args=["--import", str(imports)], FUNCTIONS_WORKERS="1"
+    ) as running:
         yield running
 
 
@@ -44,8 +55,13 @@ def fnbox(*args, url=None, cwd=None, env=None, stderr=subprocess.PIPE):
     if url is not None:
         environ["FNBOX_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "fnbox", *args], cwd=cwd or ROOT, env=environ,
-        stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=60,
+        [sys.executable, "-m", "fnbox", *args],
+        cwd=cwd or ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        timeout=60,
     )
 
 
@@ -59,7 +75,13 @@ def ok(*args, **options):
 def demo(tmp_path):
     folder = tmp_path / "demo"
     folder.mkdir()
-    files = {"greet.js": GREET_JS, "greet.yaml": GREET_YAML, "steps.py": STEPS_PY, "steps.yaml": STEPS_YAML, "README.md": "notes"}
+    files = {
+        "greet.js": GREET_JS,
+        "greet.yaml": GREET_YAML,
+        "steps.py": STEPS_PY,
+        "steps.yaml": STEPS_YAML,
+        "README.md": "notes",
+    }
     for name, text in files.items():
         (folder / name).write_text(text)
     return folder
@@ -113,8 +135,19 @@ def test_deploy_takes_a_yaml_file_one_source_file_and_a_seed_archive(server, tmp
 def test_parameters_are_json_when_they_parse_and_text_otherwise(server, tmp_path):
     ok("deploy", "params", _yaml_file(tmp_path, ECHO), url=server.url)
     done = ok(
-        "run", "params", "echo", "-p", "n=3", "-p", "s=hello world", "-p", "flag=true",
-        "--params-json", '{"items": [1, "a"], "s": "overridden"}', "--json", url=server.url,
+        "run",
+        "params",
+        "echo",
+        "-p",
+        "n=3",
+        "-p",
+        "s=hello world",
+        "-p",
+        "flag=true",
+        "--params-json",
+        '{"items": [1, "a"], "s": "overridden"}',
+        "--json",
+        url=server.url,
     )
     answer = json.loads(done.stdout)
     assert answer["result"] == {"n": 3, "s": "hello world", "flag": True, "items": [1, "a"]}
@@ -134,7 +167,11 @@ def test_a_failed_run_exits_non_zero_with_the_code_the_message_and_the_logs(serv
     assert any(line.startswith("  execution: ") for line in lines)
 
     missing = fnbox("run", "failing", "nope", url=server.url)
-    assert missing.returncode == 1 and "NotFound" in missing.stderr and "`fnbox ls failing` lists its functions" in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "NotFound" in missing.stderr
+        and "`fnbox ls failing` lists its functions" in missing.stderr
+    )
     wrong = fnbox("run", "failing", "echo", "-p", "n=x", url=server.url)
     assert "InvalidParameters" in wrong.stderr and "read as JSON" in wrong.stderr
 
@@ -167,10 +204,18 @@ def test_executions_are_listed_with_filters_and_pages(server, tmp_path):
     fnbox("run", "listed", "fail", url=server.url)
     rows = ok("executions", "--workspace", "listed", url=server.url).stdout.splitlines()
     assert rows[0].split()[:4] == ["ID", "STATUS", "WORKSPACE", "FUNCTION"]
-    assert [row.split()[1:4] for row in rows[1:]] == [["failed", "listed", "fail"], *[["successful", "listed", "echo"]] * 2]
+    assert [row.split()[1:4] for row in rows[1:]] == [
+        ["failed", "listed", "fail"],
+        *[["successful", "listed", "echo"]] * 2,
+    ]
     page = ok("executions", "--workspace", "listed", "--limit", "1", url=server.url)
-    assert len(page.stdout.splitlines()) == 2 and "more: fnbox executions --workspace listed --limit 1 --after " in page.stderr
-    failed = json.loads(ok("executions", "--workspace", "listed", "--status", "failed", "--json", url=server.url).stdout)
+    assert (
+        len(page.stdout.splitlines()) == 2
+        and "more: fnbox executions --workspace listed --limit 1 --after " in page.stderr
+    )
+    failed = json.loads(
+        ok("executions", "--workspace", "listed", "--status", "failed", "--json", url=server.url).stdout
+    )
     assert [item["function"] for item in failed["executions"]] == ["fail"]
 
 

@@ -1,10 +1,9 @@
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.executions.records import (
     MAX_PARAMETERS_SIZE,
     Execution,
@@ -14,8 +13,9 @@ from fnbox.executions.records import (
     check_execution_id,
     new_execution_id,
 )
+from fnbox.sandboxes.errors import InvalidRequest
 
-T0 = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def test_an_unusable_database_path_fails_at_open_with_its_name(tmp_path, broken)
         path = tmp_path / "data" / "executions.sqlite3"
     else:
         path.write_bytes(b"this is not SQLite" * 100)
-    with pytest.raises(ExecutionStoreError, match="cannot open the execution store .*executions.sqlite3"):
+    with pytest.raises(ExecutionStoreError, match=r"cannot open the execution store .*executions\.sqlite3"):
         ExecutionStore(path)
 
 

@@ -8,14 +8,24 @@ ASYNC = {"Prefer": "respond-async"}
 
 WORKSPACE = {
     "functions": {
-        "hello": {"code": "console.log('hi ' + name); return 'Hello ' + name;", "parameters": {"name": {"type": "string", "default": "world"}}},
+        "hello": {
+            "code": "console.log('hi ' + name); return 'Hello ' + name;",
+            "parameters": {"name": {"type": "string", "default": "world"}},
+        },
         "fail": {"code": "console.warn('about to throw'); throw new Error('boom');"},
-        "nap": {"code": "console.log('a'); await new Promise(r => setTimeout(r, ms)); console.log('b'); return ms;", "parameters": {"ms": {"type": "integer", "default": 800}}},
+        "nap": {
+            "code": "console.log('a'); await new Promise(r => setTimeout(r, ms)); console.log('b'); return ms;",
+            "parameters": {"ms": {"type": "integer", "default": 800}},
+        },
         "spin": {"code": "console.log('spinning'); while (true) {}", "timeout": 15000},
         "mark": {"code": "cache.marks = (cache.marks || 0) + 1; return cache.marks;"},
         "marks": {"code": "return cache.marks || 0;"},
         "pyspin": {"language": "python", "code": "print('spinning')\nwhile True:\n    pass", "timeout": 15000},
-        "pyhello": {"language": "python", "code": "print('hi')\nreturn 'py ' + name", "parameters": {"name": {"type": "string", "default": "x"}}},
+        "pyhello": {
+            "language": "python",
+            "code": "print('hi')\nreturn 'py ' + name",
+            "parameters": {"name": {"type": "string", "default": "x"}},
+        },
     }
 }
 
@@ -78,7 +88,9 @@ def test_recording_synchronous_runs_can_be_turned_off(make_client):
     assert wait(client, accepted.json()["id"])["status"] == "successful"
 
 
-@pytest.mark.parametrize("how", [{"headers": ASYNC}, {"params": {"async": "true"}}, {"headers": {"Prefer": "wait=5, respond-async"}}])
+@pytest.mark.parametrize(
+    "how", [{"headers": ASYNC}, {"params": {"async": "true"}}, {"headers": {"Prefer": "wait=5, respond-async"}}]
+)
 def test_an_asynchronous_run_answers_202_then_its_execution_ends(client, how):
     answer = client.post("/v2/functions/w/run/hello", json={"parameters": {"name": "later"}}, **how)
     assert answer.status_code == 202
@@ -140,7 +152,9 @@ def test_list_filters_and_pages_without_repeats(client):
     everything = client.get("/v2/executions").json()["executions"]
     assert len(everything) == 5
     assert [e["created"] for e in everything] == sorted((e["created"] for e in everything), reverse=True)
-    assert {e["function"] for e in client.get("/v2/executions", params={"function": "hello"}).json()["executions"]} == {"hello"}
+    assert {e["function"] for e in client.get("/v2/executions", params={"function": "hello"}).json()["executions"]} == {
+        "hello"
+    }
     failed = client.get("/v2/executions", params={"status": "failed"}).json()["executions"]
     assert [e["function"] for e in failed] == ["fail"]
     assert client.get("/v2/executions", params={"workspace": "other"}).json()["executions"] == []
@@ -154,7 +168,9 @@ def test_list_filters_and_pages_without_repeats(client):
     assert seen == [e["id"] for e in everything]
 
 
-@pytest.mark.parametrize("query", [{"status": "sleeping"}, {"limit": "0"}, {"limit": "many"}, {"after": "not-a-cursor"}])
+@pytest.mark.parametrize(
+    "query", [{"status": "sleeping"}, {"limit": "0"}, {"limit": "many"}, {"after": "not-a-cursor"}]
+)
 def test_bad_list_queries_are_refused(client, query):
     assert client.get("/v2/executions", params=query).status_code == 400
 

@@ -20,7 +20,11 @@ WORKSPACE = {
         "long": {"code": "await new Promise(r => setTimeout(r, 60000)); return 1;", "timeout": 120000},
         "spin": {"code": "cache.spins = (cache.spins || 0) + 1; while (true) {}", "timeout": 60000},
         "spins": {"code": "return cache.spins;"},
-        "pyspin": {"language": "python", "code": "cache['spins'] = cache.get('spins', 0) + 1\nwhile True:\n    pass", "timeout": 60000},
+        "pyspin": {
+            "language": "python",
+            "code": "cache['spins'] = cache.get('spins', 0) + 1\nwhile True:\n    pass",
+            "timeout": 60000,
+        },
         "pyspins": {"language": "python", "code": "return cache['spins']"},
     }
 }
@@ -36,7 +40,9 @@ def events(url, execution_id):
     """(seconds since the request, event name, data) of each Server-Sent Event, as they arrive."""
     began, seen, event = time.monotonic(), [], {}
     headers = {"Accept": "text/event-stream"}
-    with httpx.stream("GET", f"{url}/v2/executions/{execution_id}/logs?follow=true", headers=headers, timeout=10) as answer:
+    with httpx.stream(
+        "GET", f"{url}/v2/executions/{execution_id}/logs?follow=true", headers=headers, timeout=10
+    ) as answer:
         assert answer.headers["content-type"].startswith("text/event-stream")
         for line in answer.iter_lines():
             if line.startswith("event: "):

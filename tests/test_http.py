@@ -19,8 +19,15 @@ def test_the_model_service_walk_through_works_verbatim(client):
 def test_both_languages_in_one_workspace(client):
     document = {
         "functions": {
-            "js": {"code": "console.log('from js'); return n * 2;", "parameters": {"n": {"type": "integer", "default": 2}}},
-            "py": {"language": "python", "code": "print('from py')\nreturn n * 3", "parameters": {"n": {"type": "integer", "default": 2}}},
+            "js": {
+                "code": "console.log('from js'); return n * 2;",
+                "parameters": {"n": {"type": "integer", "default": 2}},
+            },
+            "py": {
+                "language": "python",
+                "code": "print('from py')\nreturn n * 3",
+                "parameters": {"n": {"type": "integer", "default": 2}},
+            },
         }
     }
     assert client.put("/v2/functions/mixed", json=document).status_code == 200
@@ -32,7 +39,9 @@ def test_both_languages_in_one_workspace(client):
 
 
 def test_a_thrown_error_answers_function_error_with_logs_and_line(client):
-    client.post("/v2/functions/w", json={"functions": {"boom": {"code": "console.warn('about to');\nthrow new Error('boom');"}}})
+    client.post(
+        "/v2/functions/w", json={"functions": {"boom": {"code": "console.warn('about to');\nthrow new Error('boom');"}}}
+    )
     answer = client.post("/v2/functions/w/run/boom", json={})
     assert answer.status_code == 500
     body = answer.json()
@@ -43,12 +52,17 @@ def test_a_thrown_error_answers_function_error_with_logs_and_line(client):
 
 def test_a_syntax_error_is_refused_at_save_time_and_the_old_version_keeps_serving(client):
     client.post("/v2/functions/w", json=HELLO)
-    bad = {"functions": {"hello": {"code": "return 'fine';"}, "broken": {"code": "let x = ;", "language": "javascript"}}}
+    bad = {
+        "functions": {"hello": {"code": "return 'fine';"}, "broken": {"code": "let x = ;", "language": "javascript"}}
+    }
     answer = client.post("/v2/functions/w", json=bad)
     assert answer.status_code == 400
     assert answer.json()["error"] == "CompilationError"
     assert answer.json()["details"]["function"] == "broken" and answer.json()["details"]["line"] == 1
-    assert client.post("/v2/functions/w/run/hello", json={"parameters": {"name": "again"}}).json()["result"] == "Hello again"
+    assert (
+        client.post("/v2/functions/w/run/hello", json={"parameters": {"name": "again"}}).json()["result"]
+        == "Hello again"
+    )
     assert client.get("/v2/functions/w").json() == HELLO
 
 
@@ -124,12 +138,14 @@ def test_infinite_loops_time_out_and_the_workspace_answers_right_after(make_clie
     client = make_client(FUNCTIONS_RUN_TIMEOUT="1000", PYTHON_FUNCTIONS_RUN_TIMEOUT="1000")
     client.post(
         "/v2/functions/w",
-        json={"functions": {
-            "jsloop": {"code": "while(true){}"},
-            "pyloop": {"language": "python", "code": "while True:\n    pass"},
-            "ok": {"code": "return 'ok';"},
-            "pyok": {"language": "python", "code": "return 'ok'"},
-        }},
+        json={
+            "functions": {
+                "jsloop": {"code": "while(true){}"},
+                "pyloop": {"language": "python", "code": "while True:\n    pass"},
+                "ok": {"code": "return 'ok';"},
+                "pyok": {"language": "python", "code": "return 'ok'"},
+            }
+        },
     )
     for loop, healthy in (("jsloop", "ok"), ("pyloop", "pyok")):
         started = time.monotonic()
@@ -152,10 +168,12 @@ def test_a_js_allocation_loop_answers_memory_limit_exceeded(make_client):
     client = make_client(NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB="64")
     client.post(
         "/v2/functions/w",
-        json={"functions": {
-            "hog": {"code": "let a = []; while (true) a.push(new Array(1e5).fill(1.5));"},
-            "ok": {"code": "return 'ok';"},
-        }},
+        json={
+            "functions": {
+                "hog": {"code": "let a = []; while (true) a.push(new Array(1e5).fill(1.5));"},
+                "ok": {"code": "return 'ok';"},
+            }
+        },
     )
     answer = client.post("/v2/functions/w/run/hog", json={})
     assert answer.status_code == 500 and answer.json()["error"] == "MemoryLimitExceeded"
@@ -165,7 +183,9 @@ def test_a_js_allocation_loop_answers_memory_limit_exceeded(make_client):
 def test_update_scripts_on_startup_logs_each_failure(make_client, tmp_path, caplog):
     folder = tmp_path / "functions" / "old"
     folder.mkdir(parents=True)
-    (folder / "workspace.yaml").write_text("functions:\n  bad:\n    code: 'let x = ;'\n  good:\n    code: 'return 1;'\n")
+    (folder / "workspace.yaml").write_text(
+        "functions:\n  bad:\n    code: 'let x = ;'\n  good:\n    code: 'return 1;'\n"
+    )
     with caplog.at_level("ERROR", logger="fnbox"):
         client = make_client(UPDATE_SCRIPTS_ON_STARTUP="yes")
     assert any("bad" in record.getMessage() and "old" in record.getMessage() for record in caplog.records)
@@ -230,11 +250,17 @@ def test_a_lone_surrogate_escape_in_a_body_is_refused_and_a_real_pair_round_trip
     """JSON may spell an unpaired UTF-16 surrogate (\\ud800), which is not Unicode text."""
     headers = {"content-type": "application/json"}
     client.put("/v2/functions/w", json=HELLO)
-    bad_save = client.put("/v2/functions/w", content=rb'{"functions": {"hello": {"code": "return \"\ud800\";"}}}', headers=headers)
+    bad_save = client.put(
+        "/v2/functions/w", content=rb'{"functions": {"hello": {"code": "return \"\ud800\";"}}}', headers=headers
+    )
     assert bad_save.status_code == 400 and "lone surrogate (U+D800)" in bad_save.json()["message"]
     assert client.get("/v2/functions/w").json() == HELLO
     for query in ("", "?async=true"):
-        bad_run = client.post(f"/v2/functions/w/run/hello{query}", content=rb'{"parameters": {"name": "\udc00"}}', headers=headers)
+        bad_run = client.post(
+            f"/v2/functions/w/run/hello{query}", content=rb'{"parameters": {"name": "\udc00"}}', headers=headers
+        )
         assert bad_run.status_code == 400 and bad_run.json()["error"] == "InvalidRequest"
-    pair = client.post("/v2/functions/w/run/hello", content=rb'{"parameters": {"name": "\ud83d\ude00"}}', headers=headers)
-    assert pair.status_code == 200 and pair.json()["result"].endswith("\U0001F600")
+    pair = client.post(
+        "/v2/functions/w/run/hello", content=rb'{"parameters": {"name": "\ud83d\ude00"}}', headers=headers
+    )
+    assert pair.status_code == 200 and pair.json()["result"].endswith("\U0001f600")

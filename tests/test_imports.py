@@ -6,12 +6,20 @@ import logging
 import pytest
 import yaml
 
-from fnbox.server.settings import SettingsError, load_settings
-from tests.test_archives import BUILDERS, tar
 from fnbox.archives.imports import import_directory, workspace_name
+from fnbox.server.settings import SettingsError, load_settings
 from fnbox.workspaces.runtime import Runtime
+from tests.test_archives import BUILDERS, tar
 
-BILLING = {"functions": {"invoice": {"language": "python", "code": "return 'invoice ' + str(n)", "parameters": {"n": {"type": "integer"}}}}}
+BILLING = {
+    "functions": {
+        "invoice": {
+            "language": "python",
+            "code": "return 'invoice ' + str(n)",
+            "parameters": {"n": {"type": "integer"}},
+        }
+    }
+}
 
 
 @pytest.fixture
@@ -55,7 +63,9 @@ def test_every_archive_is_imported_and_each_failure_is_reported(tmp_path, archiv
 def test_a_folder_archive_adds_to_the_workspace_it_names(tmp_path):
     folder = tmp_path / "archives" / "tools"
     folder.mkdir(parents=True)
-    (folder / "upper.tar").write_bytes(tar(("function.py", "return s.upper()\n"), ("function.yaml", "parameters:\n  s: {type: string}\n")))
+    (folder / "upper.tar").write_bytes(
+        tar(("function.py", "return s.upper()\n"), ("function.yaml", "parameters:\n  s: {type: string}\n"))
+    )
 
     async def scenario():
         async with Runtime(tmp_path / "data") as runtime:
@@ -70,7 +80,8 @@ def test_a_folder_archive_adds_to_the_workspace_it_names(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "filename, name", [("billing.tar.gz", "billing"), ("a.TGZ", "a"), ("x.zip", "x"), ("notes.txt", None), (".zip", None)]
+    "filename, name",
+    [("billing.tar.gz", "billing"), ("a.TGZ", "a"), ("x.zip", "x"), ("notes.txt", None), (".zip", None)],
 )
 def test_the_workspace_is_named_after_the_file(filename, name):
     assert workspace_name(filename) == name

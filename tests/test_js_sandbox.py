@@ -7,8 +7,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ HELLO = fn("hello", 'return "Hello " + name;', Parameter("name", "string", "worl
 def test_public_surface() -> None:
     import fnbox.sandboxes.js
 
-    assert sorted(sandboxes.js.__all__) == [
+    assert sorted(fnbox.sandboxes.js.__all__) == [
         "JsSandbox",
         "RESERVED_NAMES",
         "compile_workspace",
@@ -471,7 +472,9 @@ def test_a_run_moves_to_a_fresh_isolate_when_work_left_behind_wedges_it(compile:
 def test_a_run_moves_to_a_fresh_isolate_when_work_left_behind_breaks_the_runtime(compile: Any) -> None:
     sandbox = compile(
         fn("stall", "await new Promise(() => {});"),
-        fn("hijack", "(async () => { for (let i = 0; i < 3; i++) await null; $fnbox.run(1e9, 0, '{}'); })(); return 1;"),
+        fn(
+            "hijack", "(async () => { for (let i = 0; i < 3; i++) await null; $fnbox.run(1e9, 0, '{}'); })(); return 1;"
+        ),
         HELLO,
     )
     assert run(sandbox, "hijack").result == 1
@@ -520,8 +523,11 @@ def test_array_buffers_that_were_collected_stop_counting(compile: Any) -> None:
     sandbox = compile(
         fn("keep", "cache.b = new Uint8Array(40 << 20); return cache.b.length;"),
         fn("drop", "cache.b = null; return new Uint8Array(40 << 20).length;"),
-        fn("api", "return [new Uint8Array([1, 2]).join(), Uint8Array.from([3]).join(), new Uint8Array(new ArrayBuffer(8), 4).length,"
-           " new (class extends Uint8Array {})(2).length, Uint8Array.name, new Uint8Array(1) instanceof Uint8Array, typeof $fnbox_gc];"),
+        fn(
+            "api",
+            "return [new Uint8Array([1, 2]).join(), Uint8Array.from([3]).join(), new Uint8Array(new ArrayBuffer(8), 4).length,"
+            " new (class extends Uint8Array {})(2).length, Uint8Array.name, new Uint8Array(1) instanceof Uint8Array, typeof $fnbox_gc];",
+        ),
     )
     assert run(sandbox, "keep").result == 40 << 20
     assert run(sandbox, "drop").result == 40 << 20
@@ -529,7 +535,12 @@ def test_array_buffers_that_were_collected_stop_counting(compile: Any) -> None:
 
 
 def test_array_buffers_one_sandbox_keeps_leave_the_others_room(compile: Any) -> None:
-    hog = compile(fn("keep", "cache.k = []; try { for (;;) cache.k.push(new Float64Array(1e6)); } catch (e) { return cache.k.length; }"))
+    hog = compile(
+        fn(
+            "keep",
+            "cache.k = []; try { for (;;) cache.k.push(new Float64Array(1e6)); } catch (e) { return cache.k.length; }",
+        )
+    )
     assert run(hog, "keep").result <= 8
     assert run(compile(fn("f", "return new ArrayBuffer(32 << 20).byteLength;")), "f").result == 32 << 20
 
@@ -559,7 +570,10 @@ def test_walks_over_huge_sparse_arrays_are_refused(compile: Any, code: str) -> N
 def test_an_isolate_stuck_in_native_code_is_reported(compile: Any) -> None:
     # Sorting a typed array is one native loop: the run times out, its isolate cannot be freed until it ends.
     sandbox = compile(
-        fn("fill", "cache.a = new Float64Array(6e6); for (let i = 0; i < cache.a.length; i++) cache.a[i] = Math.random();"),
+        fn(
+            "fill",
+            "cache.a = new Float64Array(6e6); for (let i = 0; i < cache.a.length; i++) cache.a[i] = Math.random();",
+        ),
         fn("sort", "cache.a.sort();"),
     )
     run(sandbox, "fill")
@@ -574,7 +588,10 @@ def test_an_isolate_stuck_in_native_code_is_reported(compile: Any) -> None:
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        ("Object.defineProperty(Promise, Symbol.species, { get() { throw new Error('species'); } }); return 1;", "Error: species"),
+        (
+            "Object.defineProperty(Promise, Symbol.species, { get() { throw new Error('species'); } }); return 1;",
+            "Error: species",
+        ),
         ("Object.prototype.toJSON = () => { while (true) {} }; throw new Error('thrown');", "Error: thrown"),
     ],
     ids=["promise-species", "toJSON"],
@@ -625,7 +642,9 @@ def cancelled_after(sandbox: JsSandbox, function: str, seconds: float, **kwargs:
 
 
 def test_on_log_gets_each_entry_while_the_run_goes_on(compile: Any) -> None:
-    sandbox = compile(fn("talk", "console.log('a'); await new Promise((r) => setTimeout(r, 300)); console.error('b'); return 1;"))
+    sandbox = compile(
+        fn("talk", "console.log('a'); await new Promise((r) => setTimeout(r, 300)); console.error('b'); return 1;")
+    )
 
     async def main() -> Any:
         seen: list[Any] = []
@@ -681,7 +700,11 @@ def test_live_logs_of_a_run_that_times_out(compile: Any) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["while (true) {}", "await new Promise((r) => setTimeout(r, 60000));", "while (true) await new Promise((r) => setTimeout(r, 1));"],
+    [
+        "while (true) {}",
+        "await new Promise((r) => setTimeout(r, 60000));",
+        "while (true) await new Promise((r) => setTimeout(r, 1));",
+    ],
     ids=["loop", "timer", "timer-loop"],
 )
 def test_a_cancelled_run_stops_and_the_isolate_goes_on(compile: Any, code: str) -> None:
@@ -693,7 +716,8 @@ def test_a_cancelled_run_stops_and_the_isolate_goes_on(compile: Any, code: str) 
 
 def test_a_cancelled_run_still_queued_never_starts(compile: Any) -> None:
     sandbox = compile(
-        fn("slow", "await new Promise((r) => setTimeout(r, 300));"), fn("count", "cache.n = (cache.n || 0) + 1; return cache.n;")
+        fn("slow", "await new Promise((r) => setTimeout(r, 300));"),
+        fn("count", "cache.n = (cache.n || 0) + 1; return cache.n;"),
     )
 
     async def main() -> Any:

@@ -22,7 +22,10 @@ WORKSPACE = {
         },
         "shape": {"code": "return {keys: Object.keys(o)};", "parameters": {"o": {"type": "object"}}},
         "fail": {"code": "console.warn('about to throw'); throw new Error('boom');"},
-        "nap": {"code": "await new Promise(r => setTimeout(r, ms)); return ms;", "parameters": {"ms": {"type": "integer", "default": 600}}},
+        "nap": {
+            "code": "await new Promise(r => setTimeout(r, ms)); return ms;",
+            "parameters": {"ms": {"type": "integer", "default": 600}},
+        },
     }
 }
 
@@ -74,7 +77,9 @@ def test_the_landing_page_links_the_api_definition_conformance_processes_and_job
         links = rels(landing)
         assert links["self"].startswith(f"{BASE}/")
         assert links["service-desc"] == "http://testserver/openapi.json"
-        assert links["conformance"] == links["http://www.opengis.net/def/rel/ogc/1.0/conformance"] == f"{BASE}/conformance"
+        assert (
+            links["conformance"] == links["http://www.opengis.net/def/rel/ogc/1.0/conformance"] == f"{BASE}/conformance"
+        )
         assert links["processes"] == f"{BASE}/processes"
         assert links["http://www.opengis.net/def/rel/ogc/1.0/job-list"] == f"{BASE}/jobs"
         assert all(link["type"] for link in landing["links"])
@@ -165,10 +170,16 @@ def test_a_raw_response_is_the_bare_value(client):
 
 def test_qualified_values_outputs_and_unknown_members_are_understood(client):
     answer = execute(
-        client, "w.add", {"a": {"value": 2, "mediaType": "application/json"}}, outputs={"result": {"transmissionMode": "value"}}, subscriber={}
+        client,
+        "w.add",
+        {"a": {"value": 2, "mediaType": "application/json"}},
+        outputs={"result": {"transmissionMode": "value"}},
+        subscriber={},
     )
     assert answer.json() == {"result": 3}
-    assert execute(client, "w.shape", {"o": {"value": 1}}).json() == {"result": {"keys": ["value"]}}  # an object is its value
+    assert execute(client, "w.shape", {"o": {"value": 1}}).json() == {
+        "result": {"keys": ["value"]}
+    }  # an object is its value
     unknown_prefer = {"Prefer": "handling=strict, wait=5"}
     assert execute(client, "w.hello", headers=unknown_prefer).status_code == 200
     assert execute(client, "w.hello", headers={"Prefer": "respond-sync"}).status_code == 200
@@ -295,12 +306,19 @@ def test_a_job_has_logs_and_metadata(client):
     logs = client.get(f"/ogcapi/jobs/{job_id}/logs").json()
     assert logs["jobID"] == job_id and [entry["message"] for entry in logs["logs"]] == ["hi meta"]
     meta = client.get(f"/ogcapi/jobs/{job_id}/metadata").json()
-    assert (meta["workspace"], meta["function"], meta["language"], meta["version"]) == ("w", "hello", "javascript", version)
+    assert (meta["workspace"], meta["function"], meta["language"], meta["version"]) == (
+        "w",
+        "hello",
+        "javascript",
+        version,
+    )
     assert meta["parameters"] == {"name": "meta"} and meta["duration"] >= 0
     assert meta["created"] <= meta["started"] <= meta["finished"]
 
 
-@pytest.mark.parametrize("method, tail", [("GET", ""), ("GET", "/results"), ("GET", "/logs"), ("GET", "/metadata"), ("DELETE", "")])
+@pytest.mark.parametrize(
+    "method, tail", [("GET", ""), ("GET", "/results"), ("GET", "/logs"), ("GET", "/metadata"), ("DELETE", "")]
+)
 def test_an_unknown_job_is_a_no_such_job_problem(client, method, tail):
     assert_problem(client.request(method, f"/ogcapi/jobs/missing{tail}"), 404, OGC + "no-such-job")
 
@@ -319,7 +337,9 @@ def test_unknown_paths_and_methods_under_ogcapi_are_problems_and_the_native_api_
 # ---- 5. HTML ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/ogcapi/", "/ogcapi/conformance", "/ogcapi/processes", "/ogcapi/processes/w.hello", "/ogcapi/jobs", "JOB"])
+@pytest.mark.parametrize(
+    "path", ["/ogcapi/", "/ogcapi/conformance", "/ogcapi/processes", "/ogcapi/processes/w.hello", "/ogcapi/jobs", "JOB"]
+)
 def test_browsers_get_linked_html_pages(client, path):
     if path == "JOB":
         path = f"/ogcapi/jobs/{start(client, 'w.hello')}"
@@ -334,7 +354,15 @@ def test_browsers_get_linked_html_pages(client, path):
 
 
 def test_html_pages_show_what_matters_and_escape_tenant_data(client):
-    hostile = {"functions": {"x": {"description": "<script>alert(1)</script>", "code": "return 1;", "parameters": {"p": {"type": "string", "default": "\"><img src=x onerror=alert(1)>"}}}}}
+    hostile = {
+        "functions": {
+            "x": {
+                "description": "<script>alert(1)</script>",
+                "code": "return 1;",
+                "parameters": {"p": {"type": "string", "default": '"><img src=x onerror=alert(1)>'}},
+            }
+        }
+    }
     client.post("/v2/functions/evil", json=hostile)
     for path in ("/ogcapi/processes", "/ogcapi/processes/evil.x"):
         page = client.get(path, params={"f": "html"}).text

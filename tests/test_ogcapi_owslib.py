@@ -18,9 +18,16 @@ WORKSPACE = {
         "area": {
             "language": "python",
             "code": "return {'area': width * height, 'unit': unit}",
-            "parameters": {"width": {"type": "number"}, "height": {"type": "number"}, "unit": {"type": "string", "default": "m2"}},
+            "parameters": {
+                "width": {"type": "number"},
+                "height": {"type": "number"},
+                "unit": {"type": "string", "default": "m2"},
+            },
         },
-        "slow": {"code": "await new Promise(r => setTimeout(r, 300)); return n * 2;", "parameters": {"n": {"type": "integer"}}},
+        "slow": {
+            "code": "await new Promise(r => setTimeout(r, 300)); return n * 2;",
+            "parameters": {"n": {"type": "integer"}},
+        },
     }
 }
 

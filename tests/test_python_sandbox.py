@@ -249,8 +249,11 @@ def test_allowed_imports(code, expected):
 
 def test_allowed_modules_can_be_narrowed_not_widened():
     sandbox = compile_workspace(
-        [FunctionSource("m", "import math\nreturn 1"),
-         FunctionSource("j", "import json"), FunctionSource("o", "import os")],
+        [
+            FunctionSource("m", "import math\nreturn 1"),
+            FunctionSource("j", "import json"),
+            FunctionSource("o", "import os"),
+        ],
         allowed_modules=("math", "os"),
     )
     assert run(sandbox, "m").result == 1
@@ -473,7 +476,9 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
 
 
 def test_time_sleep_sleeps_and_stops_at_the_deadline():
-    sandbox = workspace(f="import time\nstarted = time.monotonic()\ntime.sleep(0.12)\nreturn time.monotonic() - started")
+    sandbox = workspace(
+        f="import time\nstarted = time.monotonic()\ntime.sleep(0.12)\nreturn time.monotonic() - started"
+    )
     assert 0.12 <= run(sandbox).result < 1
     assert "non-negative" in fails(workspace(f="import time\ntime.sleep(-1)")).message
     assert "integer" in fails(workspace(f="import time\ntime.sleep('1')")).message
@@ -525,7 +530,11 @@ def test_on_log_gets_each_entry_while_the_run_goes_on():
 
 @pytest.mark.parametrize(
     "code",
-    ["while True:\n    pass", "import time\ntime.sleep(60)", "while True:\n    try:\n        time.sleep(1)\n    except:\n        pass"],
+    [
+        "while True:\n    pass",
+        "import time\ntime.sleep(60)",
+        "while True:\n    try:\n        time.sleep(1)\n    except:\n        pass",
+    ],
     ids=["busy-loop", "sleep", "swallowing-loop"],
 )
 def test_a_cancelled_run_stops_and_the_sandbox_goes_on(code):
@@ -546,7 +555,9 @@ def test_a_cancelled_run_stuck_in_host_code_is_interrupted_and_its_sandbox_dropp
 
 
 def test_a_cancelled_run_still_queued_never_starts():
-    sandbox = workspace(slow="import time\ntime.sleep(0.3)", count="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']")
+    sandbox = workspace(
+        slow="import time\ntime.sleep(0.3)", count="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']"
+    )
 
     async def main():
         slow = asyncio.create_task(sandbox.run("slow", {}, LIMITS))
@@ -630,7 +641,7 @@ def test_the_allocator_is_tuned_only_under_an_address_space_limit():
     assert tune_allocator_under_address_space_limit() is False
     script = (
         "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-        "from sandboxes.python.memory import tune_allocator_under_address_space_limit as tune\n"
+        "from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit as tune\n"
         "print(tune())"
     )
     assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.strip() == "True"

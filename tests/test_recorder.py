@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 from fnbox.executions.recorder import Recorder
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 
 
 class CountingStore(ExecutionStore):

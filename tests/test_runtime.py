@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from fnbox.sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound
-from tests.fakes import FakeFactory
 from fnbox.workspaces.document import parse_workspace
 from fnbox.workspaces.runtime import Runtime, RuntimeOptions, make_pool
+from tests.fakes import FakeFactory
 
 
 def fake_runtime(path, **options):
@@ -165,14 +165,18 @@ def test_bad_names_are_invalid_requests(tmp_path):
 
 
 def test_per_function_limits_are_capped_by_the_server_maxima(tmp_path):
-    runtime, _ = fake_runtime(tmp_path, js_timeout_ms=1000, js_memory_mb=64, python_timeout_ms=3000, python_memory_mb=128)
+    runtime, _ = fake_runtime(
+        tmp_path, js_timeout_ms=1000, js_memory_mb=64, python_timeout_ms=3000, python_memory_mb=128
+    )
     functions = parse_workspace(
         "w",
-        {"functions": {
-            "small": {"code": "", "timeout": 200, "memory": 16},
-            "big": {"code": "", "timeout": 99999, "memory": 9999},
-            "default": {"code": "", "language": "python"},
-        }},
+        {
+            "functions": {
+                "small": {"code": "", "timeout": 200, "memory": 16},
+                "big": {"code": "", "timeout": 99999, "memory": 9999},
+                "default": {"code": "", "language": "python"},
+            }
+        },
     ).functions
     small, big, default = (runtime.limits(functions[name]) for name in ("small", "big", "default"))
     assert (small.timeout, small.memory) == (0.2, 16 * 2**20)

@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from fnbox.sandboxes.base import RunResult
-from fnbox.sandboxes.errors import Conflict, FunctionError, Overloaded
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 from fnbox.executions.scheduler import DISMISSED_AT_SHUTDOWN, EndEvent, LogEvent, Scheduler
+from fnbox.sandboxes.base import RunResult
+from fnbox.sandboxes.errors import Conflict, FunctionError, Overloaded
 
 
 class Script:
@@ -27,7 +27,11 @@ class Script:
             await self.release.wait()
         if action.get("fail"):
             raise FunctionError("boom", logs=[{"level": "error", "message": "before", "time": 0}], duration=1.5)
-        return RunResult(result=action.get("result", "done"), logs=[{"level": "info", "message": m, "time": 0} for m in action.get("logs", [])], duration=2.0)
+        return RunResult(
+            result=action.get("result", "done"),
+            logs=[{"level": "info", "message": m, "time": 0} for m in action.get("logs", [])],
+            duration=2.0,
+        )
 
 
 @pytest.fixture

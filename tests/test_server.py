@@ -9,11 +9,13 @@ import httpx2 as httpx
 
 from tests.server import running_server
 
-HELLO = {"functions": {
-    "hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}},
-    "pyhello": {"language": "python", "code": 'return "Hello " + name', "parameters": {"name": {"type": "string"}}},
-    "slow": {"language": "python", "code": "import time\ntime.sleep(1.5)\nreturn 'done'"},
-}}
+HELLO = {
+    "functions": {
+        "hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}},
+        "pyhello": {"language": "python", "code": 'return "Hello " + name', "parameters": {"name": {"type": "string"}}},
+        "slow": {"language": "python", "code": "import time\ntime.sleep(1.5)\nreturn 'done'"},
+    }
+}
 
 
 def children_of(pid: int) -> set[int]:
@@ -40,7 +42,10 @@ def test_the_service_runs_both_languages_in_workers_and_keeps_workspaces_across_
     with running_server(tmp_path, FUNCTIONS_WORKERS="1") as server:
         url = server.url
         assert httpx.get(f"{url}/v2/functions").json() == ["test"]
-        assert httpx.post(f"{url}/v2/functions/test/run/hello", json={"parameters": {"name": "again"}}).json()["result"] == "Hello again"
+        assert (
+            httpx.post(f"{url}/v2/functions/test/run/hello", json={"parameters": {"name": "again"}}).json()["result"]
+            == "Hello again"
+        )
 
 
 def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_path):
@@ -49,7 +54,9 @@ def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_pat
         httpx.post(f"{url}/v2/functions/test", json=HELLO)
         workers = children_of(process.pid)
         answers = []
-        slow = threading.Thread(target=lambda: answers.append(httpx.post(f"{url}/v2/functions/test/run/slow", json={}, timeout=10)))
+        slow = threading.Thread(
+            target=lambda: answers.append(httpx.post(f"{url}/v2/functions/test/run/slow", json={}, timeout=10))
+        )
         slow.start()
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
@@ -63,7 +70,9 @@ def test_sigterm_lets_runs_in_flight_finish_then_leaves_no_worker_behind(tmp_pat
 def test_update_scripts_on_startup_recompiles_through_the_workers(tmp_path):
     folder = tmp_path / "old"
     folder.mkdir()
-    (folder / "workspace.yaml").write_text("functions:\n  bad:\n    code: 'let x = ;'\n  good:\n    code: 'return 1;'\n")
+    (folder / "workspace.yaml").write_text(
+        "functions:\n  bad:\n    code: 'let x = ;'\n  good:\n    code: 'return 1;'\n"
+    )
     with running_server(tmp_path, FUNCTIONS_WORKERS="1", UPDATE_SCRIPTS_ON_STARTUP="yes") as server:
         assert httpx.post(f"{server.url}/v2/functions/old/run/good", json={}).json()["result"] == 1
         assert httpx.post(f"{server.url}/v2/functions/old/run/bad", json={}).json()["error"] == "CompilationError"
@@ -77,8 +86,21 @@ def test_serve_takes_host_port_and_data_dir_flags(tmp_path):
     from tests.server import ROOT, free_port
 
     port = free_port()
-    command = [sys.executable, "-m", "fnbox", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "FUNCTIONS_WORKERS": "0"}, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "fnbox",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, "FUNCTIONS_WORKERS": "0"}, stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(100):
             try:
@@ -99,6 +121,11 @@ def test_a_bad_setting_stops_the_start_with_a_message_naming_it():
     from tests.server import ROOT
 
     done = subprocess.run(
-        [sys.executable, "-m", "fnbox", "serve"], cwd=ROOT, env={**os.environ, "PORT": "http"}, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "fnbox", "serve"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": "http"},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2 and "PORT" in done.stderr

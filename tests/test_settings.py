@@ -45,7 +45,9 @@ def test_every_variable_is_read():
     assert settings.update_scripts_on_startup is True and settings.workers == 3
     assert settings.js_worker_rss_mb == 1024 and settings.shutdown_grace == 5 and settings.access_log is True
     options = settings.runtime_options()
-    assert options.js_timeout_ms == 1500 and options.max_warm_sandboxes == 2 and options.python_modules == ("math", "json")
+    assert (
+        options.js_timeout_ms == 1500 and options.max_warm_sandboxes == 2 and options.python_modules == ("math", "json")
+    )
     assert options.workers == 3 and options.js_worker_rss_mb == 1024
 
 
@@ -75,6 +77,8 @@ def test_flags_win_over_the_environment():
     assert settings.port == 6000 and settings.host == "127.0.0.1"
 
 
-@pytest.mark.parametrize("text, size", [("512", 512), ("1kb", 1024), ("1mb", 1048576), ("1.5MB", 1572864), ("2gb", 2 * 1024**3)])
+@pytest.mark.parametrize(
+    "text, size", [("512", 512), ("1kb", 1024), ("1mb", 1048576), ("1.5MB", 1572864), ("2gb", 2 * 1024**3)]
+)
 def test_sizes_parse_like_the_model_service(text, size):
     assert parse_size(text) == size

@@ -17,8 +17,31 @@ def test_a_saved_document_loads_back_unchanged(tmp_path):
 
 # Characters YAML treats specially: line breaks it folds (U+0085, U+2028, U+2029), controls,
 # a BOM, quotes, indicators, and blank or trailing-space lines.
-AWKWARD = ["\x85", "\u2028", "\u2029", "\ufeff", "\x00", "\x1b", "\t", "\r", "\r\n", "\x7f", "\U0010ffff",
-           "'", '"', "\\", "#", "- x", ": y", "\x0b", "\x0c", "", " ", "\n", "\n\n"]
+AWKWARD = [
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\x00",
+    "\x1b",
+    "\t",
+    "\r",
+    "\r\n",
+    "\x7f",
+    "\U0010ffff",
+    "'",
+    '"',
+    "\\",
+    "#",
+    "- x",
+    ": y",
+    "\x0b",
+    "\x0c",
+    "",
+    " ",
+    "\n",
+    "\n\n",
+]
 
 
 @pytest.mark.parametrize("text", AWKWARD, ids=[f"U+{ord(t[0]):04X}" if t else "empty" for t in AWKWARD])

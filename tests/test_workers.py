@@ -32,7 +32,13 @@ def key(workspace: str) -> SandboxKey:
 
 def supervised(scenario, **options):
     """Run `scenario(pool)` against a started WorkerPool of fake sandboxes."""
-    options = {"workers": 2, "languages": ("javascript",), "factory": "tests.fakes:FakeFactory", "grace": 0.3, **options}
+    options = {
+        "workers": 2,
+        "languages": ("javascript",),
+        "factory": "tests.fakes:FakeFactory",
+        "grace": 0.3,
+        **options,
+    }
 
     async def main():
         pool = WorkerPool(WorkerOptions(**options))
@@ -89,7 +95,9 @@ def test_a_worker_stuck_past_the_deadline_is_killed_and_restarted():
 def test_a_neighbour_of_a_killed_run_is_retried_on_the_fresh_worker():
     async def scenario(pool):
         # "w" and "w-b" land on the same worker only if their hashes agree: use two keys of one workspace.
-        neighbour = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26)))
+        neighbour = asyncio.create_task(
+            pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26))
+        )
         await asyncio.sleep(0.1)
         with pytest.raises(TimeoutExceeded):
             await run(pool, "w", "hang")
@@ -183,7 +191,9 @@ def test_a_call_alone_on_a_worker_it_crashed_is_not_run_twice(caplog):
 def test_a_worker_killing_call_is_tried_twice_at_most_even_when_the_fresh_worker_is_cold(caplog):
     async def scenario(pool):
         await pool.compile(SandboxKey("w", "javascript", "v1"), FUNCTIONS)  # warm, so the first try finds it
-        nap = asyncio.create_task(pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26)))
+        nap = asyncio.create_task(
+            pool.run(SandboxKey("w", "javascript", "v0"), FUNCTIONS, "nap", {}, Limits(timeout=5, memory=2**26))
+        )
         await asyncio.sleep(0.2)
         with pytest.raises(SandboxCrashed):
             await pool.run(SandboxKey("w", "javascript", "v1"), FUNCTIONS, "exit", {}, LIMITS)
@@ -224,7 +234,14 @@ def test_a_neighbour_that_already_logged_is_not_run_again_when_its_worker_is_kil
         seen = []
         sources = [FunctionSource(name="talk", code="talk 5")]
         talk = asyncio.create_task(
-            pool.run(SandboxKey("w", "javascript", "v0"), sources, "talk", {}, Limits(timeout=10, memory=2**26), on_log=seen.append)
+            pool.run(
+                SandboxKey("w", "javascript", "v0"),
+                sources,
+                "talk",
+                {},
+                Limits(timeout=10, memory=2**26),
+                on_log=seen.append,
+            )
         )
         await asyncio.sleep(0.2)
         with pytest.raises(TimeoutExceeded):
@@ -298,8 +315,12 @@ def test_log_frames_are_checked_and_capped():
     async def scenario():
         seen = []
         call = _Call(asyncio.get_running_loop().create_future(), 0.0, 1.0, seen.append)
-        for bad in ("text", {"level": "evil", "message": "m", "time": 1}, {"level": "info", "message": 1, "time": 1},
-                    {"level": "info", "message": "m", "time": "now"}):
+        for bad in (
+            "text",
+            {"level": "evil", "message": "m", "time": 1},
+            {"level": "info", "message": 1, "time": 1},
+            {"level": "info", "message": "m", "time": "now"},
+        ):
             call.log(bad)
         call.log({"level": "info", "message": "x" * (10 * MAX_LOG_MESSAGE), "time": 1, "extra": True})
         for _ in range(MAX_LOG_ENTRIES + 10):
@@ -314,8 +335,11 @@ def test_log_frames_are_checked_and_capped():
 def test_a_javascript_worker_with_an_isolate_stuck_in_native_code_recycles_itself():
     """Sorting a big typed array is one native loop that outlives its run's timeout."""
     fill = "cache.a = new Float64Array(2e7); for (let i = 0; i < cache.a.length; i++) cache.a[i] = Math.random(); return 1;"
-    sources = [FunctionSource(name="fill", code=fill), FunctionSource(name="sort", code="cache.a.sort();"),
-               FunctionSource(name="count", code="cache.n = (cache.n || 0) + 1; return cache.n;")]
+    sources = [
+        FunctionSource(name="fill", code=fill),
+        FunctionSource(name="sort", code="cache.a.sort();"),
+        FunctionSource(name="count", code="cache.n = (cache.n || 0) + 1; return cache.n;"),
+    ]
 
     async def scenario(pool):
         js = SandboxKey("w", "javascript", "v1")
@@ -352,4 +376,6 @@ def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_starte
             await pool.run(attacker, sources, "backtrack", {}, limits)
         return (await nap).result
 
-    assert supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"
+    assert (
+        supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"
+    )

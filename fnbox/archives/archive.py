@@ -23,12 +23,12 @@ from typing import Any, Literal
 
 import yaml
 
+from fnbox.archives.unpack import WORKSPACE_FILES, ArchiveLimits, unpack
 from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.workspaces import yaml_text
 from fnbox.workspaces.document import parse_workspace
-from fnbox.archives.unpack import WORKSPACE_FILES, ArchiveLimits, unpack
 
-__all__ = ["ArchiveContents", "ArchiveLimits", "read_archive", "write_archive", "merge_functions"]
+__all__ = ["ArchiveContents", "ArchiveLimits", "merge_functions", "read_archive", "write_archive"]
 
 LANGUAGES = {".js": "javascript", ".py": "python"}
 META_SUFFIXES = (".yaml", ".yml")

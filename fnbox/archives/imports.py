@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fnbox.sandboxes.errors import FnboxError, InvalidRequest
 from fnbox.archives.archive import ARCHIVE_SUFFIXES, ArchiveLimits
+from fnbox.sandboxes.errors import FnboxError, InvalidRequest
 from fnbox.workspaces.runtime import Runtime
 
 __all__ = ["ImportReport", "import_directory", "workspace_name"]
@@ -74,7 +74,9 @@ async def _import_one(runtime: Runtime, path: Path, workspace: str) -> str | Non
     except Exception as exc:  # one broken file must not stop the start
         logger.exception("import of %s failed", path)
         return f"import of {path} failed: unexpected {type(exc).__name__}: {exc}"
-    logger.info("imported %s into workspace %r (its functions now: %s)", path, workspace, ", ".join(sorted(imported.functions)))
+    logger.info(
+        "imported %s into workspace %r (its functions now: %s)", path, workspace, ", ".join(sorted(imported.functions))
+    )
     return None
 
 

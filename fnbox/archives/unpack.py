@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from fnbox.sandboxes.errors import InvalidRequest
 
-__all__ = ["ArchiveLimits", "WORKSPACE_FILES", "unpack"]
+__all__ = ["WORKSPACE_FILES", "ArchiveLimits", "unpack"]
 
 MiB = 1024 * 1024
 #: A file holding a whole workspace: capped by `max_total_size`, not `max_file_size`.
@@ -39,7 +39,16 @@ _XZ_MEMORY = 100 * MiB  # `xz -9` needs 65 MiB to decompress; a header may ask f
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # zipfile's bzip2/lzma readers are unbounded
 # NotImplementedError: zip flags zipfile cannot read (strong encryption, patched data).
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, NotImplementedError)
+_CORRUPT = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,9 +80,7 @@ def unpack(data: bytes, limits: ArchiveLimits) -> tuple[str, dict[str, bytes]]:
         path = _checked_path((_gzip_name(data) if container == "gz" else None) or DEFAULT_NAME)
         return container, {path: _read_file(stream, path, budget)}
     except _CORRUPT as exc:
-        raise InvalidRequest(
-            f"corrupt or truncated {container} archive: {exc}", details={"format": container}
-        ) from exc
+        raise InvalidRequest(f"corrupt or truncated {container} archive: {exc}", details={"format": container}) from exc
 
 
 def _container(data: bytes) -> str:

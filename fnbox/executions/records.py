@@ -15,20 +15,21 @@ whatever is written meanwhile.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from fnbox.sandboxes.base import RunResult
 from fnbox.sandboxes.errors import FnboxError, InvalidRequest, SandboxCrashed
@@ -172,13 +173,15 @@ _NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
 ROWS_PER_STATEMENT = 50
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _upsert(rows: int) -> str:
     values = ", ".join([f"({', '.join('?' * len(_COLUMNS))})"] * rows)
     return (
         f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {values}"
         f" ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} WHERE {_NOT_ENDED}"
     )
+
+
 _UPDATE = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _UPDATED)} WHERE id = ? AND {_NOT_ENDED}"
 _UPDATED_AT = tuple(_COLUMNS.index(c) for c in _UPDATED)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM executions"
@@ -389,7 +392,7 @@ def _execution(row: tuple[Any, ...]) -> Execution:
 def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

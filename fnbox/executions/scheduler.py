@@ -23,11 +23,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 from fnbox.sandboxes.base import LogEntry, RunResult
 from fnbox.sandboxes.errors import Conflict, FnboxError, Overloaded, SandboxCrashed
-from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 
-__all__ = ["Scheduler", "RunExecution", "LogEvent", "EndEvent", "DISMISSED_BY_CLIENT", "DISMISSED_AT_SHUTDOWN"]
+__all__ = ["DISMISSED_AT_SHUTDOWN", "DISMISSED_BY_CLIENT", "EndEvent", "LogEvent", "RunExecution", "Scheduler"]
 
 logger = logging.getLogger("fnbox")
 
@@ -115,7 +115,7 @@ class Scheduler:
             execution.dismiss(live.dismissal)
         except FnboxError as exc:
             execution.fail(exc)
-        except Exception as exc:  # noqa: BLE001 - an execution must end with a record, whatever happened
+        except Exception as exc:
             logger.exception("execution %s failed unexpectedly", execution.id)
             execution.fail(SandboxCrashed(f"the execution failed: {type(exc).__name__}: {exc}"))
         live.ended.set()  # the state in memory is final from here on
@@ -124,7 +124,7 @@ class Scheduler:
             await asyncio.shield(asyncio.to_thread(self.store.update, execution))
         except asyncio.CancelledError:
             pass  # a late cancel: the write goes on regardless
-        except Exception:  # noqa: BLE001 - the state stays readable in memory until here
+        except Exception:
             logger.exception("execution %s: its final record could not be written", execution.id)
         finally:
             del self._live[execution.id]
@@ -145,7 +145,7 @@ class Scheduler:
             return None
         try:
             await asyncio.wait_for(asyncio.shield(live.ended.wait()), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return live.execution
 
@@ -173,7 +173,7 @@ class Scheduler:
                 return
             try:
                 await asyncio.wait_for(changed.wait(), heartbeat)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield None
 
     # ---- cancelling and stopping --------------------------------------------------------

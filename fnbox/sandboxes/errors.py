@@ -24,19 +24,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
-    "FnboxError",
-    "InvalidRequest",
-    "CompilationError",
-    "InvalidParameters",
-    "NotFound",
-    "Conflict",
-    "PayloadTooLarge",
-    "FunctionError",
-    "TimeoutExceeded",
-    "MemoryLimitExceeded",
-    "SandboxCrashed",
-    "Overloaded",
     "ERROR_CLASSES",
+    "CompilationError",
+    "Conflict",
+    "FnboxError",
+    "FunctionError",
+    "InvalidParameters",
+    "InvalidRequest",
+    "MemoryLimitExceeded",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "SandboxCrashed",
+    "TimeoutExceeded",
     "error_from_json",
 ]
 

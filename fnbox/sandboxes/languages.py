@@ -6,7 +6,7 @@ import functools
 
 from fnbox.sandboxes.base import SandboxFactory
 
-__all__ = ["LANGUAGES", "sandbox_factory", "sandbox_factories"]
+__all__ = ["LANGUAGES", "sandbox_factories", "sandbox_factory"]
 
 LANGUAGES = ("javascript", "python")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, Limits, Parameter, RunResult
 
@@ -56,9 +57,7 @@ def sources_to_json(sources: Sequence[FunctionSource]) -> list[dict[str, Any]]:
         {
             "name": source.name,
             "code": source.code,
-            "parameters": [
-                [p.name, p.type, p.default, p.has_default] for p in source.parameters
-            ],
+            "parameters": [[p.name, p.type, p.default, p.has_default] for p in source.parameters],
         }
         for source in sources
     ]
@@ -69,7 +68,9 @@ def sources_from_json(data: list[dict[str, Any]]) -> list[FunctionSource]:
         FunctionSource(
             name=item["name"],
             code=item["code"],
-            parameters=tuple(Parameter(name, ptype, default, has_default) for name, ptype, default, has_default in item["parameters"]),
+            parameters=tuple(
+                Parameter(name, ptype, default, has_default) for name, ptype, default, has_default in item["parameters"]
+            ),
         )
         for item in data
     ]

@@ -36,8 +36,9 @@ import signal
 import sys
 import time
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import (
@@ -59,7 +60,7 @@ from fnbox.sandboxes.errors import (
 )
 from fnbox.sandboxes.pool import SandboxKey
 
-__all__ = ["WorkerPool", "WorkerOptions"]
+__all__ = ["WorkerOptions", "WorkerPool"]
 
 logger = logging.getLogger("fnbox")
 
@@ -149,11 +150,18 @@ class _Worker:
         per_worker = max(1, self.options.max_sandboxes // self.options.workers)
         command = [
             # -P: the working directory never comes first on sys.path, so it cannot shadow fnbox.
-            sys.executable, "-P", "-m", "fnbox.sandboxes.worker",
-            "--language", self.language,
-            "--max-sandboxes", str(per_worker),
-            "--idle-timeout", str(self.options.idle_timeout),
-            "--max-queue", str(self.options.max_queue),
+            sys.executable,
+            "-P",
+            "-m",
+            "fnbox.sandboxes.worker",
+            "--language",
+            self.language,
+            "--max-sandboxes",
+            str(per_worker),
+            "--idle-timeout",
+            str(self.options.idle_timeout),
+            "--max-queue",
+            str(self.options.max_queue),
         ]
         if self.language == "javascript":
             command += ["--stuck-after", str(self.options.js_stuck_after)]
@@ -309,13 +317,20 @@ class WorkerPool:
     ) -> Mapping[str, CompilationError]:
         answer = await self._call(
             key,
-            {"op": "compile", "key": _key(key), "sources": protocol.sources_to_json(sources), "keep_on_error": keep_on_error},
+            {
+                "op": "compile",
+                "key": _key(key),
+                "sources": protocol.sources_to_json(sources),
+                "keep_on_error": keep_on_error,
+            },
             timeout=CONTROL_TIMEOUT,
         )
         errors: dict[str, CompilationError] = {}
         for name, body in answer.get("errors", {}).items():
             error = error_from_json(body)
-            errors[name] = error if isinstance(error, CompilationError) else CompilationError(error.message, details=error.details)
+            errors[name] = (
+                error if isinstance(error, CompilationError) else CompilationError(error.message, details=error.details)
+            )
         return errors
 
     async def run(
@@ -329,7 +344,13 @@ class WorkerPool:
         on_log: OnLog | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
-        message = {"op": "run", "key": _key(key), "function": function, "parameters": parameters, "limits": protocol.limits_to_json(limits)}
+        message = {
+            "op": "run",
+            "key": _key(key),
+            "function": function,
+            "parameters": parameters,
+            "limits": protocol.limits_to_json(limits),
+        }
         if on_log is not None:
             message["logs"] = True
         timeout = limits.timeout + self.options.grace
@@ -338,7 +359,9 @@ class WorkerPool:
 
     async def drop(self, workspace: str) -> None:
         for language in self._workers:
-            await self._call(SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT)
+            await self._call(
+                SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT
+            )
 
     async def _call(
         self,
@@ -401,7 +424,12 @@ class WorkerPool:
         if process.returncode is not None and not self._closing:
             if worker.reader_task is not None:
                 await asyncio.gather(worker.reader_task, return_exceptions=True)
-            logger.warning("%s worker %d stopped (%s); restarting it", worker.language, worker.index, worker.death or process.returncode)
+            logger.warning(
+                "%s worker %d stopped (%s); restarting it",
+                worker.language,
+                worker.index,
+                worker.death or process.returncode,
+            )
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]

@@ -75,17 +75,21 @@ async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     except asyncio.CancelledError:
         try:
             writer.write(protocol.encode({"id": reply["id"], "cancelled": True}))
-        except Exception:  # noqa: BLE001 - the pipe is closing: nobody waits for it
+        except Exception:
             pass
         raise
-    except BaseException as exc:  # noqa: BLE001 - the supervisor must get an answer
+    except BaseException as exc:
         reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
     try:
         frame = protocol.encode(reply)
     except protocol.ProtocolError as exc:
-        frame = protocol.encode({"id": reply["id"], "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()})
+        frame = protocol.encode(
+            {"id": reply["id"], "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()}
+        )
     except (TypeError, ValueError) as exc:
-        frame = protocol.encode({"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()})
+        frame = protocol.encode(
+            {"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()}
+        )
     writer.write(frame)
     await writer.drain()
 
@@ -157,7 +161,9 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
     )
     await pool.start()
     tasks: dict[Any, asyncio.Task[None]] = {}
-    recycler = asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.language == "javascript" else None
+    recycler = (
+        asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.language == "javascript" else None
+    )
     try:
         await serve(pool, reader, writer, tasks)
     finally:
@@ -177,7 +183,11 @@ async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[
             continue
         stuck_since = stuck_since or time.monotonic()
         if not tasks or time.monotonic() - stuck_since > RECYCLE_GRACE:
-            print(f"fnbox worker {os.getpid()}: an isolate is stuck in native code; recycling", file=sys.stderr, flush=True)
+            print(
+                f"fnbox worker {os.getpid()}: an isolate is stuck in native code; recycling",
+                file=sys.stderr,
+                flush=True,
+            )
             os._exit(protocol.RECYCLED)  # a normal exit would wait for the stuck thread
 
 
@@ -189,7 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--python-modules", nargs="*", default=[])
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
-    parser.add_argument("--stuck-after", type=float, default=10.0, help="seconds before a stuck isolate recycles the worker")
+    parser.add_argument(
+        "--stuck-after", type=float, default=10.0, help="seconds before a stuck isolate recycles the worker"
+    )
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
     args = parser.parse_args(argv)
 

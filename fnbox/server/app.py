@@ -10,12 +10,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from fnbox.archives.imports import import_directory
 from fnbox.sandboxes.errors import FnboxError
 from fnbox.server.limits import BodySizeLimit
 from fnbox.server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
 from fnbox.server.routes import routes
 from fnbox.server.settings import Settings, load_settings
-from fnbox.archives.imports import import_directory
 from fnbox.workspaces.runtime import Runtime
 
 __all__ = ["create_app"]

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fnbox.archives.archive import write_archive
 from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.server.inputs import runtime_of
-from fnbox.archives.archive import write_archive
 
 __all__ = ["archive_routes"]
 

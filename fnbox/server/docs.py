@@ -39,10 +39,14 @@ def render_docs(schema: dict[str, Any]) -> str:
             if responses:
                 parts.append("<table><tr><th>status</th><th>answer</th></tr>")
                 for status, response in responses.items():
-                    parts.append(f"<tr><td>{escape(str(status))}</td><td>{escape(response.get('description', ''))}</td></tr>")
+                    parts.append(
+                        f"<tr><td>{escape(str(status))}</td><td>{escape(response.get('description', ''))}</td></tr>"
+                    )
                 parts.append("</table>")
-    parts.append("<h2>Errors</h2><p>Every error is <code>{\"error\": code, \"message\": ..., \"details\": {...}}</code>; "
-                 "a failed run also carries <code>logs</code> and <code>duration</code>.</p>")
+    parts.append(
+        '<h2>Errors</h2><p>Every error is <code>{"error": code, "message": ..., "details": {...}}</code>; '
+        "a failed run also carries <code>logs</code> and <code>duration</code>.</p>"
+    )
     parts.append("<table><tr><th>code</th><th>status</th></tr>")
     for error in ERROR_CLASSES:
         parts.append(f"<tr><td>{escape(error.code)}</td><td>{error.status}</td></tr>")

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from fnbox.sandboxes.errors import InvalidRequest
-from fnbox.server.inputs import query_flag, query_number, runtime_of
 from fnbox.executions.records import MAX_LIST_LIMIT, Execution
 from fnbox.executions.scheduler import EndEvent, LogEvent
+from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.server.inputs import query_flag, query_number, runtime_of
 
 __all__ = ["execution_routes"]
 

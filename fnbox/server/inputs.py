@@ -12,7 +12,7 @@ from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.workspaces.document import lone_surrogate
 from fnbox.workspaces.runtime import Runtime
 
-__all__ = ["MAX_JSON_DEPTH", "read_json", "runtime_of", "query_number", "query_flag", "wants_async"]
+__all__ = ["MAX_JSON_DEPTH", "query_flag", "query_number", "read_json", "runtime_of", "wants_async"]
 
 MAX_JSON_DEPTH = 64
 # Only an escape from \\ud800 to \\udfff can put a lone surrogate in a body that decoded as UTF-8.

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+from fnbox.executions.records import check_execution_id, new_execution_id
 from fnbox.sandboxes.errors import FnboxError, InvalidRequest
 from fnbox.server.archives import archive_routes
 from fnbox.server.docs import render_docs
@@ -18,8 +19,7 @@ from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
 from fnbox.server.ogcapi.routes import ogcapi
 from fnbox.server.responses import error_response
-from fnbox.executions.records import check_execution_id, new_execution_id
-from fnbox.workspaces.runtime import Runtime
+
 
 def _etag(version: str) -> str:
     return f'"{version}"'
@@ -122,7 +122,10 @@ async def run_function(request: Request) -> Response:
     if wants_async(request):
         given = body.get("id")
         execution = await runtime.start_run(
-            workspace, function, body.get("parameters"), execution_id=None if given is None else check_execution_id(given)
+            workspace,
+            function,
+            body.get("parameters"),
+            execution_id=None if given is None else check_execution_id(given),
         )
         return JSONResponse(
             {"id": execution.id, "status": str(execution.status)},
@@ -144,6 +147,7 @@ async def run_function(request: Request) -> Response:
         {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
         headers={"X-Execution-Id": execution_id} if execution_id else None,
     )
+
 
 schemas = SchemaGenerator(
     {

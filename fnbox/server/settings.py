@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from starlette.config import Config
 
@@ -187,7 +188,5 @@ def _python_modules(text: str) -> tuple[str, ...]:
     names = _names(text)
     unvetted = sorted(set(names) - set(python.ALLOWED_MODULES))
     if unvetted:
-        raise ValueError(
-            f"{', '.join(unvetted)} not in fnbox's vetted modules ({', '.join(python.ALLOWED_MODULES)})"
-        )
+        raise ValueError(f"{', '.join(unvetted)} not in fnbox's vetted modules ({', '.join(python.ALLOWED_MODULES)})")
     return names

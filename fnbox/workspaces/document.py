@@ -11,14 +11,15 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from fnbox.sandboxes import js, python
 from fnbox.sandboxes.base import FunctionSource, Parameter
 from fnbox.sandboxes.errors import InvalidParameters, InvalidRequest
 
-__all__ = ["FunctionSpec", "Workspace", "parse_workspace", "check_workspace_name", "check_parameters", "lone_surrogate"]
+__all__ = ["FunctionSpec", "Workspace", "check_parameters", "check_workspace_name", "lone_surrogate", "parse_workspace"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -176,7 +177,9 @@ def _positive_number(function: str, key: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise InvalidRequest(f"function {function!r}: {key!r} must be a positive number", details={"function": function})
+        raise InvalidRequest(
+            f"function {function!r}: {key!r} must be a positive number", details={"function": function}
+        )
     return float(value)
 
 

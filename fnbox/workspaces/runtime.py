@@ -15,22 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from fnbox.archives.archive import read_archive
+from fnbox.executions.recorder import Recorder
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
+from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes import python
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
-from fnbox.archives.archive import read_archive
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
-from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
-from fnbox.executions.recorder import Recorder
-from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 
 __all__ = ["Runtime", "RuntimeOptions"]
@@ -160,7 +160,10 @@ class Runtime:
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
         self._recorder.start()
         self._scheduler = Scheduler(
-            records, self._run_execution, max_queue=options.executions_queue, per_workspace=options.executions_per_workspace
+            records,
+            self._run_execution,
+            max_queue=options.executions_queue,
+            per_workspace=options.executions_per_workspace,
         )
 
     def list_workspaces(self) -> list[str]:
@@ -206,7 +209,12 @@ class Runtime:
         if self._recorder is None or not self.options.record_runs:
             return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
         execution = Execution(
-            execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked,
+            execution_id or new_execution_id(),
+            current.name,
+            function,
+            current.version,
+            spec.language,
+            checked,
             status=ExecutionStatus.RUNNING,
         )
         execution.started = execution.created
@@ -240,7 +248,9 @@ class Runtime:
         Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
-        execution = Execution(execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked)
+        execution = Execution(
+            execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked
+        )
         return await self._executions().submit(execution)
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -259,7 +269,9 @@ class Runtime:
         after: str | None = None,
     ) -> tuple[list[Execution], str | None]:
         """A page of executions, newest first, and the cursor of the next page (None on the last)."""
-        items, cursor = await self._started_recorder().list(workspace=workspace, function=function, status=status, limit=limit, after=after)
+        items, cursor = await self._started_recorder().list(
+            workspace=workspace, function=function, status=status, limit=limit, after=after
+        )
         live = self._executions().live
         return [live(item.id) or item for item in items], cursor
 
@@ -310,7 +322,12 @@ class Runtime:
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
         return await self.pool.run(
-            key, current.sources[spec.language], execution.function, execution.parameters, self.limits(spec), on_log=on_log
+            key,
+            current.sources[spec.language],
+            execution.function,
+            execution.parameters,
+            self.limits(spec),
+            on_log=on_log,
         )
 
     def _prepare(

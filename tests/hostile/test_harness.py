@@ -2,7 +2,9 @@
 
 
 def test_a_thrown_error_is_contained_and_cheap(service):
-    outcome = service.attack("javascript", "throw new Error('x')", expect=("FunctionError",), keeps_neighbours_warm=True)
+    outcome = service.attack(
+        "javascript", "throw new Error('x')", expect=("FunctionError",), keeps_neighbours_warm=True
+    )
     assert outcome.status == 500
 
 

@@ -104,7 +104,9 @@ def test_cve_2023_30547_thrown_proxy_with_hostile_get_prototype_of(service: Serv
 
 def test_cve_2023_30547_error_named_by_a_symbol(service: Service) -> None:
     """vm2 GHSA-ch3r-j5x3-6q2m, the Symbol variant: an error whose name cannot become a string."""
-    body = js(service, "const error = new Error('x'); error.name = Symbol('boom'); throw error;", expect=("FunctionError",))
+    body = js(
+        service, "const error = new Error('x'); error.name = Symbol('boom'); throw error;", expect=("FunctionError",)
+    )
     assert isinstance(body["message"], str)
 
 
@@ -232,9 +234,13 @@ def test_cve_2026_22709_shape_patched_then_never_sees_the_sandbox_callbacks(serv
         pytest.param("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);", id="atomics-wait"),
         pytest.param("return String(10n ** (10n ** 7n)).length;", id="bigint-ten-million-digits"),
         pytest.param("for (;;) { await null; }", id="await-loop"),
-        pytest.param("(function again() { Promise.resolve().then(again); })(); await new Promise(() => {});", id="microtask-loop"),
+        pytest.param(
+            "(function again() { Promise.resolve().then(again); })(); await new Promise(() => {});", id="microtask-loop"
+        ),
         pytest.param("setInterval(() => {}, 0); await new Promise(() => {});", id="setInterval"),
-        pytest.param("(function again() { setTimeout(again, 0); })(); await new Promise(() => {});", id="recursive-setTimeout"),
+        pytest.param(
+            "(function again() { setTimeout(again, 0); })(); await new Promise(() => {});", id="recursive-setTimeout"
+        ),
         pytest.param("setInterval(() => { while (true) {} }, 1); await new Promise(() => {});", id="spin-in-timer"),
     ],
 )
@@ -255,9 +261,13 @@ def test_bigint_beyond_v8_maximum_is_a_range_error(service: Service) -> None:
     ("code", "fresh"),  # whether the next call finds a fresh isolate
     [
         pytest.param("(async () => { for (;;) await null; })(); return 'left';", True, id="await-loop"),
-        pytest.param("(function again() { Promise.resolve().then(again); })(); return 'left';", True, id="microtask-loop"),
         pytest.param(
-            "(async () => { for (let i = 0; i < 3; i++) await null; while (true) {} })(); return 'left';", True, id="sync-loop-later"
+            "(function again() { Promise.resolve().then(again); })(); return 'left';", True, id="microtask-loop"
+        ),
+        pytest.param(
+            "(async () => { for (let i = 0; i < 3; i++) await null; while (true) {} })(); return 'left';",
+            True,
+            id="sync-loop-later",
         ),
         pytest.param(
             "const a = new Int32Array(new SharedArrayBuffer(4));\n"
@@ -296,7 +306,10 @@ def test_work_left_behind_after_the_return(service: Service, code: str, fresh: b
         pytest.param("let a = []; for (;;) a.push(new Array(1e6).fill(0));", id="arrays"),
         pytest.param("const m = new Map(); for (let i = 0; ; i++) m.set(i, new Array(1000).fill(i));", id="map"),
         pytest.param("const s = new Set(); for (let i = 0; ; i++) s.add(new Array(1000).fill(i));", id="set"),
-        pytest.param("function* g() { for (let i = 0; ; i++) yield new Array(1000).fill(i); } return [...g()].length;", id="generator"),
+        pytest.param(
+            "function* g() { for (let i = 0; ; i++) yield new Array(1000).fill(i); } return [...g()].length;",
+            id="generator",
+        ),
         pytest.param("let o = {}; for (let i = 0; ; i++) o = { o, pad: 'x'.repeat(100) + i };", id="object-chain"),
     ],
 )
@@ -324,12 +337,21 @@ def test_size_bombs_v8_refuses_with_a_range_error(service: Service, code: str) -
 @pytest.mark.parametrize(
     "code",
     [
-        pytest.param("const b = new ArrayBuffer(2 ** 30); new Uint8Array(b).fill(1); return b.byteLength;", id="1GiB-ArrayBuffer"),
+        pytest.param(
+            "const b = new ArrayBuffer(2 ** 30); new Uint8Array(b).fill(1); return b.byteLength;", id="1GiB-ArrayBuffer"
+        ),
         pytest.param("const a = []; for (;;) a.push(new Float64Array(1e6).fill(1));", id="filled-typed-arrays"),
         pytest.param("const a = []; for (;;) a.push(new Float64Array(1e6));", id="untouched-typed-arrays"),
-        pytest.param("const a = []; for (;;) a.push(new ArrayBuffer(1, { maxByteLength: 2 ** 32 }));", id="resizable-reservations"),
-        pytest.param("const a = [new Uint8Array(2 ** 25)]; for (;;) a.push(a[0].slice(), a[0].toReversed());", id="copies"),
-        pytest.param("const b = new SharedArrayBuffer(2 ** 30); return new Int32Array(b).fill(1).length;", id="SharedArrayBuffer"),
+        pytest.param(
+            "const a = []; for (;;) a.push(new ArrayBuffer(1, { maxByteLength: 2 ** 32 }));",
+            id="resizable-reservations",
+        ),
+        pytest.param(
+            "const a = [new Uint8Array(2 ** 25)]; for (;;) a.push(a[0].slice(), a[0].toReversed());", id="copies"
+        ),
+        pytest.param(
+            "const b = new SharedArrayBuffer(2 ** 30); return new Int32Array(b).fill(1).length;", id="SharedArrayBuffer"
+        ),
     ],
 )
 def test_array_buffer_bombs_count_against_the_memory_limit(service: Service, code: str) -> None:
@@ -343,7 +365,8 @@ def test_array_buffers_kept_by_one_tenant_leave_the_pool_to_others(service: Serv
     """Untouched ArrayBuffers cost no RSS but fill V8's per-process pool (~16 GB): one tenant keeping
     them in its cache must not make another tenant's allocations fail."""
     workspace = own_workspace(
-        service, "cache.keep = []; try { for (;;) cache.keep.push(new Float64Array(1e6)); } catch (e) { return cache.keep.length; }"
+        service,
+        "cache.keep = []; try { for (;;) cache.keep.push(new Float64Array(1e6)); } catch (e) { return cache.keep.length; }",
     )
     code, kept, _ = call(service, workspace, "f")
     assert code == "ok" and kept * 8 <= 64
@@ -425,7 +448,12 @@ def test_a_result_that_is_not_json(service: Service, code: str, message: str) ->
 
 def test_results_json_drops(service: Service) -> None:
     """Results with Symbols and functions (SPEC 5: JSON made inside the run): null, as JSON.stringify makes them."""
-    assert js(service, "return [Symbol('s'), () => 1, undefined, { f() {} }];", expect=("ok",)) == [None, None, None, {}]
+    assert js(service, "return [Symbol('s'), () => 1, undefined, { f() {} }];", expect=("ok",)) == [
+        None,
+        None,
+        None,
+        {},
+    ]
 
 
 def test_a_huge_result_is_refused_inside_the_sandbox(service: Service) -> None:
@@ -479,7 +507,11 @@ def test_prototype_pollution_stays_in_its_workspace(service: Service) -> None:
 
 def test_a_polluted_to_json_cannot_hijack_the_error_report(service: Service) -> None:
     """Object.prototype.toJSON would run in JSON.stringify of the sandbox's error report: it is not used."""
-    body = js(service, "Object.prototype.toJSON = () => { while (true) {} }; throw new Error('after pollution');", expect=("FunctionError",))
+    body = js(
+        service,
+        "Object.prototype.toJSON = () => { while (true) {} }; throw new Error('after pollution');",
+        expect=("FunctionError",),
+    )
     assert body["message"] == "Error: after pollution"
 
 
@@ -542,7 +574,9 @@ def test_a_parameter_nested_past_the_http_cap(service: Service) -> None:
 
 def test_a_body_over_the_cap(service: Service) -> None:
     """CWE-400: a body over REQUEST_MAX_SIZE is refused before any sandbox sees it."""
-    outcome = service.client.post("/v2/functions/healthy/run/js", content=json.dumps({"parameters": {"s": "x" * (1 << 20)}}))
+    outcome = service.client.post(
+        "/v2/functions/healthy/run/js", content=json.dumps({"parameters": {"s": "x" * (1 << 20)}})
+    )
     assert outcome.json()["error"] == "PayloadTooLarge"
     service.check_healthy(True)
 

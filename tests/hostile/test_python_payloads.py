@@ -31,15 +31,35 @@ def _neighbours_counted_afresh(service):
 
 SAVE_ESCAPES = [
     # CVE-2023-37271: a generator's frame walked back to the sandbox's globals and builtins.
-    ("g = (x for x in [1])\nreturn g.gi_frame.f_back.f_back.f_globals", "is a restricted name", "CVE-2023-37271-gi_frame"),
+    (
+        "g = (x for x in [1])\nreturn g.gi_frame.f_back.f_back.f_globals",
+        "is a restricted name",
+        "CVE-2023-37271-gi_frame",
+    ),
     ("def g():\n    yield 1\nreturn g().gi_code", "is a restricted name", "CVE-2023-37271-gi_code"),
-    ("try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame", '"__traceback__"', "traceback-tb_frame"),
+    (
+        "try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame",
+        '"__traceback__"',
+        "traceback-tb_frame",
+    ),
     # CVE-2023-41039: str.format fields walk attributes ("{0.__class__.__base__}").
-    ("return '{0.__class__.__base__.__subclasses__}'.format(1)", "str.format() is not allowed", "CVE-2023-41039-format"),
+    (
+        "return '{0.__class__.__base__.__subclasses__}'.format(1)",
+        "str.format() is not allowed",
+        "CVE-2023-41039-format",
+    ),
     ("return '{x.__class__}'.format_map({'x': 1})", "str.format() is not allowed", "CVE-2023-41039-format_map"),
-    ("import string\nreturn string.Formatter().format('{0.__class__}', 1)", 'Import of "string"', "CVE-2023-41039-Formatter"),
+    (
+        "import string\nreturn string.Formatter().format('{0.__class__}', 1)",
+        'Import of "string"',
+        "CVE-2023-41039-Formatter",
+    ),
     # CVE-2025-22153: try/except* type confusion.
-    ("try:\n    pass\nexcept* ValueError:\n    pass", "TryStar statements are not allowed", "CVE-2025-22153-except-star"),
+    (
+        "try:\n    pass\nexcept* ValueError:\n    pass",
+        "TryStar statements are not allowed",
+        "CVE-2025-22153-except-star",
+    ),
     # Guard shadowing: user code rebinding the names transformed code calls.
     ("_getattr_ = lambda obj, name: obj\nreturn 1", '"_getattr_" is an invalid variable name', "shadow-assign"),
     ("global _getiter_\n_getiter_ = list", '"_getiter_" is an invalid variable name', "shadow-global"),
@@ -49,11 +69,19 @@ SAVE_ESCAPES = [
     ("return (_getattr_ := 1)", '"_getattr_" is an invalid variable name', "shadow-walrus"),
     ("import math as _write_", '"_write_" is an invalid variable name', "shadow-import-as"),
     ("f = lambda _apply_: 1", '"_apply_" is an invalid variable name', "shadow-lambda"),
-    ("try:\n    pass\nexcept Exception as _getattr_:\n    pass", '"_getattr_" is an invalid variable name', "shadow-except-as"),
+    (
+        "try:\n    pass\nexcept Exception as _getattr_:\n    pass",
+        '"_getattr_" is an invalid variable name',
+        "shadow-except-as",
+    ),
     ("class A:\n    _getattr_ = 1", '"_getattr_" is an invalid variable name', "shadow-class-attribute"),
     ("(_deadline_ := 10**9)", '"_deadline_" is an invalid variable name', "shadow-deadline"),
     # The classic jail escapes: class hierarchy walks, builtins, introspection.
-    ("return ().__class__.__mro__[1].__subclasses__()", '"__class__" is an invalid attribute name', "mro-subclasses-walk"),
+    (
+        "return ().__class__.__mro__[1].__subclasses__()",
+        '"__class__" is an invalid attribute name',
+        "mro-subclasses-walk",
+    ),
     ("return type.__subclasses__(object)", '"__subclasses__" is an invalid attribute name', "type-subclasses"),
     ("return __builtins__['__import__']('os')", '"__builtins__" is an invalid variable name', "builtins-dict"),
     ("return __import__('os').system('id')", '"__import__" is an invalid variable name', "dunder-import"),
@@ -66,12 +94,28 @@ SAVE_ESCAPES = [
     ("return compile('1', 'x', 'eval')", "compile() is not allowed", "compile"),
     ("return open('/etc/passwd').read()", "open() is not allowed", "open-etc-passwd"),
     ("help()", "help() is not allowed", "help-sys-modules"),
-    ("class M(dict):\n    pass\nclass A(metaclass=M):\n    pass", 'keyword argument "metaclass" is not allowed', "metaclass"),
-    ("class A:\n    def __init_subclass__(cls):\n        pass", '"__init_subclass__" is an invalid variable name', "init_subclass"),
+    (
+        "class M(dict):\n    pass\nclass A(metaclass=M):\n    pass",
+        'keyword argument "metaclass" is not allowed',
+        "metaclass",
+    ),
+    (
+        "class A:\n    def __init_subclass__(cls):\n        pass",
+        '"__init_subclass__" is an invalid variable name',
+        "init_subclass",
+    ),
     ("class A:\n    def __getattribute__(self, name):\n        return 1", '"__getattribute__"', "getattribute"),
-    ("class A:\n    def __iter__(self):\n        return self", '"__iter__" is an invalid variable name', "hostile-iter"),
+    (
+        "class A:\n    def __iter__(self):\n        return self",
+        '"__iter__" is an invalid variable name',
+        "hostile-iter",
+    ),
     ("class A:\n    def __repr__(self):\n        return 'x'", '"__repr__" is an invalid variable name', "hostile-repr"),
-    ("def deco(f):\n    return f.__globals__\n@deco\ndef g():\n    pass", '"__globals__" is an invalid attribute name', "decorator-globals"),
+    (
+        "def deco(f):\n    return f.__globals__\n@deco\ndef g():\n    pass",
+        '"__globals__" is an invalid attribute name',
+        "decorator-globals",
+    ),
     # Modules that are ways out.
     ("import os\nreturn os.system('id')", 'Import of "os" is not allowed', "import-os"),
     ("import sys\nsys.setrecursionlimit(10**6)", 'Import of "sys" is not allowed', "huge-recursion-limit"),
@@ -82,14 +126,26 @@ SAVE_ESCAPES = [
     ("from . import x", "Relative imports are not allowed", "relative-import"),
     ("import random\nreturn random._os", '"_os" is an invalid attribute name', "random-_os"),
     # Python 3.10+ class patterns read attributes without a getattr: refused wholesale.
-    ("match 'x':\n    case str(format=f):\n        return f('{0.__class__}', 1)", "Match statements are not allowed", "match-class-pattern"),
+    (
+        "match 'x':\n    case str(format=f):\n        return f('{0.__class__}', 1)",
+        "Match statements are not allowed",
+        "match-class-pattern",
+    ),
     # NFKC: the parser folds fullwidth letters, so they name the same builtins.
     ("return ｅｖａｌ('1')", "Eval calls are not allowed", "unicode-nfkc-eval"),
     ("return (1).__ｃｌａｓｓ__", '"__class__" is an invalid attribute name', "unicode-nfkc-dunder"),
     ("async def g():\n    pass", "AsyncFunctionDef statements are not allowed", "async-def"),
     # Swallowing the deadline stop.
-    ("while True:\n    try:\n        pass\n    except BaseException:\n        pass", 'Catching "BaseException" is not allowed', "catch-baseexception"),
-    ("while True:\n    try:\n        pass\n    finally:\n        continue", '"continue" inside "finally"', "finally-continue"),
+    (
+        "while True:\n    try:\n        pass\n    except BaseException:\n        pass",
+        'Catching "BaseException" is not allowed',
+        "catch-baseexception",
+    ),
+    (
+        "while True:\n    try:\n        pass\n    finally:\n        continue",
+        '"continue" inside "finally"',
+        "finally-continue",
+    ),
 ]
 
 
@@ -105,14 +161,37 @@ def test_escape_refused_at_save(service, code, message):
 RUN_ESCAPES = [
     ("g = (x for x in [1])\nreturn getattr(g, 'gi_fr' + 'ame')", "is a restricted name", "CVE-2023-37271-getattr"),
     ("s = '{0.__class__.__base__}'\nreturn s.format(1)", "str.format() is not allowed", "CVE-2023-41039-variable"),
-    ("s = '{0.__class__}'\nreturn s.format_map([1])", "str.format_map() is not allowed", "CVE-2023-41039-format_map-variable"),
-    ("f = str.format\nreturn f('{0.__init__.__globals__}', log)", "str.format() is not allowed", "CVE-2023-41039-unbound"),
-    ("class S(str):\n    pass\nreturn S('{0.__class__}').format(1)", "str.format() is not allowed", "CVE-2023-41039-subclass"),
-    ("try:\n    log.nothing\nexcept AttributeError as e:\n    return e.obj", '"obj" of an exception', "CVE-2024-47532-obj"),
-    ("try:\n    cache.nothing\nexcept AttributeError as e:\n    return getattr(e, 'obj')", '"obj" of an exception', "CVE-2024-47532-getattr"),
+    (
+        "s = '{0.__class__}'\nreturn s.format_map([1])",
+        "str.format_map() is not allowed",
+        "CVE-2023-41039-format_map-variable",
+    ),
+    (
+        "f = str.format\nreturn f('{0.__init__.__globals__}', log)",
+        "str.format() is not allowed",
+        "CVE-2023-41039-unbound",
+    ),
+    (
+        "class S(str):\n    pass\nreturn S('{0.__class__}').format(1)",
+        "str.format() is not allowed",
+        "CVE-2023-41039-subclass",
+    ),
+    (
+        "try:\n    log.nothing\nexcept AttributeError as e:\n    return e.obj",
+        '"obj" of an exception',
+        "CVE-2024-47532-obj",
+    ),
+    (
+        "try:\n    cache.nothing\nexcept AttributeError as e:\n    return getattr(e, 'obj')",
+        '"obj" of an exception',
+        "CVE-2024-47532-getattr",
+    ),
     ("return getattr((), '__cla' + 'ss__')", '"__class__" is an invalid attribute name', "getattr-concatenated"),
-    ("class S(str):\n    def startswith(self, prefix):\n        return False\nreturn getattr((), S('__class__'))",
-     "attribute name must be a str", "getattr-str-subclass"),
+    (
+        "class S(str):\n    def startswith(self, prefix):\n        return False\nreturn getattr((), S('__class__'))",
+        "attribute name must be a str",
+        "getattr-str-subclass",
+    ),
     ("import uuid\nreturn uuid.os.system('id')", "has no member 'os'", "uuid-os"),
     ("import datetime\nreturn datetime.sys.modules", "has no member 'sys'", "datetime-sys"),
     ("import json\nreturn json.decoder", "has no member 'decoder'", "json-decoder"),
@@ -124,8 +203,11 @@ RUN_ESCAPES = [
     ("e = [eval][0]\nreturn e('1')", "eval() is not available", "eval-indirect"),
     ("o = open\nreturn o('/etc/passwd').read()", "open() is not available", "open-indirect"),
     ("@eval\ndef g():\n    pass", "eval() is not available", "decorator-eval"),
-    ("def deco(f):\n    return getattr(f, '__glo' + 'bals__')\n@deco\ndef g():\n    pass",
-     '"__globals__" is an invalid attribute name', "decorator-getattr-globals"),
+    (
+        "def deco(f):\n    return getattr(f, '__glo' + 'bals__')\n@deco\ndef g():\n    pass",
+        '"__globals__" is an invalid attribute name',
+        "decorator-getattr-globals",
+    ),
     ("return license()", "name 'license' is not defined", "license-sys-modules"),
     ("return copyright", "name 'copyright' is not defined", "copyright"),
     # Writes to host objects every workspace of the worker shares.
@@ -160,12 +242,20 @@ HANGS = [
     ("import itertools\nreturn sum(itertools.count())", "itertools-count-sum"),
     ("return len(list(iter(int, 1)))", "iter-callable-sentinel"),
     ("import time\ntime.sleep(100)", "time-sleep"),
-    ("def g():\n    try:\n        yield 1\n    finally:\n        while True:\n            pass\nx = g()\nnext(x)\nreturn 1",
-     "generator-finally-loop"),
+    (
+        "def g():\n    try:\n        yield 1\n    finally:\n        while True:\n            pass\nx = g()\nnext(x)\nreturn 1",
+        "generator-finally-loop",
+    ),
     ("import itertools\nreturn len(list(x for x in itertools.repeat(1)))", "generator-bomb"),
     # RestrictedPython lets classes define __eq__ and __contains__: C code calling them runs their checks.
-    ("class A:\n    def __eq__(self, other):\n        while True:\n            pass\nreturn [A()].count(A())", "hostile-eq"),
-    ("class A:\n    def __contains__(self, x):\n        while True:\n            pass\nreturn 1 in A()", "hostile-contains"),
+    (
+        "class A:\n    def __eq__(self, other):\n        while True:\n            pass\nreturn [A()].count(A())",
+        "hostile-eq",
+    ),
+    (
+        "class A:\n    def __contains__(self, x):\n        while True:\n            pass\nreturn 1 in A()",
+        "hostile-contains",
+    ),
 ]
 
 
@@ -243,7 +333,10 @@ def test_memory_kept_in_the_cache_is_freed_with_the_sandbox(memory_service):
     bomb = memory_service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": True}}).json()
     assert bomb["error"] == "MemoryLimitExceeded" and "sandbox is dropped" in bomb["message"]
     assert time.monotonic() - started < memory_service.timeout_ms / 1000 + 1
-    assert memory_service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": False}}).json()["result"] == 0
+    assert (
+        memory_service.client.post("/v2/functions/hoarder/run/f", json={"parameters": {"bomb": False}}).json()["result"]
+        == 0
+    )
     memory_service.check_healthy(warm=True)
 
 
@@ -335,8 +428,14 @@ def test_lone_surrogates_cannot_break_the_answer(service):
 
 def test_900kb_string_parameter(service):
     function = {"parameters": {"s": {"type": "string"}}}
-    outcome = service.attack("python", "return len(s)", expect=("ok",), parameters={"s": "x" * 900_000},
-                             function=function, keeps_neighbours_warm=True)
+    outcome = service.attack(
+        "python",
+        "return len(s)",
+        expect=("ok",),
+        parameters={"s": "x" * 900_000},
+        function=function,
+        keeps_neighbours_warm=True,
+    )
     assert outcome.body["result"] == 900_000
 
 
@@ -346,14 +445,26 @@ def test_deeply_nested_parameter(service, depth, expect):
     for _ in range(depth):
         nested = [nested]
     code = "d = 0\nwhile isinstance(p, list):\n    p = p[0]\n    d += 1\nreturn d"
-    outcome = service.attack("python", code, expect=(expect,), parameters={"p": nested},
-                             function={"parameters": {"p": {"type": "array"}}}, keeps_neighbours_warm=True)
+    outcome = service.attack(
+        "python",
+        code,
+        expect=(expect,),
+        parameters={"p": nested},
+        function={"parameters": {"p": {"type": "array"}}},
+        keeps_neighbours_warm=True,
+    )
     assert expect != "ok" or outcome.body["result"] == depth
 
 
 def test_parameter_over_the_body_limit(service):
-    service.attack("python", "return 1", expect=("PayloadTooLarge",), parameters={"s": "x" * 1_100_000},
-                   function={"parameters": {"s": {"type": "string"}}}, keeps_neighbours_warm=True)
+    service.attack(
+        "python",
+        "return 1",
+        expect=("PayloadTooLarge",),
+        parameters={"s": "x" * 1_100_000},
+        function={"parameters": {"s": {"type": "string"}}},
+        keeps_neighbours_warm=True,
+    )
 
 
 # Huge or deeply nested source code: refused at save (or run normally), quickly.
@@ -361,7 +472,11 @@ def test_parameter_over_the_body_limit(service):
 SOURCES = [
     ("return " + "(" * 200 + "1" + ")" * 200, "ok", "200-nested-parentheses"),
     ("return " + "[" * 201 + "]" * 201, "CompilationError", "201-nested-lists"),
-    ("".join("    " * i + "if True:\n" for i in range(100)) + "    " * 100 + "pass", "CompilationError", "100-nested-ifs"),
+    (
+        "".join("    " * i + "if True:\n" for i in range(100)) + "    " * 100 + "pass",
+        "CompilationError",
+        "100-nested-ifs",
+    ),
     ("x = 1; " * 130_000, "CompilationError", "900KB-body"),
     ("x = " + "+1" * 10**5, "CompilationError", "10**5-additions"),
     ("x = " + "lambda: " * 1000 + "1", "CompilationError", "1000-nested-lambdas"),

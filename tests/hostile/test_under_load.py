@@ -19,7 +19,11 @@ HOSTILE = [
 
 def healthy_document(index: int) -> dict:
     if index % 2:
-        return {"functions": {"f": {"language": "python", "code": f"return n + {index}", "parameters": {"n": {"type": "integer"}}}}}
+        return {
+            "functions": {
+                "f": {"language": "python", "code": f"return n + {index}", "parameters": {"n": {"type": "integer"}}}
+            }
+        }
     return {"functions": {"f": {"code": f"return n + {index};", "parameters": {"n": {"type": "integer"}}}}}
 
 
@@ -47,7 +51,9 @@ async def _load(url: str) -> None:
             while not done.is_set():
                 language, code = HOSTILE[turn % len(HOSTILE)]
                 turn += 1
-                await client.put("/v2/functions/attacker", json={"functions": {"f": {"language": language, "code": code}}})
+                await client.put(
+                    "/v2/functions/attacker", json={"functions": {"f": {"language": language, "code": code}}}
+                )
                 answer = await client.post("/v2/functions/attacker/run/f", json={})
                 hostile_codes.append(answer.json().get("error", "ok"))
 

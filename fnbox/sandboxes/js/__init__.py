@@ -1,7 +1,7 @@
 """JavaScript functions in V8 through mini-racer: one context per workspace version.
 
-    sandbox = compile_workspace([FunctionSource("hello", 'return "Hello " + name', ...)])
-    result = await sandbox.run("hello", {"name": "you"}, Limits(timeout=5, memory=64 << 20))
+sandbox = compile_workspace([FunctionSource("hello", 'return "Hello " + name', ...)])
+result = await sandbox.run("hello", {"name": "you"}, Limits(timeout=5, memory=64 << 20))
 """
 
 from fnbox.sandboxes.js.context import prepare_blank

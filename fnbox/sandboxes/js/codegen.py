@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, JSONValue
 from fnbox.sandboxes.js.names import is_valid_name

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource
 from fnbox.sandboxes.errors import CompilationError
@@ -18,7 +19,7 @@ from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve_threa
 from fnbox.sandboxes.js.mailbox import CAPACITY, Mailbox
 from fnbox.sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
 
-__all__ = ["Blank", "Context", "Inbox", "SETUP_TIMEOUT", "prepare_blank", "take_blank"]
+__all__ = ["SETUP_TIMEOUT", "Blank", "Context", "Inbox", "prepare_blank", "take_blank"]
 
 #: Seconds allowed to set up the runtime or compile one function (no user code runs).
 SETUP_TIMEOUT = 10.0
@@ -79,7 +80,9 @@ class Blank:
             raise
 
     def _install_runtime(self) -> Mailbox:
-        arguments = f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH}"
+        arguments = (
+            f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH}"
+        )
         source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
         install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
         notify = self.engine.notifier(self.inbox.on_notify)

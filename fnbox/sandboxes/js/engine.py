@@ -17,8 +17,9 @@ import ctypes
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from py_mini_racer import DEFAULT_V8_FLAGS, LibAlreadyInitializedError, init_mini_racer
 from py_mini_racer._dll import MR_CALLBACK
@@ -260,7 +261,7 @@ class Engine:
             value = self._decode(raw)
             if on_done is not None:
                 on_done(value)
-        except BaseException:  # noqa: BLE001 - see above
+        except BaseException:
             pass
 
     def _decode(self, raw: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["RESERVED_NAMES", "IDENTIFIER", "is_valid_name"]
+__all__ = ["IDENTIFIER", "RESERVED_NAMES", "is_valid_name"]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

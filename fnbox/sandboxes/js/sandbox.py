@@ -29,8 +29,9 @@ import asyncio
 import itertools
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from fnbox.sandboxes.base import (
     MAX_LOG_ENTRIES,
@@ -106,8 +107,19 @@ class _Run:
     """A run in flight: where its outcome goes, and what became of its eval."""
 
     __slots__ = (
-        "id", "loop", "future", "started", "posted", "start_wait", "picked_up", "task", "eval_done", "watch",
-        "live", "handed", "partial",
+        "eval_done",
+        "future",
+        "handed",
+        "id",
+        "live",
+        "loop",
+        "partial",
+        "picked_up",
+        "posted",
+        "start_wait",
+        "started",
+        "task",
+        "watch",
     )
     watch: asyncio.TimerHandle  # see JsSandbox._watch
 
@@ -286,7 +298,9 @@ class JsSandbox:
             raise
         except (EngineError, ValueError) as exc:
             self.broken = True
-            raise SandboxCrashed(f"the JavaScript engine did not restart: {exc}", logs=[], duration=run.elapsed()) from exc
+            raise SandboxCrashed(
+                f"the JavaScript engine did not restart: {exc}", logs=[], duration=run.elapsed()
+            ) from exc
         if self._closed:
             context.engine.close(wait=0.0)
             raise SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
@@ -334,7 +348,9 @@ class JsSandbox:
                     logs=entries,
                     duration=duration,
                 )
-            return TimeoutExceeded(f"the function ran for longer than {limits.timeout:g} s", logs=entries, duration=duration)
+            return TimeoutExceeded(
+                f"the function ran for longer than {limits.timeout:g} s", logs=entries, duration=duration
+            )
         entries = self._abandoned_logs(run)
         self._break()
         message = signal.message if isinstance(signal, EngineError) else str(signal)

@@ -1,16 +1,16 @@
 """The Python sandbox: RestrictedPython with fnbox's policy, vetted module proxies and deadlines.
 
-    policy.py     compile time: RestrictedPython's transformer plus deadline checks and size guards
-    guards.py     run time: attribute access, writes, iteration, the Deadline stop
-    sizes.py      run time: size checks on operators and builtins that allocate by an argument
-    modules.py    the import allow-list, as proxies of vetted members
-    namespace.py  the shared module namespace and its builtins
-    source.py     one function body -> a compiled `def`, errors on the user's lines
-    output.py     print() and log.* into the run's logs
-    results.py    the result as plain JSON data; errors as user-code tracebacks
-    executor.py   daemon worker threads
-    memory.py     the C allocator of a worker under RLIMIT_AS
-    sandbox.py    PythonSandbox and compile_workspace
+policy.py     compile time: RestrictedPython's transformer plus deadline checks and size guards
+guards.py     run time: attribute access, writes, iteration, the Deadline stop
+sizes.py      run time: size checks on operators and builtins that allocate by an argument
+modules.py    the import allow-list, as proxies of vetted members
+namespace.py  the shared module namespace and its builtins
+source.py     one function body -> a compiled `def`, errors on the user's lines
+output.py     print() and log.* into the run's logs
+results.py    the result as plain JSON data; errors as user-code tracebacks
+executor.py   daemon worker threads
+memory.py     the C allocator of a worker under RLIMIT_AS
+sandbox.py    PythonSandbox and compile_workspace
 """
 
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES

@@ -13,7 +13,8 @@ import decimal
 import os
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fnbox.sandboxes.python.sizes import decimal_context
 
@@ -56,7 +57,7 @@ class Executor:
             job = self._jobs.get()
             try:
                 _run(*job)
-            except BaseException:  # noqa: BLE001 - a thread that dies would leave its jobs unanswered
+            except BaseException:
                 pass
             del job
             with self._lock:

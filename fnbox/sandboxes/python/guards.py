@@ -11,8 +11,9 @@ from __future__ import annotations
 import operator
 import weakref
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 

@@ -28,8 +28,9 @@ import statistics
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from fnbox.sandboxes.python.guards import Deadline, Guards
 from fnbox.sandboxes.python.sizes import MAX_INT_BITS, GuardedType, int_bits, too_big
@@ -74,9 +75,7 @@ _RANDOM = (
     "random uniform triangular randint randrange choice shuffle seed gauss normalvariate lognormvariate "
     "expovariate vonmisesvariate gammavariate betavariate paretovariate weibullvariate"
 )
-_HASHES = (
-    "md5 sha1 sha224 sha256 sha384 sha512 sha3_224 sha3_256 sha3_384 sha3_512 blake2b blake2s"
-)
+_HASHES = "md5 sha1 sha224 sha256 sha384 sha512 sha3_224 sha3_256 sha3_384 sha3_512 blake2b blake2s"
 _BASE64 = (
     "b64encode b64decode standard_b64encode standard_b64decode urlsafe_b64encode urlsafe_b64decode "
     "b32encode b32decode b32hexencode b32hexdecode b16encode b16decode a85encode a85decode "
@@ -163,7 +162,7 @@ class Modules:
                 members = getattr(self, "_" + name.replace(".", "_"))()
             else:  # a package of allowed modules, such as urllib
                 prefix = name + "."
-                members = {n[len(prefix):]: self.proxy(n) for n in self.allowed if n.startswith(prefix)}
+                members = {n[len(prefix) :]: self.proxy(n) for n in self.allowed if n.startswith(prefix)}
             proxy = self._proxies[name] = make_proxy(name, members)
         return proxy
 

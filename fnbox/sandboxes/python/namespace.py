@@ -10,14 +10,15 @@ from __future__ import annotations
 import builtins
 import keyword
 import operator
+from collections.abc import Callable
 from time import perf_counter
-from typing import Any, Callable
+from typing import Any
 
 from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
-from fnbox.sandboxes.python.sizes import GuardedType, LongRange
 from fnbox.sandboxes.python.modules import Modules
 from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.policy import FORBIDDEN_CALLS
+from fnbox.sandboxes.python.sizes import GuardedType, LongRange
 
 _PLAIN_BUILTINS = (
     "abs all any ascii bin bool callable chr complex dict divmod enumerate filter float frozenset hash hex "
@@ -31,17 +32,51 @@ _EXCEPTIONS = (
     "UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError ZeroDivisionError"
 )
 #: Builtins fnbox provides in a checked form.
-_GUARDED_BUILTINS = "range int bytes bytearray pow format sum iter getattr hasattr print".split()
+_GUARDED_BUILTINS = [
+    "range",
+    "int",
+    "bytes",
+    "bytearray",
+    "pow",
+    "format",
+    "sum",
+    "iter",
+    "getattr",
+    "hasattr",
+    "print",
+]
 #: Builtins that are stubs raising NameError.
 _UNAVAILABLE = tuple(FORBIDDEN_CALLS) + ("eval", "exec")
 #: Names the sandbox defines in the shared namespace, besides the functions.
 _GLOBALS = ("cache", "log")
 #: The guards transformed code calls (see policy.py), also in the shared namespace.
-_GUARDS = (
-    "__builtins__ __name__ __metaclass__ __build_class__ __import__ _getattr_ _getitem_ _getiter_ _write_ "
-    "_apply_ _mul_ _pow_ _lshift_ _mod_ _format_ _imul_ _ipow_ _ilshift_ _imod_ _augitem_ _augattr_ _clock_ _deadline_ "
-    "_timeout_ _missing_"
-).split() + list(PLAIN_INPLACE)
+_GUARDS = [
+    "__builtins__",
+    "__name__",
+    "__metaclass__",
+    "__build_class__",
+    "__import__",
+    "_getattr_",
+    "_getitem_",
+    "_getiter_",
+    "_write_",
+    "_apply_",
+    "_mul_",
+    "_pow_",
+    "_lshift_",
+    "_mod_",
+    "_format_",
+    "_imul_",
+    "_ipow_",
+    "_ilshift_",
+    "_imod_",
+    "_augitem_",
+    "_augattr_",
+    "_clock_",
+    "_deadline_",
+    "_timeout_",
+    "_missing_",
+] + list(PLAIN_INPLACE)
 #: RestrictedPython's own reserved names (its print collector).
 _RESTRICTED = ("printed", "builtins")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, LogCollector
 from fnbox.sandboxes.python.modules import make_proxy

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from fnbox.sandboxes.python.sizes import TooBig
 
@@ -100,7 +101,7 @@ class _Copier:
     (`_plain_size`): a list of a million numbers is copied in a few tens of milliseconds.
     """
 
-    __slots__ = ("count", "next_check", "size", "max_items", "check_deadline")
+    __slots__ = ("check_deadline", "count", "max_items", "next_check", "size")
 
     def __init__(self, max_items: int, check_deadline: Callable[[], None]) -> None:
         self.count = 0  # items copied

@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
 from fnbox.sandboxes.errors import (
@@ -111,7 +112,9 @@ class PythonSandbox:
             raise NotFound(message, details={"function": function}, logs=[], duration=0.0)
         if self.broken or self._closed:
             why = "closed" if self._closed else "dropped after a run got stuck or ran out of memory"
-            raise SandboxCrashed(f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0)
+            raise SandboxCrashed(
+                f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0
+            )
         loop = asyncio.get_running_loop()
         job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get())
         try:
@@ -279,6 +282,7 @@ class PythonSandbox:
             message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
             logs, duration = list(self._output.collector.entries), (perf_counter() - job.started) * 1000
             future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))
+
 
 def _timeout_message(name: str, limits: Limits) -> str:
     return f"function {name!r} ran past its {limits.timeout:g} s timeout"

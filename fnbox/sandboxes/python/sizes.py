@@ -14,10 +14,11 @@ import math
 import operator
 import re
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from fractions import Fraction
 from statistics import NormalDist
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 #: Bits an int made by `*`, `**`, `<<`, `int(text, base)`... may have (~79,000 digits):
 #: past that one CPython division holds the GIL for a noticeable time.
@@ -78,7 +79,7 @@ class LongRange:
     the GIL for minutes.
     """
 
-    __slots__ = ("_range", "_limit")
+    __slots__ = ("_limit", "_range")
 
     def __init__(self, range_: range, limit: int) -> None:
         self._range = range_
@@ -139,7 +140,7 @@ class GuardedType:
     inherit the unchecked constructor.
     """
 
-    __slots__ = ("_types", "_make", "_name")
+    __slots__ = ("_make", "_name", "_types")
 
     def __init__(self, types: type | tuple[type, ...], make: Callable[..., Any], name: str) -> None:
         self._types = types
@@ -181,7 +182,21 @@ _EXPONENT = re.compile(r"[eE]\s*([-+]?\d+)")
 
 #: Instance methods whose arguments set the size of what they build.
 SIZED_METHODS = frozenset(
-    "ljust rjust center zfill expandtabs replace join translate to_bytes sub subn expand samples".split()
+    [
+        "ljust",
+        "rjust",
+        "center",
+        "zfill",
+        "expandtabs",
+        "replace",
+        "join",
+        "translate",
+        "to_bytes",
+        "sub",
+        "subn",
+        "expand",
+        "samples",
+    ]
 )
 _TEXT = (str, bytes, bytearray)
 _SEQUENCES = (str, bytes, bytearray, list, tuple, deque)
@@ -347,27 +362,33 @@ class Sizes:
         if name in ("ljust", "rjust", "center", "zfill"):
             return self._check_width
         if name == "expandtabs":
+
             def check_tabs(tabsize: Any = 8, **kwargs: Any) -> None:
                 tabsize = kwargs.get("tabsize", tabsize)
                 if isinstance(tabsize, int):
                     tabs = text.count("\t" if isinstance(text, str) else b"\t")
                     self._check_items("expandtabs()", len(text) + tabs * tabsize)
+
             return check_tabs
         if name == "replace":
+
             def check_replace(old: Any = "", new: Any = "", count: Any = -1, *args: Any) -> None:
                 if isinstance(old, _TEXT) and isinstance(new, _TEXT) and len(new) > len(old):
                     found = text.count(old) if old else len(text) + 1
                     if isinstance(count, int) and count >= 0:
                         found = min(found, count)
                     self._check_items("replace()", len(text) + found * (len(new) - len(old)))
+
             return check_replace
         if name == "translate" and isinstance(text, str):
+
             def check_translate(table: Any = None, *args: Any) -> None:
                 values = table.values() if type(table) is dict else table if isinstance(table, (list, tuple)) else None
                 if values is None and not isinstance(table, str):
                     raise TypeError("str.translate() needs a dict (see str.maketrans) in fnbox functions")
                 longest = max((len(v) for v in values or () if isinstance(v, str)), default=1)
                 self._check_items("translate()", len(text) * longest)
+
             return check_translate
         return None
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the Runtime is imported only by --local commands: it costs 
     from fnbox.executions.records import Execution, ExecutionStore
     from fnbox.workspaces.runtime import Runtime, RuntimeOptions
 
-__all__ = ["Client", "ClientError", "HttpClient", "LocalClient", "DEFAULT_URL"]
+__all__ = ["DEFAULT_URL", "Client", "ClientError", "HttpClient", "LocalClient"]
 
 DEFAULT_URL = "http://127.0.0.1:4000"
 #: How long a run or a followed log stream may take before the client gives up, seconds.
@@ -55,7 +55,12 @@ class Client(Protocol):
     def list_workspaces(self) -> list[str]: ...
     def get_workspace(self, name: str) -> dict[str, Any]: ...
     def import_archive(
-        self, name: str, data: bytes, *, filename: str | None = None, function: str | None = None,
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        function: str | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]: ...
     def delete_workspace(self, name: str) -> None: ...
@@ -87,15 +92,24 @@ class HttpClient:
         return self._json("GET", f"/v2/functions/{_seg(name)}")
 
     def import_archive(
-        self, name: str, data: bytes, *, filename: str | None = None, function: str | None = None,
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        function: str | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
         if filename:
             headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}"
         return self._json(
-            "PUT", f"/v2/functions/{_seg(name)}/archive", content=upload_chunks(data, progress), headers=headers,
-            params={} if function is None else {"function": function}, timeout=httpx.Timeout(30.0, connect=5.0, read=LONG_READ),
+            "PUT",
+            f"/v2/functions/{_seg(name)}/archive",
+            content=upload_chunks(data, progress),
+            headers=headers,
+            params={} if function is None else {"function": function},
+            timeout=httpx.Timeout(30.0, connect=5.0, read=LONG_READ),
         )
 
     def delete_workspace(self, name: str) -> None:
@@ -106,7 +120,9 @@ class HttpClient:
 
     def run(self, workspace: str, function: str, parameters: dict[str, Any]) -> dict[str, Any]:
         response = self._send(
-            "POST", f"/v2/functions/{_seg(workspace)}/run/{_seg(function)}", json={"parameters": parameters},
+            "POST",
+            f"/v2/functions/{_seg(workspace)}/run/{_seg(function)}",
+            json={"parameters": parameters},
             timeout=httpx.Timeout(30.0, connect=5.0, read=LONG_READ),
         )
         body: dict[str, Any] = response.json()
@@ -116,7 +132,9 @@ class HttpClient:
 
     def start(self, workspace: str, function: str, parameters: dict[str, Any]) -> dict[str, Any]:
         return self._json(
-            "POST", f"/v2/functions/{_seg(workspace)}/run/{_seg(function)}", json={"parameters": parameters},
+            "POST",
+            f"/v2/functions/{_seg(workspace)}/run/{_seg(function)}",
+            json={"parameters": parameters},
             headers={"Prefer": "respond-async"},
         )
 
@@ -139,7 +157,9 @@ class HttpClient:
             headers = {} if last is None else {"Last-Event-ID": last}
             try:
                 with self._http.sse(
-                    f"/v2/executions/{_seg(execution_id)}/logs", params={"follow": "true"}, headers=headers,
+                    f"/v2/executions/{_seg(execution_id)}/logs",
+                    params={"follow": "true"},
+                    headers=headers,
                     timeout=httpx.Timeout(30.0, connect=5.0, read=LONG_READ),
                 ) as source:
                     if source.response.status_code >= 400:
@@ -153,7 +173,7 @@ class HttpClient:
                             yield "end", event.json()
                             return
             except httpx.TransportError as exc:
-                if attempt == RECONNECTS or isinstance(exc, httpx.ConnectError) and last is None:
+                if attempt == RECONNECTS or (isinstance(exc, httpx.ConnectError) and last is None):
                     raise self._unreachable(exc) from exc
         raise ClientError(
             f"the log stream of execution {execution_id} closed before its end",
@@ -195,7 +215,9 @@ class HttpClient:
                 hint="is the server running? start it with `fnbox serve`, or pass --url URL (or FNBOX_URL), or --local",
             )
         if isinstance(exc, httpx.TimeoutException):
-            return ClientError(f"fnbox at {self.url} did not answer in time: {exc!r}", hint="try again, or check the server's log")
+            return ClientError(
+                f"fnbox at {self.url} did not answer in time: {exc!r}", hint="try again, or check the server's log"
+            )
         return ClientError(f"the connection to {self.url} failed: {exc}", hint="check the server's log, then try again")
 
 
@@ -236,7 +258,12 @@ class LocalClient:
         return self._call(lambda runtime: _ready(runtime.get_workspace(name).document), start=False)
 
     def import_archive(
-        self, name: str, data: bytes, *, filename: str | None = None, function: str | None = None,
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        function: str | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         async def call(runtime: Runtime) -> dict[str, Any]:
@@ -260,7 +287,12 @@ class LocalClient:
 
         async def call(runtime: Runtime) -> dict[str, Any]:
             outcome = await runtime.run(workspace, function, parameters, execution_id=execution_id)
-            return {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration, "execution": execution_id}
+            return {
+                "result": outcome.result,
+                "logs": outcome.logs,
+                "duration": outcome.duration,
+                "execution": execution_id,
+            }
 
         return self._call(call)
 
@@ -298,10 +330,15 @@ class LocalClient:
                 yield "log", entry
             sent = max(sent, len(execution.logs))
             if execution.ended:
-                yield "end", {
-                    "id": execution.id, "status": str(execution.status),
-                    "duration": execution.duration, "error": execution.error,
-                }
+                yield (
+                    "end",
+                    {
+                        "id": execution.id,
+                        "status": str(execution.status),
+                        "duration": execution.duration,
+                        "error": execution.error,
+                    },
+                )
                 return
             time.sleep(0.5)
 
@@ -313,7 +350,9 @@ class LocalClient:
             if store is not None:
                 store.close()
         if found is None:
-            raise error_from("NotFound", f"no execution {execution_id!r} in {self.data_dir}", {"id": execution_id}, None)
+            raise error_from(
+                "NotFound", f"no execution {execution_id!r} in {self.data_dir}", {"id": execution_id}, None
+            )
         return found
 
     def _store(self) -> ExecutionStore | None:

@@ -19,7 +19,7 @@ from fnbox.server.cli.client import DEFAULT_URL, Client, ClientError
 from fnbox.server.cli.output import Progress, format_log, format_size, table, to_json
 from fnbox.server.cli.packing import PackError, pack
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -64,7 +64,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"fnbox: --import {args.import_dir}: no such directory", file=sys.stderr)
         return 2
     try:
-        settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir, functions_location=args.import_dir)
+        settings = load_settings(
+            host=args.host, port=args.port, data_dir=args.data_dir, functions_location=args.import_dir
+        )
     except SettingsError as exc:
         print(f"fnbox: {exc}", file=sys.stderr)
         return 2
@@ -119,7 +121,9 @@ def list_(args: argparse.Namespace) -> int:
         for name, spec in sorted((document.get("functions") or {}).items())
         if isinstance(spec, dict)
     ]
-    _emit(args, document, table(("FUNCTION", "LANGUAGE", "PARAMETERS", "DESCRIPTION"), rows) if rows else "(no functions)")
+    _emit(
+        args, document, table(("FUNCTION", "LANGUAGE", "PARAMETERS", "DESCRIPTION"), rows) if rows else "(no functions)"
+    )
     return 0
 
 
@@ -139,7 +143,11 @@ def export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         return 0
     Path(target).write_bytes(data)
-    _emit(args, {"workspace": args.workspace, "file": target, "size": len(data)}, f"wrote {target} ({format_size(len(data))})")
+    _emit(
+        args,
+        {"workspace": args.workspace, "file": target, "size": len(data)},
+        f"wrote {target} ({format_size(len(data))})",
+    )
     return 0
 
 
@@ -185,7 +193,10 @@ def logs(args: argparse.Namespace) -> int:
             for entry in entries:
                 print(format_log(entry))
             if execution["status"] in ("accepted", "running"):
-                print(f"(execution {execution['status']}: follow it with `fnbox logs {args.execution} -f`)", file=sys.stderr)
+                print(
+                    f"(execution {execution['status']}: follow it with `fnbox logs {args.execution} -f`)",
+                    file=sys.stderr,
+                )
             return 0
         for kind, data in client.follow(args.execution):
             if kind == "log":
@@ -214,7 +225,10 @@ def executions(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            item["id"], item["status"], item["workspace"], item["function"],
+            item["id"],
+            item["status"],
+            item["workspace"],
+            item["function"],
             (item.get("created") or "")[:19].replace("T", " "),
             "" if item.get("duration") is None else f"{item['duration']:.2f} ms",
         )
@@ -225,8 +239,13 @@ def executions(args: argparse.Namespace) -> int:
     else:
         print("no executions", file=sys.stderr)
     if page.get("next"):
-        filters = [f"--{name} {value}" for name in ("workspace", "function", "status") if (value := getattr(args, name))]
-        print(f"more: fnbox executions {' '.join([*filters, f'--limit {args.limit}', '--after', page['next']])}", file=sys.stderr)
+        filters = [
+            f"--{name} {value}" for name in ("workspace", "function", "status") if (value := getattr(args, name))
+        ]
+        print(
+            f"more: fnbox executions {' '.join([*filters, f'--limit {args.limit}', '--after', page['next']])}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -276,7 +295,7 @@ def _parameters_of(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as exc:
             raise UsageError(f"--params-json is not valid JSON: {exc}") from None
         if not isinstance(given, dict):
-            raise UsageError("--params-json must be a JSON object, such as '{\"name\": \"world\"}'")
+            raise UsageError('--params-json must be a JSON object, such as \'{"name": "world"}\'')
         parameters.update(given)
     for item in args.param:
         key, sep, raw = item.partition("=")
@@ -358,9 +377,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--url, --local, --data-dir and --json, before or after the command (SUPPRESS: one never hides the other)."""
     where = parser.add_argument_group("server or data directory")
     where.add_argument("--url", default=argparse.SUPPRESS, help=f"the server (default $FNBOX_URL or {DEFAULT_URL})")
-    where.add_argument("--local", action="store_true", default=argparse.SUPPRESS, help="work on a data directory, with no server")
     where.add_argument(
-        "--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+        "--local", action="store_true", default=argparse.SUPPRESS, help="work on a data directory, with no server"
+    )
+    where.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
         help="the data directory of --local (default $FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH or data/functions/)",
     )
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, for scripts")
@@ -372,10 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Handler, summary: str, example: str, *, client: bool = True) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Handler, summary: str, example: str, *, client: bool = True
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, help=summary, description=summary[0].upper() + summary[1:] + ".",
-            epilog=f"example:\n  {example}", formatter_class=formatter,
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=f"example:\n  {example}",
+            formatter_class=formatter,
         )
         if client:
             add_common_options(sub)
@@ -383,24 +411,33 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     serve_ = command(
-        "serve", serve, "start the HTTP service",
-        "fnbox serve --port 4000 --data-dir data/functions --import functions/", client=False,
+        "serve",
+        serve,
+        "start the HTTP service",
+        "fnbox serve --port 4000 --data-dir data/functions --import functions/",
+        client=False,
     )
     serve_.description = "Start the HTTP service. Settings come from the environment (see README); flags win."
     serve_.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
     serve_.add_argument("--port", type=int, help="port to listen on (PORT, default 4000)")
     serve_.add_argument(
-        "--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
         help="where workspaces are stored (FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH)",
     )
     serve_.add_argument(
-        "--import", dest="import_dir", metavar="DIR",
+        "--import",
+        dest="import_dir",
+        metavar="DIR",
         help="import every archive in DIR at start (FUNCTIONS_LOCATION): DIR/WS.tar.gz into workspace WS, "
         "DIR/WS/*.tar.gz added to workspace WS; failures are logged and skipped",
     )
 
     sub = command(
-        "deploy", deploy, "save a workspace from a YAML/JSON file, a folder or an archive",
+        "deploy",
+        deploy,
+        "save a workspace from a YAML/JSON file, a folder or an archive",
         "fnbox deploy billing ./billing/        # or billing.yaml, billing.tar.gz, invoice.py",
     )
     sub.add_argument("workspace", help="the workspace to create or update")
@@ -419,35 +456,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("workspace", help="the workspace to delete")
 
     sub = command(
-        "export", export, "save a workspace as a .tar.gz that `fnbox deploy` takes back",
+        "export",
+        export,
+        "save a workspace as a .tar.gz that `fnbox deploy` takes back",
         "fnbox export billing -o billing-v2.tar.gz",
     )
     sub.add_argument("workspace", help="the workspace to export")
-    sub.add_argument("-o", "--output", metavar="FILE", help="where to write it (default WORKSPACE.tar.gz; - for stdout)")
+    sub.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write it (default WORKSPACE.tar.gz; - for stdout)"
+    )
 
     sub = command(
-        "run", run, "run a function: its result goes to stdout, its logs to stderr",
+        "run",
+        run,
+        "run a function: its result goes to stdout, its logs to stderr",
         "fnbox run billing invoice -p id=42 -p draft=true --params-json '{\"lines\": [1, 2]}'",
     )
     sub.add_argument("workspace", help="the workspace of the function")
     sub.add_argument("function", help="the function to run")
     sub.add_argument(
-        "-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-        help="a parameter; VALUE is read as JSON when it parses (3, true, [1,2], \"3\"), else as text",
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help='a parameter; VALUE is read as JSON when it parses (3, true, [1,2], "3"), else as text',
     )
     sub.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object; -p wins over it")
     sub.add_argument(
-        "--async", dest="run_async", action="store_true",
+        "--async",
+        dest="run_async",
+        action="store_true",
         help="start an execution and print its id (follow it with `fnbox logs ID -f`)",
     )
 
     sub = command("logs", logs, "show an execution's logs, or follow them until it ends", "fnbox logs 0c3f9a... -f")
     sub.add_argument("execution", help="the execution id (from `fnbox run --async` or `fnbox executions`)")
-    sub.add_argument("-f", "--follow", action="store_true", help="print entries as they come; exit 1 unless it succeeds")
+    sub.add_argument(
+        "-f", "--follow", action="store_true", help="print entries as they come; exit 1 unless it succeeds"
+    )
     sub.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
 
     sub = command(
-        "executions", executions, "list executions, newest first",
+        "executions",
+        executions,
+        "list executions, newest first",
         "fnbox executions --workspace billing --status failed --limit 20",
     )
     sub.add_argument("--workspace", help="only this workspace's")

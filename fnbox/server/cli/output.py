@@ -35,7 +35,7 @@ def format_log(entry: dict[str, Any]) -> str:
         if isinstance(moment, (int, float))
         else "--:--:--.---"
     )
-    return f"{stamp} {str(entry.get('level', 'info')):<5}  {entry.get('message', '')}"
+    return f"{stamp} {entry.get('level', 'info')!s:<5}  {entry.get('message', '')}"
 
 
 def format_size(size: float) -> str:

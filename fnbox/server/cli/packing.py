@@ -70,9 +70,7 @@ def _pack_folder(folder: Path) -> Upload:
             if entry.is_file() and entry.name.lower().endswith((*SOURCE_SUFFIXES, ".yaml", ".yml"))
         }
     if not chosen:
-        raise PackError(
-            f"{folder} holds no workspace.yaml and no NAME.js / NAME.py file: nothing to deploy"
-        )
+        raise PackError(f"{folder} holds no workspace.yaml and no NAME.js / NAME.py file: nothing to deploy")
     skipped = tuple(
         f"{entry.name}/" if entry.is_dir() else entry.name
         for entry in entries

@@ -14,9 +14,9 @@ from typing import Any
 from starlette.datastructures import URL
 from starlette.requests import Request
 
+from fnbox.executions.records import Execution, ExecutionStatus
 from fnbox.server.ogcapi.problems import INVALID_PARAMETER, Problem
 from fnbox.workspaces.document import FunctionSpec, Workspace
-from fnbox.executions.records import Execution, ExecutionStatus
 
 __all__ = [
     "CONFORMANCE",
@@ -97,7 +97,10 @@ class Urls:
         as_json = link(str(url.include_query_params(f="json")), "self", JSON, "this document")
         as_html = link(str(url.include_query_params(f="html")), "alternate", HTML, "this document as HTML")
         if html:
-            as_json, as_html = {**as_json, "rel": "alternate", "title": "this document as JSON"}, {**as_html, "rel": "self"}
+            as_json, as_html = (
+                {**as_json, "rel": "alternate", "title": "this document as JSON"},
+                {**as_html, "rel": "self"},
+            )
         return [as_json, as_html]
 
 

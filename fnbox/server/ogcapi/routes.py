@@ -15,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from fnbox.executions.records import MAX_LIST_LIMIT, Execution, ExecutionStatus, new_execution_id
 from fnbox.sandboxes.errors import Conflict, FnboxError, InvalidRequest, NotFound
-from fnbox.server.ogcapi import documents
 from fnbox.server.inputs import query_number, read_json, runtime_of, wants_async
+from fnbox.server.ogcapi import documents
 from fnbox.server.ogcapi.documents import OUTPUT, Urls, execute_request, link, split_process_id, status_info
 from fnbox.server.ogcapi.html import render_page
 from fnbox.server.ogcapi.problems import (
@@ -33,7 +34,6 @@ from fnbox.server.ogcapi.problems import (
     problems,
 )
 from fnbox.workspaces.document import FunctionSpec, Workspace
-from fnbox.executions.records import MAX_LIST_LIMIT, Execution, ExecutionStatus, new_execution_id
 from fnbox.workspaces.runtime import Runtime
 
 __all__ = ["ogcapi"]
@@ -349,7 +349,9 @@ async def job_logs(request: Request) -> Response:
     """
     execution = await _job(runtime_of(request), request.path_params["jobID"])
     links = [link(Urls(request).job(execution.id), "up", documents.JSON, "job status")]
-    return JSONResponse({"jobID": execution.id, "status": str(execution.status), "logs": execution.logs, "links": links})
+    return JSONResponse(
+        {"jobID": execution.id, "status": str(execution.status), "logs": execution.logs, "links": links}
+    )
 
 
 async def job_metadata(request: Request) -> Response:
