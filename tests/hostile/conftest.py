@@ -17,7 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.server import running_server
+from tests.processes import running_server
 
 TIMEOUT_MS = 1000
 SETTINGS = {

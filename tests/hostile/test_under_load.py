@@ -4,7 +4,7 @@ import asyncio
 
 import httpx2 as httpx
 
-from tests.server import running_server
+from tests.processes import running_server
 
 HOSTILE = [
     ("javascript", "while (true) {}"),

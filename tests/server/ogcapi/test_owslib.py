@@ -6,7 +6,7 @@ import httpx2 as httpx
 import pytest
 from owslib.ogcapi.processes import Processes
 
-from tests.server import running_server
+from tests.processes import running_server
 
 WORKSPACE = {
     "functions": {

@@ -27,7 +27,7 @@ from fnbox.sandboxes.js import RESERVED_NAMES, JsSandbox, compile_workspace, stu
 from fnbox.sandboxes.js import sandbox as js_sandbox
 from fnbox.sandboxes.js.outcome import MAX_RESULT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
 SHORT = Limits(timeout=0.3, memory=64 << 20)
 

@@ -7,7 +7,7 @@ import time
 
 import httpx2 as httpx
 
-from tests.server import running_server
+from tests.processes import running_server
 
 HELLO = {
     "functions": {
@@ -83,7 +83,7 @@ def test_serve_takes_host_port_and_data_dir_flags(tmp_path):
     import subprocess
     import sys
 
-    from tests.server import ROOT, free_port
+    from tests.processes import ROOT, free_port
 
     port = free_port()
     command = [
@@ -118,7 +118,7 @@ def test_a_bad_setting_stops_the_start_with_a_message_naming_it():
     import subprocess
     import sys
 
-    from tests.server import ROOT
+    from tests.processes import ROOT
 
     done = subprocess.run(
         [sys.executable, "-m", "fnbox", "serve"],

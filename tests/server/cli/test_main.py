@@ -14,8 +14,8 @@ import yaml
 
 from fnbox.server.cli.main import build_parser
 from fnbox.server.cli.output import Progress, table
-from tests.server import ROOT, free_port, running_server
-from tests.test_archives import BUILDERS
+from tests.archives.test_archive import BUILDERS
+from tests.processes import ROOT, free_port, running_server
 
 GREET_JS = 'console.log("greeting " + name);\nreturn "Hello " + name;\n'
 GREET_YAML = "description: Greets someone\nparameters:\n  name: {type: string, default: world}\n"

@@ -9,7 +9,7 @@ import yaml
 from fnbox.archives.imports import import_directory, workspace_name
 from fnbox.server.settings import SettingsError, load_settings
 from fnbox.workspaces.runtime import Runtime
-from tests.test_archives import BUILDERS, tar
+from tests.archives.test_archive import BUILDERS, tar
 
 BILLING = {
     "functions": {

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 import yaml
 
-from tests.test_archives import BUILDERS, special, tar, zip_
+from tests.archives.test_archive import BUILDERS, special, tar, zip_
 
 PARAMETERS = "parameters:\n  name: {type: string}\n"
 FUNCTIONS = {

@@ -6,7 +6,7 @@ import time
 
 import httpx2 as httpx
 
-from tests.server import running_server
+from tests.processes import running_server
 
 WORKSPACE = {
     "functions": {

@@ -22,7 +22,7 @@ FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "
 @pytest.fixture(autouse=True)
 def workers_find_the_fakes(monkeypatch):
     """Workers start with `python -P`, so the checkout is not on their sys.path; the fakes are."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
 
 
