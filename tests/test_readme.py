@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fnbox.sandboxes.errors import ERROR_CLASSES
+
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
@@ -21,3 +23,11 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"## Test it\n\n```bash\n(.*?)\n```", README).group(1)
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert command in ci.splitlines()
+
+
+def test_the_error_table_lists_every_error_code_with_its_status():
+    section = README.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| (\w+) \| ([^|]+) \|", section, re.M)[1:])
+    assert list(rows) == [cls.code for cls in ERROR_CLASSES]
+    for cls in ERROR_CLASSES:
+        assert rows[cls.code].strip() == (str(cls.status) if cls.answered else "(none)"), cls.code

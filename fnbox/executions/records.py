@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fnbox.sandboxes.base import RunResult
-from fnbox.sandboxes.errors import FnboxError, InvalidRequest, SandboxCrashed
+from fnbox.sandboxes.errors import Dismissed, FnboxError, InvalidRequest, SandboxCrashed
 
 __all__ = [
     "ENDED",
@@ -133,7 +133,7 @@ class Execution:
 
     def dismiss(self, reason: str) -> None:
         self.status = ExecutionStatus.DISMISSED
-        self.error = {"error": "Dismissed", "message": reason, "details": {}}
+        self.error = Dismissed(reason).to_json()
         self.finished = time.time()
 
     @property

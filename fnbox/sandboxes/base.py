@@ -64,6 +64,8 @@ class RunResult:
     result: JSONValue
     logs: list[LogEntry]
     duration: float  # milliseconds spent running the function
+    #: The record the Runtime keeps of this run, if it keeps one.
+    execution_id: str | None = None
 
 
 class Sandbox(Protocol):

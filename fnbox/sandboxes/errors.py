@@ -1,4 +1,4 @@
-"""Every failure a caller of fnbox can see, one class per code of SPEC section 3.
+"""Every failure a caller of fnbox can see, one class per error code (the README lists them).
 
 They live at the bottom layer (sandboxes) so that every layer above can raise them
 without importing upwards. Engine exceptions (mini-racer, RestrictedPython, OS) are
@@ -10,13 +10,15 @@ one place.
     ├── CompilationError      400
     ├── InvalidParameters     400
     ├── NotFound              404
-    ├── Conflict              409  (issue 5: an execution id taken, or an execution already ended)
+    ├── Conflict              409  (an execution id taken, or an execution already ended)
     ├── PayloadTooLarge       413
     ├── FunctionError         500
     ├── TimeoutExceeded       504
     ├── MemoryLimitExceeded   500
     ├── SandboxCrashed        500
-    └── Overloaded            503
+    ├── Overloaded            503
+    ├── InternalError         500  (a bug in fnbox, never a tenant's doing)
+    └── Dismissed             -    (only in an execution's record: cancelled, or its service stopped)
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ __all__ = [
     "ERROR_CLASSES",
     "CompilationError",
     "Conflict",
+    "Dismissed",
     "FnboxError",
     "FunctionError",
+    "InternalError",
     "InvalidParameters",
     "InvalidRequest",
     "MemoryLimitExceeded",
@@ -46,6 +50,8 @@ class FnboxError(Exception):
 
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500
+    #: False for a code that is only ever the error of an execution record, never an HTTP answer.
+    answered: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -60,6 +66,8 @@ class FnboxError(Exception):
         self.details = details or {}
         self.logs = logs
         self.duration = duration
+        #: The record the Runtime kept of the failed run, if it keeps one.
+        self.execution_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message, "details": self.details}
@@ -125,7 +133,25 @@ class Overloaded(FnboxError):
     status = 503
 
 
-#: Every error class, in the order of SPEC's table (Conflict added by issue 5).
+class InternalError(FnboxError):
+    """A bug in fnbox: the request's answer says only that it was logged."""
+
+    code = "InternalError"
+    status = 500
+
+
+class Dismissed(FnboxError):
+    """An execution that will not end by itself: cancelled, or cut short by a stop of the service.
+
+    It is never an HTTP answer, only the error of the execution's record.
+    """
+
+    code = "Dismissed"
+    status = 500
+    answered = False
+
+
+#: Every error class, in the order of the README's table.
 ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     InvalidRequest,
     CompilationError,
@@ -138,6 +164,8 @@ ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     MemoryLimitExceeded,
     SandboxCrashed,
     Overloaded,
+    InternalError,
+    Dismissed,
 )
 _BY_CODE = {cls.code: cls for cls in ERROR_CLASSES}
 

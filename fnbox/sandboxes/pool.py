@@ -23,7 +23,13 @@ from cachetools import TTLCache
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 
-__all__ = ["Pool", "SandboxKey", "SandboxPool"]
+__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool"]
+
+#: Warm sandboxes kept, all languages together, and seconds an idle one stays warm.
+MAX_SANDBOXES = 500
+IDLE_TIMEOUT = 3600.0
+#: Calls queued on or running in one sandbox at once; one more answers Overloaded.
+MAX_QUEUE = 64
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class SandboxPool:
         factories: Mapping[str, SandboxFactory],
         max_sandboxes: int,
         idle_timeout: float,
-        max_queue: int = 64,
+        max_queue: int = MAX_QUEUE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_queue = max_queue

@@ -58,14 +58,18 @@ from fnbox.sandboxes.errors import (
     TimeoutExceeded,
     error_from_json,
 )
-from fnbox.sandboxes.pool import SandboxKey
+from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
 
-__all__ = ["WorkerOptions", "WorkerPool"]
+__all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
 
 logger = logging.getLogger("fnbox")
 
 #: Over how long, and how much CPU time (clock ticks), a run's thread must keep busy to
 #: be taken for the one freezing its worker (see `_culprit`).
+#: The memory cap of a Python worker (RLIMIT_AS), and the RSS past which a JavaScript worker is killed, MB.
+PYTHON_MEMORY_MB = 512.0
+JS_WORKER_RSS_MB = 2048.0
+
 BUSY_SAMPLE = 0.1
 BUSY_TICKS = 2
 #: How often the supervisor looks at deadlines and memory.
@@ -85,12 +89,12 @@ LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
 @dataclass(frozen=True)
 class WorkerOptions:
     workers: int = 2
-    max_sandboxes: int = 500  # shared out among the workers of a language
-    idle_timeout: float = 3600
-    max_queue: int = 64
+    max_sandboxes: int = MAX_SANDBOXES  # shared out among the workers of a language
+    idle_timeout: float = IDLE_TIMEOUT
+    max_queue: int = MAX_QUEUE
     python_modules: tuple[str, ...] = ()
-    python_memory_mb: float = 512
-    js_rss_mb: float = 2048
+    python_memory_mb: float = PYTHON_MEMORY_MB
+    js_rss_mb: float = JS_WORKER_RSS_MB
     js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
     grace: float = 0.5  # past a run's timeout, before its worker is killed
     languages: tuple[str, ...] = ("javascript", "python")

@@ -162,7 +162,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
     await pool.start()
     tasks: dict[Any, asyncio.Task[None]] = {}
     recycler = (
-        asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.language == "javascript" else None
+        asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
     )
     try:
         await serve(pool, reader, writer, tasks)
@@ -192,15 +192,15 @@ async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandboxes.worker")
+    parser = argparse.ArgumentParser(prog="python -m fnbox.sandboxes.worker")
     parser.add_argument("--language", required=True, choices=["javascript", "python"])
     parser.add_argument("--max-sandboxes", type=int, required=True)
     parser.add_argument("--idle-timeout", type=float, required=True)
-    parser.add_argument("--max-queue", type=int, default=64)
+    parser.add_argument("--max-queue", type=int, required=True)
     parser.add_argument("--python-modules", nargs="*", default=[])
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
     parser.add_argument(
-        "--stuck-after", type=float, default=10.0, help="seconds before a stuck isolate recycles the worker"
+        "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"
     )
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ logger = logging.getLogger("fnbox")
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     """Build the app; `runtime` lets tests and embedders bring their own."""
     settings = settings or load_settings()
-    runtime = runtime or Runtime(settings.data_dir, options=settings.runtime_options())
+    runtime = runtime or Runtime(settings.data_dir, options=settings.runtime)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

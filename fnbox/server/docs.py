@@ -49,7 +49,8 @@ def render_docs(schema: dict[str, Any]) -> str:
     )
     parts.append("<table><tr><th>code</th><th>status</th></tr>")
     for error in ERROR_CLASSES:
-        parts.append(f"<tr><td>{escape(error.code)}</td><td>{error.status}</td></tr>")
+        status = error.status if error.answered else "(in records only)"
+        parts.append(f"<tr><td>{escape(error.code)}</td><td>{status}</td></tr>")
     parts.append("</table></body></html>")
     return "".join(parts)
 

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fnbox.sandboxes.errors import FnboxError, InvalidRequest, NotFound
+from fnbox.sandboxes.errors import FnboxError, InternalError, InvalidRequest, NotFound
 
 logger = logging.getLogger("fnbox")
 
@@ -33,7 +33,4 @@ async def handle_http_exception(request: Request, exc: HTTPException) -> Respons
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"error": "InternalError", "message": "an unexpected error occurred; it has been logged", "details": {}},
-        status_code=500,
-    )
+    return error_response(InternalError("an unexpected error occurred; it has been logged"))

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from fnbox.executions.records import check_execution_id, new_execution_id
+from fnbox.executions.records import check_execution_id
 from fnbox.sandboxes.errors import FnboxError, InvalidRequest
 from fnbox.server.archives import archive_routes
 from fnbox.server.docs import render_docs
@@ -134,18 +134,16 @@ async def run_function(request: Request) -> Response:
         )
     if "id" in body:
         raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
-    # The id the run is recorded under, named in the answer (no record: no id).
-    execution_id = new_execution_id() if runtime.options.record_runs else None
     try:
-        outcome = await runtime.run(workspace, function, body.get("parameters"), execution_id=execution_id)
+        outcome = await runtime.run(workspace, function, body.get("parameters"))
     except FnboxError as exc:
         response = error_response(exc)
-        if execution_id and exc.details.get("execution") == execution_id:  # the run started: its failure is recorded
-            response.headers["X-Execution-Id"] = execution_id
+        if exc.execution_id:  # the run started and its failure is recorded
+            response.headers["X-Execution-Id"] = exc.execution_id
         return response
     return JSONResponse(
         {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
-        headers={"X-Execution-Id": execution_id} if execution_id else None,
+        headers={"X-Execution-Id": outcome.execution_id} if outcome.execution_id else None,
     )
 
 

@@ -1,4 +1,9 @@
-"""Every setting of fnbox, read once from the environment, with its default.
+"""Every setting of fnbox, declared once: its variable, where its value goes, how it is read.
+
+A setting's default is the default of the field it fills (a field of `Settings` for the
+server's own, of `RuntimeOptions` for the Runtime's), except where the server starts with
+another one on purpose (`server_default`). The README's settings table is drawn from
+`SETTINGS` (`python -m fnbox.server.settings` prints it), and a test keeps the two equal.
 
 A bad value stops the start with a message naming the variable. Tests pass
 `environ={...}` instead of patching the process environment.
@@ -6,18 +11,17 @@ A bad value stops the start with a message naming the variable. Tests pass
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from starlette.config import Config
 
 from fnbox.sandboxes import python
 from fnbox.workspaces.runtime import RuntimeOptions
 
-__all__ = ["Settings", "SettingsError", "load_settings", "parse_size"]
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings", "markdown_table", "parse_size"]
 
 
 class SettingsError(ValueError):
@@ -26,107 +30,59 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    host: str
-    port: int
-    data_dir: str
-    js_timeout_ms: float
-    python_timeout_ms: float
-    max_warm_sandboxes: int
-    js_memory_mb: float
-    python_memory_mb: float
-    idle_timeout: float
-    node_modules: tuple[str, ...]
-    python_modules: tuple[str, ...]
-    request_max_size: int
-    update_scripts_on_startup: bool
+    """The server's own settings, and the options it gives its Runtime."""
+
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    host: str = "127.0.0.1"
+    port: int = 4000
+    data_dir: str = "data/functions/"
+    request_max_size: int = 1024 * 1024
+    update_scripts_on_startup: bool = False
     #: A directory of archives imported at start (`fnbox serve --import`); None: no import.
-    functions_location: str | None
-    workers: int
-    js_worker_rss_mb: float
-    shutdown_grace: float
-    access_log: bool
-    record_runs: bool
-    executions_max_count: int
-    executions_max_age: float
-    executions_queue: int
-    executions_per_workspace: int
-
-    def runtime_options(self) -> RuntimeOptions:
-        return RuntimeOptions(
-            js_timeout_ms=self.js_timeout_ms,
-            python_timeout_ms=self.python_timeout_ms,
-            js_memory_mb=self.js_memory_mb,
-            python_memory_mb=self.python_memory_mb,
-            max_warm_sandboxes=self.max_warm_sandboxes,
-            idle_timeout=self.idle_timeout,
-            python_modules=self.python_modules,
-            workers=self.workers,
-            js_worker_rss_mb=self.js_worker_rss_mb,
-            record_runs=self.record_runs,
-            executions_max_count=self.executions_max_count,
-            executions_max_age=self.executions_max_age,
-            executions_queue=self.executions_queue,
-            executions_per_workspace=self.executions_per_workspace,
-            shutdown_grace=self.shutdown_grace,
-        )
+    functions_location: str | None = None
+    node_modules: tuple[str, ...] = ()
+    access_log: bool = False
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read the settings from `environ` (default: the process environment).
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable."""
 
-    `overrides` (from CLI flags) win over the environment when not None.
-    """
-    config = Config(environ=dict(os.environ if environ is None else environ))
+    variable: str
+    #: The field it fills: `port` (of Settings) or `runtime.workers` (of RuntimeOptions).
+    field: str
+    parse: Callable[[str], Any]
+    meaning: str
+    #: The server's default where it is not the field's own, computed at start.
+    server_default: Callable[[], Any] | None = None
+    #: How the README shows the default, where printing the value would not say it.
+    shown_default: str | None = None
 
-    def read(key: str, cast: Callable[[str], Any], default: str) -> Any:
-        raw = config(key, default=default)
-        try:
-            return cast(raw)
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(f"{key}={raw!r} is not valid: {exc}") from None
+    def default(self) -> Any:
+        if self.server_default is not None:
+            return self.server_default()
+        owner, _, name = self.field.rpartition(".")
+        fields = {f.name: f for f in dataclasses.fields(RuntimeOptions if owner == "runtime" else Settings)}
+        declared = fields[name]
+        if declared.default_factory is not dataclasses.MISSING:
+            return declared.default_factory()
+        return declared.default
 
-    values = dict(
-        host=read("HOST", _non_empty, "127.0.0.1"),
-        port=read("PORT", _port, "4000"),
-        data_dir=read("FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH", _non_empty, "data/functions/"),
-        js_timeout_ms=read("FUNCTIONS_RUN_TIMEOUT", _positive_float, "20000"),
-        python_timeout_ms=read("PYTHON_FUNCTIONS_RUN_TIMEOUT", _positive_float, "20000"),
-        max_warm_sandboxes=read("FUNCTIONS_WORKERS_MAX_LRU", _positive_int, "500"),
-        js_memory_mb=read("NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB", _positive_float, "100"),
-        python_memory_mb=read("PYTHON_WORKER_MAX_MEMORY_MB", _positive_float, "512"),
-        idle_timeout=read("INACTIVE_NODE_WORKER_DELETION_TIMEOUT", _positive_float, "3600"),
-        node_modules=read("NODE_BUILTIN_MODULES", _names, ""),
-        python_modules=read("PYTHON_BUILTIN_MODULES", _python_modules, ",".join(python.ALLOWED_MODULES)),
-        request_max_size=read("REQUEST_MAX_SIZE", parse_size, "1mb"),
-        update_scripts_on_startup=read("UPDATE_SCRIPTS_ON_STARTUP", _yes_no, "no"),
-        functions_location=read("FUNCTIONS_LOCATION", _optional_directory, ""),
-        workers=read("FUNCTIONS_WORKERS", _non_negative_int, str(os.cpu_count() or 1)),
-        js_worker_rss_mb=read("FUNCTIONS_WORKER_MAX_RSS_MB", _positive_float, "2048"),
-        shutdown_grace=read("SHUTDOWN_GRACE_PERIOD", _positive_float, "30"),
-        access_log=read("ACCESS_LOG", _yes_no, "no"),
-        record_runs=read("EXECUTIONS_RECORD_RUNS", _yes_no, "yes"),
-        executions_max_count=read("EXECUTIONS_MAX_COUNT", _positive_int, "100000"),
-        executions_max_age=read("EXECUTIONS_MAX_AGE", _positive_float, str(30 * 86400)),
-        executions_queue=read("EXECUTIONS_QUEUE_SIZE", _positive_int, "1000"),
-        executions_per_workspace=read("EXECUTIONS_PER_WORKSPACE", _positive_int, "4"),
-    )
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return Settings(**values)
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """Parse a byte size the way the model service's body parser does: `100kb`, `1mb`, `512`."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError("expected a size such as 512, 100kb, 1mb or 1gb")
-    size = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
-    if size <= 0:
-        raise ValueError("the size must be positive")
-    return size
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        value = self.default()
+        if self.parse is parse_size:
+            return f"`{format_size(value)}`"
+        if isinstance(value, bool):
+            return "`yes`" if value else "`no`"
+        if value is None or value == ():
+            return "(none)"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, str):
+            return f"`{value}`"
+        return str(value)
 
 
 def _non_empty(text: str) -> str:
@@ -190,3 +146,174 @@ def _python_modules(text: str) -> tuple[str, ...]:
     if unvetted:
         raise ValueError(f"{', '.join(unvetted)} not in fnbox's vetted modules ({', '.join(python.ALLOWED_MODULES)})")
     return names
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size the way the model service's body parser does: `100kb`, `1mb`, `512`."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError("expected a size such as 512, 100kb, 1mb or 1gb")
+    size = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+    if size <= 0:
+        raise ValueError("the size must be positive")
+    return size
+
+
+def format_size(size: int) -> str:
+    """The shortest text `parse_size` reads back as `size`."""
+    for unit in ("gb", "mb", "kb"):
+        if size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return str(size)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "host", _non_empty, "the address the HTTP server listens on"),
+    Setting("PORT", "port", _port, "HTTP port"),
+    Setting("FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH", "data_dir", _non_empty, "where workspaces live"),
+    Setting(
+        "FUNCTIONS_RUN_TIMEOUT",
+        "runtime.js_timeout_ms",
+        _positive_float,
+        "JavaScript run timeout, ms; also the cap of a function's `timeout`",
+    ),
+    Setting(
+        "PYTHON_FUNCTIONS_RUN_TIMEOUT",
+        "runtime.python_timeout_ms",
+        _positive_float,
+        "Python run timeout, ms; also the cap of a function's `timeout`",
+    ),
+    Setting(
+        "FUNCTIONS_WORKERS_MAX_LRU",
+        "runtime.max_warm_sandboxes",
+        _positive_int,
+        "warm sandboxes kept (one per workspace and language)",
+    ),
+    Setting(
+        "NODE_WORKER_MAX_OLD_GENERATION_SIZE_MB",
+        "runtime.js_memory_mb",
+        _positive_float,
+        "JavaScript heap limit per run, MB; also the cap of a function's `memory`",
+    ),
+    Setting("PYTHON_WORKER_MAX_MEMORY_MB", "runtime.python_memory_mb", _positive_float, "memory cap for Python, MB"),
+    Setting(
+        "INACTIVE_NODE_WORKER_DELETION_TIMEOUT",
+        "runtime.idle_timeout",
+        _positive_float,
+        "seconds after which an idle sandbox is dropped",
+    ),
+    Setting(
+        "NODE_BUILTIN_MODULES",
+        "node_modules",
+        _names,
+        "Node host modules a function may `require`; fnbox's V8 sandbox provides none, "
+        "so a non-empty value is logged and has no effect",
+    ),
+    Setting(
+        "PYTHON_BUILTIN_MODULES",
+        "runtime.python_modules",
+        _python_modules,
+        "modules a Python function may import; only names from the vetted list are accepted",
+        shown_default="all vetted modules",
+    ),
+    Setting("REQUEST_MAX_SIZE", "request_max_size", parse_size, "largest accepted body (`512`, `100kb`, `1mb`)"),
+    Setting(
+        "UPDATE_SCRIPTS_ON_STARTUP",
+        "update_scripts_on_startup",
+        _yes_no,
+        "`yes`: recompile every stored workspace at start and log each failure",
+    ),
+    Setting(
+        "FUNCTIONS_LOCATION",
+        "functions_location",
+        _optional_directory,
+        "a directory of archives imported at start (see [Archives](#archives)); `fnbox serve --import DIR` wins",
+    ),
+    Setting(
+        "FUNCTIONS_WORKERS",
+        "runtime.workers",
+        _non_negative_int,
+        "worker processes per language; `0` keeps the sandboxes in the server process (embedding, tests)",
+        server_default=lambda: os.cpu_count() or 1,
+        shown_default="CPU count",
+    ),
+    Setting(
+        "FUNCTIONS_WORKER_MAX_RSS_MB",
+        "runtime.js_worker_rss_mb",
+        _positive_float,
+        "RSS cap of a JavaScript worker process; past it the worker is killed and restarted",
+    ),
+    Setting("ACCESS_LOG", "access_log", _yes_no, "`yes` logs every request (costs throughput)"),
+    Setting(
+        "SHUTDOWN_GRACE_PERIOD",
+        "runtime.shutdown_grace",
+        _positive_float,
+        "seconds that runs in flight get to finish on SIGTERM before the workers stop; "
+        "asynchronous executions still running then are cancelled",
+    ),
+    Setting(
+        "EXECUTIONS_RECORD_RUNS",
+        "runtime.record_runs",
+        _yes_no,
+        "`no`: synchronous runs get no record (asynchronous ones always do)",
+    ),
+    Setting("EXECUTIONS_MAX_COUNT", "runtime.executions_max_count", _positive_int, "ended execution records kept"),
+    Setting(
+        "EXECUTIONS_MAX_AGE",
+        "runtime.executions_max_age",
+        _positive_float,
+        "seconds an execution record is kept (30 days)",
+    ),
+    Setting(
+        "EXECUTIONS_QUEUE_SIZE",
+        "runtime.executions_queue",
+        _positive_int,
+        "asynchronous executions waiting or running at once, all workspaces",
+    ),
+    Setting(
+        "EXECUTIONS_PER_WORKSPACE",
+        "runtime.executions_per_workspace",
+        _positive_int,
+        "asynchronous executions of one workspace running at once",
+    ),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read the settings from `environ` (default: the process environment).
+
+    `overrides` (from CLI flags: fields of `Settings`) win over the environment when not None.
+    """
+    environ = os.environ if environ is None else environ
+    server: dict[str, Any] = {}
+    runtime: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.variable)
+        if raw is None:
+            if setting.server_default is None:
+                continue
+            value = setting.server_default()
+        else:
+            try:
+                value = setting.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"{setting.variable}={raw!r} is not valid: {exc}") from None
+        owner, _, name = setting.field.rpartition(".")
+        (runtime if owner == "runtime" else server)[name] = value
+    server.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(runtime=RuntimeOptions(**runtime), **server)
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.variable}` | {s.default_text()} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -13,6 +13,7 @@ workspaces.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,8 +29,8 @@ from fnbox.sandboxes import python
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
 from fnbox.sandboxes.languages import sandbox_factories
-from fnbox.sandboxes.pool import Pool, SandboxKey, SandboxPool
-from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
+from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 
@@ -51,15 +52,15 @@ class RuntimeOptions:
     js_timeout_ms: float = 20_000
     python_timeout_ms: float = 20_000
     js_memory_mb: float = 100
-    python_memory_mb: float = 512
-    max_warm_sandboxes: int = 500
-    idle_timeout: float = 3600
-    max_queue: int = 64
+    python_memory_mb: float = PYTHON_MEMORY_MB
+    max_warm_sandboxes: int = MAX_SANDBOXES
+    idle_timeout: float = IDLE_TIMEOUT
+    max_queue: int = MAX_QUEUE
     python_modules: tuple[str, ...] = python.ALLOWED_MODULES
     #: Worker processes per language; 0 keeps the sandboxes in this process.
     workers: int = 0
     #: RSS cap of a JavaScript worker process, MB.
-    js_worker_rss_mb: float = 2048
+    js_worker_rss_mb: float = JS_WORKER_RSS_MB
     #: Record synchronous runs too (asynchronous ones always are: they are read back by id).
     record_runs: bool = True
     #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
@@ -200,16 +201,17 @@ class Runtime:
         workspace: str,
         function: str,
         parameters: Mapping[str, Any] | None = None,
-        *,
-        execution_id: str | None = None,
     ) -> RunResult:
-        """Run a function and wait for it; the run is recorded as an execution (`execution_id`, or a new id)."""
+        """Run a function and wait for it.
+
+        When runs are recorded, the result (or the error) names the record: `execution_id`.
+        """
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
             return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
         execution = Execution(
-            execution_id or new_execution_id(),
+            new_execution_id(),
             current.name,
             function,
             current.version,
@@ -222,14 +224,15 @@ class Runtime:
             outcome = await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
         except FnboxError as exc:
             execution.fail(exc)
-            exc.details = {**exc.details, "execution": execution.id}  # where the record of the failure is
+            exc.execution_id = execution.id
+            exc.details = {**exc.details, "execution": execution.id}  # where the caller finds the record
             raise
         except asyncio.CancelledError:
             execution.dismiss("the run was cancelled before it ended (its client went away, or the service stopped)")
             raise
         else:
             execution.succeed(outcome)
-            return outcome
+            return dataclasses.replace(outcome, execution_id=execution.id)
         finally:
             self._recorder.record(execution)
 

@@ -1,18 +1,21 @@
+from pathlib import Path
+
 import pytest
 
-from fnbox.server.settings import SettingsError, load_settings, parse_size
+from fnbox.server.settings import SETTINGS, SettingsError, load_settings, markdown_table, parse_size
 
 
 def test_defaults_follow_the_model_service():
     settings = load_settings(environ={})
+    runtime = settings.runtime
     assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 4000, "data/functions/")
-    assert settings.js_timeout_ms == settings.python_timeout_ms == 20000
-    assert settings.max_warm_sandboxes == 500
-    assert settings.js_memory_mb == 100 and settings.python_memory_mb == 512
-    assert settings.idle_timeout == 3600
+    assert runtime.js_timeout_ms == runtime.python_timeout_ms == 20000
+    assert runtime.max_warm_sandboxes == 500
+    assert runtime.js_memory_mb == 100 and runtime.python_memory_mb == 512
+    assert runtime.idle_timeout == 3600
     assert settings.request_max_size == 1024 * 1024
     assert settings.update_scripts_on_startup is False
-    assert "math" in settings.python_modules and settings.workers >= 1
+    assert "math" in runtime.python_modules and runtime.workers >= 1
 
 
 def test_every_variable_is_read():
@@ -36,23 +39,32 @@ def test_every_variable_is_read():
             "ACCESS_LOG": "yes",
         }
     )
+    runtime = settings.runtime
     assert settings.port == 5000 and settings.data_dir == "/tmp/x"
-    assert (settings.js_timeout_ms, settings.python_timeout_ms) == (1500, 2500)
-    assert settings.max_warm_sandboxes == 2 and settings.idle_timeout == 10
-    assert (settings.js_memory_mb, settings.python_memory_mb) == (64, 256)
-    assert settings.node_modules == ("url", "util") and settings.python_modules == ("math", "json")
+    assert (runtime.js_timeout_ms, runtime.python_timeout_ms) == (1500, 2500)
+    assert runtime.max_warm_sandboxes == 2 and runtime.idle_timeout == 10
+    assert (runtime.js_memory_mb, runtime.python_memory_mb) == (64, 256)
+    assert settings.node_modules == ("url", "util") and runtime.python_modules == ("math", "json")
     assert settings.request_max_size == 100 * 1024
-    assert settings.update_scripts_on_startup is True and settings.workers == 3
-    assert settings.js_worker_rss_mb == 1024 and settings.shutdown_grace == 5 and settings.access_log is True
-    options = settings.runtime_options()
-    assert (
-        options.js_timeout_ms == 1500 and options.max_warm_sandboxes == 2 and options.python_modules == ("math", "json")
-    )
-    assert options.workers == 3 and options.js_worker_rss_mb == 1024
+    assert settings.update_scripts_on_startup is True and runtime.workers == 3
+    assert runtime.js_worker_rss_mb == 1024 and runtime.shutdown_grace == 5 and settings.access_log is True
+
+
+def test_every_setting_fills_a_field_and_its_default_is_the_fields_own():
+    settings = load_settings(environ={})
+    for setting in SETTINGS:
+        owner, _, name = setting.field.rpartition(".")
+        value = getattr(settings.runtime if owner == "runtime" else settings, name)
+        assert value == setting.default(), setting.variable
+
+
+def test_the_readme_table_is_the_declared_settings():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "README's settings table differs: paste `python -m fnbox.server.settings`"
 
 
 def test_zero_workers_keeps_the_sandboxes_in_process():
-    assert load_settings(environ={"FUNCTIONS_WORKERS": "0"}).runtime_options().workers == 0
+    assert load_settings(environ={"FUNCTIONS_WORKERS": "0"}).runtime.workers == 0
 
 
 @pytest.mark.parametrize(

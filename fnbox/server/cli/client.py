@@ -281,17 +281,13 @@ class LocalClient:
         return self._call(lambda runtime: _ready(write_archive(runtime.get_workspace(name).document)), start=False)
 
     def run(self, workspace: str, function: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        from fnbox.executions.records import new_execution_id
-
-        execution_id = new_execution_id()
-
         async def call(runtime: Runtime) -> dict[str, Any]:
-            outcome = await runtime.run(workspace, function, parameters, execution_id=execution_id)
+            outcome = await runtime.run(workspace, function, parameters)
             return {
                 "result": outcome.result,
                 "logs": outcome.logs,
                 "duration": outcome.duration,
-                "execution": execution_id,
+                "execution": outcome.execution_id,
             }
 
         return self._call(call)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -76,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level="info",
         access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.shutdown_grace,
+        timeout_graceful_shutdown=math.ceil(settings.runtime.shutdown_grace),
     )
     return 0
 
@@ -264,7 +265,7 @@ def _client(args: argparse.Namespace) -> closing[Client]:
             settings = load_settings(data_dir=data_dir)
         except SettingsError as exc:
             raise UsageError(str(exc)) from None
-        return closing(LocalClient(settings.data_dir, settings.runtime_options()))
+        return closing(LocalClient(settings.data_dir, settings.runtime))
     from fnbox.server.cli.client import HttpClient
 
     return closing(HttpClient(args.url or os.environ.get("FNBOX_URL") or DEFAULT_URL))

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
-from fnbox.sandboxes.errors import ERROR_CLASSES, FnboxError, InvalidParameters, InvalidRequest
+from fnbox.sandboxes.errors import ERROR_CLASSES, FnboxError, InternalError, InvalidParameters, InvalidRequest
 
 __all__ = [
     "INVALID_PARAMETER",
@@ -98,7 +98,7 @@ def _as_problem(exc: Exception) -> Problem:
         return problem_of(exc)
     if isinstance(exc, HTTPException):
         return Problem(exc.status_code, "no such resource" if exc.status_code == 404 else str(exc.detail))
-    return Problem(500, "an unexpected error occurred; it has been logged", code="InternalError")
+    return Problem(500, "an unexpected error occurred; it has been logged", code=InternalError.code)
 
 
 def problems(handler: Handler) -> Handler:

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from fnbox.executions.records import MAX_LIST_LIMIT, Execution, ExecutionStatus, new_execution_id
-from fnbox.sandboxes.errors import Conflict, FnboxError, InvalidRequest, NotFound
+from fnbox.executions.records import MAX_LIST_LIMIT, Execution, ExecutionStatus
+from fnbox.sandboxes.errors import Conflict, FnboxError, InternalError, InvalidRequest, NotFound
 from fnbox.server.inputs import query_number, read_json, runtime_of, wants_async
 from fnbox.server.ogcapi import documents
 from fnbox.server.ogcapi.documents import OUTPUT, Urls, execute_request, link, split_process_id, status_info
@@ -211,15 +211,13 @@ async def execute(request: Request) -> Response:
             status_code=201,
             headers={"Location": urls.job(execution.id), "Preference-Applied": "respond-async"},
         )
-    execution_id = new_execution_id() if runtime.options.record_runs else None
-    headers = {} if execution_id is None else {"Link": f'<{urls.job(execution_id)}>; rel="monitor"'}
     try:
-        outcome = await _run(runtime.run(workspace.name, spec.name, inputs, execution_id=execution_id), request)
+        outcome = await _run(runtime.run(workspace.name, spec.name, inputs), request)
     except Problem as problem:
-        if execution_id is not None and problem.extra.get("details", {}).get("execution") == execution_id:
-            problem.extra["jobID"] = execution_id  # the run started: its failure is a job to look at
-            return problem_response(problem, request, headers)
+        if "jobID" in problem.extra:  # the run started: its failure is a job to look at
+            return problem_response(problem, request, _monitor(urls, problem.extra["jobID"]))
         raise
+    headers = _monitor(urls, outcome.execution_id)
     if raw:
         return JSONResponse(outcome.result, headers=headers)
     return JSONResponse({OUTPUT: outcome.result}, headers=headers)
@@ -232,7 +230,15 @@ async def _run(call: Awaitable[Any], request: Request) -> Any:
     except NotFound:
         raise Problem(404, f"no process {request.path_params['processID']!r}", type=NO_SUCH_PROCESS) from None
     except FnboxError as exc:
-        raise problem_of(exc) from None
+        problem = problem_of(exc)
+        if exc.execution_id:
+            problem.extra["jobID"] = exc.execution_id
+        raise problem from None
+
+
+def _monitor(urls: Urls, job_id: str | None) -> dict[str, str]:
+    """The header linking an answer to the job that records it, if one does."""
+    return {} if job_id is None else {"Link": f'<{urls.job(job_id)}>; rel="monitor"'}
 
 
 # ---- jobs --------------------------------------------------------------------------------
@@ -330,7 +336,7 @@ async def job_results(request: Request) -> Response:
         return JSONResponse({OUTPUT: execution.result})
     if not execution.ended:
         raise Problem(404, f"job {job_id!r} is {execution.status}: its result is not ready", type=RESULT_NOT_READY)
-    error = execution.error or {"error": "InternalError", "message": "the job failed", "details": {}}
+    error = execution.error or InternalError("the job failed").to_json()
     if execution.status == ExecutionStatus.DISMISSED:
         raise problem_of(error, job_id=job_id, status=410)
     problem = problem_of(error, job_id=job_id)
