@@ -100,7 +100,7 @@ def _is_tar_header(block: bytes) -> bool:
         return True
     try:
         tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")  # old tars: a valid checksum
-    except tarfile.EOFHeaderError:
+    except tarfile.EOFHeaderError:  # type: ignore[attr-defined]  # tarfile has it; typeshed does not
         return True  # a zero block: an empty tar
     except tarfile.HeaderError:
         return False
@@ -227,17 +227,17 @@ class _StrictTarInfo(tarfile.TarInfo):
     """tarfile quietly ends an archive at a damaged header past the first one; refuse instead."""
 
     @classmethod
-    def fromtarfile(cls, archive: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, archive: tarfile.TarFile) -> _StrictTarInfo:
         try:
             return super().fromtarfile(archive)
-        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:  # type: ignore[attr-defined]
             raise tarfile.ReadError(f"damaged header at byte {archive.offset}: {exc}") from None
 
 
 def _read_tar(stream: _Expanding, budget: _Budget) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     seen: dict[str, str] = {}
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo) as archive:
+    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo) as archive:  # type: ignore[call-overload]
         for member in archive:
             budget.entry()
             path = _checked_path(member.name)

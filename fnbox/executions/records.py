@@ -283,14 +283,16 @@ class ExecutionStore:
             raise InvalidRequest(
                 f"unknown status {status!r}: one of {', '.join(_STATUSES)}", details={"status": status}
             )
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[Any] = []
         for column, value in (("workspace", workspace), ("function", function), ("status", status)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 values.append(value)
         if after is not None:
             clauses.append("(created, id) < (?, ?)")
-            values.extend(_decode_cursor(after))
+            created, last_id = _decode_cursor(after)
+            values += [created, last_id]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         query = f"{_SELECT}{where} ORDER BY created DESC, id DESC LIMIT ?"
         with self._lock:

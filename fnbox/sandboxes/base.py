@@ -86,7 +86,9 @@ class Sandbox(Protocol):
     given up on and the sandbox marked `broken`.
     """
 
-    errors: Mapping[str, CompilationError]
+    @property
+    def errors(self) -> Mapping[str, CompilationError]: ...
+
     broken: bool
 
     async def run(

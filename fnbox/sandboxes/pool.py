@@ -77,7 +77,7 @@ class _Entry:
             self.sandbox.close()
 
 
-class _WarmSandboxes(TTLCache):  # type: ignore[type-arg]
+class _WarmSandboxes(TTLCache[SandboxKey, "_Entry"]):
     """cachetools' TTLCache, retiring what it evicts or lets expire."""
 
     def popitem(self) -> tuple[SandboxKey, _Entry]:

@@ -258,8 +258,7 @@ class _Worker:
         try:
             while stdout is not None and (message := await protocol.read(stdout)) is not None:
                 call_id = message.get("id")
-                call = self.calls.get(call_id) if type(call_id) is int else None
-                if call is None:
+                if type(call_id) is not int or (call := self.calls.get(call_id)) is None:
                     continue
                 if "log" in message:
                     call.log(message["log"])
@@ -348,7 +347,7 @@ class WorkerPool:
         on_log: OnLog | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
-        message = {
+        message: dict[str, Any] = {
             "op": "run",
             "key": _key(key),
             "function": function,

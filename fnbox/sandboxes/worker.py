@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import functools
 import importlib
 import os
 import resource
@@ -63,7 +64,11 @@ async def serve(
         call_id = message.get("id")
         task = asyncio.create_task(_answer(pool, message, writer))
         tasks[call_id] = task
-        task.add_done_callback(lambda _, call_id=call_id: tasks.pop(call_id, None))
+        task.add_done_callback(functools.partial(_forget, tasks, call_id))
+
+
+def _forget(tasks: dict[Any, asyncio.Task[None]], call_id: Any, _: asyncio.Task[None]) -> None:
+    tasks.pop(call_id, None)
 
 
 async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:

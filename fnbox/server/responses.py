@@ -17,11 +17,15 @@ def error_response(error: FnboxError) -> JSONResponse:
     return JSONResponse(error.to_json(), status_code=error.status)
 
 
-async def handle_fnbox_error(request: Request, exc: FnboxError) -> Response:
+async def handle_fnbox_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, FnboxError):  # Starlette hands this handler FnboxError only
+        raise exc
     return error_response(exc)
 
 
-async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # Starlette hands this handler HTTPException only
+        raise exc
     if exc.status_code == 404:
         error: FnboxError = NotFound(f"no route {request.method} {request.url.path}")
     else:

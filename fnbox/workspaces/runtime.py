@@ -378,7 +378,7 @@ class Runtime:
                 raise _first_error(errors)
 
     async def _recompile(self, workspace: Workspace) -> list[str]:
-        problems = []
+        problems: list[str] = []
         for language in sorted(workspace.languages):
             key = SandboxKey(workspace.name, language, workspace.version)
             errors = await self.pool.compile(key, workspace.sources[language], keep_on_error=True)

@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import httpx2 as httpx
 
@@ -168,9 +168,9 @@ class HttpClient:
                     for event in source:
                         if event.event == "log":
                             last = event.id or last
-                            yield "log", event.json()
+                            yield "log", cast(dict[str, Any], event.json())
                         elif event.event == "end":
-                            yield "end", event.json()
+                            yield "end", cast(dict[str, Any], event.json())
                             return
             except httpx.TransportError as exc:
                 if attempt == RECONNECTS or (isinstance(exc, httpx.ConnectError) and last is None):

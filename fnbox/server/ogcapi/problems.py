@@ -78,7 +78,8 @@ def problem_of(
         code, message, details = error.code, error.message, error.details
         extra: dict[str, Any] = {} if error.logs is None else {"logs": error.logs, "duration": error.duration}
     else:
-        code, message, details, extra = str(error.get("error")), str(error.get("message", "")), error.get("details"), {}
+        code, message, extra = str(error.get("error")), str(error.get("message", "")), {}
+        details = error["details"] if isinstance(error.get("details"), dict) else {}
     kind = INVALID_PARAMETER if code in (InvalidParameters.code, InvalidRequest.code) else "about:blank"
     if job_id is not None:
         extra["jobID"] = job_id
