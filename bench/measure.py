@@ -1,4 +1,4 @@
-"""The measurements of issue 4, one function per section, each returning plain data for the report.
+"""The measurements, one function per section, each returning plain data for the report.
 
 Every service is reached over HTTP only, with the same workspace documents, so fnbox, the
 ceiling, the Node peers and the process-per-call server answer the same calls.

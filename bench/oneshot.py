@@ -1,4 +1,4 @@
-"""The old way: one process per call, as the seed-000 executor and the seed-002 worker run functions.
+"""The old way: one process per call, as executors that start a process per call run functions.
 
     python bench/oneshot.py --port 4400
 

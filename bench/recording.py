@@ -1,4 +1,4 @@
-"""What recording synchronous runs costs (issue 5): warm hello with EXECUTIONS_RECORD_RUNS on and off.
+"""What recording synchronous runs costs: warm hello with EXECUTIONS_RECORD_RUNS on and off.
 
     python bench/recording.py [--runs 5] [--duration 5] [--connections 16]
 

@@ -8,7 +8,7 @@
 
 It installs what it needs itself: `npm ci` for the Node peers (bench/peers/), matplotlib into
 the current venv if it is missing, and wrk with apt-get if it is missing (needs root).
-Sections (issue 4): warm, cold, memory, spread, cpu, leak.
+Sections: warm, cold, memory, spread, cpu, leak.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def ensure_tools() -> None:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="fnbox benchmark suite (issue 4)")
+    parser = argparse.ArgumentParser(description="fnbox benchmark suite")
     parser.add_argument("--quick", action="store_true", help="smoke mode: 1 run of 1 s per figure, smaller counts")
     parser.add_argument("--runs", type=int, help="wrk runs per figure, the median is kept (default 3)")
     parser.add_argument(

@@ -11,8 +11,10 @@ and the errors it raises. Everything else is fnbox's own and may change.
 from fnbox.sandboxes.errors import (
     CompilationError,
     Conflict,
+    Dismissed,
     FnboxError,
     FunctionError,
+    InternalError,
     InvalidParameters,
     InvalidRequest,
     MemoryLimitExceeded,
@@ -27,8 +29,10 @@ from fnbox.workspaces.runtime import Runtime, RuntimeOptions
 __all__ = [
     "CompilationError",
     "Conflict",
+    "Dismissed",
     "FnboxError",
     "FunctionError",
+    "InternalError",
     "InvalidParameters",
     "InvalidRequest",
     "MemoryLimitExceeded",

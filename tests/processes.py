@@ -36,15 +36,23 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(data_dir: Path, *, args: Sequence[str] = (), **environ: str) -> Iterator[RunningServer]:
-    """`fnbox serve [args]` on a free port; its stderr goes to a file (a pipe nobody reads could fill up)."""
+def running_server(
+    data_dir: Path,
+    *,
+    args: Sequence[str] = (),
+    command: Sequence[str] = (sys.executable, "-m", "fnbox"),
+    cwd: Path = ROOT,
+    **environ: str,
+) -> Iterator[RunningServer]:
+    """`fnbox serve [args]` on a free port; its stderr goes to a file (a pipe nobody reads could fill up).
+
+    `command` starts fnbox (the `fnbox` script, say) from `cwd`.
+    """
     port = free_port()
     env = {**os.environ, "PORT": str(port), "FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH": str(data_dir), **environ}
     log_path = Path(tempfile.mkstemp(prefix="fnbox-server-", suffix=".log")[1])
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fnbox", "serve", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-        )
+        process = subprocess.Popen([*command, "serve", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     server = RunningServer(url, process, log_path)
     try:

@@ -5,11 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fnbox.sandboxes.errors import ERROR_CLASSES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_embedding_example_runs(tmp_path):
     section = README.split("## Embedding", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)

@@ -6,7 +6,7 @@ archive a folder):
 - `workspace.yaml` (or `.yml`, or `workspace.json`): the whole document; it replaces the workspace.
 - `NAME.js` / `NAME.py`, one per function, each with an optional `NAME.yaml` for its other
   fields (parameters, timeout, memory, description); they add or replace those functions.
-- seed 000's single `function.py` or `function.js` (optional `function.yaml`): one function
+- a one-function archive: a single `function.py` or `function.js` (optional `function.yaml`): one function
   named by the caller, or after the uploaded file (`greet.tar.gz` gives `greet`).
 
 Unpacking, with its caps and its refusals of hostile entries, is `unpack`'s job.
@@ -63,7 +63,7 @@ def read_archive(
 ) -> ArchiveContents:
     """Read an archive recognised from its content; raise InvalidRequest naming the fault.
 
-    `filename` (the uploaded file's name) and `function` only name a seed-000 `function.py`.
+    `filename` (the uploaded file's name) and `function` only name a one-function archive's `function.py`.
     """
     container, entries = unpack(data, limits)
     files = _top_level(entries)

@@ -1,7 +1,7 @@
 """Start-up import: every archive of a directory, into the workspace its name gives.
 
     DIR/billing.tar.gz         workspace `billing`: its workspace.yaml replaces the workspace,
-                               its NAME.js / NAME.py files add functions, and a seed-000
+                               its NAME.js / NAME.py files add functions, and a one-function
                                `function.py` becomes the function `billing`
     DIR/billing/greet.tar.gz   adds to workspace `billing`; a `function.py` becomes `greet`
 

@@ -27,7 +27,7 @@ __all__ = ["WORKSPACE_FILES", "ArchiveLimits", "unpack"]
 MiB = 1024 * 1024
 #: A file holding a whole workspace: capped by `max_total_size`, not `max_file_size`.
 WORKSPACE_FILES = ("workspace.yaml", "workspace.yml", "workspace.json")
-DEFAULT_NAME = "function.py"  # a gzip or xz of one file without a stored name (seed 000's entry point)
+DEFAULT_NAME = "function.py"  # a gzip or xz of one file without a stored name (a one-function archive's entry point)
 
 _CHUNK = 64 * 1024
 # tar pads even a one-line archive to 10 KiB of mostly zeros (ratios near 100:1), so the ratio

@@ -46,7 +46,7 @@ __all__ = [
 
 
 class FnboxError(Exception):
-    """A failure with a SPEC error code; a failed run also carries its logs and duration."""
+    """A failure with one of the error codes below; a failed run also carries its logs and duration."""
 
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500

@@ -1,9 +1,9 @@
-"""The routes of function archives (issue 6): import a zip or tar into a workspace, export one.
+"""The routes of function archives: import a zip or tar into a workspace, export one.
 
 An archive comes as the raw request body (its format is recognised from its content,
 whatever the Content-Type says) or as the `archive` field of a multipart/form-data upload.
 The uploaded file's name (the multipart filename, or a raw body's Content-Disposition)
-names a seed-000 `function.py`; `?function=NAME` wins over it. What an archive may hold,
+names a one-function archive's `function.py`; `?function=NAME` wins over it. What an archive may hold,
 and every refusal of a hostile one, is `workspaces.archives`'s business.
 """
 

@@ -1,4 +1,4 @@
-"""The routes of executions (issue 5): list, read, wait for, cancel, and follow the logs.
+"""The routes of executions: list, read, wait for, cancel, and follow the logs.
 
 Handlers translate HTTP to Runtime calls and back. Logs come as JSON, or as Server-Sent
 Events when the client accepts `text/event-stream`: one `log` event per entry (its `id`

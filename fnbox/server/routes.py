@@ -6,6 +6,8 @@ The YAML after `---` in each docstring is that route's OpenAPI fragment.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -152,7 +154,7 @@ schemas = SchemaGenerator(
         "openapi": "3.0.3",
         "info": {
             "title": "fnbox",
-            "version": "0.1.0",
+            "version": version("fnbox"),
             "description": "Run JavaScript and Python functions of stored workspaces in warm sandboxes.",
         },
     }

@@ -1,7 +1,7 @@
 """The Runtime: the one facade over documents, the store and the pool of sandboxes.
 
 The REST server and embedding platforms call the same operations: put, get and delete
-a workspace, run one of its functions, and (issue 5) start runs in the background and
+a workspace, run one of its functions, and start runs in the background and
 read, wait for, cancel and follow their executions, each recorded in SQLite beside the
 workspaces.
 
@@ -236,7 +236,7 @@ class Runtime:
         finally:
             self._recorder.record(execution)
 
-    # ---- executions (issue 5) ------------------------------------------------------------
+    # ---- executions --------------------------------------------------------------------
 
     async def start_run(
         self,
@@ -385,7 +385,7 @@ class Runtime:
             problems.extend(f"workspace {workspace.name!r}: {error.message}" for error in errors.values())
         return problems
 
-    # ---- archives (issue 6) --------------------------------------------------------------
+    # ---- archives ----------------------------------------------------------------------
 
     async def import_archive(
         self, name: str, data: bytes, *, filename: str | None = None, function: str | None = None
@@ -394,7 +394,7 @@ class Runtime:
 
         A `workspace.yaml` replaces the workspace; function files add to it or replace those
         functions. Either way the result is saved like a document: compiled first, the old
-        version serving until then. `filename` and `function` name a seed-000 `function.py`.
+        version serving until then. `filename` and `function` name a one-function archive's `function.py`.
         """
         check_workspace_name(name)
         contents = await asyncio.to_thread(read_archive, data, filename=filename, function=function)

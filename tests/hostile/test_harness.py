@@ -1,5 +1,9 @@
 """The harness itself: a plain failure passes through it, a cheap one keeps neighbours warm."""
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 
 def test_a_thrown_error_is_contained_and_cheap(service):
     outcome = service.attack(

@@ -17,6 +17,8 @@ import pytest
 
 from tests.hostile.conftest import TIMEOUT_MS, Service
 
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 JS = "javascript"
 
 #: `spy(F)` runs code through a Function constructor reached by an escape and reports what
@@ -355,7 +357,7 @@ def test_size_bombs_v8_refuses_with_a_range_error(service: Service, code: str) -
     ],
 )
 def test_array_buffer_bombs_count_against_the_memory_limit(service: Service, code: str) -> None:
-    """ArrayBuffers live outside V8's heap limit (SPEC 5) and in one pool per worker that V8 shares
+    """ArrayBuffers live outside V8's heap limit and in one pool per worker that V8 shares
     among isolates: counted by the sandbox, refused at the memory limit, before the RSS watch acts."""
     body = js(service, code, expect=("MemoryLimitExceeded",))
     assert "ArrayBuffers would pass its memory limit" in body["message"]
@@ -385,7 +387,7 @@ def test_array_buffers_kept_by_one_tenant_leave_the_pool_to_others(service: Serv
     ],
 )
 def test_walks_over_huge_sparse_arrays_are_refused(service: Service, code: str) -> None:
-    """`new Array(2**31).fill(0)` (SPEC 5) and its kin: V8 walks a sparse array in native loops that
+    """`new Array(2**31).fill(0)` and its kin: V8 walks a sparse array in native loops that
     TerminateExecution cannot stop (for minutes, and `fill` until V8 aborts the process). An array
     longer than the memory limit could hold is refused by the methods that would walk it."""
     body = js(service, code, expect=("MemoryLimitExceeded",))
@@ -424,7 +426,7 @@ def test_deep_recursion_across_awaits_hits_the_heap_limit(service: Service) -> N
     ],
 )
 def test_a_result_that_spins_while_serialised(service: Service, code: str) -> None:
-    """Hostile getters/toJSON on results (SPEC 5: read inside the timed call, never from Python)."""
+    """Hostile getters/toJSON on results (read inside the timed call, never from Python)."""
     js(service, code, expect=("TimeoutExceeded",))
 
 
@@ -447,7 +449,7 @@ def test_a_result_that_is_not_json(service: Service, code: str, message: str) ->
 
 
 def test_results_json_drops(service: Service) -> None:
-    """Results with Symbols and functions (SPEC 5: JSON made inside the run): null, as JSON.stringify makes them."""
+    """Results with Symbols and functions (JSON made inside the run): null, as JSON.stringify makes them."""
     assert js(service, "return [Symbol('s'), () => 1, undefined, { f() {} }];", expect=("ok",)) == [
         None,
         None,

@@ -20,6 +20,8 @@ import pytest
 
 from tests.hostile.conftest import TIMEOUT_MS
 
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 
 @pytest.fixture(autouse=True)
 def _neighbours_counted_afresh(service):

@@ -3,8 +3,11 @@
 import asyncio
 
 import httpx2 as httpx
+import pytest
 
 from tests.processes import running_server
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 HOSTILE = [
     ("javascript", "while (true) {}"),

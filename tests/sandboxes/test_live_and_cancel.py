@@ -17,6 +17,8 @@ from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 LIMITS = Limits(timeout=10.0, memory=64 << 20)
 
 FUNCTIONS = {

@@ -12,6 +12,8 @@ from fnbox.sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutE
 from fnbox.sandboxes.pool import SandboxKey
 from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 LIMITS = Limits(timeout=0.5, memory=2**26)
 FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
     FunctionSource(name="nap", code="sleep 1"),

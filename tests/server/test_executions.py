@@ -1,4 +1,4 @@
-"""Executions over HTTP (issue 5): records, asynchronous runs, wait, cancel, logs, bounds."""
+"""Executions over HTTP: records, asynchronous runs, wait, cancel, logs, bounds."""
 
 import time
 

@@ -1,12 +1,15 @@
-"""Executions on the real server: live logs over a socket, crashes and SIGTERM (issue 5)."""
+"""Executions on the real server: live logs over a socket, crashes and SIGTERM."""
 
 import json
 import signal
 import time
 
 import httpx2 as httpx
+import pytest
 
 from tests.processes import running_server
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 WORKSPACE = {
     "functions": {

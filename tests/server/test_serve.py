@@ -6,8 +6,11 @@ import threading
 import time
 
 import httpx2 as httpx
+import pytest
 
 from tests.processes import running_server
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 HELLO = {
     "functions": {

@@ -227,7 +227,7 @@ def _seg(value: str) -> str:
 
 
 def error_from(code: Any, message: str, details: Any, logs: Any) -> ClientError:
-    """A fnbox error (one of SPEC's codes) as the command line shows it."""
+    """A fnbox error (one of the codes of fnbox.sandboxes.errors) as the command line shows it."""
     details = details if isinstance(details, dict) else {}
     return ClientError(message, code=str(code), details=details, logs=logs if isinstance(logs, list) else None)
 

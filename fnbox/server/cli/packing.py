@@ -31,7 +31,7 @@ class PackError(Exception):
 @dataclass(frozen=True)
 class Upload:
     data: bytes
-    #: The uploaded file's name: a seed-000 `function.py` becomes the function it names.
+    #: The uploaded file's name: a one-function archive's `function.py` becomes the function it names.
     filename: str
     #: Files of a folder that were left out.
     skipped: tuple[str, ...] = ()
@@ -52,7 +52,7 @@ def pack(path: Path) -> Upload:
             meta = path.with_suffix(suffix)
             if meta.is_file():
                 files[meta.name] = meta
-        # A lone function.py is named after its folder, as a seed-000 archive after its file.
+        # A lone function.py is named after its folder, as a one-function archive is after its file.
         seed = path.name in SEED_SOURCES
         return Upload(_tar(files), f"{path.resolve().parent.name if seed else path.stem}.tar.gz")
     return Upload(path.read_bytes(), path.name)

@@ -407,6 +407,7 @@ def test_overlapping_runs_from_two_loops_take_turns(compile: Any) -> None:
     assert results == {0: 0, 1: 1, 2: 2, 3: 3}
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_thread_started_before_v8_can_free_an_isolate() -> None:
     # With V8's memory protection keys, such a thread crashed the process (SIGSEGV).
     script = """

@@ -632,6 +632,7 @@ def test_a_size_refusal_keeps_the_sandbox():
     assert not sandbox.broken
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_allocator_is_tuned_only_under_an_address_space_limit():
     import subprocess
     import sys

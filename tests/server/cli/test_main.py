@@ -17,6 +17,8 @@ from fnbox.server.cli.output import Progress, table
 from tests.archives.test_archive import BUILDERS
 from tests.processes import ROOT, free_port, running_server
 
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
 GREET_JS = 'console.log("greeting " + name);\nreturn "Hello " + name;\n'
 GREET_YAML = "description: Greets someone\nparameters:\n  name: {type: string, default: world}\n"
 STEPS_PY = "for i in range(n):\n    print('step', i)\nreturn {'steps': n}\n"

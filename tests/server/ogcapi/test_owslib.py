@@ -1,4 +1,4 @@
-"""A standard client, OWSLib, drives the OGC API - Processes face of a real server (issue 7)."""
+"""A standard client, OWSLib, drives the OGC API - Processes face of a real server."""
 
 import time
 
@@ -7,6 +7,8 @@ import pytest
 from owslib.ogcapi.processes import Processes
 
 from tests.processes import running_server
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 WORKSPACE = {
     "functions": {

@@ -1,4 +1,4 @@
-"""OGC API - Processes under /ogcapi (issue 7): processes, execution, jobs, problems, HTML."""
+"""OGC API - Processes under /ogcapi: processes, execution, jobs, problems, HTML."""
 
 import time
 
