@@ -25,12 +25,14 @@ import yaml
 
 from fnbox.archives.unpack import WORKSPACE_FILES, ArchiveLimits, unpack
 from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.sandboxes.languages import LANGUAGES as ALL_LANGUAGES
 from fnbox.workspaces import yaml_text
 from fnbox.workspaces.document import parse_workspace
 
 __all__ = ["ArchiveContents", "ArchiveLimits", "merge_functions", "read_archive", "write_archive"]
 
-LANGUAGES = {".js": "javascript", ".py": "python"}
+#: The language of a source file, by its suffix.
+LANGUAGES = {language.suffix: language.name for language in ALL_LANGUAGES.values()}
 META_SUFFIXES = (".yaml", ".yml")
 SEED_NAME = "function"
 # Longest first: `greet.tar.gz` loses `.tar.gz`, not just `.gz`.

@@ -58,6 +58,7 @@ from fnbox.sandboxes.errors import (
     TimeoutExceeded,
     error_from_json,
 )
+from fnbox.sandboxes.languages import LANGUAGES
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
 
 __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
@@ -92,12 +93,12 @@ class WorkerOptions:
     max_sandboxes: int = MAX_SANDBOXES  # shared out among the workers of a language
     idle_timeout: float = IDLE_TIMEOUT
     max_queue: int = MAX_QUEUE
-    python_modules: tuple[str, ...] = ()
+    python_modules: tuple[str, ...] | None = None  # None: every vetted module
     python_memory_mb: float = PYTHON_MEMORY_MB
     js_rss_mb: float = JS_WORKER_RSS_MB
     js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
     grace: float = 0.5  # past a run's timeout, before its worker is killed
-    languages: tuple[str, ...] = ("javascript", "python")
+    languages: tuple[str, ...] = tuple(LANGUAGES)
     factory: str | None = None  # module:callable, for tests with fake sandboxes
 
 
@@ -171,7 +172,8 @@ class _Worker:
             command += ["--stuck-after", str(self.options.js_stuck_after)]
         if self.language == "python":
             command += ["--address-space-mb", str(self.options.python_memory_mb)]
-            command += ["--python-modules", *self.options.python_modules]
+            if self.options.python_modules is not None:
+                command += ["--python-modules", *self.options.python_modules]
         if self.options.factory:
             command += ["--factory", self.options.factory]
         self.process = await asyncio.create_subprocess_exec(

@@ -35,7 +35,7 @@ import uvloop
 from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
-from fnbox.sandboxes.languages import sandbox_factory
+from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
 from fnbox.sandboxes.pool import SandboxKey, SandboxPool
 
 MEGABYTE = 1024 * 1024
@@ -142,12 +142,12 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     raise SandboxCrashed(f"unknown operation {operation!r}")
 
 
-def _factory(language: str, factory_path: str | None, python_modules: list[str]) -> SandboxFactory:
+def _factory(language: str, factory_path: str | None, python_modules: list[str] | None) -> SandboxFactory:
     if factory_path:
         module, _, name = factory_path.partition(":")
         factory: SandboxFactory = getattr(importlib.import_module(module), name)()
         return factory
-    return sandbox_factory(language, python_modules=tuple(python_modules))
+    return sandbox_factory(language, python_modules=None if python_modules is None else tuple(python_modules))
 
 
 async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
@@ -178,7 +178,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
 
 
 async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
-    from fnbox.sandboxes.js import stuck_isolates
+    from fnbox.sandboxes.js.engine import stuck_isolates
 
     stuck_since: float | None = None
     while True:
@@ -198,11 +198,11 @@ async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fnbox.sandboxes.worker")
-    parser.add_argument("--language", required=True, choices=["javascript", "python"])
+    parser.add_argument("--language", required=True, choices=list(LANGUAGES))
     parser.add_argument("--max-sandboxes", type=int, required=True)
     parser.add_argument("--idle-timeout", type=float, required=True)
     parser.add_argument("--max-queue", type=int, required=True)
-    parser.add_argument("--python-modules", nargs="*", default=[])
+    parser.add_argument("--python-modules", nargs="*", help="the import allow-list (default: every vetted module)")
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
     parser.add_argument(
         "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"

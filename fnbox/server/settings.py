@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fnbox.sandboxes import python
+from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
 
 __all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings", "markdown_table", "parse_size"]
@@ -142,9 +142,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _python_modules(text: str) -> tuple[str, ...]:
     names = _names(text)
-    unvetted = sorted(set(names) - set(python.ALLOWED_MODULES))
+    unvetted = sorted(set(names) - set(ALLOWED_MODULES))
     if unvetted:
-        raise ValueError(f"{', '.join(unvetted)} not in fnbox's vetted modules ({', '.join(python.ALLOWED_MODULES)})")
+        raise ValueError(f"{', '.join(unvetted)} not in fnbox's vetted modules ({', '.join(ALLOWED_MODULES)})")
     return names
 
 

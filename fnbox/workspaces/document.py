@@ -15,18 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fnbox.sandboxes import js, python
 from fnbox.sandboxes.base import FunctionSource, Parameter
 from fnbox.sandboxes.errors import InvalidParameters, InvalidRequest
+from fnbox.sandboxes.languages import LANGUAGES, language_named
 
 __all__ = ["FunctionSpec", "Workspace", "check_parameters", "check_workspace_name", "lone_surrogate", "parse_workspace"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
-LANGUAGES = {"javascript": "javascript", "nodejs": "javascript", "js": "javascript", "python": "python"}
-# Python names may not start with "_" either: RestrictedPython's guards are such names.
-RESERVED_NAMES = {"javascript": js.RESERVED_NAMES, "python": python.RESERVED_NAMES}
 PARAMETER_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 MAX_FUNCTIONS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -105,14 +102,13 @@ def _parse_function(name: Any, body: Any) -> FunctionSpec:
         )
     if not isinstance(body, dict):
         raise InvalidRequest(f"function {name!r} must be an object with a 'code' string", details={"function": name})
-    language = body.get("language", "javascript")
-    if language not in LANGUAGES:
-        raise InvalidRequest(
-            f"function {name!r}: unknown language {language!r} (javascript, nodejs, js or python)",
-            details={"function": name},
-        )
-    language = LANGUAGES[language]
-    if name in RESERVED_NAMES[language] or (language == "python" and name.startswith("_")):
+    named = body.get("language", next(iter(LANGUAGES)))
+    found = language_named(named)
+    if found is None:
+        known = ", ".join(alias for language in LANGUAGES.values() for alias in language.aliases)
+        raise InvalidRequest(f"function {name!r}: unknown language {named!r} ({known})", details={"function": name})
+    language = found.name
+    if found.reserves(name):
         raise InvalidRequest(
             f"function name {name!r} is reserved in {language}: choose another name", details={"function": name}
         )
@@ -142,12 +138,7 @@ def _parse_parameters(function: str, language: str, declared: Any) -> tuple[Para
     parameters = []
     for pname, schema in declared.items():
         where = {"function": function, "parameter": pname}
-        if (
-            not isinstance(pname, str)
-            or not IDENTIFIER_PATTERN.match(pname)
-            or pname in RESERVED_NAMES[language]
-            or (language == "python" and pname.startswith("_"))
-        ):
+        if not isinstance(pname, str) or not IDENTIFIER_PATTERN.match(pname) or LANGUAGES[language].reserves(pname):
             raise InvalidRequest(
                 f"function {function!r}: parameter name {pname!r} is not a usable {language} variable name",
                 details=where,

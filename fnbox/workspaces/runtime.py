@@ -25,7 +25,6 @@ from fnbox.archives.archive import read_archive
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
-from fnbox.sandboxes import python
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
 from fnbox.sandboxes.languages import sandbox_factories
@@ -56,7 +55,8 @@ class RuntimeOptions:
     max_warm_sandboxes: int = MAX_SANDBOXES
     idle_timeout: float = IDLE_TIMEOUT
     max_queue: int = MAX_QUEUE
-    python_modules: tuple[str, ...] = python.ALLOWED_MODULES
+    #: The modules a Python function may import; None: every vetted module.
+    python_modules: tuple[str, ...] | None = None
     #: Worker processes per language; 0 keeps the sandboxes in this process.
     workers: int = 0
     #: RSS cap of a JavaScript worker process, MB.

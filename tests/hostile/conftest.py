@@ -101,7 +101,11 @@ class Service:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     with running_server(tmp_path_factory.mktemp("hostile"), **SETTINGS) as server:
-        yield Service(server.url)
+        service = Service(server.url)
+        try:
+            yield service
+        finally:
+            service.client.close()
 
 
 @pytest.fixture(scope="session")
@@ -119,4 +123,8 @@ def memory_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
         "PYTHON_WORKER_MAX_MEMORY_MB": "256",
     }
     with running_server(tmp_path_factory.mktemp("memory"), **settings) as server:
-        yield Service(server.url, timeout_ms)
+        service = Service(server.url, timeout_ms)
+        try:
+            yield service
+        finally:
+            service.client.close()

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from fnbox.sandboxes.errors import InvalidParameters, InvalidRequest
@@ -118,3 +121,27 @@ def test_a_lone_surrogate_in_the_parameters_is_refused_and_a_real_pair_passes():
     with pytest.raises(InvalidParameters, match="lone surrogate"):
         check_parameters(TYPED, {"o": {"\udc00": 1}})
     assert check_parameters(TYPED, {"s": "smile \U0001f600"}) == {"s": "smile \U0001f600"}
+
+
+@pytest.mark.slow  # a fresh interpreter, to see what an import loads
+def test_checking_documents_loads_no_engine():
+    script = (
+        "import sys\n"
+        "from fnbox.workspaces.document import parse_workspace\n"
+        "parse_workspace('w', {'functions': {'f': {'code': 'return 1'}, 'g': {'language': 'python', 'code': 'return 1'}}})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'py_mini_racer', 'RestrictedPython'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+def test_each_language_is_known_by_its_aliases_and_refuses_its_reserved_names():
+    for alias, language in {"js": "javascript", "nodejs": "javascript", "python": "python"}.items():
+        document = {"functions": {"f": {"language": alias, "code": "return 1"}}}
+        assert parse_workspace("w", document).functions["f"].language == language
+    with pytest.raises(InvalidRequest, match="unknown language 'ruby' \\(javascript, nodejs, js, python\\)"):
+        parse_workspace("w", {"functions": {"f": {"language": "ruby", "code": "1"}}})
+    with pytest.raises(InvalidRequest, match="reserved in python"):
+        parse_workspace("w", {"functions": {"_f": {"language": "python", "code": "return 1"}}})
+    with pytest.raises(InvalidRequest, match="reserved in javascript"):
+        parse_workspace("w", {"functions": {"setTimeout": {"code": "return 1"}}})

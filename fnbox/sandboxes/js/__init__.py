@@ -1,12 +1,19 @@
 """JavaScript functions in V8 through mini-racer: one context per workspace version.
 
-sandbox = compile_workspace([FunctionSource("hello", 'return "Hello " + name', ...)])
-result = await sandbox.run("hello", {"name": "you"}, Limits(timeout=5, memory=64 << 20))
+    from fnbox.sandboxes.js.sandbox import compile_workspace
+
+    sandbox = compile_workspace([FunctionSource("hello", 'return "Hello " + name', ...)])
+    result = await sandbox.run("hello", {"name": "you"}, Limits(timeout=5, memory=64 << 20))
+
+engine.py   one V8 isolate, driven through mini-racer's C interface
+context.py  a fresh isolate set up for one workspace version
+codegen.py  the JS text evaluated, and V8's lines mapped back to the user's
+runtime.js  what every isolate gets before the functions: console, cache, timers
+mailbox.py  a SharedArrayBuffer shared in place with the isolate
+outcome.py  the JSON a run hands over, to a result or an error
+sandbox.py  JsSandbox and compile_workspace
+names.py    the names a function or parameter may not take (no engine)
+slot.py     a lock for runs coming from different event loops
+
+Nothing is imported here, so that `names` can be read without loading V8.
 """
-
-from fnbox.sandboxes.js.context import prepare_blank
-from fnbox.sandboxes.js.engine import stuck_isolates
-from fnbox.sandboxes.js.names import RESERVED_NAMES
-from fnbox.sandboxes.js.sandbox import JsSandbox, compile_workspace
-
-__all__ = ["RESERVED_NAMES", "JsSandbox", "compile_workspace", "prepare_blank", "stuck_isolates"]

@@ -4,6 +4,7 @@ policy.py     compile time: RestrictedPython's transformer plus deadline checks 
 guards.py     run time: attribute access, writes, iteration, the Deadline stop
 sizes.py      run time: size checks on operators and builtins that allocate by an argument
 modules.py    the import allow-list, as proxies of vetted members
+names.py      the builtins offered and refused, the names a function may not take (no engine)
 namespace.py  the shared module namespace and its builtins
 source.py     one function body -> a compiled `def`, errors on the user's lines
 output.py     print() and log.* into the run's logs
@@ -11,10 +12,6 @@ results.py    the result as plain JSON data; errors as user-code tracebacks
 executor.py   daemon worker threads
 memory.py     the C allocator of a worker under RLIMIT_AS
 sandbox.py    PythonSandbox and compile_workspace
+
+Nothing is imported here, so that `names` can be read without loading RestrictedPython.
 """
-
-from fnbox.sandboxes.python.modules import ALLOWED_MODULES
-from fnbox.sandboxes.python.namespace import RESERVED_NAMES
-from fnbox.sandboxes.python.sandbox import PythonSandbox, compile_workspace
-
-__all__ = ["ALLOWED_MODULES", "RESERVED_NAMES", "PythonSandbox", "compile_workspace"]

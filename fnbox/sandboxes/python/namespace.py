@@ -8,7 +8,6 @@ vetted builtins. Builtins that would open a way out are replaced by stubs that s
 from __future__ import annotations
 
 import builtins
-import keyword
 import operator
 from collections.abc import Callable
 from time import perf_counter
@@ -16,82 +15,9 @@ from typing import Any
 
 from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
 from fnbox.sandboxes.python.modules import Modules
+from fnbox.sandboxes.python.names import EXCEPTIONS, PLAIN_BUILTINS, UNAVAILABLE
 from fnbox.sandboxes.python.output import Output
-from fnbox.sandboxes.python.policy import FORBIDDEN_CALLS
 from fnbox.sandboxes.python.sizes import GuardedType, LongRange
-
-_PLAIN_BUILTINS = (
-    "abs all any ascii bin bool callable chr complex dict divmod enumerate filter float frozenset hash hex "
-    "isinstance issubclass len list map max min next object oct ord repr reversed round set slice sorted str "
-    "tuple zip None True False Ellipsis NotImplemented"
-)
-_EXCEPTIONS = (
-    "ArithmeticError AssertionError AttributeError EOFError Exception FloatingPointError ImportError "
-    "IndexError KeyError LookupError MemoryError ModuleNotFoundError NameError NotImplementedError "
-    "OverflowError RecursionError RuntimeError StopIteration TimeoutError TypeError UnboundLocalError "
-    "UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError ZeroDivisionError"
-)
-#: Builtins fnbox provides in a checked form.
-_GUARDED_BUILTINS = [
-    "range",
-    "int",
-    "bytes",
-    "bytearray",
-    "pow",
-    "format",
-    "sum",
-    "iter",
-    "getattr",
-    "hasattr",
-    "print",
-]
-#: Builtins that are stubs raising NameError.
-_UNAVAILABLE = tuple(FORBIDDEN_CALLS) + ("eval", "exec")
-#: Names the sandbox defines in the shared namespace, besides the functions.
-_GLOBALS = ("cache", "log")
-#: The guards transformed code calls (see policy.py), also in the shared namespace.
-_GUARDS = [
-    "__builtins__",
-    "__name__",
-    "__metaclass__",
-    "__build_class__",
-    "__import__",
-    "_getattr_",
-    "_getitem_",
-    "_getiter_",
-    "_write_",
-    "_apply_",
-    "_mul_",
-    "_pow_",
-    "_lshift_",
-    "_mod_",
-    "_format_",
-    "_imul_",
-    "_ipow_",
-    "_ilshift_",
-    "_imod_",
-    "_augitem_",
-    "_augattr_",
-    "_clock_",
-    "_deadline_",
-    "_timeout_",
-    "_missing_",
-] + list(PLAIN_INPLACE)
-#: RestrictedPython's own reserved names (its print collector).
-_RESTRICTED = ("printed", "builtins")
-
-#: Names a function may not have: keywords and every name the sandbox defines. Any name
-#: starting with "_" is refused too (source.py): guards live there.
-RESERVED_NAMES: frozenset[str] = frozenset(
-    keyword.kwlist
-    + _PLAIN_BUILTINS.split()
-    + _EXCEPTIONS.split()
-    + _GUARDED_BUILTINS
-    + list(_UNAVAILABLE)
-    + list(_GLOBALS)
-    + list(_RESTRICTED)
-    + _GUARDS
-)
 
 #: Default of a parameter whose declared default is a dict or list: the function body
 #: builds a fresh copy on each call (see source.py).
@@ -101,7 +27,7 @@ MISSING = type("Missing", (), {"__repr__": lambda self: "<missing>", "__slots__"
 def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[str, Any]:
     """Fills `guards.ns`, the namespace the guards already watch, and returns it."""
     sizes = guards.sizes
-    safe = {name: getattr(builtins, name) for name in _PLAIN_BUILTINS.split() + _EXCEPTIONS.split()}
+    safe = {name: getattr(builtins, name) for name in PLAIN_BUILTINS.split() + EXCEPTIONS.split()}
     safe.update(
         range=GuardedType((range, LongRange), sizes.range_builtin, "range"),
         int=GuardedType(int, sizes.int_builtin, "int"),
@@ -117,7 +43,7 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
         __build_class__=builtins.__build_class__,
         __import__=modules.import_,
     )
-    for name in _UNAVAILABLE:
+    for name in UNAVAILABLE:
         safe[name] = _unavailable(name)
 
     ns = guards.ns

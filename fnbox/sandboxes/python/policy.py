@@ -24,30 +24,7 @@ from typing import Any
 
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
-#: Builtins whose direct call is refused at save time (RestrictedPython refuses eval and
-#: exec itself). None is provided at run time: an indirect use raises a NameError saying so.
-FORBIDDEN_CALLS = {
-    "compile": "compile() is not allowed",
-    "open": "open() is not allowed: functions have no file access",
-    "input": "input() is not allowed",
-    "breakpoint": "breakpoint() is not allowed",
-    "globals": "globals() is not allowed",
-    "locals": "locals() is not allowed",
-    "vars": "vars() is not allowed",
-    "dir": "dir() is not allowed",
-    "help": "help() is not allowed",
-    "type": "type() is not allowed: use isinstance()",
-    "super": "super() is not allowed",
-    "id": "id() is not allowed",
-    "memoryview": "memoryview() is not allowed",
-    "setattr": "setattr() is not allowed: assign the attribute",
-    "delattr": "delattr() is not allowed",
-    "classmethod": "classmethod() is not allowed",
-    "staticmethod": "staticmethod() is not allowed",
-    "property": "property() is not allowed",
-    "exit": "exit() is not allowed: use return",
-    "quit": "quit() is not allowed: use return",
-}
+from fnbox.sandboxes.python.names import FORBIDDEN_CALLS
 
 #: Exception classes a handler may not name: catching them would catch the deadline stop.
 FORBIDDEN_HANDLERS = frozenset({"BaseException", "GeneratorExit", "KeyboardInterrupt", "SystemExit"})

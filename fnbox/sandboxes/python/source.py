@@ -18,7 +18,7 @@ from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource
 from fnbox.sandboxes.errors import CompilationError
-from fnbox.sandboxes.python.namespace import RESERVED_NAMES
+from fnbox.sandboxes.python.names import RESERVED_NAMES
 from fnbox.sandboxes.python.policy import FnboxPolicy
 
 _POLICY_ERROR = re.compile(r"Line (\d+|None): (.*)", re.S)
