@@ -1,0 +1,144 @@
+"""The guarded client of a run's outbound requests, against real HTTP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+
+import pytest
+
+from fnbox.sandboxes.egress import EgressPolicy
+from fnbox.sandboxes.outbound import OutboundError, OutboundLimits, OutboundSession
+from tests.targets import http_target
+
+LOCAL = EgressPolicy.parse("127.0.0.1")
+
+
+def echo(handler):
+    seen = {
+        "method": handler.command,
+        "path": handler.path,
+        "body": handler.body.decode(),
+        "headers": dict(handler.headers),
+    }
+    return 200, {"Content-Type": "application/json"}, json.dumps(seen).encode()
+
+
+ROUTES = {
+    "/echo": echo,
+    "/gzip": lambda h: (200, {"Content-Encoding": "gzip"}, gzip.compress(b"hello " * 1000)),
+    "/bomb": lambda h: (200, {"Content-Encoding": "gzip"}, gzip.compress(b"\0" * (64 << 20))),
+    "/big": lambda h: (200, {}, b"x" * (2 << 20)),
+    "/to-echo": lambda h: (302, {"Location": "/echo"}, b""),
+    "/see-other": lambda h: (303, {"Location": "/echo"}, b""),
+    "/loop": lambda h: (302, {"Location": "/loop"}, b""),
+    "/slow": lambda h: (time.sleep(2), (200, {}, b"late"))[1],
+}
+
+
+def session(policy=LOCAL, *, seconds=10.0, logs=None, **limits):
+    return OutboundSession(
+        policy,
+        OutboundLimits(**limits),
+        deadline=time.monotonic() + seconds,
+        on_log=None if logs is None else logs.append,
+    )
+
+
+def run(coroutine_function):
+    return asyncio.run(coroutine_function())
+
+
+def test_a_request_reaches_an_allowed_target_and_is_logged():
+    logs = []
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session(logs=logs)
+            try:
+                return await client.request("post", f"{base}/echo?x=1", headers=[("X-Key", "k")], body=b"hi")
+            finally:
+                await client.aclose()
+
+        answer = run(main)
+    seen = json.loads(answer.body)
+    assert (answer.status, seen["method"], seen["path"], seen["body"]) == (200, "POST", "/echo?x=1", "hi")
+    assert seen["headers"]["X-Key"] == "k" and seen["headers"]["Host"].startswith("127.0.0.1:")
+    assert len(logs) == 1 and logs[0].startswith(f"POST {base}/echo?x=1 -> 200 in ")
+
+
+def test_gzip_is_decoded_and_a_bomb_stops_at_the_byte_cap():
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session(max_bytes=1 << 20)
+            try:
+                plain = await client.request("GET", f"{base}/gzip")
+                with pytest.raises(OutboundError, match="passed 1048576 bytes"):
+                    await client.request("GET", f"{base}/bomb")
+                with pytest.raises(OutboundError, match="passed 1048576 bytes"):
+                    await client.request("GET", f"{base}/big")
+                return plain
+            finally:
+                await client.aclose()
+
+        plain = run(main)
+    assert plain.body == b"hello " * 1000 and "content-encoding" not in dict(plain.headers)
+
+
+def test_redirects_follow_as_fetch_does_and_are_checked_on_every_hop():
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session()
+            try:
+                followed = await client.request("GET", f"{base}/to-echo")
+                posted = await client.request("POST", f"{base}/see-other", body=b"form")
+                manual = await client.request("GET", f"{base}/to-echo", redirect="manual")
+                with pytest.raises(OutboundError, match="redirect is 'error'"):
+                    await client.request("GET", f"{base}/to-echo", redirect="error")
+                with pytest.raises(OutboundError, match="more than 20 times"):
+                    await client.request("GET", f"{base}/loop")
+                return followed, posted, manual
+            finally:
+                await client.aclose()
+
+        followed, posted, manual = run(main)
+    assert followed.redirected and followed.url.endswith("/echo") and json.loads(followed.body)["method"] == "GET"
+    assert json.loads(posted.body)["method"] == "GET" and json.loads(posted.body)["body"] == ""
+    assert manual.status == 302 and not manual.redirected
+
+
+def test_the_run_is_bounded_in_requests_and_time():
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session(seconds=0.5, max_requests=2)
+            try:
+                await client.request("GET", f"{base}/echo")
+                with pytest.raises(OutboundError, match="timed out"):
+                    await client.request("GET", f"{base}/slow")
+                with pytest.raises(OutboundError, match="at most 2 requests"):
+                    await client.request("GET", f"{base}/echo")
+            finally:
+                await client.aclose()
+
+        run(main)
+
+
+def test_only_so_many_requests_are_open_at_once():
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session(max_concurrency=2)
+            try:
+                started = time.monotonic()
+                await asyncio.gather(*(client.request("GET", f"{base}/slow", timeout=5) for _ in range(3)))
+                return time.monotonic() - started
+            finally:
+                await client.aclose()
+
+        took = run(main)
+    assert took >= 4  # three 2-second answers, two at a time
