@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -107,22 +108,32 @@ def test_thousands_of_requests_stop_at_the_per_run_count():
     assert all("at most 50 requests" in str(r) for r in results if isinstance(r, Exception))
 
 
+@contextlib.contextmanager
 def _raw_server(handler):
-    """A bare TCP server on 127.0.0.1 whose connections `handler(conn)` serves; yields its port."""
+    """A bare TCP server on 127.0.0.1 whose connections `handler(conn, stop)` serves; yields its port.
+
+    The serving thread owns the listener and closes it itself, so leaving the block never closes
+    a socket under a pending accept()."""
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
     stop = threading.Event()
 
     def serve():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=handler, args=(conn, stop), daemon=True).start()
+        with listener:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                threading.Thread(target=handler, args=(conn, stop), daemon=True).start()
 
-    threading.Thread(target=serve, daemon=True).start()
-    return listener, stop
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        server.join()
 
 
 def test_a_slow_drip_response_ends_at_the_run_deadline():
@@ -137,14 +148,10 @@ def test_a_slow_drip_response_ends_at_the_run_deadline():
             time.sleep(0.05)
         conn.close()
 
-    listener, stop = _raw_server(drip)
-    try:
+    with _raw_server(drip) as port:
         started = time.monotonic()
-        message = attempt(EgressPolicy.parse("127.0.0.1"), f"http://127.0.0.1:{listener.getsockname()[1]}/", seconds=1)
+        message = attempt(EgressPolicy.parse("127.0.0.1"), f"http://127.0.0.1:{port}/", seconds=1)
         assert "timed out" in message and time.monotonic() - started < 3
-    finally:
-        stop.set()
-        listener.close()
 
 
 def test_huge_response_headers_fail_cleanly():
@@ -156,9 +163,5 @@ def test_huge_response_headers_fail_cleanly():
             pass
         conn.close()
 
-    listener, stop = _raw_server(huge)
-    try:
-        assert "failed" in attempt(EgressPolicy.parse("127.0.0.1"), f"http://127.0.0.1:{listener.getsockname()[1]}/")
-    finally:
-        stop.set()
-        listener.close()
+    with _raw_server(huge) as port:
+        assert "failed" in attempt(EgressPolicy.parse("127.0.0.1"), f"http://127.0.0.1:{port}/")

@@ -256,7 +256,7 @@ class Modules:
         members = _pick(statistics, _STATISTICS)
         items = self.guards.budget
 
-        def quantiles(data: Iterable[Any], *, n: int = 4, method: str = "exclusive") -> list[float]:
+        def quantiles(data: Iterable[Any], *, n: int = 4, method: Any = "exclusive") -> list[float]:
             if n > items.items:
                 raise too_big("statistics.quantiles()", n, items.items)
             return statistics.quantiles(data, n=n, method=method)

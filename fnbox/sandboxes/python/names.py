@@ -68,7 +68,7 @@ RESTRICTED = ("printed", "builtins")
 #: Names a function may not have: keywords and every name the sandbox defines. Any name
 #: starting with "_" is refused too (source.py): the guards transformed code calls live there.
 RESERVED_NAMES: frozenset[str] = frozenset(
-    keyword.kwlist
+    list(keyword.kwlist)
     + PLAIN_BUILTINS.split()
     + EXCEPTIONS.split()
     + GUARDED_BUILTINS

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Any
+from typing import Any, cast
 
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
@@ -173,35 +173,35 @@ class FnboxPolicy(RestrictingNodeTransformer):
         return value  # see guard_iter: unpacking needs no per-item check in fnbox
 
     def visit_For(self, node: ast.For) -> Any:
-        node = super().visit_For(node)
+        node = cast(ast.For, super().visit_For(node))
         node.body.insert(0, tick_statement(node))
         return node
 
     def visit_While(self, node: ast.While) -> Any:
-        node = super().visit_While(node)
+        node = cast(ast.While, super().visit_While(node))
         node.body.insert(0, tick_statement(node))
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
-        node = super().visit_FunctionDef(node)
+        node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body.insert(0, tick_statement(node.body[0] if node.body else node))
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:
-        node = super().visit_Lambda(node)
+        node = cast(ast.Lambda, super().visit_Lambda(node))
         node.body = ast.BoolOp(op=ast.And(), values=[tick_expression(node.body), node.body])
         copy_locations(node.body, node.body.values[1])
         return node
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
-        node = super().visit_comprehension(node)
+        node = cast(ast.comprehension, super().visit_comprehension(node))
         node.ifs.insert(0, tick_expression(node.iter))
         return node
 
     # Exceptions: the deadline stop must stay uncatchable.
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
-        node = super().visit_ExceptHandler(node)
+        node = cast(ast.ExceptHandler, super().visit_ExceptHandler(node))
         if node.type is None:
             node.type = _name("Exception")
             copy_locations(node.type, node)
@@ -262,7 +262,7 @@ class FnboxPolicy(RestrictingNodeTransformer):
     def _check_attribute_name(self, node: ast.AST, attr: str) -> None:
         """Record the errors a plain read of `.attr` would (underscore, frame attributes)."""
         probe = ast.Attribute(value=_name("x"), attr=attr, ctx=ast.Load())
-        copy_locations(probe, node)
+        copy_locations(probe, cast(ast.expr, node))
         super().visit_Attribute(probe)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:

@@ -210,7 +210,7 @@ class _Copier:
         return copied
 
     def number(self, value: int | float) -> int | float:
-        if type(value) is float:
+        if isinstance(value, float):
             if not math.isfinite(value):
                 raise NotJSON(f"{value!r} is not a JSON number")
             self.size += _FLOAT_SIZE

@@ -353,7 +353,7 @@ class Sizes:
         def check_expand(template: Any = "", *args: Any, **kwargs: Any) -> None:
             """Each group reference in the template adds at most the whole matched string."""
             if isinstance(template, _TEXT):
-                references = template.count("\\" if isinstance(template, str) else b"\\")
+                references = template.count("\\") if isinstance(template, str) else template.count(b"\\")
                 self._check_items("Match.expand()", len(template) + references * len(match.string))
 
         return check_expand
@@ -424,7 +424,7 @@ class Sizes:
         """Each match adds at most len(repl) literal characters, and each group reference
         at most len(string) in all (matches do not overlap); a function's output is counted."""
         if isinstance(repl, _TEXT) and isinstance(string, _TEXT):
-            references = repl.count("\\" if isinstance(repl, str) else b"\\")
+            references = repl.count("\\") if isinstance(repl, str) else repl.count(b"\\")
             self._check_items("re.sub()", (len(string) + 1) * len(repl) + references * len(string))
             return repl
         if not callable(repl):

@@ -35,6 +35,8 @@ MAX_NODES = 50_000
 #: Functions, lambdas, classes and comprehensions in one function: the compiler slows
 #: down quadratically with many identical nested functions (2,000 take 0.1 s, 40,000 a minute).
 MAX_SCOPES = 1_000
+#: Python 3.12 added type parameters to a function definition; older versions refuse the field.
+_TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.comprehension)
 
 
@@ -101,7 +103,7 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
         returns=None,
         lineno=1,
         col_offset=0,
-        **({"type_params": []} if sys.version_info >= (3, 12) else {}),
+        **_TYPE_PARAMS,
     )
     module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
 
