@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
 import time
 
 import pytest
@@ -36,6 +37,23 @@ ROUTES = {
     "/loop": lambda h: (302, {"Location": "/loop"}, b""),
     "/slow": lambda h: (time.sleep(2), (200, {}, b"late"))[1],
 }
+
+
+class InFlight:
+    """A route that answers after a moment and remembers how many requests it held at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def __call__(self, handler):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.2)
+        with self.lock:
+            self.now -= 1
+        return 200, {}, b"done"
 
 
 def session(policy=LOCAL, *, seconds=10.0, logs=None, **limits):
@@ -129,16 +147,16 @@ def test_the_run_is_bounded_in_requests_and_time():
 
 
 def test_only_so_many_requests_are_open_at_once():
-    with http_target(ROUTES) as base:
+    in_flight = InFlight()
+    with http_target({"/held": in_flight}) as base:
 
         async def main():
             client = session(max_concurrency=2)
             try:
-                started = time.monotonic()
-                await asyncio.gather(*(client.request("GET", f"{base}/slow", timeout=5) for _ in range(3)))
-                return time.monotonic() - started
+                return await asyncio.gather(*(client.request("GET", f"{base}/held", timeout=5) for _ in range(5)))
             finally:
                 await client.aclose()
 
-        took = run(main)
-    assert took >= 4  # three 2-second answers, two at a time
+        answers = run(main)
+    assert len(answers) == 5
+    assert in_flight.most == 2
