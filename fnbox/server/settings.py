@@ -42,6 +42,8 @@ class Settings:
     functions_location: str | None = None
     node_modules: tuple[str, ...] = ()
     access_log: bool = False
+    #: The admin bearer token; None (and no token made) leaves fnbox open.
+    admin_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError("must be at least 1")
     return value
+
+
+def _token(text: str) -> str:
+    if len(text.strip()) < 16:
+        raise ValueError("a token of at least 16 characters is needed")
+    return text.strip()
 
 
 def _non_negative_int(text: str) -> int:
@@ -248,6 +256,13 @@ SETTINGS: tuple[Setting, ...] = (
         "RSS cap of a JavaScript worker process; past it the worker is killed and restarted",
     ),
     Setting("ACCESS_LOG", "access_log", _yes_no, "`yes` logs every request (costs throughput)"),
+    Setting(
+        "FNBOX_ADMIN_TOKEN",
+        "admin_token",
+        _token,
+        "the admin bearer token (at least 16 characters); set, or once tokens exist, every route but "
+        "`/sys/healthcheck` needs a token (see [Access control](#access-control))",
+    ),
     Setting(
         "SHUTDOWN_GRACE_PERIOD",
         "runtime.shutdown_grace",

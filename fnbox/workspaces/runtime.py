@@ -201,10 +201,13 @@ class Runtime:
         workspace: str,
         function: str,
         parameters: Mapping[str, Any] | None = None,
+        *,
+        owner: str | None = None,
     ) -> RunResult:
         """Run a function and wait for it.
 
-        When runs are recorded, the result (or the error) names the record: `execution_id`.
+        When runs are recorded, the result (or the error) names the record: `execution_id`;
+        `owner` names the token that asked for the run in it.
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
@@ -218,6 +221,7 @@ class Runtime:
             spec.language,
             checked,
             status=ExecutionStatus.RUNNING,
+            owner=owner,
         )
         execution.started = execution.created
         try:
@@ -245,6 +249,7 @@ class Runtime:
         parameters: Mapping[str, Any] | None = None,
         *,
         execution_id: str | None = None,
+        owner: str | None = None,
     ) -> Execution:
         """Accept a run to go on in the background; bad names and parameters are refused now.
 
@@ -252,7 +257,13 @@ class Runtime:
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
         execution = Execution(
-            execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked
+            execution_id or new_execution_id(),
+            current.name,
+            function,
+            current.version,
+            spec.language,
+            checked,
+            owner=owner,
         )
         return await self._executions().submit(execution)
 
@@ -270,10 +281,14 @@ class Runtime:
         status: str | None = None,
         limit: int = 50,
         after: str | None = None,
+        **narrowed: Any,
     ) -> tuple[list[Execution], str | None]:
-        """A page of executions, newest first, and the cursor of the next page (None on the last)."""
+        """A page of executions, newest first, and the cursor of the next page (None on the last).
+
+        `narrowed` are ExecutionStore.list's filters of access control (`workspaces`, `owner`).
+        """
         items, cursor = await self._started_recorder().list(
-            workspace=workspace, function=function, status=status, limit=limit, after=after
+            workspace=workspace, function=function, status=status, limit=limit, after=after, **narrowed
         )
         live = self._executions().live
         return [live(item.id) or item for item in items], cursor

@@ -77,9 +77,12 @@ class Client(Protocol):
 
 
 class HttpClient:
-    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(30.0, connect=5.0), transport=transport)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(
+            base_url=self.url, timeout=httpx.Timeout(30.0, connect=5.0), transport=transport, headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -268,7 +268,8 @@ def _client(args: argparse.Namespace) -> closing[Client]:
         return closing(LocalClient(settings.data_dir, settings.runtime))
     from fnbox.server.cli.client import HttpClient
 
-    return closing(HttpClient(args.url or os.environ.get("FNBOX_URL") or DEFAULT_URL))
+    token = args.token or os.environ.get("FNBOX_TOKEN") or None
+    return closing(HttpClient(args.url or os.environ.get("FNBOX_URL") or DEFAULT_URL, token=token))
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
@@ -346,6 +347,10 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str | None:
         return "the server takes bodies up to its REQUEST_MAX_SIZE: raise it on the server, or deploy in parts"
     if exc.code == "Overloaded":
         return "the server is busy: try again in a moment"
+    if exc.code == "Unauthorized":
+        return "the server has access control: set FNBOX_TOKEN (or pass --token) to a token it gave you"
+    if exc.code == "Forbidden":
+        return "ask the server's admin for a token with that scope and workspace (POST /v2/tokens)"
     return None
 
 
@@ -371,13 +376,19 @@ run `fnbox COMMAND --help` for the options and an example of each command."""
 
 
 #: The common options' values when they are not given (SUPPRESS leaves them unset).
-COMMON_DEFAULTS: dict[str, Any] = {"url": None, "local": False, "data_dir": None, "json": False}
+COMMON_DEFAULTS: dict[str, Any] = {"url": None, "token": None, "local": False, "data_dir": None, "json": False}
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--url, --local, --data-dir and --json, before or after the command (SUPPRESS: one never hides the other)."""
     where = parser.add_argument_group("server or data directory")
     where.add_argument("--url", default=argparse.SUPPRESS, help=f"the server (default $FNBOX_URL or {DEFAULT_URL})")
+    where.add_argument(
+        "--token",
+        default=argparse.SUPPRESS,
+        help="the bearer token, when the server has access control (default $FNBOX_TOKEN; prefer it: "
+        "a flag shows in the process list)",
+    )
     where.add_argument(
         "--local", action="store_true", default=argparse.SUPPRESS, help="work on a data directory, with no server"
     )
