@@ -59,6 +59,7 @@ class Pool(Protocol):
         limits: Limits,
         *,
         on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult: ...
 
     async def drop(self, workspace: str) -> None: ...
@@ -170,6 +171,7 @@ class SandboxPool:
         *,
         on_log: OnLog | None = None,
         on_start: Callable[[], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
@@ -191,6 +193,8 @@ class SandboxPool:
                         continue  # a call before this one wedged it: take a fresh one
                     if on_start is not None:
                         on_start()
+                    if env:  # only then: a sandbox of a language without secrets need not take it
+                        return await entry.sandbox.run(function, parameters, limits, on_log=on_log, env=env)
                     return await entry.sandbox.run(function, parameters, limits, on_log=on_log)
                 finally:
                     entry.lock.release()

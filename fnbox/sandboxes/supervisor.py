@@ -347,6 +347,7 @@ class WorkerPool:
         limits: Limits,
         *,
         on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
         message: dict[str, Any] = {
@@ -358,6 +359,8 @@ class WorkerPool:
         }
         if on_log is not None:
             message["logs"] = True
+        if env:
+            message["env"] = dict(env)
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])

@@ -127,6 +127,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             protocol.limits_from_json(message["limits"]),
             on_log=send_log if message.get("logs") else None,
             on_start=report_late_start,
+            env=message.get("env"),
         )
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":

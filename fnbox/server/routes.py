@@ -22,6 +22,7 @@ from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
 from fnbox.server.ogcapi.routes import ogcapi
 from fnbox.server.responses import error_response
+from fnbox.server.secret_routes import secret_routes
 from fnbox.server.token_routes import token_routes
 
 
@@ -187,6 +188,7 @@ routes = [
     *archive_routes,
     *execution_routes,
     *token_routes,
+    *secret_routes,
     ogcapi,
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     Route("/docs", docs, methods=["GET"], include_in_schema=False),

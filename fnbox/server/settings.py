@@ -20,6 +20,7 @@ from typing import Any
 
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
+from fnbox.workspaces.secrets import check_key
 
 __all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings", "markdown_table", "parse_size"]
 
@@ -269,6 +270,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         "seconds that runs in flight get to finish on SIGTERM before the workers stop; "
         "asynchronous executions still running then are cancelled",
+    ),
+    Setting(
+        "FNBOX_SECRETS_KEY",
+        "runtime.secrets_key",
+        check_key,
+        "Fernet keys of the workspace secrets, comma-separated: the first encrypts, all decrypt "
+        "(see [Secrets](#secrets)); unset: `secrets.key`, made in the data directory",
     ),
     Setting(
         "EXECUTIONS_RECORD_RUNS",

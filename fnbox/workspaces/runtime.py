@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.workspaces.secrets import SecretStore, redact, redact_error
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 
 __all__ = ["Runtime", "RuntimeOptions"]
@@ -72,6 +73,8 @@ class RuntimeOptions:
     executions_per_workspace: int = 4
     #: Seconds executions in flight get to end when the Runtime closes; then they are cancelled.
     shutdown_grace: float = 30
+    #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
+    secrets_key: str | None = field(default=None, repr=False)
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -107,6 +110,7 @@ class Runtime:
         self.options = options or RuntimeOptions()
         self.store = FileStore(data_dir)
         self.pool = pool if pool is not None else make_pool(self.options)
+        self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
         self._records: ExecutionStore | None = None
         self._recorder: Recorder | None = None
@@ -212,7 +216,7 @@ class Runtime:
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
-            return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+            return await self._run_on_pool(key, current, spec, function, checked)
         execution = Execution(
             new_execution_id(),
             current.name,
@@ -225,7 +229,7 @@ class Runtime:
         )
         execution.started = execution.created
         try:
-            outcome = await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+            outcome = await self._run_on_pool(key, current, spec, function, checked)
         except FnboxError as exc:
             execution.fail(exc)
             exc.execution_id = execution.id
@@ -339,14 +343,33 @@ class Runtime:
         current, spec, _ = self._prepare(execution.workspace, execution.function, None)
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
-        return await self.pool.run(
-            key,
-            current.sources[spec.language],
-            execution.function,
-            execution.parameters,
-            self.limits(spec),
-            on_log=on_log,
-        )
+        return await self._run_on_pool(key, current, spec, execution.function, execution.parameters, on_log=on_log)
+
+    async def _run_on_pool(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
+        """Run with the workspace's secrets as its env, and blank them out of all it gives back."""
+        env = self.secrets.values(current.name)
+        if not env:
+            return await self.pool.run(
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log
+            )
+        live = None if on_log is None else _redacting(on_log, env)
+        try:
+            outcome = await self.pool.run(
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=live, env=env
+            )
+        except FnboxError as exc:
+            redact_error(exc, env)
+            raise
+        return dataclasses.replace(outcome, result=redact(outcome.result, env), logs=redact(outcome.logs, env))
 
     def _prepare(
         self, workspace: str, function: str, parameters: Mapping[str, Any] | None
@@ -419,6 +442,13 @@ class Runtime:
                 # A stored file that cannot be loaded is refused here (NotFound), never merged over.
                 existing = self.get_workspace(name).document
             return await self._put_locked(name, contents.apply(existing))
+
+
+def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:
+    def live(entry: LogEntry) -> None:
+        on_log(redact(entry, env))
+
+    return live
 
 
 def _first_error(errors: Mapping[str, CompilationError]) -> CompilationError:

@@ -121,6 +121,16 @@ class HttpClient:
     def export_archive(self, name: str) -> bytes:
         return self._send("GET", f"/v2/functions/{_seg(name)}/archive").content
 
+    def set_secret(self, workspace: str, name: str, value: str) -> dict[str, Any]:
+        return self._json("PUT", f"/v2/functions/{_seg(workspace)}/secrets/{_seg(name)}", json=value)
+
+    def list_secrets(self, workspace: str) -> list[dict[str, Any]]:
+        secrets: list[dict[str, Any]] = self._json("GET", f"/v2/functions/{_seg(workspace)}/secrets")["secrets"]
+        return secrets
+
+    def delete_secret(self, workspace: str, name: str) -> None:
+        self._send("DELETE", f"/v2/functions/{_seg(workspace)}/secrets/{_seg(name)}")
+
     def run(self, workspace: str, function: str, parameters: dict[str, Any]) -> dict[str, Any]:
         response = self._send(
             "POST",

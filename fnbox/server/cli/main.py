@@ -7,6 +7,7 @@ Exit status: 0 done, 1 the operation failed (the error and what to do next on st
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
 import os
@@ -150,6 +151,42 @@ def export(args: argparse.Namespace) -> int:
         f"wrote {target} ({format_size(len(data))})",
     )
     return 0
+
+
+def secret(args: argparse.Namespace) -> int:
+    """The value never comes from the command line: other users see a process's arguments."""
+    if args.local or args.data_dir is not None:
+        raise UsageError("secrets are set through a server: drop --local")
+    if args.action != "ls" and not args.name:
+        raise UsageError(f"`fnbox secret {args.action}` needs the secret's name")
+    from fnbox.server.cli.client import HttpClient
+
+    with _client(args) as client:
+        if not isinstance(client, HttpClient):  # _client gives HTTP without --local
+            raise UsageError("secrets are set through a server")
+        if args.action == "set":
+            value = _secret_value(args.name)
+            saved = client.set_secret(args.workspace, args.name, value)
+            _emit(args, saved, f"set secret {args.name} of workspace {args.workspace}")
+        elif args.action == "rm":
+            client.delete_secret(args.workspace, args.name)
+            _emit(args, {"deleted": args.name}, f"deleted secret {args.name} of workspace {args.workspace}")
+        else:
+            items = client.list_secrets(args.workspace)
+            _emit(args, items, "\n".join(f"{item['name']}  {item['updated']}" for item in items) or "(no secrets)")
+    return 0
+
+
+def _secret_value(name: str) -> str:
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"value of {name}: ")
+    else:
+        value = sys.stdin.read()
+        if value.endswith("\n") and value.count("\n") == 1:
+            value = value[:-1]  # `echo "$KEY" |` adds one
+    if not value:
+        raise UsageError("the secret's value is empty: pipe it on stdin or type it at the prompt")
+    return value
 
 
 # ---- runs and executions ----------------------------------------------------------------
@@ -463,6 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("ls", list_, "list the workspaces, or the functions of one", "fnbox ls billing")
     sub.add_argument("workspace", nargs="?", help="show this workspace's functions")
+
+    sub = command(
+        "secret",
+        secret,
+        "set (the value read from stdin, or a prompt), list or delete the secrets of a workspace",
+        'printf %s "$STRIPE_KEY" | fnbox secret set billing STRIPE_KEY',
+    )
+    sub.add_argument("action", choices=("set", "ls", "rm"), help="set a secret, list their names, or delete one")
+    sub.add_argument("workspace", help="the workspace the secret belongs to")
+    sub.add_argument(
+        "name", nargs="?", help="the secret's name (set, rm): functions read process.env.NAME / env['NAME']"
+    )
 
     sub = command("rm", remove, "delete a workspace and drop its warm sandboxes", "fnbox rm billing")
     sub.add_argument("workspace", help="the workspace to delete")
