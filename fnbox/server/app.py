@@ -10,10 +10,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from fnbox import metrics
 from fnbox.archives.imports import import_directory
 from fnbox.sandboxes.errors import FnboxError
 from fnbox.server.access import AccessControl, warn_if_open
 from fnbox.server.limits import BodySizeLimit
+from fnbox.server.observe import Observe
 from fnbox.server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
 from fnbox.server.routes import routes
 from fnbox.server.settings import Settings, load_settings
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     settings = settings or load_settings()
     runtime = runtime or Runtime(settings.data_dir, options=settings.runtime)
     tokens = TokenStore(settings.data_dir, admin_token=settings.admin_token)
+    metrics.per_workspace(settings.metrics_per_workspace)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(Observe),
             Middleware(AccessControl, tokens=tokens),
             Middleware(BodySizeLimit, max_size=settings.request_max_size),
         ],

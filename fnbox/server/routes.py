@@ -20,6 +20,7 @@ from fnbox.server.archives import archive_routes
 from fnbox.server.docs import render_docs
 from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
+from fnbox.server.metrics_route import metrics_routes
 from fnbox.server.ogcapi.routes import ogcapi
 from fnbox.server.responses import error_response
 from fnbox.server.secret_routes import secret_routes
@@ -189,6 +190,7 @@ routes = [
     *execution_routes,
     *token_routes,
     *secret_routes,
+    *metrics_routes,
     ogcapi,
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     Route("/docs", docs, methods=["GET"], include_in_schema=False),

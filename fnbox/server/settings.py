@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fnbox.logs import FORMATS
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
 from fnbox.workspaces.secrets import check_key
@@ -44,7 +45,10 @@ class Settings:
     node_modules: tuple[str, ...] = ()
     access_log: bool = False
     #: The admin bearer token; None (and no token made) leaves fnbox open.
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
+    #: `text` or `json` (one JSON object per line).
+    log_format: str = "text"
+    metrics_per_workspace: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,13 @@ def _token(text: str) -> str:
     if len(text.strip()) < 16:
         raise ValueError("a token of at least 16 characters is needed")
     return text.strip()
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in FORMATS:
+        raise ValueError(f"expected one of {', '.join(FORMATS)}")
+    return value
 
 
 def _non_negative_int(text: str) -> int:
@@ -270,6 +281,19 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         "seconds that runs in flight get to finish on SIGTERM before the workers stop; "
         "asynchronous executions still running then are cancelled",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "log_format",
+        _log_format,
+        "`json`: every log line of the server and its workers is one JSON object "
+        "(time, level, message, request id, workspace, function, execution id)",
+    ),
+    Setting(
+        "METRICS_PER_WORKSPACE",
+        "metrics_per_workspace",
+        _yes_no,
+        "`yes` adds /metrics series labelled by workspace and function (one series each: mind the cardinality)",
     ),
     Setting(
         "FNBOX_SECRETS_KEY",

@@ -16,11 +16,13 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fnbox import metrics
 from fnbox.archives.archive import read_archive
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
@@ -164,12 +166,13 @@ class Runtime:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
         self._recorder.start()
-        self._scheduler = Scheduler(
+        scheduler = self._scheduler = Scheduler(
             records,
             self._run_execution,
             max_queue=options.executions_queue,
             per_workspace=options.executions_per_workspace,
         )
+        metrics.EXECUTIONS_QUEUED.set_function(lambda: len(scheduler))
 
     def list_workspaces(self) -> list[str]:
         return sorted(set(self._workspaces) | set(self.store.names()))
@@ -343,6 +346,7 @@ class Runtime:
         current, spec, _ = self._prepare(execution.workspace, execution.function, None)
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
+        metrics.EXECUTION_WAIT.observe(max(time.time() - execution.created, 0.0))
         return await self._run_on_pool(key, current, spec, execution.function, execution.parameters, on_log=on_log)
 
     async def _run_on_pool(
@@ -355,7 +359,26 @@ class Runtime:
         *,
         on_log: Callable[[LogEntry], None] | None = None,
     ) -> RunResult:
-        """Run with the workspace's secrets as its env, and blank them out of all it gives back."""
+        """Run with the workspace's secrets as its env, blank them out of all it gives back, count it."""
+        try:
+            outcome = await self._run_with_secrets(key, current, spec, function, parameters, on_log=on_log)
+        except FnboxError as exc:
+            seconds = None if exc.duration is None else exc.duration / 1000
+            metrics.count_run(spec.language, exc.code, seconds, current.name, function)
+            raise
+        metrics.count_run(spec.language, "ok", outcome.duration / 1000, current.name, function)
+        return outcome
+
+    async def _run_with_secrets(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
         env = self.secrets.values(current.name)
         if not env:
             return await self.pool.run(

@@ -54,14 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import logging
-
     import uvicorn
 
+    from fnbox import logs
     from fnbox.server.app import create_app
     from fnbox.server.settings import SettingsError, load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.import_dir is not None and not os.path.isdir(args.import_dir):
         print(f"fnbox: --import {args.import_dir}: no such directory", file=sys.stderr)
         return 2
@@ -72,11 +70,15 @@ def serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"fnbox: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
+    if settings.log_format == "json":
+        os.environ["LOG_FORMAT"] = "json"  # the workers' lines too
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,  # uvicorn's loggers write through the root's handler (logs.configure)
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.runtime.shutdown_grace),
     )
