@@ -263,6 +263,9 @@ class Runtime:
         Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
+        if execution_id is not None and await self._started_recorder().get(execution_id) is not None:
+            # A record still queued for writing is not in the table yet: its id is taken all the same.
+            raise Conflict(f"an execution {execution_id!r} already exists", details={"id": execution_id})
         execution = Execution(
             execution_id or new_execution_id(),
             current.name,
