@@ -145,7 +145,7 @@ def test_forged_tokens_are_refused_alike(world):
         "",
         "null",
         "fnbox_" + token_id,
-        "hostile-admin-token-0123456789".encode().decode("latin-1").swapcase(),
+        b"hostile-admin-token-0123456789".decode("latin-1").swapcase(),
     ]
     bodies = set()
     for forged in forgeries:
