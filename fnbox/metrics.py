@@ -151,20 +151,27 @@ def outcome_of(error: BaseException | None) -> str:
 
 
 class _WarmSandboxes(Collector):
-    """Warm sandboxes of the pools of this process, by language, counted when scraped."""
+    """Warm sandboxes of the pools of this process and the calls queued on them, by language, when scraped."""
 
     def __init__(self) -> None:
         self.pools: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("fnbox_warm_sandboxes", "Warm sandboxes, by language", labels=["language"])
+        depth = GaugeMetricFamily(
+            "fnbox_sandbox_queue_depth", "Calls queued on or running in warm sandboxes", labels=["language"]
+        )
         counts: dict[str, int] = defaultdict(int)
+        holders: dict[str, int] = defaultdict(int)
         for pool in list(self.pools):
-            for key in list(pool.warm_keys()):
-                counts[key.language] += 1
-        for language, count in sorted(counts.items()):
-            family.add_metric([language], count)
+            for language, calls in pool.warm_load():
+                counts[language] += 1
+                holders[language] += calls
+        for language in sorted(counts):
+            family.add_metric([language], counts[language])
+            depth.add_metric([language], holders[language])
         yield family
+        yield depth
 
 
 WARM = _WarmSandboxes()
@@ -172,7 +179,7 @@ REGISTRY.register(WARM)
 
 
 def watch_pool(pool: Any) -> None:
-    """Count a pool's warm sandboxes in `fnbox_warm_sandboxes` (it has `warm_keys()`)."""
+    """Count a pool's warm sandboxes and their queues (it has `warm_load()`)."""
     WARM.pools.add(pool)
 
 

@@ -118,8 +118,9 @@ class SandboxPool:
         self._sweeper: asyncio.Task[None] | None = None
         metrics.watch_pool(self)
 
-    def warm_keys(self) -> list[SandboxKey]:
-        return list(self._warm.keys())
+    def warm_load(self) -> list[tuple[str, int]]:
+        """(language, calls queued on or running in it) of each warm sandbox, for the metrics."""
+        return [(key.language, entry.holders) for key, entry in list(self._warm.items())]
 
     def __contains__(self, key: SandboxKey) -> bool:
         return key in self._warm

@@ -21,6 +21,7 @@ from typing import Any
 
 from cachetools import TTLCache
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fnbox.executions.records import Execution
@@ -122,7 +123,7 @@ class AccessControl:
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:
-            response = error_response(exc)
+            response = _refusal(exc, scope)
             if isinstance(exc, Unauthorized):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="fnbox"'
                 if "retry_after" in exc.details:
@@ -165,6 +166,15 @@ class AccessControl:
                     return None
                 return self.tokens.authenticate(token.strip())
         return None
+
+
+def _refusal(error: FnboxError, scope: Scope) -> Response:
+    """The native error, or under /ogcapi the RFC 7807 problem that API answers everywhere."""
+    if scope["path"] == "/ogcapi" or scope["path"].startswith("/ogcapi/"):
+        from fnbox.server.ogcapi.problems import problem_of, problem_response
+
+        return problem_response(problem_of(error), Request(scope))
+    return error_response(error)
 
 
 def principal_of(request: Request) -> Principal:

@@ -46,7 +46,8 @@ def test_every_route_but_the_healthcheck_needs_a_token(guarded):
     ]:
         answer = guarded.request(method, path)
         assert answer.status_code == 401, (method, path)
-        assert answer.json()["error"] == "Unauthorized"
+        body = answer.json()
+        assert body.get("error", body.get("code")) == "Unauthorized"  # native error, or OGC problem
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
     assert guarded.get("/v2/functions", headers=bearer(ADMIN)).status_code == 200
 
@@ -204,3 +205,12 @@ def test_start_warns_when_open_louder_off_loopback(make_client, caplog):
     with caplog.at_level("WARNING", logger="fnbox"):
         make_client(HOST="0.0.0.0")
     assert any(r.levelname == "CRITICAL" and "ACCESS CONTROL IS OFF" in r.message for r in caplog.records)
+
+
+def test_the_ogc_api_refuses_as_problems(guarded):
+    answer = guarded.get("/ogcapi/processes")
+    assert answer.status_code == 401 and answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["status"] == 401 and answer.headers["WWW-Authenticate"].startswith("Bearer")
+    run = make_token(guarded, scopes=["run"], workspaces=["a"])["token"]
+    refused = guarded.post("/ogcapi/processes/b.f/execution", json={}, headers=bearer(run))
+    assert refused.status_code == 403 and refused.json()["status"] == 403

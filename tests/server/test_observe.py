@@ -47,6 +47,7 @@ def test_metrics_count_runs_compiles_sandboxes_and_requests_by_template(client):
     assert value(text, "fnbox_run_duration_seconds_count", language="python") >= 1
     assert value(text, "fnbox_compiles_total", language="javascript", outcome="ok") >= 1
     assert value(text, "fnbox_warm_sandboxes", language="javascript") >= 1
+    assert ("fnbox_sandbox_queue_depth", (("language", "javascript"),)) in samples(text)
     route = "/v2/functions/{workspace}/run/{function}"
     assert value(text, "fnbox_http_requests_total", route=route, method="POST", status="200") >= 2
     assert "metrics-w" not in text  # no workspace names in labels by default
