@@ -49,6 +49,8 @@ class SecretStore:
         #: workspace -> name -> (token, updated); decrypted values are cached per workspace.
         self._stored: dict[str, dict[str, tuple[str, float]]] = {}
         self._plain: dict[str, dict[str, str]] = {}
+        #: Bumped by every change: a decryption that raced one is not cached.
+        self._version = 0
         if self.path.exists():
             for workspace, items in json.loads(self.path.read_text()).items():
                 self._stored[workspace] = {
@@ -80,6 +82,7 @@ class SecretStore:
             token = self._cipher().encrypt(value.encode("utf-8", "surrogatepass")).decode()
             updated = time.time()
             items[name] = (token, updated)
+            self._version += 1
             self._plain.pop(workspace, None)
             self._save()
         return {"name": name, "updated": _iso(updated)}
@@ -92,6 +95,7 @@ class SecretStore:
                 raise NotFound(f"no secret {name!r} in workspace {workspace!r}", details={"name": name})
             if not items:
                 self._stored.pop(workspace, None)
+            self._version += 1
             self._plain.pop(workspace, None)
             self._save()
 
@@ -100,7 +104,8 @@ class SecretStore:
         plain = self._plain.get(workspace)
         if plain is not None:
             return plain
-        items = self._stored.get(workspace)
+        version = self._version
+        items = dict(self._stored.get(workspace) or {})
         if not items:
             return {}
         cipher = self._cipher()
@@ -114,7 +119,8 @@ class SecretStore:
                 "the workspace's secrets cannot be decrypted: FNBOX_SECRETS_KEY (or secrets.key) is not the key "
                 "they were stored with"
             ) from None
-        self._plain[workspace] = plain
+        if version == self._version:
+            self._plain[workspace] = plain
         return plain
 
     def rotate(self) -> None:

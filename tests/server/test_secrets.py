@@ -1,12 +1,7 @@
 """Workspace secrets through the API: set, list, delete, read by functions, never read back."""
 
-import json
 import tarfile
 from io import BytesIO
-
-from cryptography.fernet import Fernet
-
-from fnbox.workspaces.secrets import SecretStore, redact
 
 VALUE = "sk-live-0123456789abcdef"
 FUNCTIONS = {
@@ -91,28 +86,3 @@ def test_bad_names_and_values_are_refused(client):
     assert client.put("/v2/functions/w/secrets/OK", json={"value": "v"}).status_code == 400
     assert client.put("/v2/functions/w/secrets/OK", json="").status_code == 400
     assert client.put("/v2/functions/bad..name/secrets/OK", json="v").status_code in (400, 404)
-
-
-def test_values_are_encrypted_at_rest_under_a_generated_key_with_mode_0600(tmp_path):
-    store = SecretStore(tmp_path)
-    store.set("w", "API_KEY", VALUE)
-    assert VALUE not in (tmp_path / "secrets.json").read_text()
-    assert (tmp_path / "secrets.key").stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
-    assert SecretStore(tmp_path).values("w") == {"API_KEY": VALUE}
-
-
-def test_a_key_from_the_setting_and_its_rotation(tmp_path):
-    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    SecretStore(tmp_path, keys=old).set("w", "K", VALUE)
-    assert not (tmp_path / "secrets.key").exists()
-    rotated = SecretStore(tmp_path, keys=f"{new},{old}")
-    assert rotated.values("w") == {"K": VALUE}
-    assert SecretStore(tmp_path, keys=new).values("w") == {"K": VALUE}
-    stored = json.loads((tmp_path / "secrets.json").read_text())
-    assert Fernet(new.encode()).decrypt(stored["w"]["K"]["value"].encode()).decode() == VALUE
-
-
-def test_redact_reaches_keys_nested_values_and_overlapping_secrets():
-    secrets = {"A": "abc123", "B": "abc123456"}
-    assert redact({"abc123456": ["x abc123 y", 1]}, secrets) == {"***": ["x *** y", 1]}
