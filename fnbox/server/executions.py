@@ -9,7 +9,7 @@ it), then one `end` event with the final state.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -122,8 +122,9 @@ async def execution_logs(request: Request) -> Response:
     start = _start(request, execution)
     if "text/event-stream" in request.headers.get("accept", ""):
         events = runtime.follow_execution(execution_id, start=start, follow=follow, heartbeat=HEARTBEAT)
+        tokens, principal = request.app.state.tokens, principal_of(request)
         return StreamingResponse(
-            _event_stream(events),
+            _event_stream(events, lambda: tokens.active(principal)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -157,8 +158,14 @@ def _start(request: Request, execution: Execution) -> int:
     return max(len(execution.logs) - tail, 0)
 
 
-async def _event_stream(events: AsyncIterator[LogEvent | EndEvent | None]) -> AsyncIterator[str]:
+async def _event_stream(
+    events: AsyncIterator[LogEvent | EndEvent | None], still_allowed: Callable[[], bool]
+) -> AsyncIterator[str]:
+    """The events as SSE; a stream whose token is revoked or expires meanwhile ends at its next event."""
     async for event in events:
+        if not still_allowed():
+            yield "event: revoked\ndata: {}\n\n"
+            return
         if event is None:
             yield ": still running\n\n"
         elif isinstance(event, LogEvent):

@@ -140,6 +140,13 @@ class TokenStore:
             return None
         return Principal(record.id, frozenset(record.scopes), record.workspaces)
 
+    def active(self, principal: Principal) -> bool:
+        """Whether `principal`'s token still holds (not revoked or expired since it was checked)."""
+        if principal.id is None or principal.id == ADMIN_ID:
+            return True
+        record = self._records.get(principal.id)
+        return record is not None and (record.expires is None or record.expires > time.time())
+
     def create(self, body: Any) -> dict[str, Any]:
         """Make a token from `{"scopes", "workspaces", "expires_in"}`; the answer is the only copy of it."""
         if not isinstance(body, dict):

@@ -87,3 +87,31 @@ def test_every_server_line_is_json_with_the_request_id(server):
     parsed = [json.loads(line) for line in lines]
     assert all({"time", "level", "message"} <= set(line) for line in parsed)
     assert any("access control" in line["message"] or "Uvicorn running" in line["message"] for line in parsed)
+
+
+def test_a_revoked_token_ends_the_event_stream_it_opened(server):
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    ticking = {
+        "functions": {
+            "tick": {
+                "code": "for (let i = 0; i < 40; i++) { console.log('tick ' + i); "
+                "await new Promise((r) => setTimeout(r, 50)); } return 1;"
+            }
+        }
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.put("/v2/functions/stream-ws", json=ticking, headers=admin).status_code == 200
+        made = http.post("/v2/tokens", json={"scopes": ["run"], "workspaces": ["stream-ws"]}, headers=admin).json()
+        auth = {"Authorization": f"Bearer {made['token']}"}
+        started = http.post("/v2/functions/stream-ws/run/tick?async=true", json={}, headers=auth).json()["id"]
+        events = []
+        with http.stream(
+            "GET", f"/v2/executions/{started}/logs?follow=true", headers={**auth, "Accept": "text/event-stream"}
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+                    if len(events) == 2:
+                        assert http.delete(f"/v2/tokens/{made['id']}", headers=admin).status_code == 204
+        assert events[-1] == "revoked" and "end" not in events
+        assert events.count("log") < 40
