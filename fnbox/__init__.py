@@ -13,6 +13,7 @@ from fnbox.sandboxes.errors import (
     Conflict,
     Dismissed,
     FnboxError,
+    Forbidden,
     FunctionError,
     InternalError,
     InvalidParameters,
@@ -23,6 +24,7 @@ from fnbox.sandboxes.errors import (
     PayloadTooLarge,
     SandboxCrashed,
     TimeoutExceeded,
+    Unauthorized,
 )
 from fnbox.workspaces.runtime import Runtime, RuntimeOptions
 
@@ -31,6 +33,7 @@ __all__ = [
     "Conflict",
     "Dismissed",
     "FnboxError",
+    "Forbidden",
     "FunctionError",
     "InternalError",
     "InvalidParameters",
@@ -43,4 +46,5 @@ __all__ = [
     "RuntimeOptions",
     "SandboxCrashed",
     "TimeoutExceeded",
+    "Unauthorized",
 ]

@@ -18,6 +18,7 @@ def test_the_embedding_surface_is_pinned():
         "Conflict",
         "Dismissed",
         "FnboxError",
+        "Forbidden",
         "FunctionError",
         "InternalError",
         "InvalidParameters",
@@ -30,6 +31,7 @@ def test_the_embedding_surface_is_pinned():
         "RuntimeOptions",
         "SandboxCrashed",
         "TimeoutExceeded",
+        "Unauthorized",
     ]
     assert all(issubclass(getattr(fnbox, name), fnbox.FnboxError) for name in fnbox.__all__ if name.endswith("Error"))
 

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from fnbox import metrics
 from fnbox.executions.records import Execution, ExecutionStore, Row, to_row
 
 __all__ = ["Recorder"]
@@ -101,6 +102,7 @@ class Recorder:
             try:
                 await asyncio.to_thread(self.store.write_rows, [row for _, row in self._writing.values()])
                 self._written_since_prune += len(self._writing)
+                metrics.RECORDS_WRITTEN.inc(len(self._writing))
             except Exception as exc:
                 self._drop(len(self._writing), f"the execution store refused a batch: {exc!r}")
             finally:
@@ -145,6 +147,7 @@ class Recorder:
 
     def _drop(self, count: int, reason: str) -> None:
         self.dropped += count
+        metrics.RECORDS_DROPPED.inc(count)
         now = time.monotonic()
         if now - self._last_warning >= WARNING_INTERVAL:
             self._last_warning = now

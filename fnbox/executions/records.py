@@ -114,6 +114,8 @@ class Execution:
     logs: list[dict[str, Any]] = field(default_factory=list)
     duration: float | None = None
     error: dict[str, Any] | None = None
+    #: The token that started it (access control lets a `run` token read only its own).
+    owner: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -162,14 +164,14 @@ class Execution:
 
 _COLUMNS = (
     "id", "workspace", "function", "version", "language", "status", "created", "started",
-    "finished", "duration", "parameters", "result", "logs", "error",
+    "finished", "duration", "parameters", "result", "logs", "error", "owner",
 )  # fmt: skip
 _UPDATED = ("status", "started", "finished", "duration", "result", "logs", "error")
 # Positional placeholders: binding named ones costs a third of a row's write.
 _INSERT = f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 # An ended record is final: neither a late update nor an upsert changes it.
 _NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
-#: Records per INSERT in `write_rows` (14 values each, far below SQLite's cap on values).
+#: Records per INSERT in `write_rows` (15 values each, far below SQLite's cap on values).
 ROWS_PER_STATEMENT = 50
 
 
@@ -200,7 +202,8 @@ CREATE TABLE IF NOT EXISTS executions (
     parameters TEXT NOT NULL,
     result TEXT,
     logs TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created, id);
 CREATE INDEX IF NOT EXISTS executions_by_workspace ON executions (workspace, created, id);
@@ -274,8 +277,13 @@ class ExecutionStore:
         status: str | None = None,
         limit: int = 50,
         after: str | None = None,
+        workspaces: Sequence[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Execution], str | None]:
-        """One page, newest first, and the cursor of the next page (None on the last one)."""
+        """One page, newest first, and the cursor of the next page (None on the last one).
+
+        `workspaces` are GLOB patterns of which the workspace matches one; `owner` the token that started it.
+        """
         if limit < 1:
             raise InvalidRequest(f"limit must be at least 1, not {limit}", details={"limit": limit})
         limit = min(limit, MAX_LIST_LIMIT)
@@ -285,7 +293,10 @@ class ExecutionStore:
             )
         clauses: list[str] = []
         values: list[Any] = []
-        for column, value in (("workspace", workspace), ("function", function), ("status", status)):
+        if workspaces:
+            clauses.append(f"({' OR '.join(['workspace GLOB ?'] * len(workspaces))})")
+            values.extend(workspaces)
+        for column, value in (("workspace", workspace), ("function", function), ("status", status), ("owner", owner)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 values.append(value)
@@ -344,6 +355,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA busy_timeout = 5000")
         db.executescript(_SCHEMA)
+        if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(executions)")}:
+            db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")  # a store made before owners
     except BaseException:
         db.close()
         raise
@@ -378,7 +391,7 @@ def to_row(e: Execution) -> Row:
     return (
         e.id, e.workspace, e.function, e.version, e.language, str(e.status), e.created, e.started,
         e.finished, e.duration, _parameters_text(e.parameters), _dumps(e.result), _dumps(e.logs),
-        None if e.error is None else _dumps(e.error),
+        None if e.error is None else _dumps(e.error), e.owner,
     )  # fmt: skip
 
 

@@ -78,6 +78,10 @@ class Scheduler:
 
     # ---- starting -----------------------------------------------------------------------
 
+    def __len__(self) -> int:
+        """Executions waiting or running."""
+        return len(self._live)
+
     async def submit(self, execution: Execution) -> Execution:
         """Claim the execution's id, store it as accepted and start it in the background.
 

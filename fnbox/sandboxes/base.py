@@ -84,6 +84,9 @@ class Sandbox(Protocol):
     the note saying how many were dropped are not). Cancelling the task awaiting `run`
     stops the function: it raises CancelledError once the run has stopped, or has been
     given up on and the sandbox marked `broken`.
+
+    `env` (given only when not empty) is the workspace's secrets for this run:
+    `process.env` in JavaScript, `env` in Python.
     """
 
     @property
@@ -98,6 +101,7 @@ class Sandbox(Protocol):
         limits: Limits,
         *,
         on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult: ...
 
     def close(self) -> None: ...

@@ -9,6 +9,8 @@ one place.
     ├── InvalidRequest        400
     ├── CompilationError      400
     ├── InvalidParameters     400
+    ├── Unauthorized          401  (no, a wrong, revoked or expired bearer token)
+    ├── Forbidden             403  (a token without the scope or the workspace it needs)
     ├── NotFound              404
     ├── Conflict              409  (an execution id taken, or an execution already ended)
     ├── PayloadTooLarge       413
@@ -31,6 +33,7 @@ __all__ = [
     "Conflict",
     "Dismissed",
     "FnboxError",
+    "Forbidden",
     "FunctionError",
     "InternalError",
     "InvalidParameters",
@@ -41,6 +44,7 @@ __all__ = [
     "PayloadTooLarge",
     "SandboxCrashed",
     "TimeoutExceeded",
+    "Unauthorized",
     "error_from_json",
 ]
 
@@ -91,6 +95,16 @@ class CompilationError(FnboxError):
 class InvalidParameters(FnboxError):
     code = "InvalidParameters"
     status = 400
+
+
+class Unauthorized(FnboxError):
+    code = "Unauthorized"
+    status = 401
+
+
+class Forbidden(FnboxError):
+    code = "Forbidden"
+    status = 403
 
 
 class NotFound(FnboxError):
@@ -156,6 +170,8 @@ ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     InvalidRequest,
     CompilationError,
     InvalidParameters,
+    Unauthorized,
+    Forbidden,
     NotFound,
     Conflict,
     PayloadTooLarge,

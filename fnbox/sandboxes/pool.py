@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from cachetools import TTLCache
 
+from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 
@@ -59,6 +60,7 @@ class Pool(Protocol):
         limits: Limits,
         *,
         on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult: ...
 
     async def drop(self, workspace: str) -> None: ...
@@ -114,6 +116,11 @@ class SandboxPool:
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
         self._sweep_interval = min(max(idle_timeout / 4, 0.05), 30.0)
         self._sweeper: asyncio.Task[None] | None = None
+        metrics.watch_pool(self)
+
+    def warm_load(self) -> list[tuple[str, int]]:
+        """(language, calls queued on or running in it) of each warm sandbox, for the metrics."""
+        return [(key.language, entry.holders) for key, entry in list(self._warm.items())]
 
     def __contains__(self, key: SandboxKey) -> bool:
         return key in self._warm
@@ -129,7 +136,7 @@ class SandboxPool:
         With errors, the new version is kept only if `keep_on_error` (its other functions
         then run); otherwise the version already warm stays in place.
         """
-        sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        sandbox = await self._compiled(key, sources)
         if sandbox.errors and not keep_on_error:
             sandbox.close()
             return sandbox.errors
@@ -170,6 +177,7 @@ class SandboxPool:
         *,
         on_log: OnLog | None = None,
         on_start: Callable[[], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
@@ -191,6 +199,8 @@ class SandboxPool:
                         continue  # a call before this one wedged it: take a fresh one
                     if on_start is not None:
                         on_start()
+                    if env:  # only then: a sandbox of a language without secrets need not take it
+                        return await entry.sandbox.run(function, parameters, limits, on_log=on_log, env=env)
                     return await entry.sandbox.run(function, parameters, limits, on_log=on_log)
                 finally:
                     entry.lock.release()
@@ -205,7 +215,9 @@ class SandboxPool:
     async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
         if not entry.lock.locked():
             await entry.lock.acquire()  # free: taken at once, without a turn of the loop
+            metrics.SANDBOX_WAIT.labels(key.language).observe(0.0)
             return
+        waited = time.perf_counter()
         # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
         try:
             async with asyncio.timeout(limits.timeout):
@@ -215,6 +227,7 @@ class SandboxPool:
                 f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
                 details={"workspace": key.workspace},
             ) from None
+        metrics.SANDBOX_WAIT.labels(key.language).observe(time.perf_counter() - waited)
 
     def _retire(self, key: SandboxKey, entry: _Entry) -> None:
         if self._warm.get(key) is entry:
@@ -237,12 +250,20 @@ class SandboxPool:
 
     async def _build(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
         try:
-            sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+            sandbox = await self._compiled(key, sources)
         finally:
             del self._building[key]
         entry = _Entry(sandbox)
         self._warm[key] = entry
         return entry
+
+    async def _compiled(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> Sandbox:
+        """A new sandbox of `sources`, counted and timed in the compile metrics."""
+        with metrics.timed() as took:
+            sandbox: Sandbox = await asyncio.to_thread(self._factories[key.language], sources)
+        metrics.COMPILES.labels(key.language, "error" if sandbox.errors else "ok").inc()
+        metrics.COMPILE_DURATION.labels(key.language).observe(took.seconds)
+        return sandbox
 
     def _retire_where(self, matches: Callable[[SandboxKey], Any]) -> None:
         self._warm.expire()

@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fnbox import metrics
 from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import (
     MAX_LOG_ENTRIES,
@@ -81,6 +82,8 @@ NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 RECYCLED = "it recycled itself to free an isolate stuck in native code"
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
+#: Seconds a scrape of /metrics waits for one worker's counts.
+METRICS_TIMEOUT = 2.0
 #: Seconds a cancelled call has to stop in its worker before the worker is killed.
 CANCEL_GRACE = 1.0
 #: Log levels a worker may send.
@@ -347,6 +350,7 @@ class WorkerPool:
         limits: Limits,
         *,
         on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
         message: dict[str, Any] = {
@@ -358,9 +362,25 @@ class WorkerPool:
         }
         if on_log is not None:
             message["logs"] = True
+        if env:
+            message["env"] = dict(env)
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])
+
+    async def metrics(self) -> list[str]:
+        """The exposition text of each live worker's metrics (see fnbox.metrics)."""
+        texts = []
+        for worker in self._all():
+            if worker.alive:
+                try:
+                    async with asyncio.timeout(METRICS_TIMEOUT):
+                        answer = await worker.request({"op": "metrics"}, timeout=CONTROL_TIMEOUT)
+                except (_WorkerDied, TimeoutError):
+                    continue  # a scrape without this worker's counts rather than none
+                if isinstance(answer.get("text"), str):
+                    texts.append(answer["text"])
+        return texts
 
     async def drop(self, workspace: str) -> None:
         for language in self._workers:
@@ -435,6 +455,7 @@ class WorkerPool:
                 worker.index,
                 worker.death or process.returncode,
             )
+            metrics.WORKER_RESTARTS.labels(worker.language, metrics.restart_reason(worker.death)).inc()
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]

@@ -24,6 +24,7 @@ import asyncio
 import ctypes
 import functools
 import importlib
+import logging
 import os
 import resource
 import sys
@@ -32,6 +33,7 @@ from typing import Any
 
 import uvloop
 
+from fnbox import logs, metrics
 from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
@@ -127,6 +129,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             protocol.limits_from_json(message["limits"]),
             on_log=send_log if message.get("logs") else None,
             on_start=report_late_start,
+            env=message.get("env"),
         )
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
@@ -139,6 +142,8 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     if operation == "drop":
         await pool.drop(message["workspace"])
         return {}
+    if operation == "metrics":
+        return {"text": metrics.exposition().decode()}
     raise SandboxCrashed(f"unknown operation {operation!r}")
 
 
@@ -188,10 +193,8 @@ async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[
             continue
         stuck_since = stuck_since or time.monotonic()
         if not tasks or time.monotonic() - stuck_since > RECYCLE_GRACE:
-            print(
-                f"fnbox worker {os.getpid()}: an isolate is stuck in native code; recycling",
-                file=sys.stderr,
-                flush=True,
+            logging.getLogger("fnbox.worker").warning(
+                "fnbox worker %d: an isolate is stuck in native code; recycling", os.getpid()
             )
             os._exit(protocol.RECYCLED)  # a normal exit would wait for the stuck thread
 
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
     args = parser.parse_args(argv)
 
+    logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
     protocol_in, protocol_out = os.dup(0), os.dup(1)

@@ -10,12 +10,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from fnbox import metrics
 from fnbox.archives.imports import import_directory
 from fnbox.sandboxes.errors import FnboxError
+from fnbox.server.access import AccessControl, warn_if_open
 from fnbox.server.limits import BodySizeLimit
+from fnbox.server.observe import Observe
 from fnbox.server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
 from fnbox.server.routes import routes
 from fnbox.server.settings import Settings, load_settings
+from fnbox.server.tokens import TokenStore
 from fnbox.workspaces.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -27,6 +31,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """Build the app; `runtime` lets tests and embedders bring their own."""
     settings = settings or load_settings()
     runtime = runtime or Runtime(settings.data_dir, options=settings.runtime)
+    tokens = TokenStore(settings.data_dir, admin_token=settings.admin_token)
+    metrics.per_workspace(settings.metrics_per_workspace)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -35,6 +41,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 "NODE_BUILTIN_MODULES=%s: fnbox's V8 sandbox offers no Node host module, so none is loaded",
                 ",".join(settings.node_modules),
             )
+        warn_if_open(tokens, settings.host)
         await runtime.start(recompile=settings.update_scripts_on_startup)
         try:
             if settings.functions_location is not None:
@@ -45,7 +52,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodySizeLimit, max_size=settings.request_max_size)],
+        middleware=[
+            Middleware(Observe),
+            Middleware(AccessControl, tokens=tokens),
+            Middleware(BodySizeLimit, max_size=settings.request_max_size),
+        ],
         exception_handlers={
             FnboxError: handle_fnbox_error,
             HTTPException: handle_http_exception,
@@ -55,4 +66,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.tokens = tokens
     return app

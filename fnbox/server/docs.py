@@ -26,6 +26,10 @@ def render_docs(schema: dict[str, Any]) -> str:
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{escape(info.get('title', 'fnbox'))} API</h1><p>{escape(info.get('description', ''))}</p>",
         "<p>The machine-readable description is at <a href='/openapi.json'>/openapi.json</a>.</p>",
+        "<h2>Authentication</h2><p>With access control on (FNBOX_ADMIN_TOKEN set, or tokens made), every route "
+        "but <code>/sys/healthcheck</code> needs the header <code>Authorization: Bearer &lt;token&gt;</code> "
+        "(the OpenAPI security scheme <code>bearer</code>). Tokens carry the scopes admin, deploy, run and read, "
+        "limited to workspace names or patterns; see <code>POST /v2/tokens</code>.</p>",
         "<h2>Routes</h2>",
     ]
     for path, operations in schema.get("paths", {}).items():

@@ -9,7 +9,7 @@ it), then one `end` event with the final state.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from fnbox.executions.records import MAX_LIST_LIMIT, Execution
 from fnbox.executions.scheduler import EndEvent, LogEvent
-from fnbox.sandboxes.errors import InvalidRequest
+from fnbox.sandboxes.errors import InvalidRequest, NotFound
+from fnbox.server.access import execution_filters, execution_visible, principal_of
 from fnbox.server.inputs import query_flag, query_number, runtime_of
 
 __all__ = ["execution_routes"]
@@ -52,6 +53,7 @@ async def list_executions(request: Request) -> Response:
         status=query.get("status"),
         limit=limit,
         after=query.get("after"),
+        **execution_filters(principal_of(request)),
     )
     body: dict[str, Any] = {"executions": [item.to_json() for item in items], "next": cursor}
     if cursor is not None:
@@ -67,7 +69,7 @@ async def get_execution(request: Request) -> Response:
       200: {description: 'The execution'}
       404: {description: 'NotFound'}
     """
-    execution = await runtime_of(request).get_execution(request.path_params["id"])
+    execution = await visible_execution(request)
     return JSONResponse(execution.to_json())
 
 
@@ -82,6 +84,7 @@ async def wait_execution(request: Request) -> Response:
       404: {description: 'NotFound'}
     """
     timeout = query_number(request, "timeout", DEFAULT_WAIT, low=0, high=MAX_WAIT)
+    await visible_execution(request)
     execution = await runtime_of(request).wait_execution(request.path_params["id"], timeout)
     return JSONResponse(execution.to_json())
 
@@ -95,6 +98,7 @@ async def cancel_execution(request: Request) -> Response:
       404: {description: 'NotFound'}
       409: {description: 'Conflict (the execution has already ended)'}
     """
+    await visible_execution(request, write=True)
     execution = await runtime_of(request).cancel_execution(request.path_params["id"])
     return JSONResponse(execution.to_json())
 
@@ -114,12 +118,13 @@ async def execution_logs(request: Request) -> Response:
     runtime = runtime_of(request)
     execution_id = request.path_params["id"]
     follow = query_flag(request, "follow")
-    execution = await runtime.get_execution(execution_id)
+    execution = await visible_execution(request)
     start = _start(request, execution)
     if "text/event-stream" in request.headers.get("accept", ""):
         events = runtime.follow_execution(execution_id, start=start, follow=follow, heartbeat=HEARTBEAT)
+        tokens, principal = request.app.state.tokens, principal_of(request)
         return StreamingResponse(
-            _event_stream(events),
+            _event_stream(events, lambda: tokens.active(principal)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -128,6 +133,15 @@ async def execution_logs(request: Request) -> Response:
         execution = await runtime.wait_execution(execution_id, timeout)
     logs = execution.logs[start:]
     return JSONResponse({"id": execution.id, "status": str(execution.status), "logs": logs, "next": start + len(logs)})
+
+
+async def visible_execution(request: Request, *, write: bool = False) -> Execution:
+    """The execution of the path, if the request's token may see it (`write`: cancel it); else NotFound."""
+    execution_id = request.path_params["id"]
+    execution = await runtime_of(request).get_execution(execution_id)
+    if not execution_visible(principal_of(request), execution, write=write):
+        raise NotFound(f"no execution {execution_id!r}", details={"id": execution_id})
+    return execution
 
 
 def _start(request: Request, execution: Execution) -> int:
@@ -144,8 +158,14 @@ def _start(request: Request, execution: Execution) -> int:
     return max(len(execution.logs) - tail, 0)
 
 
-async def _event_stream(events: AsyncIterator[LogEvent | EndEvent | None]) -> AsyncIterator[str]:
+async def _event_stream(
+    events: AsyncIterator[LogEvent | EndEvent | None], still_allowed: Callable[[], bool]
+) -> AsyncIterator[str]:
+    """The events as SSE; a stream whose token is revoked or expires meanwhile ends at its next event."""
     async for event in events:
+        if not still_allowed():
+            yield "event: revoked\ndata: {}\n\n"
+            return
         if event is None:
             yield ": still running\n\n"
         elif isinstance(event, LogEvent):

@@ -15,12 +15,16 @@ from starlette.schemas import SchemaGenerator
 
 from fnbox.executions.records import check_execution_id
 from fnbox.sandboxes.errors import FnboxError, InvalidRequest
+from fnbox.server.access import principal_of
 from fnbox.server.archives import archive_routes
 from fnbox.server.docs import render_docs
 from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
+from fnbox.server.metrics_route import metrics_routes
 from fnbox.server.ogcapi.routes import ogcapi
 from fnbox.server.responses import error_response
+from fnbox.server.secret_routes import secret_routes
+from fnbox.server.token_routes import token_routes
 
 
 def _etag(version: str) -> str:
@@ -31,6 +35,7 @@ async def healthcheck(request: Request) -> Response:
     """
     ---
     summary: Liveness check
+    security: []
     responses:
       200: {description: 'The service answers'}
     """
@@ -44,7 +49,8 @@ async def list_workspaces(request: Request) -> Response:
     responses:
       200: {description: 'A JSON array of workspace names'}
     """
-    return JSONResponse(runtime_of(request).list_workspaces())
+    principal = principal_of(request)
+    return JSONResponse([name for name in runtime_of(request).list_workspaces() if principal.covers(name)])
 
 
 async def get_workspace(request: Request) -> Response:
@@ -128,6 +134,7 @@ async def run_function(request: Request) -> Response:
             function,
             body.get("parameters"),
             execution_id=None if given is None else check_execution_id(given),
+            owner=principal_of(request).id,
         )
         return JSONResponse(
             {"id": execution.id, "status": str(execution.status)},
@@ -137,7 +144,7 @@ async def run_function(request: Request) -> Response:
     if "id" in body:
         raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
     try:
-        outcome = await runtime.run(workspace, function, body.get("parameters"))
+        outcome = await runtime.run(workspace, function, body.get("parameters"), owner=principal_of(request).id)
     except FnboxError as exc:
         response = error_response(exc)
         if exc.execution_id:  # the run started and its failure is recorded
@@ -155,8 +162,11 @@ schemas = SchemaGenerator(
         "info": {
             "title": "fnbox",
             "version": version("fnbox"),
-            "description": "Run JavaScript and Python functions of stored workspaces in warm sandboxes.",
+            "description": "Run JavaScript and Python functions of stored workspaces in warm sandboxes. "
+            "With access control on, every route but /sys/healthcheck needs `Authorization: Bearer <token>`.",
         },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
     }
 )
 
@@ -178,6 +188,9 @@ routes = [
     Route("/v2/functions/{workspace}/run/{function}", run_function, methods=["POST"]),
     *archive_routes,
     *execution_routes,
+    *token_routes,
+    *secret_routes,
+    *metrics_routes,
     ogcapi,
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     Route("/docs", docs, methods=["GET"], include_in_schema=False),

@@ -18,8 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fnbox.logs import FORMATS
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
+from fnbox.workspaces.secrets import check_key
 
 __all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings", "markdown_table", "parse_size"]
 
@@ -42,6 +44,11 @@ class Settings:
     functions_location: str | None = None
     node_modules: tuple[str, ...] = ()
     access_log: bool = False
+    #: The admin bearer token; None (and no token made) leaves fnbox open.
+    admin_token: str | None = field(default=None, repr=False)
+    #: `text` or `json` (one JSON object per line).
+    log_format: str = "text"
+    metrics_per_workspace: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,19 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise ValueError("must be at least 1")
+    return value
+
+
+def _token(text: str) -> str:
+    if len(text.strip()) < 16:
+        raise ValueError("a token of at least 16 characters is needed")
+    return text.strip()
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in FORMATS:
+        raise ValueError(f"expected one of {', '.join(FORMATS)}")
     return value
 
 
@@ -249,11 +269,38 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ACCESS_LOG", "access_log", _yes_no, "`yes` logs every request (costs throughput)"),
     Setting(
+        "FNBOX_ADMIN_TOKEN",
+        "admin_token",
+        _token,
+        "the admin bearer token (at least 16 characters); set, or once tokens exist, every route but "
+        "`/sys/healthcheck` needs a token (see [Access control](#access-control))",
+    ),
+    Setting(
         "SHUTDOWN_GRACE_PERIOD",
         "runtime.shutdown_grace",
         _positive_float,
         "seconds that runs in flight get to finish on SIGTERM before the workers stop; "
         "asynchronous executions still running then are cancelled",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "log_format",
+        _log_format,
+        "`json`: every log line of the server and its workers is one JSON object "
+        "(time, level, message, request id, workspace, function, execution id)",
+    ),
+    Setting(
+        "METRICS_PER_WORKSPACE",
+        "metrics_per_workspace",
+        _yes_no,
+        "`yes` adds /metrics series labelled by workspace and function (one series each: mind the cardinality)",
+    ),
+    Setting(
+        "FNBOX_SECRETS_KEY",
+        "runtime.secrets_key",
+        check_key,
+        "Fernet keys of the workspace secrets, comma-separated: the first encrypts, all decrypt "
+        "(see [Secrets](#secrets)); unset: `secrets.key`, made in the data directory",
     ),
     Setting(
         "EXECUTIONS_RECORD_RUNS",

@@ -16,11 +16,13 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fnbox import metrics
 from fnbox.archives.archive import read_archive
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
@@ -31,6 +33,7 @@ from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.workspaces.secrets import SecretStore, redact, redact_error
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 
 __all__ = ["Runtime", "RuntimeOptions"]
@@ -72,6 +75,8 @@ class RuntimeOptions:
     executions_per_workspace: int = 4
     #: Seconds executions in flight get to end when the Runtime closes; then they are cancelled.
     shutdown_grace: float = 30
+    #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
+    secrets_key: str | None = field(default=None, repr=False)
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -107,6 +112,7 @@ class Runtime:
         self.options = options or RuntimeOptions()
         self.store = FileStore(data_dir)
         self.pool = pool if pool is not None else make_pool(self.options)
+        self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
         self._records: ExecutionStore | None = None
         self._recorder: Recorder | None = None
@@ -160,12 +166,13 @@ class Runtime:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
         self._recorder.start()
-        self._scheduler = Scheduler(
+        scheduler = self._scheduler = Scheduler(
             records,
             self._run_execution,
             max_queue=options.executions_queue,
             per_workspace=options.executions_per_workspace,
         )
+        metrics.EXECUTIONS_QUEUED.set_function(lambda: len(scheduler))
 
     def list_workspaces(self) -> list[str]:
         return sorted(set(self._workspaces) | set(self.store.names()))
@@ -201,15 +208,18 @@ class Runtime:
         workspace: str,
         function: str,
         parameters: Mapping[str, Any] | None = None,
+        *,
+        owner: str | None = None,
     ) -> RunResult:
         """Run a function and wait for it.
 
-        When runs are recorded, the result (or the error) names the record: `execution_id`.
+        When runs are recorded, the result (or the error) names the record: `execution_id`;
+        `owner` names the token that asked for the run in it.
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
-            return await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+            return await self._run_on_pool(key, current, spec, function, checked)
         execution = Execution(
             new_execution_id(),
             current.name,
@@ -218,10 +228,11 @@ class Runtime:
             spec.language,
             checked,
             status=ExecutionStatus.RUNNING,
+            owner=owner,
         )
         execution.started = execution.created
         try:
-            outcome = await self.pool.run(key, current.sources[spec.language], function, checked, self.limits(spec))
+            outcome = await self._run_on_pool(key, current, spec, function, checked)
         except FnboxError as exc:
             execution.fail(exc)
             exc.execution_id = execution.id
@@ -245,14 +256,24 @@ class Runtime:
         parameters: Mapping[str, Any] | None = None,
         *,
         execution_id: str | None = None,
+        owner: str | None = None,
     ) -> Execution:
         """Accept a run to go on in the background; bad names and parameters are refused now.
 
         Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
         """
         current, spec, checked = self._prepare(workspace, function, parameters)
+        if execution_id is not None and await self._started_recorder().get(execution_id) is not None:
+            # A record still queued for writing is not in the table yet: its id is taken all the same.
+            raise Conflict(f"an execution {execution_id!r} already exists", details={"id": execution_id})
         execution = Execution(
-            execution_id or new_execution_id(), current.name, function, current.version, spec.language, checked
+            execution_id or new_execution_id(),
+            current.name,
+            function,
+            current.version,
+            spec.language,
+            checked,
+            owner=owner,
         )
         return await self._executions().submit(execution)
 
@@ -270,10 +291,14 @@ class Runtime:
         status: str | None = None,
         limit: int = 50,
         after: str | None = None,
+        **narrowed: Any,
     ) -> tuple[list[Execution], str | None]:
-        """A page of executions, newest first, and the cursor of the next page (None on the last)."""
+        """A page of executions, newest first, and the cursor of the next page (None on the last).
+
+        `narrowed` are ExecutionStore.list's filters of access control (`workspaces`, `owner`).
+        """
         items, cursor = await self._started_recorder().list(
-            workspace=workspace, function=function, status=status, limit=limit, after=after
+            workspace=workspace, function=function, status=status, limit=limit, after=after, **narrowed
         )
         live = self._executions().live
         return [live(item.id) or item for item in items], cursor
@@ -324,14 +349,53 @@ class Runtime:
         current, spec, _ = self._prepare(execution.workspace, execution.function, None)
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
-        return await self.pool.run(
-            key,
-            current.sources[spec.language],
-            execution.function,
-            execution.parameters,
-            self.limits(spec),
-            on_log=on_log,
-        )
+        metrics.EXECUTION_WAIT.observe(max(time.time() - execution.created, 0.0))
+        return await self._run_on_pool(key, current, spec, execution.function, execution.parameters, on_log=on_log)
+
+    async def _run_on_pool(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
+        """Run with the workspace's secrets as its env, blank them out of all it gives back, count it."""
+        try:
+            outcome = await self._run_with_secrets(key, current, spec, function, parameters, on_log=on_log)
+        except FnboxError as exc:
+            seconds = None if exc.duration is None else exc.duration / 1000
+            metrics.count_run(spec.language, exc.code, seconds, current.name, function)
+            raise
+        metrics.count_run(spec.language, "ok", outcome.duration / 1000, current.name, function)
+        return outcome
+
+    async def _run_with_secrets(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
+        env = self.secrets.values(current.name)
+        if not env:
+            return await self.pool.run(
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log
+            )
+        live = None if on_log is None else _redacting(on_log, env)
+        try:
+            outcome = await self.pool.run(
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=live, env=env
+            )
+        except FnboxError as exc:
+            redact_error(exc, env)
+            raise
+        return dataclasses.replace(outcome, result=redact(outcome.result, env), logs=redact(outcome.logs, env))
 
     def _prepare(
         self, workspace: str, function: str, parameters: Mapping[str, Any] | None
@@ -404,6 +468,13 @@ class Runtime:
                 # A stored file that cannot be loaded is refused here (NotFound), never merged over.
                 existing = self.get_workspace(name).document
             return await self._put_locked(name, contents.apply(existing))
+
+
+def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:
+    def live(entry: LogEntry) -> None:
+        on_log(redact(entry, env))
+
+    return live
 
 
 def _first_error(errors: Mapping[str, CompilationError]) -> CompilationError:

@@ -26,7 +26,9 @@ JS = "javascript"
 SPY = """
 function spy(F) {
   if (typeof F !== "function") return "no function: " + typeof F;
-  const seen = F("return [typeof process, typeof require, typeof module, typeof global, typeof Buffer].join()")();
+  // `process` holds only the workspace's `env`: a host process would bring `binding` and `mainModule`.
+  const host = "(typeof process === 'undefined' ? undefined : process.binding || process.mainModule)";
+  const seen = F("return [typeof " + host + ", typeof require, typeof module, typeof global, typeof Buffer].join()")();
   return (F === Function ? "own Function: " : "another Function: ") + seen;
 }
 """
@@ -77,7 +79,7 @@ def test_cve_2023_29017_prepare_stack_trace_hands_out_nothing(service: Service) 
         let seen = "hook never called";
         Error.prepareStackTrace = (error, sites) => { seen = spy(sites.constructor.constructor); return "hooked"; };
         let stack;
-        try { await (async () => {}).constructor("return process")(); } catch (error) { stack = error.stack; }
+        try { await (async () => {}).constructor("return require")(); } catch (error) { stack = error.stack; }
         return { frames, seen, stack };
         """,
         expect=("ok",),

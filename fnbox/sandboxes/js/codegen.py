@@ -61,6 +61,11 @@ def request(parameters: Mapping[str, Any]) -> str:
     return json.dumps(parameters, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
+def set_env_call(env: str) -> str:
+    """The eval that makes `env` (a JSON object's text) the `process.env` of the next runs."""
+    return f"$fnbox.setEnv({_js(env)})"
+
+
 def run_call(run_id: int, function: int, request: str) -> str:
     """The eval of a run whose request is too big for the mailbox."""
     return f"$fnbox.run({run_id},{function},{_js(request)})\n//# sourceURL=fnbox:run"

@@ -38,7 +38,7 @@ _STANDARD_GLOBALS = """
 #: Globals the sandbox defines (see runtime.js and engine.py's V8 flags); names with `$`
 #: cannot match IDENTIFIER anyway.
 SANDBOX_GLOBALS = """
-    cache console setTimeout clearTimeout setInterval clearInterval $fnbox $fnbox_gc
+    cache console setTimeout clearTimeout setInterval clearInterval process $fnbox $fnbox_gc
 """
 
 RESERVED_NAMES: frozenset[str] = frozenset((_KEYWORDS + _STANDARD_GLOBALS + SANDBOX_GLOBALS).split())

@@ -930,7 +930,15 @@
   constant("setInterval", (callback, delay, ...args) => schedule(callback, delay, args, true));
   constant("clearTimeout", (id) => cancel(id));
   constant("clearInterval", (id) => cancel(id));
-  constant("$fnbox", freeze({ define, go, run, abandon, take }));
+  // process.env: the workspace's secrets, which Python sets (setEnv) before a run when they change.
+  let env = freeze({});
+  function setEnv(json) {
+    env = freeze(parse(json));
+  }
+  const processObject = G.process === undefined ? {} : G.process;
+  defineProperty(processObject, "env", { get: () => env, enumerable: true, configurable: false });
+  if (G.process === undefined) constant("process", freeze(processObject));
+  constant("$fnbox", freeze({ define, go, run, abandon, take, setEnv }));
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;
 

@@ -165,6 +165,10 @@ class _Run:
         return (time.perf_counter() - self.started) * 1000
 
 
+#: Seconds the isolate may take to take a run's new `process.env`.
+ENV_TIMEOUT = 1.0
+
+
 class JsSandbox:
     """One workspace version's JS functions; see the module docstring for how a run goes."""
 
@@ -179,6 +183,8 @@ class JsSandbox:
         self._idle_check: asyncio.TimerHandle | None = None
         self._closed = False
         self._finalizer = self._finalize(context)
+        #: The isolate whose `process.env` is set, and to what (a JSON object's text).
+        self._env_of: tuple[Context, str] = (context, "{}")
 
     def _finalize(self, context: Context) -> weakref.finalize:
         finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
@@ -188,7 +194,13 @@ class JsSandbox:
     # ---- runs ---------------------------------------------------------------------------
 
     async def run(
-        self, function: str, parameters: Mapping[str, JSONValue], limits: Limits, *, on_log: OnLog | None = None
+        self,
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         if function not in self._names:
             details = {"function": function}
@@ -203,25 +215,27 @@ class JsSandbox:
         await self._slot.acquire()
         live = None if on_log is None else LiveLog(asyncio.get_running_loop(), on_log)
         try:
-            return await self._run(function, request, limits, live)
+            return await self._run(function, request, limits, live, codegen.request(env or {}))
         finally:
             self._slot.release()
             if live is not None:
                 live.close()
 
-    async def _run(self, function: str, request: str, limits: Limits, live: LiveLog | None) -> RunResult:
+    async def _run(
+        self, function: str, request: str, limits: Limits, live: LiveLog | None, env: str = "{}"
+    ) -> RunResult:
         if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
         if self._idle_check is not None:
             self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        run = self._start(function, request, limits, loop, started, live)
+        run = self._start(function, request, limits, loop, started, live, env)
         try:
             signal = await self._wait(run)
             if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
                 await self._reboot(run)
-                run = self._start(function, request, limits, loop, started, live)
+                run = self._start(function, request, limits, loop, started, live, env)
                 run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
                 signal = await self._wait(run)
             if isinstance(signal, tuple):
@@ -241,9 +255,13 @@ class JsSandbox:
         loop: asyncio.AbstractEventLoop,
         started: float,
         live: LiveLog | None,
+        env: str = "{}",
     ) -> _Run:
         """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
         context = self._context
+        if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
+            context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
+            self._env_of = (context, env)
         run = _Run(next(self._run_ids), loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go

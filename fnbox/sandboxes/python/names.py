@@ -61,7 +61,7 @@ GUARDED_BUILTINS = [
 #: Builtins that are stubs raising NameError.
 UNAVAILABLE = (*FORBIDDEN_CALLS, "eval", "exec")
 #: Names the sandbox defines in the shared namespace, besides the functions.
-GLOBALS = ("cache", "log")
+GLOBALS = ("cache", "env", "log")
 #: RestrictedPython's own reserved names (its print collector).
 RESTRICTED = ("printed", "builtins")
 

@@ -11,6 +11,7 @@ import builtins
 import operator
 from collections.abc import Callable
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
@@ -74,6 +75,7 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
             "_timeout_": _timeout,
             "_missing_": MISSING,
             "cache": {},
+            "env": MappingProxyType({}),  # the workspace's secrets, set for each run
             "log": output.make_log(),
         }
     )

@@ -27,6 +27,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
@@ -60,10 +61,11 @@ _Entry = tuple[Callable[..., Any], tuple[str, ...]]
 class _Job:
     """One run, as its caller's loop and its thread share it (under the sandbox's thread lock)."""
 
-    __slots__ = ("cancelled", "interrupted", "label", "live", "started", "thread_id")
+    __slots__ = ("cancelled", "env", "interrupted", "label", "live", "started", "thread_id")
 
-    def __init__(self, live: LiveLog | None, label: str | None) -> None:
+    def __init__(self, live: LiveLog | None, label: str | None, env: Mapping[str, str] | None = None) -> None:
         self.live = live
+        self.env = MappingProxyType(dict(env or {}))  # `env` of the run: read-only
         self.label = label  # the name its thread takes while it runs (sandboxes.base.RUN_LABEL)
         self.thread_id: int | None = None  # while its thread runs it
         self.started = 0.0
@@ -101,7 +103,13 @@ class PythonSandbox:
         self._closed = False
 
     async def run(
-        self, function: str, parameters: Mapping[str, Any], limits: Limits, *, on_log: OnLog | None = None
+        self,
+        function: str,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         entry = self._functions.get(function)
         if entry is None:
@@ -116,7 +124,7 @@ class PythonSandbox:
                 f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0
             )
         loop = asyncio.get_running_loop()
-        job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get())
+        job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get(), env)
         try:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
@@ -174,6 +182,7 @@ class PythonSandbox:
                 job.thread_id = threading.get_ident()
                 job.started = perf_counter()
                 self._namespace["_deadline_"] = job.started + limits.timeout
+                self._namespace["env"] = job.env
             if job.label is not None:
                 name_thread(job.label)
             try:

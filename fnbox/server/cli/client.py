@@ -77,9 +77,12 @@ class Client(Protocol):
 
 
 class HttpClient:
-    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(30.0, connect=5.0), transport=transport)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(
+            base_url=self.url, timeout=httpx.Timeout(30.0, connect=5.0), transport=transport, headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -117,6 +120,16 @@ class HttpClient:
 
     def export_archive(self, name: str) -> bytes:
         return self._send("GET", f"/v2/functions/{_seg(name)}/archive").content
+
+    def set_secret(self, workspace: str, name: str, value: str) -> dict[str, Any]:
+        return self._json("PUT", f"/v2/functions/{_seg(workspace)}/secrets/{_seg(name)}", json=value)
+
+    def list_secrets(self, workspace: str) -> list[dict[str, Any]]:
+        secrets: list[dict[str, Any]] = self._json("GET", f"/v2/functions/{_seg(workspace)}/secrets")["secrets"]
+        return secrets
+
+    def delete_secret(self, workspace: str, name: str) -> None:
+        self._send("DELETE", f"/v2/functions/{_seg(workspace)}/secrets/{_seg(name)}")
 
     def run(self, workspace: str, function: str, parameters: dict[str, Any]) -> dict[str, Any]:
         response = self._send(

@@ -7,6 +7,7 @@ Exit status: 0 done, 1 the operation failed (the error and what to do next on st
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
 import os
@@ -53,14 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import logging
-
     import uvicorn
 
+    from fnbox import logs
     from fnbox.server.app import create_app
     from fnbox.server.settings import SettingsError, load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.import_dir is not None and not os.path.isdir(args.import_dir):
         print(f"fnbox: --import {args.import_dir}: no such directory", file=sys.stderr)
         return 2
@@ -71,11 +70,15 @@ def serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"fnbox: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
+    if settings.log_format == "json":
+        os.environ["LOG_FORMAT"] = "json"  # the workers' lines too
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,  # uvicorn's loggers write through the root's handler (logs.configure)
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.runtime.shutdown_grace),
     )
@@ -150,6 +153,42 @@ def export(args: argparse.Namespace) -> int:
         f"wrote {target} ({format_size(len(data))})",
     )
     return 0
+
+
+def secret(args: argparse.Namespace) -> int:
+    """The value never comes from the command line: other users see a process's arguments."""
+    if args.local or args.data_dir is not None:
+        raise UsageError("secrets are set through a server: drop --local")
+    if args.action != "ls" and not args.name:
+        raise UsageError(f"`fnbox secret {args.action}` needs the secret's name")
+    from fnbox.server.cli.client import HttpClient
+
+    with _client(args) as client:
+        if not isinstance(client, HttpClient):  # _client gives HTTP without --local
+            raise UsageError("secrets are set through a server")
+        if args.action == "set":
+            value = _secret_value(args.name)
+            saved = client.set_secret(args.workspace, args.name, value)
+            _emit(args, saved, f"set secret {args.name} of workspace {args.workspace}")
+        elif args.action == "rm":
+            client.delete_secret(args.workspace, args.name)
+            _emit(args, {"deleted": args.name}, f"deleted secret {args.name} of workspace {args.workspace}")
+        else:
+            items = client.list_secrets(args.workspace)
+            _emit(args, items, "\n".join(f"{item['name']}  {item['updated']}" for item in items) or "(no secrets)")
+    return 0
+
+
+def _secret_value(name: str) -> str:
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"value of {name}: ")
+    else:
+        value = sys.stdin.read()
+        if value.endswith("\n") and value.count("\n") == 1:
+            value = value[:-1]  # `echo "$KEY" |` adds one
+    if not value:
+        raise UsageError("the secret's value is empty: pipe it on stdin or type it at the prompt")
+    return value
 
 
 # ---- runs and executions ----------------------------------------------------------------
@@ -268,7 +307,8 @@ def _client(args: argparse.Namespace) -> closing[Client]:
         return closing(LocalClient(settings.data_dir, settings.runtime))
     from fnbox.server.cli.client import HttpClient
 
-    return closing(HttpClient(args.url or os.environ.get("FNBOX_URL") or DEFAULT_URL))
+    token = args.token or os.environ.get("FNBOX_TOKEN") or None
+    return closing(HttpClient(args.url or os.environ.get("FNBOX_URL") or DEFAULT_URL, token=token))
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
@@ -346,6 +386,10 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str | None:
         return "the server takes bodies up to its REQUEST_MAX_SIZE: raise it on the server, or deploy in parts"
     if exc.code == "Overloaded":
         return "the server is busy: try again in a moment"
+    if exc.code == "Unauthorized":
+        return "the server has access control: set FNBOX_TOKEN (or pass --token) to a token it gave you"
+    if exc.code == "Forbidden":
+        return "ask the server's admin for a token with that scope and workspace (POST /v2/tokens)"
     return None
 
 
@@ -371,13 +415,19 @@ run `fnbox COMMAND --help` for the options and an example of each command."""
 
 
 #: The common options' values when they are not given (SUPPRESS leaves them unset).
-COMMON_DEFAULTS: dict[str, Any] = {"url": None, "local": False, "data_dir": None, "json": False}
+COMMON_DEFAULTS: dict[str, Any] = {"url": None, "token": None, "local": False, "data_dir": None, "json": False}
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--url, --local, --data-dir and --json, before or after the command (SUPPRESS: one never hides the other)."""
     where = parser.add_argument_group("server or data directory")
     where.add_argument("--url", default=argparse.SUPPRESS, help=f"the server (default $FNBOX_URL or {DEFAULT_URL})")
+    where.add_argument(
+        "--token",
+        default=argparse.SUPPRESS,
+        help="the bearer token, when the server has access control (default $FNBOX_TOKEN; prefer it: "
+        "a flag shows in the process list)",
+    )
     where.add_argument(
         "--local", action="store_true", default=argparse.SUPPRESS, help="work on a data directory, with no server"
     )
@@ -452,6 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("ls", list_, "list the workspaces, or the functions of one", "fnbox ls billing")
     sub.add_argument("workspace", nargs="?", help="show this workspace's functions")
+
+    sub = command(
+        "secret",
+        secret,
+        "set (the value read from stdin, or a prompt), list or delete the secrets of a workspace",
+        'printf %s "$STRIPE_KEY" | fnbox secret set billing STRIPE_KEY',
+    )
+    sub.add_argument("action", choices=("set", "ls", "rm"), help="set a secret, list their names, or delete one")
+    sub.add_argument("workspace", help="the workspace the secret belongs to")
+    sub.add_argument(
+        "name", nargs="?", help="the secret's name (set, rm): functions read process.env.NAME / env['NAME']"
+    )
 
     sub = command("rm", remove, "delete a workspace and drop its warm sandboxes", "fnbox rm billing")
     sub.add_argument("workspace", help="the workspace to delete")

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 
 from fnbox.executions.records import MAX_LIST_LIMIT, Execution, ExecutionStatus
 from fnbox.sandboxes.errors import Conflict, FnboxError, InternalError, InvalidRequest, NotFound
+from fnbox.server.access import execution_filters, execution_visible, principal_of
 from fnbox.server.inputs import query_number, read_json, runtime_of, wants_async
 from fnbox.server.ogcapi import documents
 from fnbox.server.ogcapi.documents import OUTPUT, Urls, execute_request, link, split_process_id, status_info
@@ -33,6 +34,7 @@ from fnbox.server.ogcapi.problems import (
     problem_response,
     problems,
 )
+from fnbox.server.tokens import Principal
 from fnbox.workspaces.document import FunctionSpec, Workspace
 from fnbox.workspaces.runtime import Runtime
 
@@ -94,11 +96,15 @@ def _process(runtime: Runtime, value: str) -> tuple[Workspace, FunctionSpec]:
     raise Problem(404, f"no process {value!r}: a process id is {{workspace}}.{{function}}", type=NO_SUCH_PROCESS)
 
 
-async def _job(runtime: Runtime, job_id: str) -> Execution:
+async def _job(runtime: Runtime, job_id: str, principal: Principal, *, write: bool = False) -> Execution:
+    """The job, if `principal` may see it (`write`: dismiss it); a job it may not see does not exist for it."""
     try:
-        return await runtime.get_execution(job_id)
+        execution = await runtime.get_execution(job_id)
     except NotFound:
-        raise Problem(404, f"no job {job_id!r}", type=NO_SUCH_JOB) from None
+        execution = None
+    if execution is None or not execution_visible(principal, execution, write=write):
+        raise Problem(404, f"no job {job_id!r}", type=NO_SUCH_JOB)
+    return execution
 
 
 # ---- landing page, conformance, processes ------------------------------------------------
@@ -145,7 +151,7 @@ async def list_processes(request: Request) -> Response:
     for name in runtime.list_workspaces():
         if more:
             break
-        if name < start[0]:
+        if name < start[0] or not principal_of(request).covers(name):
             continue
         try:
             workspace = runtime.get_workspace(name)
@@ -205,14 +211,16 @@ async def execute(request: Request) -> Response:
     body = await read_json(request, empty={})
     inputs, raw, mode = execute_request(body, spec)
     if mode == "async" or wants_async(request):
-        execution = await _run(runtime.start_run(workspace.name, spec.name, inputs), request)
+        execution = await _run(
+            runtime.start_run(workspace.name, spec.name, inputs, owner=principal_of(request).id), request
+        )
         return JSONResponse(
             status_info(execution, urls),
             status_code=201,
             headers={"Location": urls.job(execution.id), "Preference-Applied": "respond-async"},
         )
     try:
-        outcome = await _run(runtime.run(workspace.name, spec.name, inputs), request)
+        outcome = await _run(runtime.run(workspace.name, spec.name, inputs, owner=principal_of(request).id), request)
     except Problem as problem:
         if "jobID" in problem.extra:  # the run started: its failure is a job to look at
             return problem_response(problem, request, _monitor(urls, problem.extra["jobID"]))
@@ -267,7 +275,12 @@ async def list_jobs(request: Request) -> Response:
     cursor = None
     if names is not None and query.get("type", "process") == "process":
         items, cursor = await runtime.list_executions(
-            workspace=names[0], function=names[1], status=query.get("status"), limit=limit, after=query.get("after")
+            workspace=names[0],
+            function=names[1],
+            status=query.get("status"),
+            limit=limit,
+            after=query.get("after"),
+            **execution_filters(principal_of(request)),
         )
 
     def build(html: bool) -> dict[str, Any]:
@@ -289,7 +302,7 @@ async def get_job(request: Request) -> Response:
       200: {description: 'jobID, processID, status, message, times, progress and links'}
       404: {description: 'problem no-such-job'}
     """
-    execution = await _job(runtime_of(request), request.path_params["jobID"])
+    execution = await _job(runtime_of(request), request.path_params["jobID"], principal_of(request))
     urls = Urls(request)
     return _answer(request, "job", lambda html: status_info(execution, urls, html, own=True))
 
@@ -304,12 +317,12 @@ async def dismiss_job(request: Request) -> Response:
       409: {description: 'the job ended successful or failed: its record is kept, there is nothing to dismiss'}
     """
     runtime, job_id = runtime_of(request), request.path_params["jobID"]
-    execution = await _job(runtime, job_id)
+    execution = await _job(runtime, job_id, principal_of(request), write=True)
     if not execution.ended:
         try:
             execution = await runtime.cancel_execution(job_id)
         except Conflict:  # it ended meanwhile
-            execution = await _job(runtime, job_id)
+            execution = await _job(runtime, job_id, principal_of(request), write=True)
     if execution.ended and execution.status != ExecutionStatus.DISMISSED:
         raise Problem(
             409,
@@ -331,7 +344,7 @@ async def job_results(request: Request) -> Response:
       500: {description: 'the job failed: its error as a problem (4xx when it failed on its input)'}
     """
     job_id = request.path_params["jobID"]
-    execution = await _job(runtime_of(request), job_id)
+    execution = await _job(runtime_of(request), job_id, principal_of(request))
     if execution.status == ExecutionStatus.SUCCESSFUL:
         return JSONResponse({OUTPUT: execution.result})
     if not execution.ended:
@@ -353,7 +366,7 @@ async def job_logs(request: Request) -> Response:
       200: {description: '{"jobID", "status", "logs": [...]}'}
       404: {description: 'problem no-such-job'}
     """
-    execution = await _job(runtime_of(request), request.path_params["jobID"])
+    execution = await _job(runtime_of(request), request.path_params["jobID"], principal_of(request))
     links = [link(Urls(request).job(execution.id), "up", documents.JSON, "job status")]
     return JSONResponse(
         {"jobID": execution.id, "status": str(execution.status), "logs": execution.logs, "links": links}
@@ -368,7 +381,7 @@ async def job_metadata(request: Request) -> Response:
       200: {description: The metadata}
       404: {description: 'problem no-such-job'}
     """
-    execution = await _job(runtime_of(request), request.path_params["jobID"])
+    execution = await _job(runtime_of(request), request.path_params["jobID"], principal_of(request))
     return JSONResponse(documents.job_metadata(execution, Urls(request)))
 
 

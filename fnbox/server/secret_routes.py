@@ -1,0 +1,64 @@
+"""The routes of workspace secrets: set, list (names and times only) and delete.
+
+No route answers a secret's value: it goes only to the workspace's runs (see workspaces.secrets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fnbox.server.inputs import read_json, runtime_of
+
+__all__ = ["secret_routes"]
+
+
+async def list_secrets(request: Request) -> Response:
+    """
+    ---
+    summary: The names of a workspace's secrets and when each was set; never their values
+    responses:
+      200: {description: '{"secrets": [{"name", "updated"}, ...]}'}
+    """
+    return JSONResponse({"secrets": runtime_of(request).secrets.list(request.path_params["workspace"])})
+
+
+async def put_secret(request: Request) -> Response:
+    """
+    ---
+    summary: Set a secret; functions read it as process.env.NAME (JavaScript) or env["NAME"] (Python) from their next run
+    requestBody:
+      content:
+        application/json:
+          example: "the value, as a JSON string"
+    responses:
+      200: {description: '{"name", "updated"}: the value is never answered'}
+      400: {description: 'InvalidRequest (a bad name, or a body that is not a JSON string)'}
+    """
+    value = await read_json(request, empty=None)
+    params = request.path_params
+    saved = await asyncio.to_thread(runtime_of(request).secrets.set, params["workspace"], params["name"], value)
+    return JSONResponse(saved)
+
+
+async def delete_secret(request: Request) -> Response:
+    """
+    ---
+    summary: Delete a secret; the next run no longer sees it
+    responses:
+      204: {description: 'Deleted'}
+      404: {description: 'NotFound'}
+    """
+    params = request.path_params
+    await asyncio.to_thread(runtime_of(request).secrets.delete, params["workspace"], params["name"])
+    return Response(status_code=204)
+
+
+secret_routes = [
+    Route("/v2/functions/{workspace}/secrets", list_secrets, methods=["GET"]),
+    Route("/v2/functions/{workspace}/secrets/{name}", put_secret, methods=["PUT"]),
+    Route("/v2/functions/{workspace}/secrets/{name}", delete_secret, methods=["DELETE"]),
+]

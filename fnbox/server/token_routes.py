@@ -1,0 +1,64 @@
+"""The routes of API tokens: make, list and revoke them (admin only, see server.access)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fnbox.server.inputs import read_json
+from fnbox.server.tokens import TokenStore
+
+__all__ = ["token_routes", "tokens_of"]
+
+
+def tokens_of(request: Request) -> TokenStore:
+    tokens: TokenStore = request.app.state.tokens
+    return tokens
+
+
+async def create_token(request: Request) -> Response:
+    """
+    ---
+    summary: Make a token (admin only); the answer is the only time its secret is shown
+    requestBody:
+      content:
+        application/json:
+          example: {"scopes": ["run"], "workspaces": ["billing", "team-a-*"], "expires_in": 86400}
+    responses:
+      201: {description: '{"id", "token", "scopes", "workspaces", "created", "expires"}'}
+      400: {description: 'InvalidRequest (an unknown scope, a bad pattern or expiry)'}
+      401: {description: 'Unauthorized'}
+      403: {description: 'Forbidden (not an admin token)'}
+    """
+    created = tokens_of(request).create(await read_json(request, empty={}))
+    return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def list_tokens(request: Request) -> Response:
+    """
+    ---
+    summary: The tokens (admin only), without their secret part
+    responses:
+      200: {description: '[{"id", "scopes", "workspaces", "created", "expires"}, ...]'}
+    """
+    return JSONResponse(tokens_of(request).list())
+
+
+async def revoke_token(request: Request) -> Response:
+    """
+    ---
+    summary: Revoke a token (admin only); the next request with it is refused
+    responses:
+      204: {description: 'Revoked'}
+      404: {description: 'NotFound'}
+    """
+    tokens_of(request).revoke(request.path_params["id"])
+    return Response(status_code=204)
+
+
+token_routes = [
+    Route("/v2/tokens", create_token, methods=["POST"]),
+    Route("/v2/tokens", list_tokens, methods=["GET"]),
+    Route("/v2/tokens/{id}", revoke_token, methods=["DELETE"]),
+]
