@@ -73,6 +73,7 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
             "_deadline_": 0.0,
             "_timeout_": _timeout,
             "_missing_": MISSING,
+            "_params_": _params,
             "cache": {},
             "log": output.make_log(),
         }
@@ -83,6 +84,14 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
 def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`f(*args, **kwargs)` in user code."""
     return function(*args, **kwargs)
+
+
+def _params(given: dict[str, Any], local: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A function's `params`: its declared parameters' values, then every other one it was given."""
+    merged = {**local, **given}
+    for key, value in defaults.items():
+        merged.setdefault(key, value)
+    return merged
 
 
 def _timeout() -> None:
