@@ -32,15 +32,19 @@ class Deadline(BaseException):
 
 
 #: Attribute names that get a closer look; every other name costs one set lookup.
-_SPECIAL = INSPECT_ATTRIBUTES | SIZED_METHODS | {
-    "mro",
-    "format",
-    "format_map",
-    "obj",
-    "elements",
-    "from_bytes",
-    "register",
-}
+_SPECIAL = (
+    INSPECT_ATTRIBUTES
+    | SIZED_METHODS
+    | {
+        "mro",
+        "format",
+        "format_map",
+        "obj",
+        "elements",
+        "from_bytes",
+        "register",
+    }
+)
 _WRITABLE_TYPES = frozenset({dict, list, bytearray, deque, Counter})
 _WRITABLE_BASES = (dict, list, bytearray, deque)
 

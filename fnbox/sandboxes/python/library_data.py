@@ -68,7 +68,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "delitem": "replaced: a delete that checks the target as `del obj[k]` does",
     },
     "functools": {
-        "update_wrapper": "replaced: it writes attributes onto the wrapper, which may be a function every workspace shares",
+        "update_wrapper": "it writes attributes onto the wrapper, which may be a function every workspace shares; use wraps()",
         "singledispatch": "dispatches on a class's MRO walked outside the guards; not vetted",
     },
     "typing": {

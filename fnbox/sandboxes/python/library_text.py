@@ -38,12 +38,12 @@ LEFT_OUT: dict[str, dict[str, str]] = {
     "html": {},
     "difflib": {
         "HtmlDiff": "sizes its output by tab size and wrap column arguments; not vetted",
-        "diff_bytes": "not vetted",
+        "diff_bytes": "decodes and re-encodes with any codec name; not vetted",
     },
     "pprint": {
         "PrettyPrinter": "writes to any stream, the worker's stdout included; use pformat() or pprint()",
     },
-    "unicodedata": {"ucd_3_2_0": "an old database object; not vetted"},
+    "unicodedata": {"ucd_3_2_0": "an old Unicode database object with its own unchecked normalize()"},
 }
 
 
@@ -185,7 +185,7 @@ def build_pprint(guards: Guards) -> dict[str, Any]:
 def build_unicodedata(guards: Guards) -> dict[str, Any]:
     items = guards.budget
 
-    def normalize(form: str, text: str) -> str:
+    def normalize(form: Any, text: str) -> str:
         # NFKC/NFKD can turn one character into 18 (U+FDFA), NFC/NFD into 3 (U+1D160).
         growth = 18 if isinstance(form, str) and form.startswith("NFK") else 3
         if isinstance(text, str) and len(text) * growth > items.items:

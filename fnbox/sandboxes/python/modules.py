@@ -95,7 +95,10 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "setcontext": "the thread's context: setting its precision or exponent range lifts the size limits",
         "Context": "a context sets precision and exponent range past the size limits; use localcontext(prec=...)",
     },
-    "hashlib": {"shake_128": "hexdigest(length) allocates any size", "shake_256": "hexdigest(length) allocates any size"},
+    "hashlib": {
+        "shake_128": "hexdigest(length) allocates any size",
+        "shake_256": "hexdigest(length) allocates any size",
+    },
     "uuid": {"uuid1": "reads the MAC address, possibly by running ifconfig"},
     "datetime": {},
     "json": {"JSONDecoder": "cls= hooks are not vetted", "JSONEncoder": "cls= hooks are not vetted"},

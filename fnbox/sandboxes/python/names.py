@@ -73,7 +73,22 @@ DUNDER_METHODS = frozenset(
         "__neg__ __pos__ __abs__ __invert__ "
         + " ".join(
             f"__{p}{op}__"
-            for op in "add sub mul matmul truediv floordiv mod divmod pow lshift rshift and xor or".split()
+            for op in [
+                "add",
+                "sub",
+                "mul",
+                "matmul",
+                "truediv",
+                "floordiv",
+                "mod",
+                "divmod",
+                "pow",
+                "lshift",
+                "rshift",
+                "and",
+                "xor",
+                "or",
+            ]
             for p in ("", "r", "i")
             if not (p == "i" and op == "divmod")
         )

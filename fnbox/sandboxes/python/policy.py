@@ -204,7 +204,9 @@ class FnboxPolicy(RestrictingNodeTransformer):
     def _check_module(self, node: ast.AST, module: str) -> None:
         if module not in self.importable:
             allowed = ", ".join(sorted(self.allowed_modules)) or "none"
-            self.error(node, f'Import of "{module}" is not allowed: fnbox functions import vetted modules only ({allowed}).')
+            self.error(
+                node, f'Import of "{module}" is not allowed: fnbox functions import vetted modules only ({allowed}).'
+            )
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
         """`x: int = 1`: the target and value are checked as in a plain assignment."""

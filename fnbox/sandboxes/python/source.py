@@ -79,7 +79,9 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
     declared = tuple(p.name for p in function.parameters)
     for parameter in declared:
         if not parameter.isidentifier():
-            raise _error(name, None, f"parameter name {parameter!r} is not an identifier: read it as params[{parameter!r}]")
+            raise _error(
+                name, None, f"parameter name {parameter!r} is not an identifier: read it as params[{parameter!r}]"
+            )
     if len(set(declared)) != len(declared):
         raise _error(name, None, "a parameter is declared twice")
     parameters = tuple(p for p in declared if is_local(p))
