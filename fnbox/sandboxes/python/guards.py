@@ -12,6 +12,8 @@ import operator
 import weakref
 from abc import ABCMeta
 from collections import Counter, deque
+from decimal import Decimal
+from fractions import Fraction
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
@@ -180,8 +182,27 @@ class ClassMaker:
 
     def __call__(self, name: str, bases: tuple[Any, ...], namespace: Any, **kwargs: Any) -> type:
         cls = _metaclass_of(bases)(name, bases, namespace, **kwargs)
+        if issubclass(cls, _VALUE_TYPES):
+            for klass in cls.__mro__:
+                if klass is cls or klass in self.user_classes:
+                    redefined = _SIZE_READ_METHODS.intersection(vars(klass))
+                    if redefined:
+                        raise TypeError(
+                            f"class {name!r} subclasses a built-in type and redefines {', '.join(sorted(redefined))}, "
+                            "which the size checks read: wrap the value in an attribute instead of subclassing"
+                        )
         self.user_classes.add(cls)
         return cls
+
+
+#: Built-in types the size checks measure (length, bits, comparisons) before C code uses them.
+_VALUE_TYPES = (int, float, complex, str, bytes, bytearray, list, tuple, deque, Decimal, Fraction)
+#: What a subclass of one of them may not redefine: the checks would read the lie, C the real value.
+_SIZE_READ_METHODS = frozenset(
+    "__len__ __index__ __int__ __float__ __mul__ __rmul__ __imul__ __pow__ __rpow__ __ipow__ __lshift__ "
+    "__rlshift__ __ilshift__ __mod__ __rmod__ __imod__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __add__ "
+    "__radd__ __iadd__ __bool__ __abs__ __neg__ bit_length count find index".split()
+)
 
 
 def _metaclass_of(bases: tuple[Any, ...]) -> type:

@@ -423,3 +423,25 @@ def test_a_parameter_that_is_no_identifier_is_refused_with_the_way_to_read_it():
 def test_errors_are_compilation_errors():
     assert isinstance(refused_at_save("import os"), CompilationError)
     assert isinstance(fails(workspace(f="return '{0.x}'.format(1)")), FunctionError)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "class L(list):\n    def __len__(self):\n        return 0\nreturn L([1]) * 10 ** 9",
+        "class I(int):\n    def __rmul__(self, o):\n        return 0\nreturn [1] * I(10 ** 9)",
+        "class I(int):\n    def __gt__(self, o):\n        return False\nimport random\nreturn random.Random().choices([1], k=I(10 ** 10))",
+        "class T(tuple):\n    def __len__(self):\n        return 1\nreturn ', '.join(T(['x' * 1000] * 1000)) * 10 ** 5",
+        "class S(str):\n    def count(self, x):\n        return 0\nreturn S('a' * 1000).replace('a', 'b' * 100000)",
+        "class I(int):\n    def bit_length(self):\n        return 1\nreturn pow(I(2 ** 200000), 1000)",
+        "class A:\n    def __len__(self):\n        return 0\nclass S(A, str):\n    pass\nreturn S('x') * 10 ** 10",
+    ],
+)
+def test_subclasses_of_built_in_values_cannot_lie_to_the_size_checks(code):
+    message = fails(workspace(f=code)).message
+    assert "which the size checks read" in message or "cannot be subclassed" in message
+
+
+def test_subclasses_of_built_in_values_keep_the_usual_methods():
+    code = "class Tags(list):\n    def __getitem__(self, i):\n        return 'tag'\n    def total(self):\n        return len(self)\nreturn [Tags([1, 2])[0], Tags([1]).total()]"
+    assert result(code) == ["tag", 1]
