@@ -12,9 +12,9 @@ import operator
 import weakref
 from abc import ABCMeta
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from fractions import Fraction
-from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -199,9 +199,40 @@ class ClassMaker:
 _VALUE_TYPES = (int, float, complex, str, bytes, bytearray, list, tuple, deque, Decimal, Fraction)
 #: What a subclass of one of them may not redefine: the checks would read the lie, C the real value.
 _SIZE_READ_METHODS = frozenset(
-    "__len__ __index__ __int__ __float__ __mul__ __rmul__ __imul__ __pow__ __rpow__ __ipow__ __lshift__ "
-    "__rlshift__ __ilshift__ __mod__ __rmod__ __imod__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __add__ "
-    "__radd__ __iadd__ __bool__ __abs__ __neg__ bit_length count find index".split()
+    [
+        "__len__",
+        "__index__",
+        "__int__",
+        "__float__",
+        "__mul__",
+        "__rmul__",
+        "__imul__",
+        "__pow__",
+        "__rpow__",
+        "__ipow__",
+        "__lshift__",
+        "__rlshift__",
+        "__ilshift__",
+        "__mod__",
+        "__rmod__",
+        "__imod__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__eq__",
+        "__ne__",
+        "__add__",
+        "__radd__",
+        "__iadd__",
+        "__bool__",
+        "__abs__",
+        "__neg__",
+        "bit_length",
+        "count",
+        "find",
+        "index",
+    ]
 )
 
 
