@@ -104,19 +104,20 @@ def build_string(guards: Guards) -> dict[str, Any]:
 def build_textwrap(guards: Guards) -> dict[str, Any]:
     items = guards.budget
 
-    def check(what: str, text: Any, *indents: Any) -> None:
+    def check(what: str, text: Any, *indents: Any, once: Any = "") -> None:
+        """Every line may get an indent, and there are at most as many lines as characters."""
         if isinstance(text, str):
             widest = max((len(i) for i in indents if isinstance(i, str)), default=0)
-            size = len(text) + widest * (len(text) + 1)
+            size = len(text) + widest * (len(text) + 1) + (len(once) if isinstance(once, str) else 0)
             if size > items.items:
                 raise too_big(what, size, items.items, "characters")
 
     def options(kwargs: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(kwargs.get(k, "") for k in ("initial_indent", "subsequent_indent", "placeholder"))
+        return tuple(kwargs.get(k, "") for k in ("initial_indent", "subsequent_indent"))
 
     class TextWrapper(textwrap.TextWrapper):
         def wrap(self, text: str) -> list[str]:
-            check("textwrap", text, self.initial_indent, self.subsequent_indent, self.placeholder)
+            check("textwrap", text, self.initial_indent, self.subsequent_indent, once=self.placeholder)
             return super().wrap(text)
 
     TextWrapper.__module__ = "textwrap"
@@ -128,7 +129,7 @@ def build_textwrap(guards: Guards) -> dict[str, Any]:
         return "\n".join(wrap(text, width, **kwargs))
 
     def shorten(text: str, width: int, **kwargs: Any) -> str:
-        check("textwrap.shorten()", text, *options(kwargs))
+        check("textwrap.shorten()", text, *options(kwargs), once=kwargs.get("placeholder", ""))
         return textwrap.shorten(text, width, **kwargs)
 
     def indent(text: str, prefix: str, predicate: Callable[[str], bool] | None = None) -> str:

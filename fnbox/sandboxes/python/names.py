@@ -137,8 +137,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
     + list(GLOBALS)
     + list(RESTRICTED)
 )
-#: Names a parameter may not take: the keywords (a parameter is a local variable) and
-#: RestrictedPython's own names. A parameter named like a builtin (`id`, `type`, `list`)
+#: Names a declared parameter cannot take as a local variable (it is read through `params`):
+#: the keywords and the names RestrictedPython refuses to bind. A parameter named like a builtin (`id`, `type`, `list`)
 #: shadows it inside its function only; one named `cache` or `log` shadows the workspace's
 #: cache or log there (both stay reachable from other functions).
-RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(list(keyword.kwlist) + list(RESTRICTED))
+RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset([*keyword.kwlist, *RESTRICTED, "print", "breakpoint"])

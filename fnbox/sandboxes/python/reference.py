@@ -6,10 +6,17 @@ checks that the README holds exactly this text.
 
 from __future__ import annotations
 
+import keyword
+
 from fnbox.sandboxes.python.guards import Budget, Guards
 from fnbox.sandboxes.python.library_data import MAX_CACHE_ENTRIES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, LEFT_OUT, Modules
-from fnbox.sandboxes.python.names import DUNDER_METHODS, FORBIDDEN_CALLS, REFUSED_DUNDER_METHODS
+from fnbox.sandboxes.python.names import (
+    DUNDER_METHODS,
+    FORBIDDEN_CALLS,
+    REFUSED_DUNDER_METHODS,
+    RESERVED_PARAMETER_NAMES,
+)
 
 
 def members() -> dict[str, list[str]]:
@@ -31,7 +38,9 @@ def markdown() -> str:
         "Every function also has `params`, the mapping of all the parameters of the run, declared",
         "(with their defaults) or not, whatever their names: `params['from']`, `params['_id']`,",
         "`params.default` in JavaScript. Names that cannot be variables (keywords such as `from`,",
-        "`class`, `default`; in Python names starting with `_`) are read there only. A declared",
+        "`class`, `default`; in Python names starting with `_` and "
+        + ", ".join(f"`{n}`" for n in sorted(RESERVED_PARAMETER_NAMES - set(keyword.kwlist)))
+        + ") are read there only. A declared",
         "parameter named `params` takes the name. A Python function calling another passes",
         "keywords: `other(x=1, extra=2)`, and undeclared ones reach its `params`.",
         "",
