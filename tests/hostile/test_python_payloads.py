@@ -96,12 +96,6 @@ SAVE_ESCAPES = [
     ),
     ("class A:\n    def __getattribute__(self, name):\n        return 1", '"__getattribute__"', "getattribute"),
     (
-        "class A:\n    def __iter__(self):\n        return self",
-        '"__iter__" is an invalid variable name',
-        "hostile-iter",
-    ),
-    ("class A:\n    def __repr__(self):\n        return 'x'", '"__repr__" is an invalid variable name', "hostile-repr"),
-    (
         "def deco(f):\n    return f.__globals__\n@deco\ndef g():\n    pass",
         '"__globals__" is an invalid attribute name',
         "decorator-globals",

@@ -180,6 +180,7 @@ class FnboxPolicy(RestrictingNodeTransformer):
                 f'"{node.attr}" is an invalid attribute name because it starts with "_": fnbox functions do '
                 "not read or write special attributes (use isinstance(), or call the operation: len(x), str(x)...).",
             )
+            self.visit(node.value)  # its errors too
             return node
         return super().visit_Attribute(node)
 
