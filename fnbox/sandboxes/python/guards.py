@@ -54,6 +54,13 @@ _WRITABLE_BASES = (dict, list, bytearray, deque)
 class Guards:
     """The access guards of one sandbox, bound to its namespace (where its deadline is)."""
 
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __init__(self, namespace: dict[str, Any], budget: Budget) -> None:
         self.ns = namespace
         self.budget = budget

@@ -98,6 +98,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "open": "opens files",
         "FileIO": "opens files",
         "TextIOWrapper": "wraps file descriptors",
+        "BytesIO.getbuffer": "a memoryview, which fnbox functions do not get; use getvalue()",
     },
     "calendar": {
         "setfirstweekday": "sets the first weekday every workspace of the process shares",
@@ -281,6 +282,9 @@ def build_io(guards: Guards) -> dict[str, Any]:
         def truncate(self, size: Any = None, /) -> int:
             check("BytesIO.truncate()", size)
             return super().truncate(size)
+
+        def getbuffer(self) -> memoryview:
+            raise TypeError("BytesIO.getbuffer() is not available in fnbox functions: use getvalue()")
 
     StringIO.__module__ = BytesIO.__module__ = "io"
     return {"StringIO": StringIO, "BytesIO": BytesIO, "SEEK_SET": 0, "SEEK_CUR": 1, "SEEK_END": 2}

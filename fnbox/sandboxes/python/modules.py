@@ -158,10 +158,13 @@ def _pick(module: Any, names: str) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names.split() if hasattr(module, name)}
 
 
-def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any:
-    """A read-only object answering `members` and nothing else."""
+def make_proxy(
+    name: str, members: dict[str, Any], description: str = "", left_out: dict[str, str] | None = None
+) -> Any:
+    """A read-only object answering `members` and nothing else; `left_out` says why a member is not there."""
     members = dict(members)
     description = description or f"<module {name!r}>"
+    reasons = dict(left_out or {})
 
     class Module:
         __slots__ = ()
@@ -170,7 +173,15 @@ def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any
             try:
                 return members[attr]
             except KeyError:
-                raise AttributeError(f"module {name!r} has no member {attr!r} in fnbox functions") from None
+                why = reasons.get(attr)
+                message = f"module {name!r} has no member {attr!r} in fnbox functions"
+                raise AttributeError(message + (f": {why}" if why else "")) from None
+
+        def __copy__(self) -> Any:
+            return self
+
+        def __deepcopy__(self, memo: Any) -> Any:
+            return self
 
         def __repr__(self) -> str:
             return description
@@ -184,6 +195,13 @@ def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any
 
 class Modules:
     """Builds one sandbox's module proxies on first import and serves `import` statements."""
+
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
     def __init__(self, guards: Guards, allowed: frozenset[str]) -> None:
         self.guards = guards
@@ -218,7 +236,7 @@ class Modules:
             else:  # a package of allowed modules, such as urllib
                 prefix = name + "."
                 members = {n[len(prefix) :]: self.proxy(n) for n in self.allowed if n.startswith(prefix)}
-            proxy = self._proxies[name] = make_proxy(name, members)
+            proxy = self._proxies[name] = make_proxy(name, members, left_out=LEFT_OUT.get(name))
         return proxy
 
     # One builder per vetted module.

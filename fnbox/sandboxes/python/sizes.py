@@ -220,6 +220,13 @@ _SEQUENCES = (str, bytes, bytearray, list, tuple, deque)
 class Sizes:
     """The size guards of one sandbox, reading its current budget."""
 
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __init__(self, budget: Budget, check_deadline: Callable[[], None]) -> None:
         self.budget = budget
         self.check_deadline = check_deadline

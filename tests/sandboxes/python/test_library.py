@@ -445,3 +445,24 @@ def test_subclasses_of_built_in_values_cannot_lie_to_the_size_checks(code):
 def test_subclasses_of_built_in_values_keep_the_usual_methods():
     code = "class Tags(list):\n    def __getitem__(self, i):\n        return 'tag'\n    def total(self):\n        return len(self)\nreturn [Tags([1, 2])[0], Tags([1]).total()]"
     assert result(code) == ["tag", 1]
+
+
+def test_a_left_out_member_says_why():
+    message = fails(workspace(f="import typing\nreturn typing.get_type_hints")).message
+    assert "has no member 'get_type_hints' in fnbox functions: evaluates string annotations with eval()" in message
+
+
+def test_deepcopy_of_a_guard_does_not_clone_the_sandbox():
+    import copy
+
+    guards = Guards({}, Budget())
+    assert copy.deepcopy(guards.getattr_builtin).__self__ is guards
+    assert copy.deepcopy(guards.sizes.pow).__self__ is guards.sizes
+    assert result("import copy\nreturn copy.deepcopy(getattr)(1, 'real')") == 1
+    assert (
+        "is an invalid attribute name"
+        in fails(workspace(f="import copy\nreturn copy.deepcopy(getattr)((), '__class__')")).message
+    )
+    assert (
+        "getbuffer() is not available" in fails(workspace(f="import io\nreturn io.BytesIO(b'x').getbuffer()")).message
+    )
