@@ -46,6 +46,8 @@ SAVE_REFUSED = [
     ("class A(dict):\n    def keys(self):\n        return super().__class__", '"__class__"'),
     ("return super(int, 1).__init__", "invalid attribute name"),
     ("def __add__(a, b):\n    return 1", 'starts with "_"'),
+    ("s = super\nreturn s(int, 1)", '"super" may only be called'),
+    ("import functools\nreturn functools.partial(super, int)", '"super" may only be called'),
     # Internal modules stay out of reach: datetime imports _strptime for itself only.
     ("import _strptime", 'Import of "_strptime"'),
     ("from datetime import _strptime", "invalid"),
@@ -73,6 +75,18 @@ RUN_REFUSED = [
     ("import functools\nreturn functools.partial(open, '/etc/passwd')()", "open() is not available", "partial-open"),
     # Attribute walkers and writes past the write guard.
     ("import operator\nreturn operator.attrgetter('__class__')(1)", "has no member 'attrgetter'", "attrgetter"),
+    # super(Class, obj) past fnbox's checking subclasses of host classes.
+    ("import io\ns = io.StringIO()\nsuper(io.StringIO, s).seek(2 ** 40)", "takes a class defined", "super-stringio"),
+    (
+        "import string\nt = string.Template('$a' * 1000)\nreturn super(string.Template, t).substitute(a='x' * 10 ** 6)",
+        "takes a class defined",
+        "super-template",
+    ),
+    (
+        "import random\nreturn super(random.Random, random.Random()).choices([1], k=10 ** 10)",
+        "takes a class defined",
+        "super-random",
+    ),
     ("import operator\nreturn operator.methodcaller('__reduce__')", "has no member 'methodcaller'", "methodcaller"),
     ("import operator, math\noperator.setitem(math, 'pi', 3)", "cannot modify", "operator-setitem-module"),
     (
@@ -173,6 +187,10 @@ BOMBS = [
     ("import io\nb = io.BytesIO()\nb.truncate(2 ** 40)", "bytesio-truncate"),
     ("import io\ns = io.StringIO()\ns.seek(2 ** 40)\ns.write('x')", "stringio-seek"),
     ("import secrets\nreturn secrets.token_hex(2 ** 40)", "secrets-token"),
+    (
+        "import csv, io\nf = io.StringIO()\ncsv.writer(f, lineterminator='x' * 10 ** 6).writerows([[1]] * 10 ** 6)",
+        "csv-writerows-lineterminator",
+    ),
     ("import unicodedata\nreturn unicodedata.normalize('NFKD', '\\ufdfa' * 10 ** 7)", "nfkd-expansion"),
     ("import operator\nreturn operator.mul('x', 10 ** 12)", "operator-mul"),
     ("import operator\nreturn operator.pow(10, 10 ** 9)", "operator-pow"),

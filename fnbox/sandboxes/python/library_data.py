@@ -274,10 +274,21 @@ def build_io(guards: Guards) -> dict[str, Any]:
             check("StringIO.seek()", pos)
             return super().seek(pos, whence)
 
+        def write(self, text: str, /) -> int:
+            # csv's writerows() writes from C, row after row, with no deadline check between.
+            if isinstance(text, str):
+                check("this StringIO", self.tell() + len(text))
+            return super().write(text)
+
     class BytesIO(io.BytesIO):
         def seek(self, pos: int, whence: int = 0, /) -> int:
             check("BytesIO.seek()", pos)
             return super().seek(pos, whence)
+
+        def write(self, data: Any, /) -> int:
+            if isinstance(data, (bytes, bytearray)):
+                check("this BytesIO", self.tell() + len(data))
+            return super().write(data)
 
         def truncate(self, size: Any = None, /) -> int:
             check("BytesIO.truncate()", size)

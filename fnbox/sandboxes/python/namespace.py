@@ -74,6 +74,7 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
             "_timeout_": _timeout,
             "_missing_": MISSING,
             "_params_": _params,
+            "_super_": guards.super_builtin,
             "cache": {},
             "log": output.make_log(),
         }

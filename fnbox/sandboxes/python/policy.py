@@ -121,6 +121,7 @@ class FnboxPolicy(RestrictingNodeTransformer):
         #: Builtins a declared parameter shadows: a call of it calls the parameter.
         self.shadowed = shadowed
         self._methods: set[int] = set()
+        self._super_calls: set[int] = set()
         # "urllib" may be imported when "urllib.parse" is allowed.
         self.importable = allowed_modules | {name.rpartition(".")[0] for name in allowed_modules if "." in name}
 
@@ -130,6 +131,9 @@ class FnboxPolicy(RestrictingNodeTransformer):
         node = self.node_contents_visit(node)
         if isinstance(node.ctx, ast.Load) and node.id == "print":
             return node
+        if node.id == "super" and id(node) not in self._super_calls and "super" not in self.shadowed:
+            self.error(node, '"super" may only be called: super().method(...) or super(Class, self).method(...).')
+            return node
         self.check_name(node, node.id)
         return node
 
@@ -137,6 +141,12 @@ class FnboxPolicy(RestrictingNodeTransformer):
         func = node.func
         if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS and func.id not in self.shadowed:
             self.error(node, FORBIDDEN_CALLS[func.id] + ".")
+        if isinstance(func, ast.Name) and func.id == "super" and "super" not in self.shadowed:
+            self._super_calls.add(id(func))
+            if node.args or node.keywords:  # super(Class, obj): checked at run time (see guards.super_builtin)
+                visited = super().visit_Call(node)
+                func.id = "_super_"  # once visited: user code may not name it
+                return visited
         return super().visit_Call(node)
 
     # Classes: special methods from an allow-list.

@@ -466,3 +466,21 @@ def test_deepcopy_of_a_guard_does_not_clone_the_sandbox():
     assert (
         "getbuffer() is not available" in fails(workspace(f="import io\nreturn io.BytesIO(b'x').getbuffer()")).message
     )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import io\ns = io.StringIO()\nsuper(io.StringIO, s).seek(2 ** 40)",
+        "import string\nt = string.Template('$a' * 1000)\nreturn super(string.Template, t).substitute(a='x' * 10 ** 6)",
+        "import random\nr = random.Random(1)\nreturn super(random.Random, r).choices([1], k=10 ** 10)",
+    ],
+)
+def test_super_with_arguments_cannot_skip_the_checks_of_host_subclasses(code):
+    assert "takes a class defined in fnbox functions" in fails(workspace(f=code)).message
+
+
+def test_super_with_arguments_works_for_user_classes_and_cannot_be_aliased():
+    code = "class A:\n    def f(self):\n        return 1\nclass B(A):\n    def f(self):\n        return super(B, self).f() + 1\nreturn B().f()"
+    assert result(code) == 2
+    assert '"super" may only be called' in refused_at_save("s = super\nreturn s").message
