@@ -209,6 +209,11 @@ def build_dataclasses(guards: Guards) -> dict[str, Any]:
     def dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
         def wrap(cls: Any) -> Any:
             _user_class(guards, cls, "@dataclass")
+            quoted = [name for name, kind in vars(cls).get("__annotations__", {}).items() if isinstance(kind, str)]
+            if quoted:  # dataclasses would look them up in the module the class comes from, which has none
+                raise TypeError(
+                    f"@dataclass field {quoted[0]!r} has a quoted annotation: write the type itself (x: int, not x: 'int')"
+                )
             made = dataclasses.dataclass(cls, **kwargs)
             guards.user_classes.add(made)  # slots=True makes a new class
             return made

@@ -147,7 +147,18 @@ def build_textwrap(guards: Guards) -> dict[str, Any]:
 
 
 def build_html(guards: Guards) -> dict[str, Any]:
-    return {"escape": html.escape, "unescape": html.unescape}
+    items = guards.budget
+
+    def escape(text: str, quote: bool = True) -> str:
+        if isinstance(text, str):  # '&' becomes '&amp;', '"' '&quot;'...: the exact size, counted first
+            size = len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
+            if quote:
+                size += 5 * text.count('"') + 5 * text.count("'")
+            if size > items.items:
+                raise too_big("html.escape()", size, items.items, "characters")
+        return html.escape(text, quote)
+
+    return {"escape": escape, "unescape": html.unescape}
 
 
 def build_difflib(guards: Guards) -> dict[str, Any]:
@@ -187,8 +198,8 @@ def build_unicodedata(guards: Guards) -> dict[str, Any]:
     items = guards.budget
 
     def normalize(form: Any, text: str) -> str:
-        # NFKC/NFKD can turn one character into 18 (U+FDFA), NFC/NFD into 3 (U+1D160).
-        growth = 18 if isinstance(form, str) and form.startswith("NFK") else 3
+        # NFKC/NFKD can turn one character into 18 (U+FDFA), NFC/NFD into at most 4.
+        growth = 18 if isinstance(form, str) and form.startswith("NFK") else 4
         if isinstance(text, str) and len(text) * growth > items.items:
             raise too_big("unicodedata.normalize()", len(text) * growth, items.items, "characters")
         return unicodedata.normalize(form, text)

@@ -171,6 +171,7 @@ def test_size_checks_of_new_members():
         "import io\ns = io.StringIO()\ns.seek(10 ** 12)",
         "import secrets\nreturn secrets.token_bytes(10 ** 12)",
         "import unicodedata\nreturn unicodedata.normalize('NFKC', '\\ufdfa' * 1000000)",
+        "import html\nreturn html.escape('\"' * 3000000)",
         "return '{:999999999}'.format(1)",
         "return '{0:{1}}'.format(1, 999999999)",
         "import operator\nreturn operator.mul('x', 10 ** 12)",
@@ -484,3 +485,8 @@ def test_super_with_arguments_works_for_user_classes_and_cannot_be_aliased():
     code = "class A:\n    def f(self):\n        return 1\nclass B(A):\n    def f(self):\n        return super(B, self).f() + 1\nreturn B().f()"
     assert result(code) == 2
     assert '"super" may only be called' in refused_at_save("s = super\nreturn s").message
+
+
+def test_a_quoted_dataclass_annotation_says_what_to_write():
+    code = "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: 'int'\nreturn 1"
+    assert "write the type itself" in fails(workspace(f=code)).message
