@@ -65,6 +65,24 @@ def test_refused_at_save(service, code, message):
 # Members and constructs refused when the function runs.
 
 RUN_REFUSED = [
+    # Special methods that hand out modules or tracebacks hand out what user code already has.
+    (
+        "class A:\n    def __getitem__(self, k):\n        import uuid\n        return uuid\nreturn A()[0].os",
+        "has no member 'os'",
+        "getitem-returns-module",
+    ),
+    (
+        "class A:\n    def __enter__(self):\n        return self\n    def __exit__(self, t, v, tb):\n"
+        "        self.tb = tb\n        return True\nwith A() as a:\n    1 / 0\nreturn getattr(a.tb, 'tb_fr' + 'ame')",
+        "is a restricted name",
+        "exit-traceback-frame",
+    ),
+    (
+        "class A:\n    def __exit__(self, t, v, tb):\n        return v.obj\n    def __enter__(self):\n        return self\n"
+        "with A():\n    log.nothing",
+        '"obj" of an exception',
+        "exit-exception-obj",
+    ),
     # functools.partial over guarded functions keeps their guards.
     (
         "import functools\nreturn functools.partial(getattr, (), '__class__')()",
@@ -187,6 +205,7 @@ BOMBS = [
     ("import io\nb = io.BytesIO()\nb.truncate(2 ** 40)", "bytesio-truncate"),
     ("import io\ns = io.StringIO()\ns.seek(2 ** 40)\ns.write('x')", "stringio-seek"),
     ("import secrets\nreturn secrets.token_hex(2 ** 40)", "secrets-token"),
+    ("import html\nreturn html.escape('\"' * 10 ** 7)", "html-escape-expansion"),
     (
         "import csv, io\nf = io.StringIO()\ncsv.writer(f, lineterminator='x' * 10 ** 6).writerows([[1]] * 10 ** 6)",
         "csv-writerows-lineterminator",
