@@ -87,9 +87,14 @@ def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
-def _params(given: dict[str, Any], local: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def _params(
+    given: dict[str, Any], local: dict[str, Any], defaults: dict[str, Any], optional: tuple[str, ...]
+) -> dict[str, Any]:
     """A function's `params`: its declared parameters' values, then every other one it was given."""
     merged = {**local, **given}
+    for key in optional:
+        if merged[key] is None:  # not given (null means not given)
+            del merged[key]
     for key, value in defaults.items():
         merged.setdefault(key, value)
     return merged

@@ -183,9 +183,14 @@ def _uses(tree: ast.AST, name: str) -> bool:
 
 
 def _params_statement(function: FunctionSource) -> ast.stmt:
-    """`params = _params_(_given_, {"p1": p1, ...}, {"class": <default>, ...})`."""
+    """`params = _params_(_given_, {"p1": p1, ...}, {"class": <default>, ...}, ("p2", ...))`.
+
+    The last are the declared parameters without a default: left out when not given, as
+    JavaScript's `params` leaves them out.
+    """
     local = [p.name for p in function.parameters if is_local(p.name)]
     others = [p for p in function.parameters if not is_local(p.name) and p.has_default]
+    optional = [p.name for p in function.parameters if is_local(p.name) and not p.has_default]
     statement = ast.Assign(
         targets=[ast.Name(id=PARAMS, ctx=ast.Store())],
         value=_call_name(
@@ -193,6 +198,7 @@ def _params_statement(function: FunctionSource) -> ast.stmt:
             ast.Name(id="_given_", ctx=ast.Load()),
             ast.Dict(keys=[ast.Constant(n) for n in local], values=[ast.Name(id=n, ctx=ast.Load()) for n in local]),
             ast.Dict(keys=[ast.Constant(p.name) for p in others], values=[_literal(p.default) for p in others]),
+            ast.Tuple(elts=[ast.Constant(n) for n in optional], ctx=ast.Load()),
         ),
         lineno=1,
         col_offset=0,

@@ -490,3 +490,9 @@ def test_super_with_arguments_works_for_user_classes_and_cannot_be_aliased():
 def test_a_quoted_dataclass_annotation_says_what_to_write():
     code = "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: 'int'\nreturn 1"
     assert "write the type itself" in fails(workspace(f=code)).message
+
+
+def test_params_leaves_out_declared_parameters_not_given_and_without_default():
+    declared = [Parameter("a"), Parameter("b", None, None, True), Parameter("from")]
+    assert run_with("return params", declared, {"x": 1}) == {"b": None, "x": 1}
+    assert run_with("return params", declared, {"a": 0, "from": 2}) == {"a": 0, "b": None, "from": 2}
