@@ -117,7 +117,7 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
     module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
 
     errors: list[str] = []
-    shadowed = frozenset(parameters) & frozenset(FORBIDDEN_CALLS)
+    shadowed = frozenset(parameters) & frozenset([*FORBIDDEN_CALLS, "super"])
     FnboxPolicy(errors, [], {}, allowed_modules=allowed_modules, shadowed=shadowed).visit(module)
     if errors:
         line, message = _policy_error(errors[0])

@@ -496,3 +496,12 @@ def test_params_leaves_out_declared_parameters_not_given_and_without_default():
     declared = [Parameter("a"), Parameter("b", None, None, True), Parameter("from")]
     assert run_with("return params", declared, {"x": 1}) == {"b": None, "x": 1}
     assert run_with("return params", declared, {"a": 0, "from": 2}) == {"a": 0, "b": None, "from": 2}
+
+
+def test_str_enums_and_int_enums_are_subclasses_that_keep_working():
+    code = (
+        "from enum import Enum, IntFlag\nclass Color(str, Enum):\n    RED = 'red'\nclass Perm(IntFlag):\n    R = 4\n    W = 2\n"
+        "return [Color.RED == 'red', Color('red').name, int(Perm.R | Perm.W), '{}'.format(Color.RED.value)]"
+    )
+    assert result(code) == [True, "RED", 6, "red"]
+    assert run_with("return [super, params['super']]", [Parameter("super")], {"super": 1}) == [1, 1]
