@@ -318,3 +318,16 @@ def test_javascript_reserved_words_and_proto_stay_data(service):
         "javascript", code, expect=("ok",), parameters=given, function={"parameters": {n: {} for n in names}}
     )
     assert outcome.body["result"] == [1, 2, "object", None, "number", 3]
+
+
+def test_the_new_library_works_in_a_worker_process(service):
+    """Time zones from tzdata, strptime's internal import and csv under the worker's limits."""
+    code = (
+        "import csv, io, datetime, zoneinfo, hmac, hashlib\n"
+        "t = datetime.datetime.strptime('2024-07-01 12:00', '%Y-%m-%d %H:%M').replace(tzinfo=zoneinfo.ZoneInfo('UTC'))\n"
+        "rows = list(csv.reader(io.StringIO('a,b\\n1,2\\n')))\n"
+        "return [t.astimezone(zoneinfo.ZoneInfo('Australia/Sydney')).isoformat(), rows,\n"
+        "        hmac.new(b'k', b'm', hashlib.sha256).hexdigest()[:8]]"
+    )
+    outcome = service.attack("python", code, expect=("ok",), keeps_neighbours_warm=True)
+    assert outcome.body["result"] == ["2024-07-01T22:00:00+10:00", [["a", "b"], ["1", "2"]], "b60090e3"]
