@@ -77,9 +77,9 @@ def markdown() -> str:
     lines += [f"- `{name}`: {why}" for name, why in sorted(REFUSED_DUNDER_METHODS.items())]
     lines += [
         "",
-        "Refused builtins: "
-        + ", ".join(_refused(name, why) for name, why in FORBIDDEN_CALLS.items())
-        + ", `eval()`, `exec()`.",
+        "Refused builtins (`eval()` and `exec()` too):",
+        "",
+        *(f"- `{name}()`{why.removeprefix(f'{name}() is not allowed')}" for name, why in FORBIDDEN_CALLS.items()),
         "",
         "`str.format()` and `format_map()` fields name a position (`{}`, `{0}`) or a key",
         "(`{name}`) with a conversion and format spec; attribute and index fields (`{0.x}`,",
@@ -89,11 +89,6 @@ def markdown() -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _refused(name: str, why: str) -> str:
-    _, _, instead = why.partition(": ")
-    return f"`{name}()`" + (f" ({instead})" if instead else "")
 
 
 if __name__ == "__main__":
