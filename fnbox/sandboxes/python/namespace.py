@@ -15,7 +15,7 @@ from typing import Any
 
 from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
 from fnbox.sandboxes.python.modules import Modules
-from fnbox.sandboxes.python.names import EXCEPTIONS, PLAIN_BUILTINS, UNAVAILABLE
+from fnbox.sandboxes.python.names import EXCEPTIONS, FORBIDDEN_CALLS, PLAIN_BUILTINS, UNAVAILABLE
 from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.sizes import GuardedType, LongRange
 
@@ -105,8 +105,11 @@ def _timeout() -> None:
 
 
 def _unavailable(name: str) -> Callable[..., Any]:
+    why = FORBIDDEN_CALLS.get(name, "").removeprefix(f"{name}() is not allowed")
+    message = f"{name}() is not available in fnbox functions{why}"
+
     def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise NameError(f"{name}() is not available in fnbox functions")
+        raise NameError(message)
 
     unavailable.__name__ = name
     return unavailable
