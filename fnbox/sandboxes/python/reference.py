@@ -27,7 +27,7 @@ def members() -> dict[str, list[str]]:
 
 def markdown() -> str:
     lines = [
-        "#### Parameters",
+        "#### Parameters (both languages)",
         "",
         "A parameter may have any name that is an identifier (letters, digits and `_`, not starting",
         "with a digit, up to 64 characters), in both languages. A declared parameter is a local",

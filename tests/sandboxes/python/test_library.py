@@ -505,3 +505,16 @@ def test_str_enums_and_int_enums_are_subclasses_that_keep_working():
     )
     assert result(code) == [True, "RED", 6, "red"]
     assert run_with("return [super, params['super']]", [Parameter("super")], {"super": 1}) == [1, 1]
+
+
+def test_an_archived_function_py_without_its_yaml_reads_its_input_through_params():
+    import gzip
+
+    from fnbox.archives.archive import read_archive
+    from fnbox.workspaces.document import parse_workspace
+
+    code = "session = params['session']\nreturn 'hello ' + session['user']\n"
+    contents = read_archive(gzip.compress(code.encode()), filename="greet.gz")
+    spec = parse_workspace("w", {"functions": contents.functions}).functions["greet"]
+    sandbox = compile_workspace([spec.source()])
+    assert asyncio.run(sandbox.run("greet", {"session": {"user": "ada"}}, LIMITS)).result == "hello ada"
