@@ -248,6 +248,7 @@ HANGS = [
         "while True:\n    with A():\n        while True:\n            pass",
         "exit-swallows-deadline",
     ),
+    ("n = 2 * 10 ** 6\nt = '{}' * n\nwhile True:\n    t.format(*range(n))", "format-millions-of-fields"),
     (
         "class A:\n    def __eq__(self, other):\n        while True:\n            pass\nreturn [A()].count(A())",
         "eq-in-c-loop",

@@ -56,7 +56,9 @@ def _render(
     limit = sizes.budget.items
     parts: list[str] = []
     total = 0
-    for literal, field, spec, conversion in _PARSER.parse(template):
+    for count, (literal, field, spec, conversion) in enumerate(_PARSER.parse(template)):
+        if not count % 1024:  # a template may hold millions of fields
+            sizes.check_deadline()
         parts.append(literal)
         total += len(literal)
         if field is None:
