@@ -66,6 +66,8 @@ class Guards:
         self.budget = budget
         self.sizes = Sizes(budget, self.check_deadline)
         self.user_classes: weakref.WeakSet[type] = weakref.WeakSet()
+        #: The metaclass of every `class` statement of user code.
+        self.metaclass = ClassMaker(self.user_classes)
 
     # Deadline.
 
@@ -165,10 +167,6 @@ class Guards:
         if not (isinstance(cls, type) and cls in self.user_classes):
             raise TypeError("super(Class, obj) takes a class defined in fnbox functions: use super() in its methods")
         return super(cls, *obj)
-
-    @property
-    def metaclass(self) -> ClassMaker:
-        return ClassMaker(self.user_classes)
 
     @staticmethod
     def getiter(obj: Any) -> Iterator[Any]:
