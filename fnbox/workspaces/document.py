@@ -138,9 +138,10 @@ def _parse_parameters(function: str, language: str, declared: Any) -> tuple[Para
     parameters = []
     for pname, schema in declared.items():
         where = {"function": function, "parameter": pname}
-        if not isinstance(pname, str) or not IDENTIFIER_PATTERN.match(pname) or LANGUAGES[language].reserves(pname):
+        if not isinstance(pname, str) or not IDENTIFIER_PATTERN.match(pname):
             raise InvalidRequest(
-                f"function {function!r}: parameter name {pname!r} is not a usable {language} variable name",
+                f"function {function!r}: parameter name {pname!r} is not an identifier (1 to 64 letters, digits "
+                f"or '_', not starting with a digit); leave it undeclared and read it as params[{pname!r}]",
                 details=where,
             )
         if schema is None:
@@ -177,8 +178,9 @@ def _positive_number(function: str, key: str, value: Any) -> float | None:
 def check_parameters(function: FunctionSpec, given: Any) -> dict[str, Any]:
     """Check run parameters against the declared types.
 
-    Undeclared parameters are accepted and passed on, but they are not locals of the
-    function (the model service behaves the same way); `null` stands for "not given".
+    Undeclared parameters are accepted and passed on: they are not locals of the function
+    (the model service behaves the same way), but its `params` mapping holds them; `null`
+    stands for "not given".
     """
     if given is None:
         return {}

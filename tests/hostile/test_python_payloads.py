@@ -44,18 +44,6 @@ SAVE_ESCAPES = [
         '"__traceback__"',
         "traceback-tb_frame",
     ),
-    # CVE-2023-41039: str.format fields walk attributes ("{0.__class__.__base__}").
-    (
-        "return '{0.__class__.__base__.__subclasses__}'.format(1)",
-        "str.format() is not allowed",
-        "CVE-2023-41039-format",
-    ),
-    ("return '{x.__class__}'.format_map({'x': 1})", "str.format() is not allowed", "CVE-2023-41039-format_map"),
-    (
-        "import string\nreturn string.Formatter().format('{0.__class__}', 1)",
-        'Import of "string"',
-        "CVE-2023-41039-Formatter",
-    ),
     # CVE-2025-22153: try/except* type confusion.
     (
         "try:\n    pass\nexcept* ValueError:\n    pass",
@@ -108,12 +96,6 @@ SAVE_ESCAPES = [
     ),
     ("class A:\n    def __getattribute__(self, name):\n        return 1", '"__getattribute__"', "getattribute"),
     (
-        "class A:\n    def __iter__(self):\n        return self",
-        '"__iter__" is an invalid variable name',
-        "hostile-iter",
-    ),
-    ("class A:\n    def __repr__(self):\n        return 'x'", '"__repr__" is an invalid variable name', "hostile-repr"),
-    (
         "def deco(f):\n    return f.__globals__\n@deco\ndef g():\n    pass",
         '"__globals__" is an invalid attribute name',
         "decorator-globals",
@@ -162,22 +144,34 @@ def test_escape_refused_at_save(service, code, message):
 
 RUN_ESCAPES = [
     ("g = (x for x in [1])\nreturn getattr(g, 'gi_fr' + 'ame')", "is a restricted name", "CVE-2023-37271-getattr"),
-    ("s = '{0.__class__.__base__}'\nreturn s.format(1)", "str.format() is not allowed", "CVE-2023-41039-variable"),
+    # CVE-2023-41039: str.format fields walk attributes ("{0.__class__.__base__}"); fnbox's reads
+    # positions and keys only.
+    (
+        "return '{0.__class__.__base__.__subclasses__}'.format(1)",
+        "reads an attribute or an item",
+        "CVE-2023-41039-format",
+    ),
+    ("return '{x.__class__}'.format_map({'x': 1})", "reads an attribute or an item", "CVE-2023-41039-format_map"),
+    ("s = '{0.__class__.__base__}'\nreturn s.format(1)", "reads an attribute or an item", "CVE-2023-41039-variable"),
     (
         "s = '{0.__class__}'\nreturn s.format_map([1])",
-        "str.format_map() is not allowed",
+        "reads an attribute or an item",
         "CVE-2023-41039-format_map-variable",
     ),
     (
         "f = str.format\nreturn f('{0.__init__.__globals__}', log)",
-        "str.format() is not allowed",
+        "reads an attribute or an item",
         "CVE-2023-41039-unbound",
     ),
     (
         "class S(str):\n    pass\nreturn S('{0.__class__}').format(1)",
-        "str.format() is not allowed",
+        "reads an attribute or an item",
         "CVE-2023-41039-subclass",
     ),
+    ("return '{0[__builtins__]}'.format(log)", "reads an attribute or an item", "format-index-walk"),
+    ("return '{:{0.__class__}}'.format(1)", "reads an attribute or an item", "format-nested-spec-walk"),
+    # The string.Formatter escapes walk the same fields in Python: Formatter is left out.
+    ("import string\nreturn string.Formatter().format('{0.__class__}', 1)", "has no member 'Formatter'", "Formatter"),
     (
         "try:\n    log.nothing\nexcept AttributeError as e:\n    return e.obj",
         '"obj" of an exception',

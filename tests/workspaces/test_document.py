@@ -97,9 +97,37 @@ def test_null_means_not_given_so_the_default_applies():
     assert check_parameters(TYPED, {"s": None, "extra": None}) == {"extra": None}
 
 
-def test_python_parameters_may_not_shadow_guards():
-    with pytest.raises(InvalidRequest, match="_getiter_"):
-        parse_workspace("w", {"functions": {"f": {"code": "", "language": "python", "parameters": {"_getiter_": {}}}}})
+@pytest.mark.parametrize("language", ["python", "javascript"])
+def test_any_identifier_is_a_parameter_name(language):
+    names = [
+        "id",
+        "type",
+        "object",
+        "list",
+        "filter",
+        "format",
+        "input",
+        "class",
+        "default",
+        "from",
+        "_id",
+        "_getiter_",
+        "cache",
+        "log",
+        "console",
+        "params",
+        "Date",
+        "print",
+    ]
+    document = {"functions": {"f": {"code": "", "language": language, "parameters": {n: {} for n in names}}}}
+    parameters = parse_workspace("w", document).functions["f"].parameters
+    assert [p.name for p in parameters] == names
+
+
+def test_a_parameter_name_that_is_no_identifier_says_how_to_read_it():
+    document = {"functions": {"f": {"code": "", "language": "python", "parameters": {"first-name": {}}}}}
+    with pytest.raises(InvalidRequest, match=r"not an identifier .* read it as params\['first-name'\]"):
+        parse_workspace("w", document)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The JS text the sandbox evaluates, and the mapping of V8's lines back to the user's.
 
-A function compiles to `async function NAME({p1 = <default>, p2} = {}\\n) {\\n<body>\\n}`
+A function compiles to `async function NAME($params = {}, {p1 = <default>, p2} = $params,
+params = $params\\n) {\\n<body>\\n}`
 (see `define` in runtime.js), so the user's body starts at line HEADER_LINES + 1 of the
 script named `fnbox/NAME.js`; syntax errors are mapped back from there here, stacks by
 runtime.js.
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, JSONValue
-from fnbox.sandboxes.js.names import is_valid_name
+from fnbox.sandboxes.js.names import IDENTIFIER, PARAMS, is_local_parameter, is_valid_name
 
 __all__ = ["GO", "HEADER_LINES", "define_call", "request", "run_call", "source_url", "stack_line", "syntax_error"]
 
@@ -38,8 +39,10 @@ def define_call(function: FunctionSource) -> str:
         raise ValueError(f"{function.name!r} is not a valid JavaScript function name")
     params = []
     for parameter in function.parameters:
-        if not is_valid_name(parameter.name):
+        if not IDENTIFIER.match(parameter.name):
             raise ValueError(f"parameter {parameter.name!r} is not a valid JavaScript name")
+        if not is_local_parameter(parameter.name):
+            continue  # a reserved word: params.NAME only
         if parameter.has_default:
             try:
                 params.append(f"{parameter.name} = {_js(parameter.default)}")
@@ -47,7 +50,13 @@ def define_call(function: FunctionSource) -> str:
                 raise ValueError(f"the default of parameter {parameter.name!r} is not JSON: {exc}") from exc
         else:
             params.append(parameter.name)
-    header = "{" + ", ".join(params) + "} = {}"
+    header = "$params = {}"
+    if params:
+        header += ", {" + ", ".join(params) + "} = $params"
+    if not any(p.name == PARAMS and is_local_parameter(p.name) for p in function.parameters):
+        # Declared defaults first, then what was given; computed keys, so "__proto__" stays data.
+        defaults = "".join(f"[{_js(p.name)}]: {_js(p.default)}, " for p in function.parameters if p.has_default)
+        header += f", {PARAMS} = {{{defaults}...$params}}" if defaults else f", {PARAMS} = $params"
     args = ", ".join(_js(part) for part in (function.name, header, function.code, source_url(function.name)))
     return f"$fnbox.define({args})"
 

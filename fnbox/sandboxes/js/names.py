@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["IDENTIFIER", "RESERVED_NAMES", "is_valid_name"]
+__all__ = ["IDENTIFIER", "PARAMS", "RESERVED_NAMES", "is_local_parameter", "is_valid_name"]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -42,6 +42,17 @@ SANDBOX_GLOBALS = """
 """
 
 RESERVED_NAMES: frozenset[str] = frozenset((_KEYWORDS + _STANDARD_GLOBALS + SANDBOX_GLOBALS).split())
+#: The object of every parameter a run was given, declared or not: a local of every function,
+#: unless a declared parameter takes the name.
+PARAMS = "params"
+#: Parameter names that cannot be local variables (reserved words; `__proto__` would read
+#: the prototype when not given): such a parameter is reachable as params.NAME only.
+_NOT_LOCAL: frozenset[str] = frozenset(_KEYWORDS.split()) | {"__proto__"}
+
+
+def is_local_parameter(name: str) -> bool:
+    """A declared parameter that becomes a local variable: it shadows a global of the same name there."""
+    return bool(IDENTIFIER.match(name)) and name not in _NOT_LOCAL
 
 
 def is_valid_name(name: str) -> bool:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import operator
 import weakref
+from abc import ABCMeta
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from fractions import Fraction
 from time import perf_counter
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from fnbox.sandboxes.python import formatting
 from fnbox.sandboxes.python.sizes import SIZED_METHODS, Budget, GuardedType, LongRange, Sizes
 
 
@@ -30,7 +34,19 @@ class Deadline(BaseException):
 
 
 #: Attribute names that get a closer look; every other name costs one set lookup.
-_SPECIAL = INSPECT_ATTRIBUTES | SIZED_METHODS | {"mro", "format", "format_map", "obj", "elements", "from_bytes"}
+_SPECIAL = (
+    INSPECT_ATTRIBUTES
+    | SIZED_METHODS
+    | {
+        "mro",
+        "format",
+        "format_map",
+        "obj",
+        "elements",
+        "from_bytes",
+        "register",
+    }
+)
 _WRITABLE_TYPES = frozenset({dict, list, bytearray, deque, Counter})
 _WRITABLE_BASES = (dict, list, bytearray, deque)
 
@@ -38,11 +54,20 @@ _WRITABLE_BASES = (dict, list, bytearray, deque)
 class Guards:
     """The access guards of one sandbox, bound to its namespace (where its deadline is)."""
 
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __init__(self, namespace: dict[str, Any], budget: Budget) -> None:
         self.ns = namespace
         self.budget = budget
         self.sizes = Sizes(budget, self.check_deadline)
         self.user_classes: weakref.WeakSet[type] = weakref.WeakSet()
+        #: The metaclass of every `class` statement of user code.
+        self.metaclass = ClassMaker(self.user_classes)
 
     # Deadline.
 
@@ -97,10 +122,14 @@ class Guards:
         if name == "mro":
             raise AttributeError('"mro" is not available in fnbox functions')
         if name in ("format", "format_map") and _is_or_subclasses(obj, str):
-            raise AttributeError(
-                f"str.{name}() is not allowed in fnbox functions (format fields can reach any attribute): "
-                "use an f-string"
-            )
+            # CPython's would walk `{0.__class__}` fields past the guards: fnbox's reads positions and keys only.
+            if isinstance(obj, str):
+                return formatting.bound(self.sizes, obj, name)
+            return formatting.unbound(self.sizes, name)
+        if name == "register":  # ABCMeta.register() of a host class changes isinstance() for every workspace
+            owner = getattr(getattr(obj, name, None), "__self__", None)
+            if isinstance(owner, ABCMeta) and owner not in self.user_classes:
+                raise AttributeError("register() of a class fnbox functions did not define is not available")
         if name == "obj" and isinstance(obj, BaseException):
             raise AttributeError('"obj" of an exception is not available in fnbox functions')
         if name == "elements" and _is_or_subclasses(obj, Counter):
@@ -129,11 +158,15 @@ class Guards:
     def augattr(self, obj: Any, name: str, op: Callable[[Any, Any], Any], value: Any) -> None:
         setattr(self.write(obj), name, op(self.guarded_getattr(obj, name), value))
 
-    def metaclass(self, name: str, bases: tuple[Any, ...], namespace: dict[str, Any], **kwargs: Any) -> type:
-        """Every `class` statement: remembers the class so its instances may be written."""
-        cls = type(name, bases, namespace, **kwargs)
-        self.user_classes.add(cls)
-        return cls
+    def super_builtin(self, cls: Any, *obj: Any) -> Any:
+        """`super(Class, obj)`: for classes of user code only.
+
+        fnbox's own subclasses of host classes (io.StringIO, string.Template, random.Random)
+        add size checks in their methods; super() past them would reach the unchecked ones.
+        """
+        if not (isinstance(cls, type) and cls in self.user_classes):
+            raise TypeError("super(Class, obj) takes a class defined in fnbox functions: use super() in its methods")
+        return super(cls, *obj)
 
     @staticmethod
     def getiter(obj: Any) -> Iterator[Any]:
@@ -145,6 +178,90 @@ class Guards:
         if sentinel:  # iter(callable, sentinel) may call a C function forever
             return self.ticking(iter(obj, *sentinel))
         return iter(obj)
+
+
+class ClassMaker:
+    """The metaclass of every `class` statement: it remembers the class, so its instances may be written.
+
+    It makes the class with the metaclass its bases call for (Enum's, NamedTuple's,
+    TypedDict's...), asking that metaclass for the namespace first, as `class` does.
+    """
+
+    __slots__ = ("user_classes",)
+
+    def __init__(self, user_classes: weakref.WeakSet[type]) -> None:
+        self.user_classes = user_classes
+
+    def __prepare__(self, name: str, bases: tuple[Any, ...], **kwargs: Any) -> Any:
+        return _metaclass_of(bases).__prepare__(name, bases, **kwargs)
+
+    def __call__(self, name: str, bases: tuple[Any, ...], namespace: Any, **kwargs: Any) -> type:
+        cls = _metaclass_of(bases)(name, bases, namespace, **kwargs)
+        if issubclass(cls, _VALUE_TYPES):
+            for klass in cls.__mro__:
+                if klass is cls or klass in self.user_classes:
+                    redefined = _SIZE_READ_METHODS.intersection(vars(klass))
+                    if redefined:
+                        raise TypeError(
+                            f"class {name!r} subclasses a built-in type and redefines {', '.join(sorted(redefined))}, "
+                            "which the size checks read: wrap the value in an attribute instead of subclassing"
+                        )
+        self.user_classes.add(cls)
+        return cls
+
+
+#: Built-in types the size checks measure (length, bits, comparisons) before C code uses them.
+_VALUE_TYPES = (int, float, complex, str, bytes, bytearray, list, tuple, deque, Decimal, Fraction)
+#: What a subclass of one of them may not redefine: the checks would read the lie, C the real value.
+_SIZE_READ_METHODS = frozenset(
+    [
+        "__len__",
+        "__index__",
+        "__int__",
+        "__float__",
+        "__mul__",
+        "__rmul__",
+        "__imul__",
+        "__pow__",
+        "__rpow__",
+        "__ipow__",
+        "__lshift__",
+        "__rlshift__",
+        "__ilshift__",
+        "__mod__",
+        "__rmod__",
+        "__imod__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__eq__",
+        "__ne__",
+        "__add__",
+        "__radd__",
+        "__iadd__",
+        "__bool__",
+        "__abs__",
+        "__neg__",
+        "bit_length",
+        "count",
+        "find",
+        "index",
+    ]
+)
+
+
+def _metaclass_of(bases: tuple[Any, ...]) -> type:
+    winner: type = type
+    for base in bases:
+        kind = type(base)
+        if issubclass(winner, kind):
+            continue
+        if issubclass(kind, winner):
+            winner = kind
+            continue
+        raise TypeError("metaclass conflict: the bases of this class have unrelated metaclasses")
+    return winner
 
 
 def _is_or_subclasses(obj: Any, types: type | tuple[type, ...]) -> bool:

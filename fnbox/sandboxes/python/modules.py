@@ -7,17 +7,20 @@ answers its vetted members and nothing else (no `__name__`, no `__dict__`, no wr
 
 Members that allocate or loop by an argument (`random.choices(k=...)`, `math.factorial`,
 `itertools.count`, `time.sleep`...) are wrapped with a size or deadline check.
-`string`, `operator`, `functools`, `inspect`, `gc`, `importlib`, `pickle`, `os`, `sys`...
-are not vetted: each is a known way out (attribute walks, frames, code objects, files).
+`inspect`, `gc`, `importlib`, `pickle`, `os`, `sys`... are not vetted: each is a known
+way out (attribute walks, frames, code objects, files). The modules for data and text
+are built in library_data.py and library_text.py; what each leaves out is in LEFT_OUT.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import datetime
 import decimal
 import hashlib
+import importlib
 import itertools
 import json
 import math
@@ -32,28 +35,76 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
+from fnbox.sandboxes.python import library_data, library_text
 from fnbox.sandboxes.python.guards import Deadline, Guards
-from fnbox.sandboxes.python.sizes import MAX_INT_BITS, GuardedType, int_bits, too_big
+from fnbox.sandboxes.python.sizes import MAX_INT_BITS, GuardedType, decimal_context, int_bits, too_big
+
+#: Digits of precision a decimal.localcontext() may ask for.
+MAX_DECIMAL_PRECISION = 1000
 
 #: Every module fnbox has vetted; the default allow-list. A name outside it cannot be
 #: allowed by configuration.
 ALLOWED_MODULES: tuple[str, ...] = (
     "base64",
+    "bisect",
+    "calendar",
     "collections",
+    "copy",
+    "csv",
+    "dataclasses",
     "datetime",
     "decimal",
+    "difflib",
+    "enum",
     "fractions",
+    "functools",
     "hashlib",
+    "heapq",
+    "hmac",
+    "html",
+    "io",
     "itertools",
     "json",
     "math",
+    "operator",
+    "pprint",
     "random",
     "re",
+    "secrets",
     "statistics",
+    "string",
+    "textwrap",
     "time",
+    "typing",
+    "unicodedata",
     "urllib.parse",
     "uuid",
+    "zoneinfo",
 )
+#: Modules host C code imports through the importing frame's `__import__` (datetime.strptime
+#: imports `_strptime`, datetime.timetuple() `time`): they get the real module, and user code
+#: never sees it (its own imports are checked when it is saved).
+HOST_IMPORTS = frozenset({"_strptime", "time"})
+_BUILDERS = {**library_data.BUILDERS, **library_text.BUILDERS}
+
+#: Members of the older vetted modules that are left out, and why each is dangerous.
+LEFT_OUT: dict[str, dict[str, str]] = {
+    "random": {"SystemRandom": "its choices()/sample() size their result without the sandbox's checks"},
+    "decimal": {
+        "getcontext": "the thread's context: setting its precision or exponent range lifts the size limits",
+        "setcontext": "the thread's context: setting its precision or exponent range lifts the size limits",
+        "Context": "a context sets precision and exponent range past the size limits; use localcontext(prec=...)",
+    },
+    "hashlib": {
+        "shake_128": "hexdigest(length) allocates any size",
+        "shake_256": "hexdigest(length) allocates any size",
+    },
+    "uuid": {"uuid1": "reads the MAC address, possibly by running ifconfig"},
+    "datetime": {},
+    "json": {"JSONDecoder": "cls= hooks are not vetted", "JSONEncoder": "cls= hooks are not vetted"},
+    **library_data.LEFT_OUT,
+    **library_text.LEFT_OUT,
+}
 #: Seconds of one slice of `time.sleep` in user code.
 SLEEP_SLICE = 0.05
 
@@ -107,10 +158,13 @@ def _pick(module: Any, names: str) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names.split() if hasattr(module, name)}
 
 
-def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any:
-    """A read-only object answering `members` and nothing else."""
+def make_proxy(
+    name: str, members: dict[str, Any], description: str = "", left_out: dict[str, str] | None = None
+) -> Any:
+    """A read-only object answering `members` and nothing else; `left_out` says why a member is not there."""
     members = dict(members)
     description = description or f"<module {name!r}>"
+    reasons = dict(left_out or {})
 
     class Module:
         __slots__ = ()
@@ -119,7 +173,15 @@ def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any
             try:
                 return members[attr]
             except KeyError:
-                raise AttributeError(f"module {name!r} has no member {attr!r} in fnbox functions") from None
+                why = reasons.get(attr)
+                message = f"module {name!r} has no member {attr!r} in fnbox functions"
+                raise AttributeError(message + (f": {why}" if why else "")) from None
+
+        def __copy__(self) -> Any:
+            return self
+
+        def __deepcopy__(self, memo: Any) -> Any:
+            return self
 
         def __repr__(self) -> str:
             return description
@@ -134,6 +196,13 @@ def make_proxy(name: str, members: dict[str, Any], description: str = "") -> Any
 class Modules:
     """Builds one sandbox's module proxies on first import and serves `import` statements."""
 
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __init__(self, guards: Guards, allowed: frozenset[str]) -> None:
         self.guards = guards
         self.allowed = allowed
@@ -144,6 +213,8 @@ class Modules:
         """`__import__` of the sandbox: proxies of allowed modules only."""
         if level != 0:
             raise ImportError("relative imports are not allowed in fnbox functions")
+        if name in HOST_IMPORTS and name not in self.importable:
+            return importlib.import_module(name)
         if name not in self.importable:
             allowed = ", ".join(sorted(self.allowed)) or "none"
             raise ImportError(f"import of {name!r} is not allowed (allowed modules: {allowed})")
@@ -158,12 +229,14 @@ class Modules:
     def proxy(self, name: str) -> Any:
         proxy = self._proxies.get(name)
         if proxy is None:
-            if name in self.allowed:
+            if name in _BUILDERS and name in self.allowed:
+                members = _BUILDERS[name](self.guards)
+            elif name in self.allowed:
                 members = getattr(self, "_" + name.replace(".", "_"))()
             else:  # a package of allowed modules, such as urllib
                 prefix = name + "."
                 members = {n[len(prefix) :]: self.proxy(n) for n in self.allowed if n.startswith(prefix)}
-            proxy = self._proxies[name] = make_proxy(name, members)
+            proxy = self._proxies[name] = make_proxy(name, members, left_out=LEFT_OUT.get(name))
         return proxy
 
     # One builder per vetted module.
@@ -216,7 +289,36 @@ class Modules:
             return rng.randbytes(n)
 
         members.update(choices=choices, sample=sample, getrandbits=getrandbits, randbytes=randbytes)
+        members["Random"] = self._random_class()
         return members
+
+    def _random_class(self) -> type:
+        """random.Random for seeded generators, with the module's size checks."""
+        items = self.guards.budget
+
+        class Random(random.Random):
+            def choices(self, population: Any, weights: Any = None, *, cum_weights: Any = None, k: int = 1) -> Any:
+                if k > items.items:
+                    raise too_big("Random.choices()", k, items.items)
+                return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+            def sample(self, population: Any, k: int, *, counts: Any = None) -> list[Any]:
+                if k > items.items:
+                    raise too_big("Random.sample()", k, items.items)
+                return super().sample(population, k, counts=counts)
+
+            def getrandbits(self, k: int) -> int:
+                if k > MAX_INT_BITS:
+                    raise too_big("Random.getrandbits()", k, MAX_INT_BITS, "bits")
+                return super().getrandbits(k)
+
+            def randbytes(self, n: int) -> bytes:
+                if n > items.items:
+                    raise too_big("Random.randbytes()", n, items.items)
+                return super().randbytes(n)
+
+        Random.__module__ = "random"
+        return Random
 
     def _hashlib(self) -> dict[str, Any]:
         members = _pick(hashlib, _HASHES)
@@ -267,6 +369,7 @@ class Modules:
     def _decimal(self) -> dict[str, Any]:
         members = _pick(decimal, _DECIMAL)
         members["Decimal"] = GuardedType(decimal.Decimal, self.guards.sizes.decimal_builtin, "decimal.Decimal")
+        members["localcontext"] = localcontext
         return members
 
     def _fractions(self) -> dict[str, Any]:
@@ -342,6 +445,28 @@ class Modules:
         if "cls" in kwargs:
             raise TypeError("json.loads(cls=...) is not available in fnbox functions")
         return json.loads(text, **kwargs)
+
+
+def localcontext(ctx: Any = None, **settings: Any) -> contextlib.AbstractContextManager[Any]:
+    """decimal.localcontext(prec=..., rounding=...) within the sandbox's limits.
+
+    Only keyword settings: a Context object is not available, and precision and exponent
+    range stay within what decimal_context() allows, so no result outgrows the size guards.
+    """
+    if ctx is not None:
+        raise TypeError("decimal.localcontext() takes keyword settings in fnbox functions: localcontext(prec=50)")
+    base = decimal_context()
+    prec = settings.get("prec", base.prec)
+    if not isinstance(prec, int) or not 0 < prec <= MAX_DECIMAL_PRECISION:
+        raise ValueError(f"decimal precision is limited to {MAX_DECIMAL_PRECISION} digits in fnbox functions")
+    for key in ("Emax", "Emin"):
+        value = settings.get(key)
+        if value is not None and (not isinstance(value, int) or abs(value) > base.Emax):
+            raise ValueError(f"decimal {key} is limited to ±{base.Emax} in fnbox functions")
+    unknown = set(settings) - {"prec", "rounding", "Emax", "Emin", "capitals", "clamp"}
+    if unknown:
+        raise TypeError(f"decimal.localcontext() does not take {', '.join(sorted(unknown))} in fnbox functions")
+    return decimal.localcontext(base, **settings)
 
 
 def _ticking_factory(factory: Callable[..., Any], ticking: Callable[[Any], Any]) -> Callable[..., Any]:

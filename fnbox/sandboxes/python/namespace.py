@@ -16,7 +16,7 @@ from typing import Any
 
 from fnbox.sandboxes.python.guards import PLAIN_INPLACE, Deadline, Guards
 from fnbox.sandboxes.python.modules import Modules
-from fnbox.sandboxes.python.names import EXCEPTIONS, PLAIN_BUILTINS, UNAVAILABLE
+from fnbox.sandboxes.python.names import EXCEPTIONS, FORBIDDEN_CALLS, PLAIN_BUILTINS, UNAVAILABLE
 from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.sizes import GuardedType, LongRange
 
@@ -74,6 +74,8 @@ def build_namespace(guards: Guards, modules: Modules, output: Output) -> dict[st
             "_deadline_": 0.0,
             "_timeout_": _timeout,
             "_missing_": MISSING,
+            "_params_": _params,
+            "_super_": guards.super_builtin,
             "cache": {},
             "env": MappingProxyType({}),  # the workspace's secrets, set for each run
             "log": output.make_log(),
@@ -87,13 +89,29 @@ def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
+def _params(
+    given: dict[str, Any], local: dict[str, Any], defaults: dict[str, Any], optional: tuple[str, ...]
+) -> dict[str, Any]:
+    """A function's `params`: its declared parameters' values, then every other one it was given."""
+    merged = {**local, **given}
+    for key in optional:
+        if merged[key] is None:  # not given (null means not given)
+            del merged[key]
+    for key, value in defaults.items():
+        merged.setdefault(key, value)
+    return merged
+
+
 def _timeout() -> None:
     raise Deadline
 
 
 def _unavailable(name: str) -> Callable[..., Any]:
+    why = FORBIDDEN_CALLS.get(name, "").removeprefix(f"{name}() is not allowed")
+    message = f"{name}() is not available in fnbox functions{why}"
+
     def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise NameError(f"{name}() is not available in fnbox functions")
+        raise NameError(message)
 
     unavailable.__name__ = name
     return unavailable

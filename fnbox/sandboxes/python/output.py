@@ -15,6 +15,13 @@ class Output:
 
     __slots__ = ("collector",)
 
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __init__(self) -> None:
         self.collector = LogCollector()
 

@@ -9,8 +9,11 @@ no `exec`/`eval`, no `try/except*`, no frame attributes), this transformer:
   `return`/`break`/`continue` inside `finally`, so user code cannot swallow that stop;
 - routes `*`, `**`, `<<`, `%` and f-string format specs through size guards, and
   augmented assignment through the same operator functions;
-- refuses imports outside the allow-list, calls of introspection builtins and
-  `str.format` on literals, at save time with the line.
+- refuses imports outside the allow-list and calls of introspection builtins, at save
+  time with the line;
+- lets classes define the special methods of names.DUNDER_METHODS (and call the parent's
+  as `super().__init__(...)`), and refuses those Python or the standard library would
+  call behind the guards' back (names.REFUSED_DUNDER_METHODS), saying why.
 
 The names it emits (`_tick`, `_getattr_`, `_mul_`...) start with `_`, which user code can
 never bind or read, so it cannot shadow or reach them.
@@ -24,7 +27,7 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
-from fnbox.sandboxes.python.names import FORBIDDEN_CALLS
+from fnbox.sandboxes.python.names import DUNDER_METHODS, FORBIDDEN_CALLS, REFUSED_DUNDER_METHODS
 
 #: Exception classes a handler may not name: catching them would catch the deadline stop.
 FORBIDDEN_HANDLERS = frozenset({"BaseException", "GeneratorExit", "KeyboardInterrupt", "SystemExit"})
@@ -48,6 +51,16 @@ INPLACE_GUARDS = {
 
 #: Binary operators that can allocate without bound in one step, and their guard.
 BINOP_GUARDS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+_ALLOWED_DUNDERS_HINT = (
+    "Classes may define __init__, __repr__, __str__, __eq__ and the other comparisons, __hash__, __len__, __iter__, __next__, "
+    "__contains__, __getitem__, __setitem__, the arithmetic operators, __enter__/__exit__, __call__ and __bool__."
+)
 
 
 def _name(id_: str) -> ast.Name:
@@ -101,9 +114,14 @@ class FnboxPolicy(RestrictingNodeTransformer):
         used_names: dict[str, bool] | None = None,
         *,
         allowed_modules: frozenset[str] = frozenset(),
+        shadowed: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(errors, warnings, used_names)
         self.allowed_modules = allowed_modules
+        #: Builtins a declared parameter shadows: a call of it calls the parameter.
+        self.shadowed = shadowed
+        self._methods: set[int] = set()
+        self._super_calls: set[int] = set()
         # "urllib" may be imported when "urllib.parse" is allowed.
         self.importable = allowed_modules | {name.rpartition(".")[0] for name in allowed_modules if "." in name}
 
@@ -113,19 +131,68 @@ class FnboxPolicy(RestrictingNodeTransformer):
         node = self.node_contents_visit(node)
         if isinstance(node.ctx, ast.Load) and node.id == "print":
             return node
+        if node.id == "super" and id(node) not in self._super_calls and "super" not in self.shadowed:
+            self.error(node, '"super" may only be called: super().method(...) or super(Class, self).method(...).')
+            return node
         self.check_name(node, node.id)
         return node
 
     def visit_Call(self, node: ast.Call) -> Any:
         func = node.func
-        if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
+        if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS and func.id not in self.shadowed:
             self.error(node, FORBIDDEN_CALLS[func.id] + ".")
-        if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map"):
-            receiver = func.value
-            literal = isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)
-            if literal or (isinstance(receiver, ast.Name) and receiver.id == "str"):
-                self.error(node, "str.format() is not allowed (its fields can reach any attribute): use an f-string.")
+        if isinstance(func, ast.Name) and func.id == "super" and "super" not in self.shadowed:
+            self._super_calls.add(id(func))
+            if node.args or node.keywords:  # super(Class, obj): checked at run time (see guards.super_builtin)
+                visited = super().visit_Call(node)
+                func.id = "_super_"  # once visited: user code may not name it
+                return visited
         return super().visit_Call(node)
+
+    # Classes: special methods from an allow-list.
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> Any:
+        for statement in node.body:
+            if isinstance(statement, ast.FunctionDef):
+                self._methods.add(id(statement))
+        return super().visit_ClassDef(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
+        name = node.name
+        if _is_dunder(name) and id(node) in self._methods:
+            if name in DUNDER_METHODS:
+                node.name = "special_method"  # past RestrictedPython's "_" check, restored below
+                try:
+                    node = cast(ast.FunctionDef, self._visit_function(node))
+                finally:
+                    node.name = name
+                return node
+            why = REFUSED_DUNDER_METHODS.get(name, "fnbox has not vetted it")
+            self.error(node, f'Defining "{name}" is not allowed: {why}. ' + _ALLOWED_DUNDERS_HINT)
+        return self._visit_function(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        """`super().__init__(...)`: a special method of the parent class, through zero-argument super()."""
+        value = node.value
+        if (
+            node.attr in DUNDER_METHODS
+            and isinstance(node.ctx, ast.Load)
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id == "super"
+            and not value.args
+            and not value.keywords
+        ):
+            return node
+        if _is_dunder(node.attr):
+            self.error(
+                node,
+                f'"{node.attr}" is an invalid attribute name because it starts with "_": fnbox functions do '
+                "not read or write special attributes (use isinstance(), or call the operation: len(x), str(x)...).",
+            )
+            self.visit(node.value)  # its errors too
+            return node
+        return super().visit_Attribute(node)
 
     # Imports: only vetted modules, never relative.
 
@@ -148,7 +215,9 @@ class FnboxPolicy(RestrictingNodeTransformer):
     def _check_module(self, node: ast.AST, module: str) -> None:
         if module not in self.importable:
             allowed = ", ".join(sorted(self.allowed_modules)) or "none"
-            self.error(node, f'Import of "{module}" is not allowed (allowed modules: {allowed}).')
+            self.error(
+                node, f'Import of "{module}" is not allowed: fnbox functions import vetted modules only ({allowed}).'
+            )
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
         """`x: int = 1`: the target and value are checked as in a plain assignment."""
@@ -182,7 +251,7 @@ class FnboxPolicy(RestrictingNodeTransformer):
         node.body.insert(0, tick_statement(node))
         return node
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
+    def _visit_function(self, node: ast.FunctionDef) -> Any:
         node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body.insert(0, tick_statement(node.body[0] if node.body else node))
         return node

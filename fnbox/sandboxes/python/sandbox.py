@@ -206,8 +206,8 @@ class PythonSandbox:
         collector: LogCollector,
         started: float,
     ) -> RunResult:
-        function, names = entry
-        arguments = {key: parameters[key] for key in names if key in parameters}
+        function, _ = entry
+        arguments = dict(parameters)  # declared ones bind their locals, the others reach `params`
         namespace = self._namespace
         failure: FnboxError
         try:

@@ -140,12 +140,20 @@ class GuardedType:
     inherit the unchecked constructor.
     """
 
-    __slots__ = ("_make", "_name", "_types")
+    __slots__ = ("_make", "_members", "_name", "_types")
 
-    def __init__(self, types: type | tuple[type, ...], make: Callable[..., Any], name: str) -> None:
+    def __init__(
+        self,
+        types: type | tuple[type, ...],
+        make: Callable[..., Any],
+        name: str,
+        *,
+        members: tuple[str, ...] | None = None,
+    ) -> None:
         self._types = types
         self._make = make
         self._name = name
+        self._members = members  # the attributes of the type it answers; None: every public one
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._make(*args, **kwargs)
@@ -161,12 +169,19 @@ class GuardedType:
         return self._types[0] if isinstance(self._types, tuple) else self._types
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        if name.startswith("_") or (self._members is not None and name not in self._members):
+            raise AttributeError(f"{self._name} has no attribute {name!r} in fnbox functions")
         return getattr(self._main_type, name)
 
     def __dir__(self) -> list[str]:
-        return [name for name in dir(self._main_type) if not name.startswith("_")]
+        names = dir(self._main_type) if self._members is None else self._members
+        return [name for name in names if not name.startswith("_")]
+
+    def __copy__(self) -> GuardedType:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> GuardedType:
+        return self
 
     def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
         raise TypeError(f"{self._name} cannot be subclassed in fnbox functions")
@@ -204,6 +219,13 @@ _SEQUENCES = (str, bytes, bytearray, list, tuple, deque)
 
 class Sizes:
     """The size guards of one sandbox, reading its current budget."""
+
+    # copy.deepcopy() of a bound guard (`copy.deepcopy(getattr)`) must not clone the sandbox's state.
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
     def __init__(self, budget: Budget, check_deadline: Callable[[], None]) -> None:
         self.budget = budget

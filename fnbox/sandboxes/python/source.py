@@ -2,7 +2,12 @@
 
 `code` is a function body: it is parsed on its own, so every line number the compiler,
 the policy or a traceback reports is a line of the user's body (1-based), then wrapped as
-`def NAME(p1=<default>, p2=None): <body>` and run through the policy.
+`def NAME(p1=<default>, p2=None, **_given_): <body>` and run through the policy.
+
+A declared parameter is a local variable when its name can be one (not a keyword, not
+starting with "_"): it shadows a builtin of the same name inside its function only. Every
+parameter, declared or not and whatever its name, is also in the `params` dict (declared
+ones with their defaults), unless a declared parameter is itself called `params`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource
 from fnbox.sandboxes.errors import CompilationError
-from fnbox.sandboxes.python.names import RESERVED_NAMES
+from fnbox.sandboxes.python.names import FORBIDDEN_CALLS, PARAMS, RESERVED_NAMES, RESERVED_PARAMETER_NAMES
 from fnbox.sandboxes.python.policy import FnboxPolicy
 
 _POLICY_ERROR = re.compile(r"Line (\d+|None): (.*)", re.S)
@@ -71,11 +76,15 @@ def compile_function(
 def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> CompiledFunction:
     name = function.name
     _check_name(name, "function")
-    parameters = tuple(p.name for p in function.parameters)
-    for parameter in parameters:
-        _check_name(parameter, "parameter", function=name)
-    if len(set(parameters)) != len(parameters):
+    declared = tuple(p.name for p in function.parameters)
+    for parameter in declared:
+        if not parameter.isidentifier():
+            raise _error(
+                name, None, f"parameter name {parameter!r} is not an identifier: read it as params[{parameter!r}]"
+            )
+    if len(set(declared)) != len(declared):
         raise _error(name, None, "a parameter is declared twice")
+    parameters = tuple(p for p in declared if is_local(p))
 
     filename = f"<fnbox {name}>"
     body = textwrap.dedent(function.code)
@@ -108,7 +117,8 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
     module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
 
     errors: list[str] = []
-    FnboxPolicy(errors, [], {}, allowed_modules=allowed_modules).visit(module)
+    shadowed = frozenset(parameters) & frozenset([*FORBIDDEN_CALLS, "super"])
+    FnboxPolicy(errors, [], {}, allowed_modules=allowed_modules, shadowed=shadowed).visit(module)
     if errors:
         line, message = _policy_error(errors[0])
         extra = {"errors": [_policy_error(e)[1] for e in errors]} if len(errors) > 1 else {}
@@ -116,10 +126,13 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
 
     # Added after the policy ran: it would refuse the `_missing_` name (rightly, in user code).
     definition.args.defaults, prologue = _defaults(function)
+    definition.args.kwarg = ast.arg(arg="_given_")
+    if PARAMS not in parameters and _uses(tree, PARAMS):
+        prologue.append(_params_statement(function))
     definition.body[0:0] = prologue
     ast.fix_missing_locations(module)
     try:
-        code = compile(module, filename, "exec")
+        code = compile(module, filename, "exec", dont_inherit=True)  # not this module's `annotations` future
     except SyntaxError as exc:
         raise _error(name, exc.lineno, f"{type(exc).__name__}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
@@ -160,12 +173,51 @@ def _check_name(name: str, kind: str, *, function: str | None = None) -> None:
         raise _error(owner, None, f"function name {name!r} is reserved (a builtin or a name the sandbox defines)")
 
 
+def is_local(parameter: str) -> bool:
+    """Whether a declared parameter becomes a local variable of its function."""
+    return parameter.isidentifier() and not parameter.startswith("_") and parameter not in RESERVED_PARAMETER_NAMES
+
+
+def _uses(tree: ast.AST, name: str) -> bool:
+    return any(isinstance(node, ast.Name) and node.id == name for node in ast.walk(tree))
+
+
+def _params_statement(function: FunctionSource) -> ast.stmt:
+    """`params = _params_(_given_, {"p1": p1, ...}, {"class": <default>, ...}, ("p2", ...))`.
+
+    The last are the declared parameters without a default: left out when not given, as
+    JavaScript's `params` leaves them out.
+    """
+    local = [p.name for p in function.parameters if is_local(p.name)]
+    others = [p for p in function.parameters if not is_local(p.name) and p.has_default]
+    optional = [p.name for p in function.parameters if is_local(p.name) and not p.has_default]
+    statement = ast.Assign(
+        targets=[ast.Name(id=PARAMS, ctx=ast.Store())],
+        value=_call_name(
+            "_params_",
+            ast.Name(id="_given_", ctx=ast.Load()),
+            ast.Dict(keys=[ast.Constant(n) for n in local], values=[ast.Name(id=n, ctx=ast.Load()) for n in local]),
+            ast.Dict(keys=[ast.Constant(p.name) for p in others], values=[_literal(p.default) for p in others]),
+            ast.Tuple(elts=[ast.Constant(n) for n in optional], ctx=ast.Load()),
+        ),
+        lineno=1,
+        col_offset=0,
+    )
+    return statement
+
+
+def _call_name(func: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=func, ctx=ast.Load()), args=list(args), keywords=[])
+
+
 def _defaults(function: FunctionSource) -> tuple[list[ast.expr], list[ast.stmt]]:
     """Scalar defaults go into the signature; a dict or list default is rebuilt on each
     call (`if p is _missing_: p = {...}`), so one call's changes never leak into the next."""
     defaults: list[ast.expr] = []
     prologue: list[ast.stmt] = []
     for parameter in function.parameters:
+        if not is_local(parameter.name):
+            continue
         value = parameter.default if parameter.has_default else None
         if isinstance(value, (dict, list)):
             defaults.append(ast.Name(id="_missing_", ctx=ast.Load()))

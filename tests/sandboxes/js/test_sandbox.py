@@ -185,8 +185,31 @@ def test_a_body_cannot_close_its_function_early(compile: Any) -> None:
 
 
 def test_invalid_names_do_not_compile(compile: Any) -> None:
-    sandbox = compile(fn("class", "return 1;"), fn("f", "return 1;", Parameter("default")))
+    sandbox = compile(fn("class", "return 1;"), fn("f", "return 1;", Parameter("first-name")))
     assert set(sandbox.errors) == {"class", "f"}
+
+
+def test_any_identifier_is_a_parameter_and_params_holds_them_all(compile: Any) -> None:
+    sandbox = compile(
+        fn(
+            "event",
+            "return [id, type, typeof Date, params.default, params.class, params.extra];",
+            Parameter("id"),
+            Parameter("type"),
+            Parameter("Date"),
+            Parameter("default", None, 7, True),
+            Parameter("class"),
+        ),
+        fn("outer", "return [typeof Date, await event({id: 1, class: 'c'})];"),
+        fn("own", "return params;", Parameter("params")),
+        fn("cached", "return [cache, console];", Parameter("cache"), Parameter("console")),
+    )
+    assert not sandbox.errors
+    given = {"id": "evt_1", "type": "charge", "Date": 3, "class": "k", "extra": True}
+    assert run(sandbox, "event", given).result == ["evt_1", "charge", "number", 7, "k", True]
+    assert run(sandbox, "outer").result == ["function", [1, None, "undefined", 7, "c", None]]
+    assert run(sandbox, "own", {"params": [1]}).result == [1]
+    assert run(sandbox, "cached", {"cache": 1, "console": 2}).result == [1, 2]
 
 
 def test_results_are_json(compile: Any) -> None:

@@ -264,7 +264,7 @@ def test_allowed_modules_can_be_narrowed_not_widened():
 
 def test_public_names():
     assert {"math", "json", "re", "urllib.parse", "uuid"} <= set(ALLOWED_MODULES)
-    known_escapes = {"os", "sys", "string", "operator", "functools", "inspect", "gc", "importlib", "pickle"}
+    known_escapes = {"os", "sys", "inspect", "gc", "importlib", "pickle", "ctypes", "subprocess", "builtins"}
     assert not known_escapes & set(ALLOWED_MODULES)
     assert {"cache", "log", "print", "len", "class", "eval", "getattr"} <= RESERVED_NAMES
 
@@ -320,7 +320,6 @@ def test_the_source_limit_counts_the_whole_workspace():
         ("import json.decoder", 'Import of "json.decoder"'),
         ("from . import x", "Relative imports"),
         ("from urllib import request", 'Import of "urllib.request"'),
-        ("import string\nreturn string.Formatter().format('{0.__class__}', 1)", 'Import of "string"'),
         ("return ().__class__.__bases__[0].__subclasses__()", "invalid attribute name"),
         ("import random\nreturn random._os", '"_os"'),
         ("return eval('1')", "Eval"),
@@ -330,8 +329,6 @@ def test_the_source_limit_counts_the_whole_workspace():
         ("return type(1)", "type()"),
         ("g = (x for x in [1])\nreturn g.gi_frame.f_back.f_back.f_globals", '"gi_frame"'),  # CVE-2023-37271
         ("try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame", '"__traceback__"'),
-        ("return '{0.__class__}'.format(1)", "str.format()"),  # CVE-2023-41039
-        ("return str.format_map('{x.__class__}', {'x': 1})", "str.format()"),
         ("try:\n    pass\nexcept* ValueError:\n    pass", "TryStar"),  # CVE-2025-22153
         ("_getattr_ = lambda obj, name: obj", '"_getattr_"'),
         ("def _getiter_(it):\n    return it", '"_getiter_"'),
@@ -360,9 +357,13 @@ def test_escapes_refused_at_save(code, message):
         ("return getattr((), '__class__')", '"__class__" is an invalid attribute name'),
         ("e = eval\nreturn e('1')", "eval() is not available"),
         ("g = (x for x in [1])\nreturn getattr(g, 'gi_frame')", '"gi_frame" is a restricted name'),  # CVE-2023-37271
-        ("s = '{0.__class__}'\nreturn s.format(1)", "str.format() is not allowed"),  # CVE-2023-41039
-        ("s = '{x.__class__}'\nreturn s.format_map({'x': 1})", "str.format_map() is not allowed"),
-        ("f = str.format\nreturn f('{0.__init__.__globals__}', log)", "str.format() is not allowed"),
+        ("s = '{0.__class__}'\nreturn s.format(1)", "reads an attribute or an item"),  # CVE-2023-41039
+        ("s = '{x.__class__}'\nreturn s.format_map({'x': 1})", "reads an attribute or an item"),
+        ("f = str.format\nreturn f('{0.__init__.__globals__}', log)", "reads an attribute or an item"),
+        ("return '{0.__class__}'.format(1)", "reads an attribute or an item"),
+        ("return str.format_map('{x.__class__}', {'x': 1})", "reads an attribute or an item"),
+        ("return '{0[0]}'.format([1])", "reads an attribute or an item"),
+        ("import string\nreturn string.Formatter().format('{0.__class__}', 1)", "has no member 'Formatter'"),
         # CVE-2024-47532
         ("try:\n    log.nothing\nexcept AttributeError as e:\n    return e.obj", '"obj" of an exception'),
         ("return bool.mro()[1]('f' * 100000, 16)", '"mro" is not available'),
