@@ -19,13 +19,21 @@
 // `live`, a second callback, called for each piece. Python keeps them; the text is free
 // again when the call returns, so the outcome later goes at its start.
 //
+// Host calls (hashes, ciphers, zlib, URL parsing, randomness: what Python does better) go
+// through a third callback, `host`, and a region of the mailbox after its text: the
+// request's JSON written there in pieces, the answer's JSON read back in pieces, all while
+// this thread waits. Only plain data crosses; Python checks every argument (see host.py).
+// The library of globals and Node modules (lib/*.js) is fetched and evaluated the first
+// time a run uses it, so a function that uses none of it costs nothing more.
+//
 // Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT,
-// MAX_RESULT_DEPTH)`: the value is install(notify, live), which returns the mailbox.
+// MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES)`: the value is
+// install(notify, live, host), which returns the mailbox.
 //
 // User code shares this context and may replace any built-in (its own workspace only).
 // What a run's start and end go through uses built-ins captured here, so a replaced one
 // fails the user's own calls, not the hand-over of their outcomes.
-(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH) {
+(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES) {
   "use strict";
 
   const G = globalThis;
@@ -75,13 +83,16 @@
   const H_LIVE = 9; // non-zero: hand each log entry of the run to Python as it is made
   const H_PIECE = 10, H_MORE = 11; // a live entry's piece at the start of the text: its length, 1 if more follows
   const RUNNING = 0, READY = 1, HELD = 2;
-  const mailbox = new SharedArrayBuffer(HEADER * 4 + CAPACITY * 2);
+  const HOST_HEADER = 8; // int32 slots of the host region: see hostCall()
+  const HOST_AT = HEADER * 4 + CAPACITY * 2;
+  const mailbox = new SharedArrayBuffer(HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2);
   const header = new Int32Array(mailbox, 0, HEADER);
   const text = new Uint16Array(mailbox, HEADER * 4, CAPACITY);
   let cursor = 0; // next free unit of `text`
   let held = null; // an outcome that did not fit, for take()
   let notify = null;
   let live = null;
+  let host = null;
 
   function put(s) {
     const end = cursor + s.length;
@@ -285,7 +296,7 @@
 
   // A V8 stack as the user should see it: no frames of ours, lines of the function bodies.
   // Functions are compiled as scripts named fnbox/NAME.js (see codegen.py); ours, fnbox:*.
-  const INTERNAL_FRAME = /^\s+at (?:.*\()?fnbox:[a-z]+:\d+/;
+  const INTERNAL_FRAME = /^\s+at (?:.*\()?fnbox:[a-z_\/]+:\d+/;
   const USER_SCRIPT = /fnbox\/([A-Za-z_][A-Za-z0-9_]*)\.js:(\d+)/g;
 
   function cleanStack(stack) {
@@ -908,6 +919,172 @@
     if (typeof G[name] === "function") wrapTypedArray(G[name]);
   }
 
+  // ---- host calls -------------------------------------------------------------------
+  // Slots of the host region's header: what Python is asked (0: a piece of a request, 1: a
+  // piece of the answer from OFFSET), the piece's length in UTF-16 units, whether more of
+  // the request follows, the answer's total length, the offset asked for.
+  const X_COMMAND = 0, X_LENGTH = 1, X_MORE = 2, X_TOTAL = 3, X_OFFSET = 4;
+  const hostHeader = new Int32ArrayCtor(mailbox, HOST_AT, HOST_HEADER);
+  const hostText = new Uint16ArrayCtor(mailbox, HOST_AT + HOST_HEADER * 4, HOST_CAPACITY);
+  const ErrorCtor = Error;
+  const ERRORS = { TypeError, RangeError, SyntaxError, Error };
+
+  // A synchronous call into Python, `op` with `args` (plain data: strings, numbers,
+  // booleans, null, arrays, objects of them). Answers its result, or throws its error.
+  function hostCall(op, args) {
+    if (current === null || host === null) throw new ErrorCtor("fnbox: " + op + " is only available while a function runs");
+    const request = stringify([op, args]);
+    const n = request.length;
+    if (n > MAX_HOST_TEXT) {
+      throw overdrawn(op + ": the arguments are " + n + " characters of JSON, more than the " + MAX_HOST_TEXT + " a call may carry");
+    }
+    const fast = StringPrototype.charCodeAt === charCodeAt; // as in put()
+    for (let i = 0; i === 0 || i < n; i += HOST_CAPACITY) {
+      const m = n - i < HOST_CAPACITY ? n - i : HOST_CAPACITY;
+      if (fast) {
+        for (let j = 0; j < m; j++) hostText[j] = request.charCodeAt(i + j);
+      } else {
+        for (let j = 0; j < m; j++) hostText[j] = apply(charCodeAt, request, [i + j]);
+      }
+      hostHeader[X_COMMAND] = 0;
+      hostHeader[X_LENGTH] = m;
+      hostHeader[X_MORE] = i + m < n ? 1 : 0;
+      host();
+    }
+    const total = hostHeader[X_TOTAL];
+    let answer = hostPiece();
+    while (answer.length < total) {
+      hostHeader[X_COMMAND] = 1;
+      hostHeader[X_OFFSET] = answer.length;
+      host();
+      const piece = hostPiece();
+      if (piece.length === 0) break;
+      answer += piece;
+    }
+    const reply = parse(answer);
+    if (reply.e !== undefined) {
+      const Ctor = ERRORS[reply.t] || ErrorCtor;
+      const error = reply.t === "memory" ? overdrawn(reply.e) : new Ctor(reply.e);
+      if (typeof reply.c === "string") error.code = reply.c;
+      throw error;
+    }
+    return reply.v;
+  }
+
+  function hostPiece() {
+    const m = hostHeader[X_LENGTH];
+    let s = "";
+    for (let i = 0; i < m; i += 8192) {
+      const k = i + 8192 < m ? 8192 : m - i;
+      s += apply(fromCharCode, null, new Uint16ArrayCtor(mailbox, HOST_AT + HOST_HEADER * 4 + i * 2, k));
+    }
+    return s;
+  }
+
+  // ---- the library: Node's modules and the web's globals, loaded on first use -----------
+  let allowed = MODULES; // Node module names a function may require
+  const libraries = new MapCtor(); // lib name -> its exports
+  const modules = new MapCtor(); // module name -> what require() answers
+  const { get: mapGet } = Map.prototype;
+
+  function allow(names) {
+    allowed = names;
+  }
+
+  // A file of lib/ (our own JavaScript), evaluated once per context: `(function (fnbox) {...})`.
+  function lib(name) {
+    const loaded = apply(mapGet, libraries, [name]);
+    if (loaded !== undefined) return loaded;
+    const source = hostCall("source", [name]);
+    const factory = indirectEval(source + "\n//# sourceURL=fnbox:lib/" + name);
+    const exports = factory(internals);
+    apply(mapSet, libraries, [name, exports]);
+    return exports;
+  }
+
+  // Modules whose name is another's, or lives in another's file.
+  const SUBMODULES = {
+    "timers/promises": ["timers", "promises"],
+    "stream/promises": ["stream", "promises"],
+    "util/types": ["util", "types"],
+    "assert/strict": ["assert", "strict"],
+    "path/posix": ["path", "posix"],
+    "dns/promises": ["dns", "promises"],
+  };
+
+  function require(id) {
+    if (typeof id !== "string") {
+      const error = new TypeErrorCtor('The "id" argument must be of type string');
+      error.code = "ERR_INVALID_ARG_TYPE";
+      throw error;
+    }
+    const name = id.startsWith("node:") ? id.slice(5) : id;
+    const cached = apply(mapGet, modules, [name]);
+    if (cached !== undefined) return cached;
+    const sub = getOwnPropertyDescriptor(SUBMODULES, name) !== undefined ? SUBMODULES[name] : null;
+    const base = sub === null ? name : sub[0];
+    if (apply(ArrayPrototype.indexOf, allowed, [base]) < 0) {
+      const error = new ErrorCtor(
+        "module '" + name + "' is not available in fnbox (available: " + apply(join, allowed, [", "]) + ")",
+      );
+      error.code = "MODULE_NOT_FOUND";
+      throw error;
+    }
+    const library = lib(base);
+    const exports = sub === null ? library : library[sub[1]];
+    apply(mapSet, modules, [name, exports]);
+    return exports;
+  }
+
+  const internals = freeze({
+    host: hostCall,
+    lib,
+    require,
+    format: (args) => format(args),
+    inspect: (value) => {
+      room = MAX_MESSAGE + 64;
+      return show(value, 0, []);
+    },
+    schedule: (callback, delay, args, repeat) => schedule(callback, delay, args, repeat),
+    running: () => current !== null,
+    allowed: () => apply(ArrayPrototype.slice, allowed, []),
+    overdrawn,
+  });
+
+  // A global defined on first use: the getter loads its library, then leaves a plain value.
+  function lazyGlobal(name, library, key) {
+    const settle = (value) => {
+      defineProperty(G, name, { value, writable: true, enumerable: false, configurable: true });
+      return value;
+    };
+    defineProperty(G, name, {
+      get: function () {
+        return settle(lib(library)[key]);
+      },
+      set: settle,
+      enumerable: false,
+      configurable: true,
+    });
+  }
+
+  function installLibrary() {
+    const GLOBALS = {
+      web: [
+        "TextEncoder", "TextDecoder", "atob", "btoa", "structuredClone", "queueMicrotask", "Event",
+        "EventTarget", "AbortController", "AbortSignal", "DOMException", "performance", "setImmediate",
+        "clearImmediate", "Blob",
+      ],
+      buffer: ["Buffer"],
+      url: ["URL", "URLSearchParams"],
+      webcrypto: ["crypto", "CryptoKey"],
+      process: ["process"],
+    };
+    for (const library of keys(GLOBALS)) {
+      for (const name of GLOBALS[library]) lazyGlobal(name, library, name);
+    }
+    defineProperty(G, "require", { value: require, writable: true, enumerable: false, configurable: true });
+  }
+
   // ---- globals --------------------------------------------------------------------
   function constant(name, value) {
     defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
@@ -930,7 +1107,8 @@
   constant("setInterval", (callback, delay, ...args) => schedule(callback, delay, args, true));
   constant("clearTimeout", (id) => cancel(id));
   constant("clearInterval", (id) => cancel(id));
-  constant("$fnbox", freeze({ define, go, run, abandon, take }));
+  constant("$fnbox", freeze({ define, go, run, abandon, take, allow }));
+  installLibrary();
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;
 
@@ -957,9 +1135,10 @@
   replace(NativeFinalizationRegistry.prototype, "constructor", GuardedRegistry);
   replace(G, "FinalizationRegistry", GuardedRegistry);
 
-  return function install(callback, liveCallback) {
+  return function install(callback, liveCallback, hostCallback) {
     notify = callback;
     live = liveCallback;
+    host = hostCallback;
     return mailbox;
   };
 })
