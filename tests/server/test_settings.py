@@ -44,7 +44,7 @@ def test_every_variable_is_read():
     assert (runtime.js_timeout_ms, runtime.python_timeout_ms) == (1500, 2500)
     assert runtime.max_warm_sandboxes == 2 and runtime.idle_timeout == 10
     assert (runtime.js_memory_mb, runtime.python_memory_mb) == (64, 256)
-    assert settings.node_modules == ("url", "util") and runtime.python_modules == ("math", "json")
+    assert runtime.node_modules == ("url", "util") and runtime.python_modules == ("math", "json")
     assert settings.request_max_size == 100 * 1024
     assert settings.update_scripts_on_startup is True and runtime.workers == 3
     assert runtime.js_worker_rss_mb == 1024 and runtime.shutdown_grace == 5 and settings.access_log is True
