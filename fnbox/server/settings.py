@@ -144,7 +144,9 @@ def _node_modules(text: str) -> tuple[str, ...]:
     names = tuple(name.removeprefix("node:") for name in _names(text))
     unknown = sorted(set(names) - KNOWN_MODULES)
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} not among the Node modules fnbox provides ({', '.join(sorted(KNOWN_MODULES))})")
+        raise ValueError(
+            f"{', '.join(unknown)} not among the Node modules fnbox provides ({', '.join(sorted(KNOWN_MODULES))})"
+        )
     return names
 
 

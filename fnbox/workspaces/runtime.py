@@ -93,7 +93,8 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
             )
         )
     return SandboxPool(
-        factories=factories or sandbox_factories(python_modules=options.python_modules, node_modules=options.node_modules),
+        factories=factories
+        or sandbox_factories(python_modules=options.python_modules, node_modules=options.node_modules),
         max_sandboxes=options.max_warm_sandboxes,
         idle_timeout=options.idle_timeout,
         max_queue=options.max_queue,

@@ -76,7 +76,7 @@ def _from_jwk(jwk: Any, private: bool) -> PublicKey | PrivateKey:
     kty = jwk.get("kty")
     has_private = "d" in jwk
     if private and not has_private:
-        raise HostError("Invalid JWK: a private key needs \"d\"", "TypeError", "ERR_CRYPTO_INVALID_JWK")
+        raise HostError('Invalid JWK: a private key needs "d"', "TypeError", "ERR_CRYPTO_INVALID_JWK")
     if kty == "RSA":
         public = rsa.RSAPublicNumbers(_unb64url(jwk, "e"), _unb64url(jwk, "n"))
         if not private:
@@ -138,7 +138,9 @@ def _load(kind: str, form: str, material: Any, passphrase: bytes | None) -> Publ
 
 def _describe(key: PublicKey | PrivateKey) -> dict[str, Any]:
     if isinstance(key, PrivateKey):
-        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         public = key.public_key()
     else:
         der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -173,6 +175,7 @@ def key_import(args: list[Any], budget: int) -> dict[str, Any]:
 def _stored(args: list[Any], index: int) -> PublicKey | PrivateKey:
     """A key as KeyObject holds it: SPKI or PKCS#8 DER."""
     raw = data(args, index, "key")
+    key: Any
     try:
         key = serialization.load_der_private_key(raw, None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -193,11 +196,17 @@ def key_export(args: list[Any], budget: int) -> Any:
     encoding = serialization.Encoding.PEM if form == "pem" else serialization.Encoding.DER
     if isinstance(key, PrivateKey):
         kind = args[2] if len(args) > 2 else "pkcs8"
-        private_format = serialization.PrivateFormat.TraditionalOpenSSL if kind in ("pkcs1", "sec1") else serialization.PrivateFormat.PKCS8
+        private_format = (
+            serialization.PrivateFormat.TraditionalOpenSSL
+            if kind in ("pkcs1", "sec1")
+            else serialization.PrivateFormat.PKCS8
+        )
         out = key.private_bytes(encoding, private_format, serialization.NoEncryption())
     else:
         kind = args[2] if len(args) > 2 else "spki"
-        public_format = serialization.PublicFormat.PKCS1 if kind == "pkcs1" else serialization.PublicFormat.SubjectPublicKeyInfo
+        public_format = (
+            serialization.PublicFormat.PKCS1 if kind == "pkcs1" else serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         out = key.public_bytes(encoding, public_format)
     return out.decode("ascii") if form == "pem" else encode(out)
 
@@ -209,13 +218,25 @@ def _jwk(key: PublicKey | PrivateKey) -> dict[str, str]:
         jwk = {"kty": "RSA", "n": _b64url(numbers.n), "e": _b64url(numbers.e)}
         if isinstance(key, rsa.RSAPrivateKey):
             p = key.private_numbers()
-            jwk.update(d=_b64url(p.d), p=_b64url(p.p), q=_b64url(p.q), dp=_b64url(p.dmp1), dq=_b64url(p.dmq1), qi=_b64url(p.iqmp))
+            jwk.update(
+                d=_b64url(p.d),
+                p=_b64url(p.p),
+                q=_b64url(p.q),
+                dp=_b64url(p.dmp1),
+                dq=_b64url(p.dmq1),
+                qi=_b64url(p.iqmp),
+            )
         return jwk
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         public_ec = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
         size = (public_ec.curve.key_size + 7) // 8
         point = public_ec.public_numbers()
-        jwk = {"kty": "EC", "crv": _JWK_CURVES.get(public_ec.curve.name, public_ec.curve.name), "x": _b64url(point.x, size), "y": _b64url(point.y, size)}
+        jwk = {
+            "kty": "EC",
+            "crv": _JWK_CURVES.get(public_ec.curve.name, public_ec.curve.name),
+            "x": _b64url(point.x, size),
+            "y": _b64url(point.y, size),
+        }
         if isinstance(key, ec.EllipticCurvePrivateKey):
             jwk["d"] = _b64url(key.private_numbers().private_value, size)
         return jwk
@@ -224,7 +245,9 @@ def _jwk(key: PublicKey | PrivateKey) -> dict[str, str]:
     )
     jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw_public).rstrip(b"=").decode()}
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        raw = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
         jwk["d"] = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     return jwk
 
@@ -317,7 +340,7 @@ def cipher(args: list[Any], budget: int) -> dict[str, str]:
         raise HostError("Invalid initialization vector", "TypeError", "ERR_CRYPTO_INVALID_IV")
     auto_padding = args[8] is not False if len(args) > 8 else True
     chosen: modes.Mode = modes.CBC(iv) if mode == "cbc" else modes.CTR(iv) if mode == "ctr" else modes.ECB()
-    engine = Cipher(algorithms.AES(key), chosen)
+    engine: Any = Cipher(algorithms.AES(key), chosen)
     block = mode in ("cbc", "ecb")
     if not decrypt:
         if block and auto_padding:
@@ -362,7 +385,6 @@ def _gcm(key: bytes, iv: bytes, message: bytes, decrypt: bool, args: list[Any]) 
     except (InvalidTag, ValueError) as exc:
         raise HostError("Unsupported state or unable to authenticate data", "Error") from exc
     return {"out": encode(out), "tag": ""}
-
 
 
 OPS: dict[str, Op] = {

@@ -170,7 +170,9 @@ def scrypt(args: list[Any], budget: int) -> str:
     memory = 128 * n * r + 128 * r * p
     if n & (n - 1) or n * r * p > MAX_KDF_WORK or memory > min(budget, 32 << 20):
         raise HostError(
-            f"scrypt: N={n}, r={r}, p={p} needs more memory or work than fnbox allows", "RangeError", "ERR_CRYPTO_INVALID_SCRYPT_PARAMS"
+            f"scrypt: N={n}, r={r}, p={p} needs more memory or work than fnbox allows",
+            "RangeError",
+            "ERR_CRYPTO_INVALID_SCRYPT_PARAMS",
         )
     return encode(hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=memory * 2 + (1 << 20), dklen=length))
 

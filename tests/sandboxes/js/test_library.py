@@ -1,0 +1,157 @@
+"""The JavaScript library: require(), the lazy globals, NODE_BUILTIN_MODULES, host-call errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from fnbox.sandboxes.base import FunctionSource, Limits
+from fnbox.sandboxes.errors import CompilationError, FunctionError, MemoryLimitExceeded
+from fnbox.sandboxes.js.names import NODE_MODULES, RESERVED_NAMES, unavailable_requires
+from fnbox.sandboxes.js.sandbox import JsSandbox, compile_workspace
+
+LIMITS = Limits(timeout=5.0, memory=64 << 20)
+
+
+@pytest.fixture
+def compile() -> Iterator[Any]:
+    sandboxes: list[JsSandbox] = []
+
+    def make(code: str, modules: Sequence[str] = NODE_MODULES, name: str = "f") -> JsSandbox:
+        sandboxes.append(compile_workspace([FunctionSource(name, code)], node_modules=modules))
+        return sandboxes[-1]
+
+    yield make
+    for sandbox in sandboxes:
+        sandbox.close()
+
+
+def run(sandbox: JsSandbox, limits: Limits = LIMITS) -> Any:
+    return asyncio.run(sandbox.run("f", {}, limits)).result
+
+
+def fails(sandbox: JsSandbox, error: type[Exception] = FunctionError) -> Any:
+    with pytest.raises(error) as info:
+        run(sandbox)
+    return info.value
+
+
+def test_a_literal_require_of_an_unavailable_module_does_not_compile(compile: Any) -> None:
+    sandbox = compile('const a = 1;\nconst cp = require("node:child_process");\nreturn cp;')
+    error = sandbox.errors["f"]
+    assert isinstance(error, CompilationError)
+    assert error.details == {"function": "f", "line": 2}
+    assert "module 'child_process' is not available in fnbox (available: buffer, crypto" in error.message
+
+
+def test_a_dynamic_require_answers_a_function_error_listing_the_modules(compile: Any) -> None:
+    error = fails(compile('const name = "f" + "s"; return require(name);'))
+    assert error.message == "Error: module 'fs' is not available in fnbox (available: " + ", ".join(NODE_MODULES) + ")"
+    assert error.details["line"] == 1
+
+
+def test_node_modules_narrow_what_require_answers(compile: Any) -> None:
+    sandbox = compile(
+        'return [typeof require("url").parse, typeof require("node:path").join];', modules=("url", "path")
+    )
+    assert run(sandbox) == ["function", "function"]
+    assert compile('return require("crypto");', modules=("url",)).errors["f"].details["line"] == 1
+    error = fails(compile('const m = "crypto"; return require(m);', modules=("url",)))
+    assert "(available: url)" in error.message
+
+
+def test_submodules_and_the_node_prefix_are_the_same_objects(compile: Any) -> None:
+    code = """
+        return [require("node:util") === require("util"), require("timers/promises") === require("timers").promises,
+                require("util/types") === require("util").types, require("assert/strict") === require("assert").strict,
+                require("stream/promises") === require("stream").promises, require("path/posix") === require("path"),
+                typeof require("dns/promises").lookup];
+    """
+    assert run(compile(code)) == [True] * 6 + ["function"]
+
+
+def test_the_literal_scan_finds_lines_and_ignores_other_calls() -> None:
+    code = 'x.require("fs");\nrequire ( `fs` );\nmyrequire("fs");\nrequire("timers/promises");\nrequire("node:zlib")'
+    assert unavailable_requires(code, NODE_MODULES) == [("fs", 2)]
+
+
+def test_globals_are_lazy_settable_and_reserved(compile: Any) -> None:
+    code = """
+        const before = Object.getOwnPropertyDescriptor(globalThis, "Buffer").get !== undefined;
+        const B = Buffer;
+        const after = Object.getOwnPropertyDescriptor(globalThis, "Buffer");
+        globalThis.URL = "mine";
+        return [before, typeof B, "value" in after, URL];
+    """
+    assert run(compile(code)) == [True, "function", True, "mine"]
+    for name in ("require", "process", "Buffer", "URL", "TextEncoder", "crypto", "structuredClone", "atob"):
+        assert name in RESERVED_NAMES
+
+
+def test_the_library_is_loaded_once_per_context(compile: Any) -> None:
+    sandbox = compile(
+        "cache.n = (cache.n || 0) + 1; const c = require('crypto'); cache.c = cache.c || c; return cache.c === c;"
+    )
+    assert [run(sandbox), run(sandbox)] == [True, True]
+
+
+def test_host_errors_are_javascript_errors_with_codes(compile: Any) -> None:
+    code = """
+        const out = [];
+        for (const f of [
+          () => require("crypto").createHash("whirlpool-9000"),
+          () => require("crypto").createCipheriv("aes-256-gcm", Buffer.alloc(3), Buffer.alloc(12)).final(),
+          () => require("crypto").createPublicKey("-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----"),
+          () => require("zlib").gunzipSync(Buffer.from("not gzip")),
+          () => new URL("http://[::1"),
+          () => require("crypto").pbkdf2Sync("a", "b", 2 ** 30, 64, "sha512"),
+        ]) {
+          try { f(); out.push("no error"); } catch (e) { out.push([e.constructor.name, e.code || null]); }
+        }
+        return out;
+    """
+    assert run(compile(code)) == [
+        ["Error", "ERR_OSSL_EVP_UNSUPPORTED"],
+        ["RangeError", "ERR_CRYPTO_INVALID_KEYLEN"],
+        ["Error", "ERR_OSSL_UNSUPPORTED"],
+        ["Error", "Z_DATA_ERROR"],
+        ["TypeError", "ERR_INVALID_URL"],
+        ["RangeError", "ERR_OUT_OF_RANGE"],
+    ]
+
+
+def test_network_modules_load_and_refuse_to_reach_out(compile: Any) -> None:
+    error = fails(compile('return require("https").get("https://example.com");'))
+    assert error.message == "Error: https.get: outbound network is not available in this fnbox"
+    code = "return await new Promise((resolve) => require('dns').lookup('example.com', (e) => resolve(e.code)));"
+    assert run(compile(code)) == "ERR_FNBOX_NO_NETWORK"
+    error = fails(compile('return await require("dns").promises.resolve4("example.com");'))
+    assert "outbound network is not available in this fnbox" in error.message
+
+
+def test_a_decompression_bomb_answers_a_clear_error(compile: Any) -> None:
+    code = """
+        const zlib = require("zlib");
+        const member = zlib.gzipSync(Buffer.alloc(3 << 20));  // gzip members may follow one another
+        const bomb = Buffer.concat([member, member, member, member]);
+        try { zlib.gunzipSync(bomb); return "inflated"; } catch (e) { return [bomb.length < 20000, e.code, e.message]; }
+    """
+    small, code_, message = run(compile(code), Limits(timeout=5.0, memory=16 << 20))
+    assert small and code_ == "ERR_BUFFER_TOO_LARGE"
+    assert "decompression bomb" in message
+
+
+def test_host_call_arguments_are_capped(compile: Any) -> None:
+    code = 'return require("crypto").createHash("sha256").update("x".repeat(13 * 2 ** 20)).digest("hex");'
+    error = fails(compile(code), MemoryLimitExceeded)
+    assert "more than the 12582912 a call may carry" in error.message
+
+
+def test_process_is_a_small_stand_in(compile: Any) -> None:
+    code = "return [process.env, process.platform, process.version, typeof process.nextTick, process.hrtime().length];"
+    assert run(compile(code)) == [{}, "linux", "v20.0.0", "function", 2]
+    error = fails(compile("process.exit(1);"))
+    assert "not available in fnbox" in error.message
