@@ -7,9 +7,9 @@ in pieces, calling `host` for each while its thread waits; the last piece runs t
 JS reads the answer's JSON back in pieces. Only plain data crosses, both ways: every op
 checks its arguments' types and sizes itself, and answers strings, numbers, lists.
 
-Bounds: a request or answer over `max_text` UTF-16 units (and, for an answer, over a
-quarter of the run's memory limit) is refused with an error the run sees as a memory
-failure; an op that would take long (pbkdf2, scrypt) is refused beforehand. A call runs on
+Bounds: a request over MAX_HOST_TEXT UTF-16 units or half the run's memory limit, an
+answer over MAX_HOST_TEXT, binary data over a quarter of the memory limit, are refused with
+an error the run sees as a memory failure (so Python holds a few times what the run could); an op that would take long (pbkdf2, scrypt) is refused beforehand. A call runs on
 the isolate's thread inside the run, so its time counts against the run's timeout.
 """
 
@@ -58,6 +58,7 @@ class HostChannel:
         self._text = memory.address + offset + HOST_HEADER * 4
         self._memory_limit = memory_limit
         self._request = bytearray()
+        self._overflow = False
         self._answer = b""
         self.calls = 0
 
@@ -67,13 +68,19 @@ class HostChannel:
         if header[_COMMAND] == 1:
             self._write(min(max(header[_OFFSET], 0), len(self._answer) // 2))
             return
-        if len(self._request) + 2 * length <= 2 * MAX_HOST_TEXT:
-            self._request += ctypes.string_at(self._text, 2 * length)
+        if header[_COMMAND] == 0:  # a new call's first piece: nothing of an interrupted one stays
+            self._request.clear()
+            self._overflow = False
+        cap = min(2 * MAX_HOST_TEXT, max(self._memory_limit() // 2, 4 * HOST_CAPACITY))
+        if self._overflow or len(self._request) + 2 * length > cap:
+            self._overflow = True  # the rest is dropped, and the call answered as too big
+            self._request.clear()
         else:
-            self._request = bytearray(b"\0")  # over the cap: answered as such below
+            self._request += ctypes.string_at(self._text, 2 * length)
         if header[_MORE]:
             return
-        request, self._request = bytes(self._request), bytearray()
+        request = b"\0" if self._overflow else bytes(self._request)
+        self._request, self._overflow = bytearray(), False
         self.calls += 1
         self._answer = self._answer_for(request).encode("utf-16-le", "surrogatepass")
         header[_TOTAL] = len(self._answer) // 2
@@ -103,7 +110,7 @@ def _parse(request: bytes) -> tuple[Op, list[Any]]:
     from fnbox.sandboxes.js.hostops import op_named
 
     if request == b"\0":
-        raise HostError(f"the arguments are over the {MAX_HOST_TEXT} characters a host call may carry", "memory")
+        raise HostError("the arguments are more than a host call may carry (half the memory limit, at most 12 Mi characters)", "memory")
     try:
         call = json.loads(request.decode("utf-16-le", "surrogatepass"))
     except (ValueError, RecursionError) as exc:

@@ -920,8 +920,8 @@
   }
 
   // ---- host calls -------------------------------------------------------------------
-  // Slots of the host region's header: what Python is asked (0: a piece of a request, 1: a
-  // piece of the answer from OFFSET), the piece's length in UTF-16 units, whether more of
+  // Slots of the host region's header: what Python is asked (0: the first piece of a request,
+  // 2: a further one, 1: a piece of the answer from OFFSET), the piece's length in UTF-16 units, whether more of
   // the request follows, the answer's total length, the offset asked for.
   const X_COMMAND = 0, X_LENGTH = 1, X_MORE = 2, X_TOTAL = 3, X_OFFSET = 4;
   const hostHeader = new Int32ArrayCtor(mailbox, HOST_AT, HOST_HEADER);
@@ -946,7 +946,7 @@
       } else {
         for (let j = 0; j < m; j++) hostText[j] = apply(charCodeAt, request, [i + j]);
       }
-      hostHeader[X_COMMAND] = 0;
+      hostHeader[X_COMMAND] = i === 0 ? 0 : 2;
       hostHeader[X_LENGTH] = m;
       hostHeader[X_MORE] = i + m < n ? 1 : 0;
       host();
@@ -961,14 +961,17 @@
       if (piece.length === 0) break;
       answer += piece;
     }
+    // Own properties only: a getter on Object.prototype must not pass for an answer.
     const reply = parse(answer);
-    if (reply.e !== undefined) {
-      const Ctor = ERRORS[reply.t] || ErrorCtor;
-      const error = reply.t === "memory" ? overdrawn(reply.e) : new Ctor(reply.e);
-      if (typeof reply.c === "string") error.code = reply.c;
-      throw error;
-    }
-    return reply.v;
+    const value = getOwnPropertyDescriptor(reply, "v");
+    if (value !== undefined) return value.value;
+    const message = "" + ownValue(reply, "e");
+    const kind = ownValue(reply, "t");
+    const code = ownValue(reply, "c");
+    const Ctor = kind === "TypeError" || kind === "RangeError" || kind === "SyntaxError" ? ERRORS[kind] : ErrorCtor;
+    const error = kind === "memory" ? overdrawn(message) : new Ctor(message);
+    if (typeof code === "string") defineProperty(error, "code", { value: code, writable: true, enumerable: true, configurable: true });
+    throw error;
   }
 
   function hostPiece() {

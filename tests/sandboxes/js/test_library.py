@@ -135,7 +135,7 @@ def test_network_modules_load_and_refuse_to_reach_out(compile: Any) -> None:
 def test_a_decompression_bomb_answers_a_clear_error(compile: Any) -> None:
     code = """
         const zlib = require("zlib");
-        const member = zlib.gzipSync(Buffer.alloc(3 << 20));  // gzip members may follow one another
+        const member = zlib.gzipSync(Buffer.alloc(2 << 20));  // gzip members may follow one another
         const bomb = Buffer.concat([member, member, member, member]);
         try { zlib.gunzipSync(bomb); return "inflated"; } catch (e) { return [bomb.length < 20000, e.code, e.message]; }
     """
@@ -148,6 +148,11 @@ def test_host_call_arguments_are_capped(compile: Any) -> None:
     code = 'return require("crypto").createHash("sha256").update("x".repeat(13 * 2 ** 20)).digest("hex");'
     error = fails(compile(code), MemoryLimitExceeded)
     assert "more than the 12582912 a call may carry" in error.message
+    # Under that, a request may not take more than half the run's memory limit.
+    code = 'return require("crypto").createHash("sha256").update(Buffer.alloc(3 << 20)).digest("hex");'
+    with pytest.raises(MemoryLimitExceeded) as info:
+        run(compile(code), Limits(timeout=5.0, memory=8 << 20))
+    assert "more than a host call may carry (half the memory limit" in info.value.message
 
 
 def test_process_is_a_small_stand_in(compile: Any) -> None:
