@@ -1,7 +1,7 @@
 """JavaScript payloads from the public record, run against a real service (see conftest.py).
 
 Each names its source. Escapes must show the code reaches nothing outside its own context
-(no `process`, `require` or host constructor), not merely that nothing crashed. Every payload
+(no host `process`, `require` or constructor: those of the sandbox are its own), not merely that nothing crashed. Every payload
 here is refused inside the sandbox, so each must be cheap: the worker, and so other tenants'
 caches, survive (the supervisor's deadline and RSS watch stay the second line).
 """

@@ -110,7 +110,10 @@ def _parse(request: bytes) -> tuple[Op, list[Any]]:
     from fnbox.sandboxes.js.hostops import op_named
 
     if request == b"\0":
-        raise HostError("the arguments are more than a host call may carry (half the memory limit, at most 12 Mi characters)", "memory")
+        raise HostError(
+            "the arguments are more than a host call may carry (half the memory limit, at most 12 Mi characters)",
+            "memory",
+        )
     try:
         call = json.loads(request.decode("utf-16-le", "surrogatepass"))
     except (ValueError, RecursionError) as exc:
