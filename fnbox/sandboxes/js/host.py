@@ -28,8 +28,12 @@ __all__ = ["HOST_CAPACITY", "HOST_HEADER", "MAX_HOST_TEXT", "HostChannel", "Host
 HOST_CAPACITY = 32 * 1024
 #: int32 slots of the host region's header (see runtime.js's hostCall).
 HOST_HEADER = 8
-#: UTF-16 units of a request's or answer's JSON: 8 MiB of binary data in base64, and some.
-MAX_HOST_TEXT = 12 * 2**20
+#: UTF-16 units of a request's or answer's JSON: 6 MiB of binary data in base64, and some.
+MAX_HOST_TEXT = 8 * 2**20
+#: Bytes of a request or answer past which the worker's C heap is trimmed after the call:
+#: glibc keeps big freed blocks otherwise, and the worker's RSS watch counts them.
+_TRIM_AFTER = 1 << 20
+_libc: Any = None
 _COMMAND, _LENGTH, _MORE, _TOTAL, _OFFSET = range(5)
 
 
@@ -85,6 +89,9 @@ class HostChannel:
         self._answer = self._answer_for(request).encode("utf-16-le", "surrogatepass")
         header[_TOTAL] = len(self._answer) // 2
         self._write(0)
+        if len(request) > _TRIM_AFTER or len(self._answer) > _TRIM_AFTER:
+            del request
+            _trim()
 
     def _write(self, start: int) -> None:
         piece = self._answer[2 * start : 2 * (start + HOST_CAPACITY)]
@@ -104,6 +111,19 @@ class HostChannel:
             return json.dumps({"e": exc.message, "t": exc.kind, "c": exc.code})
         except (ValueError, TypeError, OverflowError, MemoryError) as exc:
             return json.dumps({"e": f"invalid arguments: {exc}", "t": "TypeError", "c": "ERR_INVALID_ARG_VALUE"})
+
+
+def _trim() -> None:
+    """Hand the C heap's free memory back to the system (glibc only; elsewhere a no-op)."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
 
 
 def _parse(request: bytes) -> tuple[Op, list[Any]]:
