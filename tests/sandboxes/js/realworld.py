@@ -506,6 +506,38 @@ BODIES: dict[str, str] = {
         const https = require("https");
         return [typeof http.request, typeof https.get, http.STATUS_CODES[404], http.METHODS.includes("GET")];
     """,
+    "subtle_rsa_jwk_ecdsa_spki": _K
+    + """
+        const [h, p, s] = KEYS.rs256.split(".");
+        const rsa = await crypto.subtle.importKey("jwk", KEYS.rsaJwk, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]);
+        const rsaOk = await crypto.subtle.verify("RSASSA-PKCS1-v1_5", rsa, Buffer.from(s, "base64url"), Buffer.from(h + "." + p));
+        const der = Buffer.from(KEYS.ecPublic.replace(/-----[^-]+-----/g, "").replace(/\\s+/g, ""), "base64");
+        const ec = await crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
+        const [h2, p2, s2] = KEYS.es256.split(".");
+        const ecOk = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ec, Buffer.from(s2, "base64url"), Buffer.from(h2 + "." + p2));
+        const tampered = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ec, Buffer.from(s2, "base64url"), Buffer.from(h2 + "." + p));
+        return [rsaOk, ecOk, tampered, rsa.algorithm.modulusLength, ec.algorithm.name];
+    """,
+    "webhook_twilio": """
+        const crypto = require("crypto");
+        const url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        const params = { CallSid: "CA1234567890ABCDE", Caller: "+12349013030", Digits: "1234", From: "+12349013030", To: "+18005551212" };
+        const data = Object.keys(params).sort().reduce((acc, key) => acc + key + params[key], url);
+        return crypto.createHmac("sha1", "12345").update(Buffer.from(data, "utf-8")).digest("base64");
+    """,
+    "secret_keyobject_hmac": """
+        const crypto = require("crypto");
+        const key = crypto.createSecretKey(Buffer.from("c2VjcmV0", "base64"));
+        return [key.type, key.symmetricKeySize, crypto.createHmac("sha384", key).update("data").digest("hex"), key.export().toString()];
+    """,
+    "zlib_streams": """
+        const zlib = require("zlib");
+        const { Readable, Writable } = require("stream");
+        const { pipeline } = require("stream/promises");
+        const chunks = [];
+        await pipeline(Readable.from([Buffer.from("line one\\n"), Buffer.from("line two\\n")]), zlib.createGzip(), new Writable({ write(c, e, cb) { chunks.push(c); cb(); } }));
+        return zlib.gunzipSync(Buffer.concat(chunks)).toString();
+    """,
     "crypto_hash_stream_copy": """
         const crypto = require("crypto");
         const h = crypto.createHash("sha256").update("a");
