@@ -308,6 +308,9 @@
   const SLASHED = { http: true, https: true, ftp: true, gopher: true, file: true, ws: true, wss: true };
   const LEGACY = /^([a-zA-Z][a-zA-Z0-9+.-]*:)?(\/\/)?(?:([^@/?#]*)@)?([^/?#]*)?([^?#]*)(\?[^#]*)?(#.*)?$/;
 
+  const HOSTLESS = { javascript: true, "javascript:": true };
+  const AUTO_ESCAPE = /[{}|\\^`'"<> \r\n\t]/g;
+
   function parse(input, parseQueryString, slashesDenoteHost) {
     if (input instanceof Url) return input;
     if (typeof input !== "string") {
@@ -316,17 +319,25 @@
       throw error;
     }
     const u = new Url();
-    let rest = input.trim().replace(/\\/g, "/");
+    let rest = input.trim();
+    const queryStart = rest.search(/[?#]/);
+    rest = queryStart < 0 ? rest.replace(/\\/g, "/") : rest.slice(0, queryStart).replace(/\\/g, "/") + rest.slice(queryStart);
     const proto = /^([a-zA-Z][a-zA-Z0-9+.-]*:)/.exec(rest);
+    let scheme = null;
     if (proto) {
       u.protocol = proto[1].toLowerCase();
+      scheme = u.protocol.slice(0, -1);
       rest = rest.slice(proto[1].length);
     }
-    const scheme = u.protocol ? u.protocol.slice(0, -1) : null;
-    const slashes = rest.startsWith("//");
-    if (slashes && (scheme === null ? slashesDenoteHost : scheme !== "javascript")) {
-      u.slashes = true;
-      rest = rest.slice(2);
+    let slashes = false;
+    if (slashesDenoteHost || proto || /^\/\/[^@/]+@[^@/]+/.test(rest)) {
+      slashes = rest.startsWith("//");
+      if (slashes && !(scheme !== null && HOSTLESS[scheme])) {
+        rest = rest.slice(2);
+        u.slashes = true;
+      } else slashes = false;
+    }
+    if (!(scheme !== null && HOSTLESS[scheme]) && (slashes || (scheme !== null && !SLASHED[scheme]))) {
       const end = rest.search(/[/?#]/);
       let authority = end < 0 ? rest : rest.slice(0, end);
       rest = end < 0 ? "" : rest.slice(end);
@@ -340,11 +351,13 @@
         if (port[1] !== "") u.port = port[1];
         authority = authority.slice(0, port.index);
       }
-      u.hostname = authority.toLowerCase();
-      u.host = u.hostname + (u.port ? ":" + u.port : "");
-    } else if (scheme && SLASHED[scheme] && !slashes) {
-      u.slashes = null;
+      let hostname = authority.toLowerCase();
+      const ipv6 = hostname.startsWith("[") && hostname.endsWith("]");
+      if (ipv6) hostname = hostname.slice(1, -1);
+      u.hostname = hostname;
+      u.host = (ipv6 ? "[" + hostname + "]" : hostname) + (u.port ? ":" + u.port : "");
     }
+    rest = rest.replace(AUTO_ESCAPE, (c) => encodeURIComponent(c) === c ? escape(c) : encodeURIComponent(c));
     const hashAt = rest.indexOf("#");
     if (hashAt >= 0) {
       u.hash = rest.slice(hashAt);
@@ -356,13 +369,11 @@
       u.query = rest.slice(queryAt + 1);
       rest = rest.slice(0, queryAt);
     } else if (parseQueryString) {
-      u.search = "";
       u.query = {};
     }
     if (parseQueryString && typeof u.query === "string") u.query = querystring().parse(u.query);
     if (rest !== "") u.pathname = rest;
-    else if (u.slashes && scheme && SLASHED[scheme]) u.pathname = "/";
-    u.pathname = u.pathname === null ? null : u.pathname.replace(/[ "<>`{}|^]/g, (c) => encodeURIComponent(c));
+    else if (u.hostname !== null && scheme !== null && SLASHED[scheme]) u.pathname = "/";
     const search = u.search || "";
     u.path = u.pathname === null && !search ? null : (u.pathname || "") + search;
     u.href = format(u);
@@ -397,7 +408,7 @@
     let hash = obj.hash || "";
     if (hash && hash[0] !== "#") hash = "#" + hash;
     const scheme = protocol.slice(0, -1);
-    if (obj.slashes || ((!protocol || SLASHED[scheme]) && host)) {
+    if (obj.slashes || (SLASHED[scheme] && (host || scheme === "file"))) {
       host = "//" + host;
       if (pathname && pathname[0] !== "/") pathname = "/" + pathname;
     }
