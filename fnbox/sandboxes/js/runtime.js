@@ -363,7 +363,9 @@
   }
 
   // ---- formatting: util.format and a small util.inspect -------------------------------
-  const MAX_DEPTH = 4;
+  const MAX_DEPTH = 3; // as Node's util.inspect: objects nested deeper show as [Object]
+  const functionToString = Function.prototype.toString;
+  const FunctionPrototype = Function.prototype;
   const MAX_ITEMS = 100;
   let room = 0; // characters left to produce for the message being formatted
 
@@ -384,7 +386,8 @@
           case "%i": {
             if (typeof arg === "object" && arg !== null) return "NaN";
             const n = Number(arg);
-            return "" + (spec === "%i" ? Math.trunc(n) : n);
+            const shown = spec === "%i" ? Math.trunc(n) : n;
+            return objectIs(shown, -0) ? "-0" : "" + shown;
           }
           case "%f":
             return "" + parseFloat(arg);
@@ -435,7 +438,7 @@
         s = apply(symbolToString, v, []);
         break;
       case "function":
-        s = "[Function: " + (ownValue(v, "name") || "(anonymous)") + "]";
+        s = showFunction(v);
         break;
       default:
         if (v !== null) return showObject(v, depth, seen); // its parts paid for themselves
@@ -461,7 +464,10 @@
     const source = brand(regexpSource, o);
     if (source !== undefined) return "/" + source + "/" + apply(regexpFlags, o, []);
     if (tag === "[object Promise]") return "Promise {}";
-    if (depth >= MAX_DEPTH) return isArray(o) ? "[Array]" : "[Object]";
+    if (depth >= MAX_DEPTH) {
+      if (isArray(o)) return o.length === 0 ? "[]" : "[Array]";
+      return getPrototypeOf(o) === ObjectPrototype && keys(o).length === 0 ? "{}" : "[Object]";
+    }
     seen.push(o);
     try {
       if (isArray(o)) return list("", "[", "]", arrayItems(o, depth, seen));
@@ -505,8 +511,35 @@
   function arrayItems(a, depth, seen) {
     const items = [];
     const n = a.length;
-    for (let i = 0; i < n && items.length < MAX_ITEMS && room > 0; i++) items.push(property(a, "" + i, depth, seen));
-    return more(items, n);
+    let shown = 0;
+    for (let i = 0; i < n && items.length < MAX_ITEMS && room > 0; i++) {
+      if (getOwnPropertyDescriptor(a, "" + i) === undefined) {
+        let j = i + 1;
+        while (j < n && j - i < 1e6 && getOwnPropertyDescriptor(a, "" + j) === undefined) j++;
+        items.push("<" + (j - i) + " empty item" + (j - i > 1 ? "s>" : ">"));
+        shown += j - i;
+        i = j - 1;
+        continue;
+      }
+      items.push(property(a, "" + i, depth, seen));
+      shown++;
+    }
+    if (n > shown) items.push("... " + (n - shown) + " more items");
+    return items;
+  }
+
+  function showFunction(v) {
+    const name = ownValue(v, "name") || "";
+    let source = "";
+    try {
+      source = apply(functionToString, v, []);
+    } catch (_) {}
+    if (source.startsWith("class")) {
+      const parent = getPrototypeOf(v);
+      const base = parent !== FunctionPrototype && typeof parent === "function" ? ownValue(parent, "name") : "";
+      return "[class " + (name || "(anonymous)") + (base ? " extends " + base : "") + "]";
+    }
+    return "[Function: " + (name || "(anonymous)") + "]";
   }
 
   // A property shown without running its getter.
@@ -530,8 +563,13 @@
     return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? k : quote(k);
   }
 
+  // As Node quotes: single quotes, or double or backticks to avoid escaping a single one.
   function quote(s) {
-    return "'" + stringify(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'") + "'";
+    const body = stringify(s).slice(1, -1).replace(/\\"/g, '"');
+    if (!s.includes("'")) return "'" + body + "'";
+    if (!s.includes('"')) return '"' + body + '"';
+    if (!s.includes("`") && !s.includes("${")) return "`" + body + "`";
+    return "'" + body.replace(/'/g, "\\'") + "'";
   }
 
   function className(o) {
