@@ -169,6 +169,11 @@ class Context:
             self.engine.close()
             raise
 
+    def set_deadline(self, deadline: float) -> None:
+        """When the run about to start times out (time.perf_counter()): host calls check it."""
+        if self.inbox.host is not None:
+            self.inbox.host.deadline = deadline
+
     def set_memory_limit(self, limit: int) -> None:
         """The limit of the run about to start: V8's heap, and the ArrayBuffers runtime.js counts."""
         if limit != self.memory_limit:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import ctypes
 import json
+import time
+from contextvars import ContextVar
 from collections.abc import Callable
 from typing import Any
 
 from fnbox.sandboxes.js.engine import SharedMemory
 
-__all__ = ["HOST_CAPACITY", "HOST_HEADER", "MAX_HOST_TEXT", "HostChannel", "HostError", "Op"]
+__all__ = ["HOST_CAPACITY", "HOST_HEADER", "MAX_HOST_TEXT", "REMAINING", "HostChannel", "HostError", "Op"]
 
 #: UTF-16 units of one piece (the host region's text: 64 KiB).
 HOST_CAPACITY = 32 * 1024
@@ -34,6 +36,11 @@ MAX_HOST_TEXT = 8 * 2**20
 #: glibc keeps big freed blocks otherwise, and the worker's RSS watch counts them.
 _TRIM_AFTER = 1 << 20
 _libc: Any = None
+
+#: Seconds left to the run making the current call, for ops whose cost is known beforehand
+#: (pbkdf2, scrypt) to refuse work that would run past it: the isolate's thread cannot be
+#: stopped while Python works, and a worker whose run overruns is killed.
+REMAINING: ContextVar[float] = ContextVar("REMAINING", default=float("inf"))
 _COMMAND, _LENGTH, _MORE, _TOTAL, _OFFSET = range(5)
 
 
@@ -65,6 +72,8 @@ class HostChannel:
         self._overflow = False
         self._answer = b""
         self.calls = 0
+        #: When the current run's timeout passes (time.perf_counter()); set as it starts.
+        self.deadline = float("inf")
 
     def on_call(self) -> None:
         header = self._header
@@ -100,6 +109,7 @@ class HostChannel:
 
     def _answer_for(self, request: bytes) -> str:
         budget = max(min(self._memory_limit() // 4, MAX_HOST_TEXT), 1024)
+        REMAINING.set(self.deadline - time.perf_counter())
         try:
             op, args = _parse(request)
             value = op(args, budget)

@@ -23,7 +23,7 @@ from typing import Any
 
 import brotli
 
-from fnbox.sandboxes.js.host import HostError, Op
+from fnbox.sandboxes.js.host import REMAINING, HostError, Op
 
 __all__ = ["HASHES", "MAX_KDF_WORK", "OPS", "data", "encode", "hash_name", "integer", "op_named", "text"]
 
@@ -49,6 +49,9 @@ HASHES = {
 _ALIASES = {"sha-1": "sha1", "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512", "rsa-sha256": "sha256"}
 #: Hash-function compressions one pbkdf2 or scrypt call may cost (about a second of CPU).
 MAX_KDF_WORK = 2_000_000
+#: Seconds a unit of that work takes at most, by a generous measure (a pbkdf2 block of
+#: sha512 takes about 0.6 µs on a busy 2-core machine): what `_affordable` estimates with.
+_SECONDS_PER_WORK = 1.5e-6
 #: Bytes of random data one call answers (Node's getRandomValues caps at 64 KiB; randomBytes more).
 MAX_RANDOM = 1 << 20
 
@@ -148,6 +151,7 @@ def pbkdf2(args: list[Any], budget: int) -> str:
     algorithm = hash_name(text(args, 4, "digest"))
     size = hashlib.new(algorithm).digest_size
     work = iterations * max(1, -(-length // size))
+    _affordable("pbkdf2", work * _SECONDS_PER_WORK)
     if work > MAX_KDF_WORK:
         raise HostError(
             f"pbkdf2: {iterations} iterations for a {length}-byte key is more work than fnbox allows "
@@ -168,6 +172,7 @@ def scrypt(args: list[Any], budget: int) -> str:
     r = integer(args, 4, "r", 1, 2**20)
     p = integer(args, 5, "p", 1, 2**20)
     memory = 128 * n * r + 128 * r * p
+    _affordable("scrypt", n * r * p * _SECONDS_PER_WORK / 2)
     if n & (n - 1) or n * r * p > MAX_KDF_WORK or memory > min(budget, 32 << 20):
         raise HostError(
             f"scrypt: N={n}, r={r}, p={p} needs more memory or work than fnbox allows",
@@ -175,6 +180,16 @@ def scrypt(args: list[Any], budget: int) -> str:
             "ERR_CRYPTO_INVALID_SCRYPT_PARAMS",
         )
     return encode(hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=memory * 2 + (1 << 20), dklen=length))
+
+
+def _affordable(what: str, seconds: float) -> None:
+    """Refuse work that would run past the run's timeout (the isolate's thread is busy meanwhile)."""
+    if seconds > REMAINING.get():
+        raise HostError(
+            f"{what}: about {seconds:.2f} s of work, more than the {max(REMAINING.get(), 0):.2f} s left to the function",
+            "RangeError",
+            "ERR_OUT_OF_RANGE",
+        )
 
 
 def compress(args: list[Any], budget: int) -> str:
@@ -201,6 +216,8 @@ def compress(args: list[Any], budget: int) -> str:
             quality = options.get("quality", 11)
             if not (isinstance(quality, int) and 0 <= quality <= 11):
                 quality = 11
+            # Brotli's best qualities (Node's default is 11) take about a microsecond a byte.
+            _affordable(method, len(source) * (2e-6 if quality >= 10 else 1e-7))
             out = brotli.compress(source, quality=quality)
         elif method == "brotliDecompress":
             out = _unbrotli(source, limit)

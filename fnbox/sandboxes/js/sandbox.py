@@ -253,6 +253,7 @@ class JsSandbox:
             source = codegen.run_call(run.id, index, request)
             run.start_wait += len(source) / 10e6
         context.set_memory_limit(limits.memory)
+        context.set_deadline(started + limits.timeout)
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)

@@ -160,3 +160,24 @@ def test_process_is_a_small_stand_in(compile: Any) -> None:
     assert run(compile(code)) == [{}, "linux", "v20.0.0", "function", 2]
     error = fails(compile("process.exit(1);"))
     assert "not available in fnbox" in error.message
+
+
+def test_key_derivation_that_would_outlast_the_run_is_refused_beforehand(compile: Any) -> None:
+    code = """
+        const started = Date.now();
+        try { require("crypto").pbkdf2Sync("pw", "salt", 1000000, 64, "sha512"); return "derived"; }
+        catch (e) { return [e.code, e.message, Date.now() - started < 100]; }
+    """
+    code_, message, fast = run(compile(code), Limits(timeout=0.5, memory=64 << 20))
+    assert code_ == "ERR_OUT_OF_RANGE" and fast
+    assert message.startswith("pbkdf2: about 1.50 s of work, more than the 0.")
+
+
+def test_slow_compression_that_would_outlast_the_run_is_refused_beforehand(compile: Any) -> None:
+    code = """
+        const zlib = require("zlib");
+        const big = Buffer.alloc(2 << 20, "abc");
+        const fast = zlib.brotliCompressSync(big, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }).length > 0;
+        try { zlib.brotliCompressSync(big); return "compressed"; } catch (e) { return [fast, e.code]; }
+    """
+    assert run(compile(code), Limits(timeout=1.0, memory=64 << 20)) == [True, "ERR_OUT_OF_RANGE"]
