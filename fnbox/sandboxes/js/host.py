@@ -18,8 +18,8 @@ from __future__ import annotations
 import ctypes
 import json
 import time
-from contextvars import ContextVar
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from fnbox.sandboxes.js.engine import SharedMemory
