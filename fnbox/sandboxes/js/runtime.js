@@ -365,6 +365,7 @@
   // ---- formatting: util.format and a small util.inspect -------------------------------
   const MAX_DEPTH = 3; // as Node's util.inspect: objects nested deeper show as [Object]
   const functionToString = Function.prototype.toString;
+  const INSPECT_CUSTOM = Symbol.for("nodejs.util.inspect.custom");
   const FunctionPrototype = Function.prototype;
   const MAX_ITEMS = 100;
   let room = 0; // characters left to produce for the message being formatted
@@ -450,6 +451,13 @@
 
   function showObject(o, depth, seen) {
     if (seen.includes(o)) return "[Circular]";
+    // Node's util.inspect.custom (Buffer has one): the object's own code, run in its run.
+    const custom = o[INSPECT_CUSTOM];
+    if (typeof custom === "function") {
+      const shown = apply(custom, o, [MAX_DEPTH - depth, {}, (v) => show(v, depth, seen)]);
+      if (typeof shown === "string") return shown;
+      if (shown !== o) return show(shown, depth, seen);
+    }
     const tag = apply(objectToString, o, []);
     if (tag === "[object Error]") {
       try {

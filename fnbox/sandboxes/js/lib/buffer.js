@@ -442,6 +442,11 @@
   for (const name of Object.keys(methods)) {
     Object.defineProperty(proto, name, { value: methods[name], writable: true, configurable: true, enumerable: false });
   }
+  Object.defineProperty(proto, Symbol.for("nodejs.util.inspect.custom"), {
+    value: methods.inspect,
+    writable: true,
+    configurable: true,
+  });
   Object.defineProperty(proto, "parent", { get() { return this.buffer; }, configurable: true });
   Object.defineProperty(proto, "offset", { get() { return this.byteOffset; }, configurable: true });
 

@@ -13,9 +13,6 @@
       if (typeof shown === "string") return shown;
       value = shown;
     }
-    if (value instanceof Uint8Array && typeof value.inspect === "function" && fnbox.lib("buffer").Buffer.isBuffer(value)) {
-      return value.inspect();
-    }
     return fnbox.inspect(value);
   }
   inspect.custom = customInspect;
