@@ -319,6 +319,7 @@ def verify(args: list[Any], budget: int) -> bool:
 # ---- ciphers --------------------------------------------------------------------------------
 
 _MODES = {"cbc", "gcm", "ctr", "ecb"}
+_WRONG_LENGTH = "error:1C80006B:Provider routines::wrong final block length"
 
 
 def cipher(args: list[Any], budget: int) -> dict[str, str]:
@@ -347,11 +348,11 @@ def cipher(args: list[Any], budget: int) -> dict[str, str]:
             padder = padding.PKCS7(128).padder()
             message = padder.update(message) + padder.finalize()
         elif block and len(message) % 16:
-            raise HostError("wrong final block length", "Error", "ERR_OSSL_WRONG_FINAL_BLOCK_LENGTH")
+            raise HostError(_WRONG_LENGTH, "Error", "ERR_OSSL_WRONG_FINAL_BLOCK_LENGTH")
         encryptor = engine.encryptor()
         return {"out": encode(encryptor.update(message) + encryptor.finalize()), "tag": ""}
     if block and len(message) % 16:
-        raise HostError("wrong final block length", "Error", "ERR_OSSL_WRONG_FINAL_BLOCK_LENGTH")
+        raise HostError(_WRONG_LENGTH, "Error", "ERR_OSSL_WRONG_FINAL_BLOCK_LENGTH")
     decryptor = engine.decryptor()
     out = decryptor.update(message) + decryptor.finalize()
     if block and auto_padding:
@@ -359,7 +360,7 @@ def cipher(args: list[Any], budget: int) -> dict[str, str]:
         try:
             out = unpadder.update(out) + unpadder.finalize()
         except ValueError as exc:
-            raise HostError("bad decrypt", "Error", "ERR_OSSL_BAD_DECRYPT") from exc
+            raise HostError("error:1C800064:Provider routines::bad decrypt", "Error", "ERR_OSSL_BAD_DECRYPT") from exc
     return {"out": encode(out), "tag": ""}
 
 

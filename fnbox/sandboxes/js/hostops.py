@@ -83,7 +83,7 @@ def integer(args: list[Any], index: int, name: str, low: int, high: int) -> int:
         raise HostError(f'the "{name}" argument must be an integer', "TypeError", "ERR_INVALID_ARG_TYPE")
     if not low <= value <= high:
         raise HostError(
-            f'the value of "{name}" is out of range: it must be >= {low} and <= {high}, received {int(value)}',
+            f'The value of "{name}" is out of range. It must be >= {low} && <= {high}. Received {int(value)}',
             "RangeError",
             "ERR_OUT_OF_RANGE",
         )
@@ -134,12 +134,14 @@ def random(args: list[Any], budget: int) -> str:
 def random_int(args: list[Any], budget: int) -> int:
     low = integer(args, 0, "min", -(2**53) + 1, 2**53 - 1)
     high = integer(args, 1, "max", -(2**53) + 1, 2**53 - 1)
-    if not high - low <= 2**48 - 1 or high <= low:
-        raise HostError(
-            f'The value of "max" is out of range. It must be greater than the value of "min" ({low}) and the range at most 2**48 - 1',
-            "RangeError",
-            "ERR_OUT_OF_RANGE",
+    if high <= low:
+        message = (
+            f'The value of "max" is out of range. It must be greater than the value of "min" ({low}). Received {high}'
         )
+        raise HostError(message, "RangeError", "ERR_OUT_OF_RANGE")
+    if high - low > 2**48 - 1:
+        message = f'The value of "max - min" is out of range. It must be <= 281474976710655. Received {high - low}'
+        raise HostError(message, "RangeError", "ERR_OUT_OF_RANGE")
     return low + secrets.randbelow(high - low)
 
 
@@ -172,8 +174,10 @@ def scrypt(args: list[Any], budget: int) -> str:
     r = integer(args, 4, "r", 1, 2**20)
     p = integer(args, 5, "p", 1, 2**20)
     memory = 128 * n * r + 128 * r * p
+    if n & (n - 1):
+        raise HostError("Invalid scrypt params", "RangeError", "ERR_CRYPTO_INVALID_SCRYPT_PARAMS")
     _affordable("scrypt", n * r * p * _SECONDS_PER_WORK / 2)
-    if n & (n - 1) or n * r * p > MAX_KDF_WORK or memory > min(budget, 32 << 20):
+    if n * r * p > MAX_KDF_WORK or memory > min(budget, 32 << 20):
         raise HostError(
             f"scrypt: N={n}, r={r}, p={p} needs more memory or work than fnbox allows",
             "RangeError",

@@ -14,8 +14,18 @@
     return e;
   }
 
+  function received(value) {
+    if (value === null || value === undefined) return "" + value;
+    if (typeof value === "function") return "function " + value.name;
+    if (typeof value === "object") {
+      const name = value.constructor && value.constructor.name;
+      return name ? "an instance of " + name : fnbox.inspect(value);
+    }
+    return "type " + typeof value + " (" + fnbox.inspect(value) + ")";
+  }
+
   function argType(name, expected, value) {
-    return error(TypeError, "ERR_INVALID_ARG_TYPE", 'The "' + name + '" argument must be ' + expected + ". Received " + fnbox.inspect(value));
+    return error(TypeError, "ERR_INVALID_ARG_TYPE", 'The "' + name + '" argument must be ' + expected + ". Received " + received(value));
   }
 
   // Bytes of a string (in `encoding`), a Buffer, a TypedArray, a DataView or an ArrayBuffer.
@@ -24,7 +34,7 @@
     if (data instanceof Uint8Array) return data;
     if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
-    throw argType(name, "of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer", data);
+    throw argType(name, "of type string or an instance of Buffer, TypedArray, or DataView", data);
   }
 
   const b64 = (u8) => codec.base64Encode(u8, 0, u8.length, false);
@@ -184,7 +194,13 @@
   // ---- key derivation ----
   function pbkdf2Sync(password, salt, iterations, keylen, digest) {
     if (typeof digest !== "string") throw argType("digest", "of type string", digest);
-    const out = host("pbkdf2", [b64(bytes(password, undefined, "password")), b64(bytes(salt, undefined, "salt")), iterations, keylen, hashName(digest)]);
+    let name;
+    try {
+      name = hashName(digest);
+    } catch (_) {
+      throw error(TypeError, "ERR_CRYPTO_INVALID_DIGEST", "Invalid digest: " + digest);
+    }
+    const out = host("pbkdf2", [b64(bytes(password, undefined, "password")), b64(bytes(salt, undefined, "salt")), iterations, keylen, name]);
     return fromB64(out);
   }
 
@@ -446,6 +462,10 @@
       this.#name = n;
       this.#key = key instanceof KeyObject ? secretOf(key) : bytes(key, undefined, "key").slice();
       this.#iv = iv === null || iv === undefined ? new Uint8Array(0) : bytes(iv, undefined, "iv").slice();
+      const [, size, mode] = n.split("-");
+      if (this.#key.length * 8 !== +size) throw error(RangeError, "ERR_CRYPTO_INVALID_KEYLEN", "Invalid key length");
+      if ((mode === "cbc" || mode === "ctr") && this.#iv.length !== 16) throw error(TypeError, "ERR_CRYPTO_INVALID_IV", "Invalid initialization vector");
+      if (mode === "gcm" && this.#iv.length === 0) throw error(TypeError, "ERR_CRYPTO_INVALID_IV", "Invalid initialization vector");
       this.#decrypt = decrypt;
       this.#tagLength = options && options.authTagLength ? options.authTagLength : 16;
     }
