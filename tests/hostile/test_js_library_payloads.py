@@ -221,7 +221,7 @@ def test_zlib_bombs_answer_an_error_not_gigabytes(service: Service) -> None:
         const zlib = require("zlib");
         const out = [];
         const gz = zlib.gzipSync(Buffer.alloc(1 << 20));
-        const brotli = zlib.brotliCompressSync(Buffer.alloc(1 << 20));
+        const brotli = zlib.brotliCompressSync(Buffer.alloc(1 << 20), { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } });
         for (const f of [
           () => zlib.inflateSync(Buffer.from(bomb, "base64")),
           () => zlib.gunzipSync(Buffer.concat(new Array(200).fill(gz))),
