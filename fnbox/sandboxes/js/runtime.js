@@ -366,6 +366,7 @@
   const MAX_DEPTH = 3; // as Node's util.inspect: objects nested deeper show as [Object]
   const functionToString = Function.prototype.toString;
   const INSPECT_CUSTOM = Symbol.for("nodejs.util.inspect.custom");
+  const inspectors = new WeakSet(); // the library's own util.inspect.custom methods (see trustedInspect)
   const FunctionPrototype = Function.prototype;
   const MAX_ITEMS = 100;
   let room = 0; // characters left to produce for the message being formatted
@@ -451,13 +452,10 @@
 
   function showObject(o, depth, seen) {
     if (seen.includes(o)) return "[Circular]";
-    // Node's util.inspect.custom (Buffer has one): the object's own code, run in its run.
-    const custom = o[INSPECT_CUSTOM];
-    if (typeof custom === "function") {
-      const shown = apply(custom, o, [MAX_DEPTH - depth, {}, (v) => show(v, depth, seen)]);
-      if (typeof shown === "string") return shown;
-      if (shown !== o) return show(shown, depth, seen);
-    }
+    // Node's util.inspect.custom, only of the library's own classes (Buffer's): a user's is
+    // never called from here, not even with functions of this context.
+    const custom = trustedInspect(o);
+    if (custom !== undefined) return apply(custom, o, []);
     const tag = apply(objectToString, o, []);
     if (tag === "[object Error]") {
       try {
@@ -514,6 +512,17 @@
     } finally {
       seen.pop();
     }
+  }
+
+  // The library's util.inspect.custom method `o` inherits (a data property), if any.
+  function trustedInspect(o) {
+    let p = o;
+    for (let i = 0; i < 4 && p !== null; i++) {
+      const d = getOwnPropertyDescriptor(p, INSPECT_CUSTOM);
+      if (d !== undefined) return "value" in d && apply(weakSetHas, inspectors, [d.value]) ? d.value : undefined;
+      p = getPrototypeOf(p);
+    }
+    return undefined;
   }
 
   function arrayItems(a, depth, seen) {
@@ -1096,6 +1105,7 @@
     },
     schedule: (callback, delay, args, repeat) => schedule(callback, delay, args, repeat),
     running: () => current !== null,
+    trustInspect: (method) => apply(weakSetAdd, inspectors, [method]),
     allowed: () => apply(ArrayPrototype.slice, allowed, []),
     overdrawn,
   });

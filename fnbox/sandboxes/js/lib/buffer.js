@@ -442,6 +442,7 @@
   for (const name of Object.keys(methods)) {
     Object.defineProperty(proto, name, { value: methods[name], writable: true, configurable: true, enumerable: false });
   }
+  fnbox.trustInspect(methods.inspect);
   Object.defineProperty(proto, Symbol.for("nodejs.util.inspect.custom"), {
     value: methods.inspect,
     writable: true,
