@@ -1045,8 +1045,17 @@
   const modules = new MapCtor(); // module name -> what require() answers
   const { get: mapGet } = Map.prototype;
 
+  function listed(list, name) {
+    for (let i = 0; i < list.length; i++) if (list[i] === name) return true;
+    return false;
+  }
+
+  // Narrows the modules (a workspace's NODE_BUILTIN_MODULES): `$fnbox` is within reach of
+  // user code, so this can only ever take modules away.
   function allow(names) {
-    allowed = names;
+    const kept = [];
+    for (let i = 0; i < names.length; i++) if (listed(allowed, names[i])) kept[kept.length] = names[i];
+    allowed = kept;
   }
 
   // A file of lib/ (our own JavaScript), evaluated once per context: `(function (fnbox) {...})`.
@@ -1081,7 +1090,7 @@
     if (cached !== undefined) return cached;
     const sub = getOwnPropertyDescriptor(SUBMODULES, name) !== undefined ? SUBMODULES[name] : null;
     const base = sub === null ? name : sub[0];
-    if (apply(ArrayPrototype.indexOf, allowed, [base]) < 0) {
+    if (!listed(allowed, base)) {
       const error = new ErrorCtor(
         "module '" + name + "' is not available in fnbox (available: " + apply(join, allowed, [", "]) + ")",
       );

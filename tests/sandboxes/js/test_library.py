@@ -181,3 +181,17 @@ def test_slow_compression_that_would_outlast_the_run_is_refused_beforehand(compi
         try { zlib.brotliCompressSync(big); return "compressed"; } catch (e) { return [fast, e.code]; }
     """
     assert run(compile(code), Limits(timeout=1.0, memory=64 << 20)) == [True, "ERR_OUT_OF_RANGE"]
+
+
+def test_user_code_cannot_widen_the_modules(compile: Any) -> None:
+    code = """
+        $fnbox.allow(["url", "crypto", "fs", "codec"]);
+        Array.prototype.indexOf = () => 0;
+        Array.prototype.includes = () => true;
+        const out = [];
+        for (const name of ["crypto", "fs", "codec", "web", "url"]) {
+          try { out.push(typeof require(name)); } catch (e) { out.push(e.code); }
+        }
+        return out;
+    """
+    assert run(compile(code, modules=("url",))) == ["MODULE_NOT_FOUND"] * 4 + ["object"]
