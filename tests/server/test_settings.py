@@ -63,6 +63,11 @@ def test_the_readme_table_is_the_declared_settings():
     assert markdown_table() in readme, "README's settings table differs: paste `python -m fnbox.server.settings`"
 
 
+def test_node_modules_take_the_node_prefix_and_may_be_none():
+    assert load_settings(environ={"NODE_BUILTIN_MODULES": "node:url, zlib"}).runtime.node_modules == ("url", "zlib")
+    assert load_settings(environ={"NODE_BUILTIN_MODULES": ""}).runtime.node_modules == ()
+
+
 def test_zero_workers_keeps_the_sandboxes_in_process():
     assert load_settings(environ={"FUNCTIONS_WORKERS": "0"}).runtime.workers == 0
 
@@ -77,6 +82,7 @@ def test_zero_workers_keeps_the_sandboxes_in_process():
         ("REQUEST_MAX_SIZE", "lots"),
         ("UPDATE_SCRIPTS_ON_STARTUP", "maybe"),
         ("PYTHON_BUILTIN_MODULES", "math, os"),
+        ("NODE_BUILTIN_MODULES", "crypto, child_process"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable, value):
