@@ -195,3 +195,14 @@ def test_user_code_cannot_widen_the_modules(compile: Any) -> None:
         return out;
     """
     assert run(compile(code, modules=("url",))) == ["MODULE_NOT_FOUND"] * 4 + ["object"]
+
+
+def test_what_host_calls_answer_counts_against_the_memory_limit(compile: Any) -> None:
+    sandbox = compile(
+        'const keep = []; for (;;) keep.push(require("crypto").randomBytes(1 << 20)); return keep.length;'
+    )
+    with pytest.raises(MemoryLimitExceeded):
+        run(sandbox, Limits(timeout=10.0, memory=32 << 20))
+    code = 'const keep = []; for (;;) keep.push(require("zlib").gunzipSync(require("zlib").gzipSync(Buffer.alloc(4 << 20))));'
+    with pytest.raises(MemoryLimitExceeded):
+        run(compile(code), Limits(timeout=10.0, memory=32 << 20))
