@@ -9,8 +9,10 @@ checks its arguments' types and sizes itself, and answers strings, numbers, list
 
 Bounds: a request over MAX_HOST_TEXT UTF-16 units or half the run's memory limit, an
 answer over MAX_HOST_TEXT, binary data over a quarter of the memory limit, are refused with
-an error the run sees as a memory failure (so Python holds a few times what the run could); an op that would take long (pbkdf2, scrypt) is refused beforehand. A call runs on
-the isolate's thread inside the run, so its time counts against the run's timeout.
+an error the run sees as a memory failure (so Python holds a few times what the run
+could); an op whose cost is known beforehand (pbkdf2, scrypt, slow brotli) is refused if it
+would outlast the run. A call runs on the isolate's thread inside the run, so its time
+counts against the run's timeout.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class HostChannel:
             return json.dumps({"e": exc.message, "t": exc.kind, "c": exc.code})
         except (ValueError, TypeError, OverflowError, MemoryError) as exc:
             return json.dumps({"e": f"invalid arguments: {exc}", "t": "TypeError", "c": "ERR_INVALID_ARG_VALUE"})
+        except Exception as exc:  # an op's bug must still answer this call, never a stale answer
+            return json.dumps({"e": f"the host operation failed: {type(exc).__name__}", "t": "Error", "c": None})
 
 
 def _trim() -> None:

@@ -1004,16 +1004,19 @@
       hostHeader[X_COMMAND] = i === 0 ? 0 : 2;
       hostHeader[X_LENGTH] = m;
       hostHeader[X_MORE] = i + m < n ? 1 : 0;
+      hostHeader[X_TOTAL] = -1; // Python sets it: never read a previous call's answer
       host();
     }
     const total = hostHeader[X_TOTAL];
+    if (total < 0) throw new ErrorCtor("fnbox: " + op + ": the host did not answer");
     let answer = hostPiece();
     while (answer.length < total) {
       hostHeader[X_COMMAND] = 1;
       hostHeader[X_OFFSET] = answer.length;
+      hostHeader[X_LENGTH] = 0;
       host();
       const piece = hostPiece();
-      if (piece.length === 0) break;
+      if (piece.length === 0) throw new ErrorCtor("fnbox: " + op + ": the host did not answer");
       answer += piece;
     }
     // Own properties only: a getter on Object.prototype must not pass for an answer.
