@@ -97,6 +97,7 @@ class WorkerOptions:
     idle_timeout: float = IDLE_TIMEOUT
     max_queue: int = MAX_QUEUE
     python_modules: tuple[str, ...] | None = None  # None: every vetted module
+    node_modules: tuple[str, ...] | None = None  # None: the JavaScript sandbox's default
     python_memory_mb: float = PYTHON_MEMORY_MB
     js_rss_mb: float = JS_WORKER_RSS_MB
     js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
@@ -173,6 +174,8 @@ class _Worker:
         ]
         if self.language == "javascript":
             command += ["--stuck-after", str(self.options.js_stuck_after)]
+            if self.options.node_modules is not None:
+                command += ["--node-modules", ",".join(self.options.node_modules)]
         if self.language == "python":
             command += ["--address-space-mb", str(self.options.python_memory_mb)]
             if self.options.python_modules is not None:

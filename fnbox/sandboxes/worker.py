@@ -147,12 +147,18 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     raise SandboxCrashed(f"unknown operation {operation!r}")
 
 
-def _factory(language: str, factory_path: str | None, python_modules: list[str] | None) -> SandboxFactory:
+def _factory(
+    language: str, factory_path: str | None, python_modules: list[str] | None, node_modules: str | None = None
+) -> SandboxFactory:
     if factory_path:
         module, _, name = factory_path.partition(":")
         factory: SandboxFactory = getattr(importlib.import_module(module), name)()
         return factory
-    return sandbox_factory(language, python_modules=None if python_modules is None else tuple(python_modules))
+    return sandbox_factory(
+        language,
+        python_modules=None if python_modules is None else tuple(python_modules),
+        node_modules=None if node_modules is None else tuple(filter(None, node_modules.split(","))),
+    )
 
 
 async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
@@ -164,7 +170,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
     )
     writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
     pool = SandboxPool(
-        factories={args.language: _factory(args.language, args.factory, args.python_modules)},
+        factories={args.language: _factory(args.language, args.factory, args.python_modules, args.node_modules)},
         max_sandboxes=args.max_sandboxes,
         idle_timeout=args.idle_timeout,
         max_queue=args.max_queue,
@@ -206,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-timeout", type=float, required=True)
     parser.add_argument("--max-queue", type=int, required=True)
     parser.add_argument("--python-modules", nargs="*", help="the import allow-list (default: every vetted module)")
+    parser.add_argument("--node-modules", help="the Node modules a function may require, comma-separated")
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
     parser.add_argument(
         "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"

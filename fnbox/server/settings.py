@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fnbox.logs import FORMATS
+from fnbox.sandboxes.js.names import KNOWN_MODULES, NODE_MODULES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
 from fnbox.workspaces.secrets import check_key
@@ -42,7 +43,6 @@ class Settings:
     update_scripts_on_startup: bool = False
     #: A directory of archives imported at start (`fnbox serve --import`); None: no import.
     functions_location: str | None = None
-    node_modules: tuple[str, ...] = ()
     access_log: bool = False
     #: The admin bearer token; None (and no token made) leaves fnbox open.
     admin_token: str | None = field(default=None, repr=False)
@@ -160,6 +160,16 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _node_modules(text: str) -> tuple[str, ...]:
+    names = tuple(name.removeprefix("node:") for name in _names(text))
+    unknown = sorted(set(names) - KNOWN_MODULES)
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} not among the Node modules fnbox provides ({', '.join(sorted(KNOWN_MODULES))})"
+        )
+    return names
+
+
 def _python_modules(text: str) -> tuple[str, ...]:
     names = _names(text)
     unvetted = sorted(set(names) - set(ALLOWED_MODULES))
@@ -228,10 +238,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "NODE_BUILTIN_MODULES",
-        "node_modules",
-        _names,
-        "Node host modules a function may `require`; fnbox's V8 sandbox provides none, "
-        "so a non-empty value is logged and has no effect",
+        "runtime.node_modules",
+        _node_modules,
+        "Node modules a JavaScript function may `require` (fnbox's own implementations; see JavaScript below)",
+        shown_default="`" + ",".join(NODE_MODULES) + "`",
     ),
     Setting(
         "PYTHON_BUILTIN_MODULES",

@@ -29,6 +29,7 @@ from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore,
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
+from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
@@ -60,6 +61,8 @@ class RuntimeOptions:
     max_queue: int = MAX_QUEUE
     #: The modules a Python function may import; None: every vetted module.
     python_modules: tuple[str, ...] | None = None
+    #: The Node modules a JavaScript function may require.
+    node_modules: tuple[str, ...] = NODE_MODULES
     #: Worker processes per language; 0 keeps the sandboxes in this process.
     workers: int = 0
     #: RSS cap of a JavaScript worker process, MB.
@@ -89,12 +92,14 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 idle_timeout=options.idle_timeout,
                 max_queue=options.max_queue,
                 python_modules=options.python_modules,
+                node_modules=options.node_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
             )
         )
     return SandboxPool(
-        factories=factories or sandbox_factories(python_modules=options.python_modules),
+        factories=factories
+        or sandbox_factories(python_modules=options.python_modules, node_modules=options.node_modules),
         max_sandboxes=options.max_warm_sandboxes,
         idle_timeout=options.idle_timeout,
         max_queue=options.max_queue,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fnbox.sandboxes.base import FunctionSource, Limits
-from fnbox.sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
+from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
 from fnbox.sandboxes.pool import SandboxKey
 from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
@@ -381,3 +381,23 @@ def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_starte
     assert (
         supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"
     )
+
+
+def test_node_modules_reach_the_javascript_workers():
+    """NODE_BUILTIN_MODULES goes settings -> RuntimeOptions -> WorkerOptions -> the worker's command line."""
+    sources = [
+        FunctionSource(name="parse", code='return typeof require("url").parse;'),
+        FunctionSource(name="hashing", code='const name = "crypto"; return require(name);'),
+    ]
+    js = SandboxKey("modules", "javascript", "v1")
+    limits = Limits(timeout=5, memory=2**28)
+
+    async def scenario(pool):
+        answer = (await pool.run(js, sources, "parse", {}, limits)).result
+        with pytest.raises(FunctionError) as info:
+            await pool.run(js, sources, "hashing", {}, limits)
+        return answer, info.value.message
+
+    answer, message = supervised(scenario, workers=1, factory=None, node_modules=("url", "path"))
+    assert answer == "function"
+    assert message == "Error: module 'crypto' is not available in fnbox (available: url, path)"
