@@ -19,6 +19,7 @@ def test_the_embedding_surface_is_pinned():
         "Dismissed",
         "FnboxError",
         "FunctionError",
+        "InsufficientStorage",
         "InternalError",
         "InvalidParameters",
         "InvalidRequest",

@@ -106,11 +106,21 @@ class _WorkerDied(Exception):
     """The worker of a call died before answering; `alone` if it was the only call in flight,
     `logged` if the call had passed log entries on."""
 
-    def __init__(self, reason: str, *, alone: bool = False, logged: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        alone: bool = False,
+        logged: bool = False,
+        logs: list[dict[str, Any]] | None = None,
+        duration: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.alone = alone
         self.logged = logged
+        self.logs = logs  # the entries the worker sent before it died, and how long the run had run (ms)
+        self.duration = duration
 
 
 @dataclass(eq=False)
@@ -121,21 +131,38 @@ class _Call:
     on_log: OnLog | None = None
     logged: int = 0  # entries passed to on_log
     cancelled: bool = False  # its caller gave up; it stays here until the worker answers
+    #: Entries received so far: the logs of its answer if its worker dies under it.
+    received: list[dict[str, Any]] = field(default_factory=list)
 
     def log(self, entry: Any) -> None:
-        """Pass on an entry of a log frame: checked, as a worker runs hostile code."""
-        if self.on_log is None or self.cancelled or self.future.done() or self.logged >= MAX_LOG_ENTRIES:
+        """Keep and pass on an entry of a log frame: checked, as a worker runs hostile code."""
+        if self.cancelled or self.future.done() or len(self.received) >= MAX_LOG_ENTRIES:
             return
         if not isinstance(entry, dict):
             return
         level, message, when = entry.get("level"), entry.get("message"), entry.get("time")
         if level not in LOG_LEVELS or type(message) is not str or type(when) not in (int, float):
             return
+        checked = {"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when}
+        self.received.append(checked)
+        if self.on_log is None:
+            return
         self.logged += 1
         try:
-            self.on_log({"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when})
+            self.on_log(checked)
         except Exception:  # the caller's bug must not stop the reading of answers
             logger.exception("on_log failed")
+
+    def died(self, reason: str, *, alone: bool = False) -> _WorkerDied:
+        """The failure of this call when its worker died, with what it had logged and its duration."""
+        elapsed = time.monotonic() - (self.deadline - self.timeout)
+        return _WorkerDied(
+            reason,
+            alone=alone,
+            logged=self.logged > 0,
+            logs=list(self.received),
+            duration=round(max(elapsed, 0.0) * 1000, 3),
+        )
 
 
 @dataclass(eq=False)
@@ -284,7 +311,7 @@ class _Worker:
         pending = [call for call in self.calls.values() if not call.future.done()]
         alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED)
         for call in pending:
-            call.future.set_exception(_WorkerDied(reason, alone=alone, logged=call.logged > 0))
+            call.future.set_exception(call.died(reason, alone=alone))
 
 
 class WorkerPool:
@@ -355,9 +382,9 @@ class WorkerPool:
             "function": function,
             "parameters": parameters,
             "limits": protocol.limits_to_json(limits),
+            # Log frames always: a run whose worker is killed still answers the entries it made.
+            "logs": True,
         }
-        if on_log is not None:
-            message["logs"] = True
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])
@@ -394,7 +421,10 @@ class WorkerPool:
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
                 if died.reason.startswith("timeout") or died.alone or died.logged or attempt == 2:
-                    raise self._died_error(died.reason) from None
+                    error = self._died_error(died.reason)
+                    if message.get("op") == "run":
+                        error.logs, error.duration = died.logs, died.duration
+                    raise error from None
         if "error" in answer:
             raise error_from_json(answer["error"])
         return answer
@@ -442,7 +472,7 @@ class WorkerPool:
         culprit = worker.calls.pop(culprit_id, None) if culprit_id is not None and worker.process is process else None
         if culprit is not None:
             if not culprit.future.done():
-                culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
+                culprit.future.set_exception(culprit.died("timeout: the call overran its deadline"))
             worker.kill(NEIGHBOUR_OVERRAN)
         if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
             worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")

@@ -269,6 +269,19 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds an execution record is kept (30 days)",
     ),
     Setting(
+        "EXECUTIONS_MAX_RECORD_BYTES",
+        "runtime.executions_max_record_bytes",
+        parse_size,
+        "bytes of result and logs an execution record keeps (`1mb`); past it the record is cut and says so, "
+        "the synchronous answer is whole",
+    ),
+    Setting(
+        "EXECUTIONS_MAX_BYTES",
+        "runtime.executions_max_bytes",
+        parse_size,
+        "bytes the execution records may take on disk in all (`1gb`); past it the oldest ended records go",
+    ),
+    Setting(
         "EXECUTIONS_QUEUE_SIZE",
         "runtime.executions_queue",
         _positive_int,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fnbox.archives.archive import read_archive
+from fnbox.executions.bounds import RecordBounds
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
@@ -66,6 +67,9 @@ class RuntimeOptions:
     #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
     executions_max_count: int = 100_000
     executions_max_age: float = 30 * 86400
+    #: Bytes of result and logs one record keeps, and bytes all records may take (oldest ended go first).
+    executions_max_record_bytes: int = MEGABYTE
+    executions_max_bytes: int = 1024 * MEGABYTE
     #: Asynchronous executions waiting or running at once, all workspaces together.
     executions_queue: int = 1000
     #: Asynchronous executions of one workspace running at once.
@@ -154,7 +158,8 @@ class Runtime:
 
     async def _open_executions(self) -> None:
         options = self.options
-        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
+        bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
+        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path, bounds=bounds)
         interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)

@@ -381,3 +381,17 @@ def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_starte
     assert (
         supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"
     )
+
+
+def test_a_run_whose_worker_is_killed_for_its_timeout_answers_its_logs_and_duration():
+    sources = [FunctionSource(name="babble", code="babble")]
+
+    async def scenario(pool):
+        with pytest.raises(TimeoutExceeded) as caught:
+            await pool.run(key("w"), sources, "babble", {}, LIMITS)
+        return caught.value
+
+    error = supervised(scenario)
+    assert [entry["message"] for entry in error.logs] == ["one"]
+    assert error.duration >= LIMITS.timeout * 1000
+    assert {"logs", "duration"} <= error.to_json().keys()
