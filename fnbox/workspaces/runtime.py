@@ -23,6 +23,7 @@ from typing import Any
 
 from fnbox.archives.archive import read_archive
 from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.opening import open_records
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
@@ -159,8 +160,8 @@ class Runtime:
     async def _open_executions(self) -> None:
         options = self.options
         bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
-        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path, bounds=bounds)
-        interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
+        records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
+        self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
