@@ -30,6 +30,10 @@ MAX_SANDBOXES = 500
 IDLE_TIMEOUT = 3600.0
 #: Calls queued on or running in one sandbox at once; one more answers Overloaded.
 MAX_QUEUE = 64
+#: Seconds a call may wait for its turn when its own timeout is shorter: a queue of a few
+#: calls of a second must not answer Overloaded (nor on a stop, when calls accepted are all
+#: answered within the grace period), and MAX_QUEUE already bounds how many wait.
+QUEUE_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,11 @@ class SandboxPool:
         max_sandboxes: int,
         idle_timeout: float,
         max_queue: int = MAX_QUEUE,
+        queue_wait: float = QUEUE_WAIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_queue = max_queue
+        self.queue_wait = queue_wait
         self._factories = dict(factories)
         self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
@@ -170,11 +176,13 @@ class SandboxPool:
         *,
         on_log: OnLog | None = None,
         on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
         `on_log` gets the run's log entries as they are made (see `Sandbox.run`);
-        `on_start` is called when the run gets its turn (after compiling and queueing).
+        `on_start` is called when the run gets its turn (after compiling and queueing),
+        `on_wait` when it has to wait for it behind another call.
         """
         while True:
             entry = await self._entry(key, sources)
@@ -185,7 +193,7 @@ class SandboxPool:
                 )
             entry.holders += 1
             try:
-                await self._acquire(entry, key, limits)
+                await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
@@ -202,17 +210,19 @@ class SandboxPool:
                     entry.sandbox.close()
 
     @staticmethod
-    async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
+    async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
         if not entry.lock.locked():
             await entry.lock.acquire()  # free: taken at once, without a turn of the loop
             return
+        if on_wait is not None:
+            on_wait()
         # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
         try:
-            async with asyncio.timeout(limits.timeout):
+            async with asyncio.timeout(wait):
                 await entry.lock.acquire()
         except TimeoutError:
             raise Overloaded(
-                f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
+                f"waited {wait:g} s for workspace {key.workspace!r} without getting a turn",
                 details={"workspace": key.workspace},
             ) from None
 

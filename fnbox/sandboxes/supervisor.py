@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 import signal
 import sys
@@ -79,6 +80,10 @@ WATCH_INTERVAL = 0.05
 NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 #: Why a worker ended itself (see sandboxes.worker): the calls in flight are innocent too.
 RECYCLED = "it recycled itself to free an isolate stuck in native code"
+#: Why a worker died of a signal the supervisor did not send (an operator's kill, a stop of
+#: the machine): no call of it is to blame, so even one alone on it is retried.
+KILLED_FROM_OUTSIDE = "it was killed from outside fnbox"
+_OUTSIDE_SIGNALS = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
 #: Seconds a cancelled call has to stop in its worker before the worker is killed.
@@ -131,8 +136,10 @@ class _Call:
     on_log: OnLog | None = None
     logged: int = 0  # entries passed to on_log
     cancelled: bool = False  # its caller gave up; it stays here until the worker answers
-    #: Entries received so far: the logs of its answer if its worker dies under it.
+    #: Entries received so far (log frames, for runs that ask): the logs of its answer if its worker dies.
     received: list[dict[str, Any]] = field(default_factory=list)
+    #: When it was sent, or started after waiting for its turn: what its duration counts from.
+    started: float = field(default_factory=time.monotonic)
 
     def log(self, entry: Any) -> None:
         """Keep and pass on an entry of a log frame: checked, as a worker runs hostile code."""
@@ -155,7 +162,7 @@ class _Call:
 
     def died(self, reason: str, *, alone: bool = False) -> _WorkerDied:
         """The failure of this call when its worker died, with what it had logged and its duration."""
-        elapsed = time.monotonic() - (self.deadline - self.timeout)
+        elapsed = time.monotonic() - self.started
         return _WorkerDied(
             reason,
             alone=alone,
@@ -291,9 +298,13 @@ class _Worker:
                     continue
                 if "log" in message:
                     call.log(message["log"])
+                elif message.get("waiting"):
+                    if not call.cancelled:
+                        call.deadline = math.inf  # queued behind its workspace: it runs nothing yet
                 elif message.get("started"):
                     if not call.cancelled:
-                        call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
+                        call.started = time.monotonic()
+                        call.deadline = call.started + call.timeout  # it waited in the worker's queue
                 elif call.cancelled:
                     del self.calls[call_id]  # it stopped
                 elif not call.future.done():
@@ -303,13 +314,15 @@ class _Worker:
         await process.wait()
         if process.returncode == protocol.RECYCLED:
             self.death = RECYCLED
+        elif self.death is None and process.returncode in _OUTSIDE_SIGNALS:
+            self.death = KILLED_FROM_OUTSIDE
         elif self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
         for call_id in [call_id for call_id, call in self.calls.items() if call.cancelled]:
             del self.calls[call_id]  # stopped with the worker
         pending = [call for call in self.calls.values() if not call.future.done()]
-        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED)
+        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED, KILLED_FROM_OUTSIDE)
         for call in pending:
             call.future.set_exception(call.died(reason, alone=alone))
 
@@ -382,9 +395,9 @@ class WorkerPool:
             "function": function,
             "parameters": parameters,
             "limits": protocol.limits_to_json(limits),
-            # Log frames always: a run whose worker is killed still answers the entries it made.
-            "logs": True,
         }
+        if on_log is not None:
+            message["logs"] = True  # log frames cost a frame per entry: only for callers that follow them
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])

@@ -108,9 +108,17 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         received = time.monotonic()
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
+        waited = False
+
+        def report_wait() -> None:
+            # Queued behind another call of its workspace: no deadline runs until it starts.
+            nonlocal waited
+            waited = True
+            writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
+
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.
-            if time.monotonic() - received > LATE_START:
+            if waited or time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
 
         def send_log(entry: LogEntry) -> None:
@@ -127,6 +135,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             protocol.limits_from_json(message["limits"]),
             on_log=send_log if message.get("logs") else None,
             on_start=report_late_start,
+            on_wait=report_wait,
         )
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":

@@ -387,11 +387,16 @@ def test_a_run_whose_worker_is_killed_for_its_timeout_answers_its_logs_and_durat
     sources = [FunctionSource(name="babble", code="babble")]
 
     async def scenario(pool):
-        with pytest.raises(TimeoutExceeded) as caught:
-            await pool.run(key("w"), sources, "babble", {}, LIMITS)
-        return caught.value
+        errors = []
+        for on_log in (lambda entry: None, None):
+            with pytest.raises(TimeoutExceeded) as caught:
+                await pool.run(key("w"), sources, "babble", {}, LIMITS, on_log=on_log)
+            errors.append(caught.value)
+        return errors
 
-    error = supervised(scenario)
-    assert [entry["message"] for entry in error.logs] == ["one"]
-    assert error.duration >= LIMITS.timeout * 1000
-    assert {"logs", "duration"} <= error.to_json().keys()
+    followed, quiet = supervised(scenario)
+    assert [entry["message"] for entry in followed.logs] == ["one"]
+    assert quiet.logs == []  # no log frames were asked for: none were received
+    for error in (followed, quiet):
+        assert error.duration >= LIMITS.timeout * 1000
+        assert {"logs", "duration"} <= error.to_json().keys()
