@@ -42,6 +42,12 @@ class Settings:
     functions_location: str | None = None
     node_modules: tuple[str, ...] = ()
     access_log: bool = False
+    #: Open HTTP connections, bytes of a request's headers, and seconds for a request to arrive
+    #: in full or for an idle keep-alive connection to stay open (see server.connections).
+    http_max_connections: int = 4096
+    http_max_header_size: int = 64 * 1024
+    http_request_timeout: float = 15.0
+    http_keep_alive_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,31 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         "seconds that runs in flight get to finish on SIGTERM before the workers stop; "
         "asynchronous executions still running then are cancelled",
+    ),
+    Setting(
+        "HTTP_MAX_CONNECTIONS",
+        "http_max_connections",
+        _positive_int,
+        "open HTTP connections; past it a new one pushes out the oldest that is not being answered "
+        "(the open files limit is raised to its hard limit at start)",
+    ),
+    Setting(
+        "HTTP_MAX_HEADER_SIZE",
+        "http_max_header_size",
+        parse_size,
+        "largest header section of a request (past it, or past 100 header fields: 431)",
+    ),
+    Setting(
+        "HTTP_REQUEST_TIMEOUT",
+        "http_request_timeout",
+        _positive_float,
+        "seconds a request has to arrive in full, from its first byte or from the connection's start (else 408)",
+    ),
+    Setting(
+        "HTTP_KEEP_ALIVE_TIMEOUT",
+        "http_keep_alive_timeout",
+        _positive_float,
+        "seconds an idle keep-alive connection stays open",
     ),
     Setting(
         "EXECUTIONS_RECORD_RUNS",

@@ -58,6 +58,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fnbox.server.app import create_app
+    from fnbox.server.connections import connection_limits, uvicorn_options
     from fnbox.server.settings import SettingsError, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -78,6 +79,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.runtime.shutdown_grace),
+        **uvicorn_options(connection_limits(settings)),
     )
     return 0
 
