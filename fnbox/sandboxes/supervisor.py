@@ -61,6 +61,7 @@ from fnbox.sandboxes.errors import (
 )
 from fnbox.sandboxes.languages import LANGUAGES
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS, Quarantine
 
 __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
 
@@ -84,6 +85,8 @@ RECYCLED = "it recycled itself to free an isolate stuck in native code"
 #: the machine): no call of it is to blame, so even one alone on it is retried.
 KILLED_FROM_OUTSIDE = "it was killed from outside fnbox"
 _OUTSIDE_SIGNALS = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
+#: Quarantine workers are numbered from here in logs (the others from 0).
+QUARANTINE_INDEX = 100
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
 #: Seconds a cancelled call has to stop in its worker before the worker is killed.
@@ -103,6 +106,7 @@ class WorkerOptions:
     js_rss_mb: float = JS_WORKER_RSS_MB
     js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
     grace: float = 0.5  # past a run's timeout, before its worker is killed
+    quarantine_seconds: float = QUARANTINE_SECONDS  # a workspace that got its worker killed runs apart
     languages: tuple[str, ...] = tuple(LANGUAGES)
     factory: str | None = None  # module:callable, for tests with fake sandboxes
 
@@ -134,6 +138,7 @@ class _Call:
     deadline: float
     timeout: float
     on_log: OnLog | None = None
+    workspace: str = ""
     logged: int = 0  # entries passed to on_log
     cancelled: bool = False  # its caller gave up; it stays here until the worker answers
     #: Entries received so far (log frames, for runs that ask): the logs of its answer if its worker dies.
@@ -224,12 +229,14 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None and self.death is None
 
-    async def request(self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None) -> dict[str, Any]:
+    async def request(
+        self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None, workspace: str = ""
+    ) -> dict[str, Any]:
         if not self.alive or self.process is None or self.process.stdin is None:
             raise _WorkerDied("the worker is restarting")
         call_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log)
+        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
                 self.process.stdin.write(protocol.encode({**message, "id": call_id}))
@@ -334,6 +341,11 @@ class WorkerPool:
             language: [_Worker(language, index, options) for index in range(options.workers)]
             for language in options.languages
         }
+        self._quarantine: Quarantine[_Worker] = Quarantine(
+            options.quarantine_seconds, lambda language, index: _Worker(language, QUARANTINE_INDEX + index, options)
+        )
+        self._starting: dict[_Worker, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -353,6 +365,7 @@ class WorkerPool:
         for worker in self._all():
             if worker.reader_task is not None:
                 await asyncio.gather(worker.reader_task, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     def worker_pids(self, language: str) -> list[int]:
         return [w.process.pid for w in self._workers[language] if w.process is not None]
@@ -404,9 +417,12 @@ class WorkerPool:
 
     async def drop(self, workspace: str) -> None:
         for language in self._workers:
-            await self._call(
-                SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT
-            )
+            key = SandboxKey(workspace, language, "")
+            message = {"op": "drop", "workspace": workspace}
+            await self._call(key, message, timeout=CONTROL_TIMEOUT)
+            home = self._home(key)
+            if (language, workspace) in self._quarantine and home.alive:
+                await home.request(message, timeout=CONTROL_TIMEOUT)  # its sandbox from before the quarantine
 
     async def _call(
         self,
@@ -421,19 +437,22 @@ class WorkerPool:
 
         A call whose worker died under it is tried once more, in all (see the module's doc).
         """
-        workers = self._workers[key.language]
-        worker = workers[zlib.crc32(key.workspace.encode()) % len(workers)]
         for attempt in (1, 2):
+            worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
             try:
                 await self._ready(worker)
-                answer = await worker.request(message, timeout=timeout, on_log=on_log)
+                answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
                 if answer.get("missing") and sources is not None:
                     message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
-                    answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log)
+                    answer = await worker.request(
+                        message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace
+                    )
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
                 if died.reason.startswith("timeout") or died.alone or died.logged or attempt == 2:
+                    if message.get("op") == "run" and _blamed(died.reason):
+                        self._quarantine.add(key.language, key.workspace, died.reason)
                     error = self._died_error(died.reason)
                     if message.get("op") == "run":
                         error.logs, error.duration = died.logs, died.duration
@@ -441,6 +460,41 @@ class WorkerPool:
         if "error" in answer:
             raise error_from_json(answer["error"])
         return answer
+
+    def _home(self, key: SandboxKey) -> _Worker:
+        workers = self._workers[key.language]
+        return workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+
+    async def _worker_for(self, key: SandboxKey) -> _Worker:
+        """The workspace's own worker, or its quarantine worker (started on first use)."""
+        worker = self._quarantine.worker_for(key.language, key.workspace)
+        if worker is None:
+            return self._home(key)
+        if worker.process is None:
+            starting = self._starting.get(worker)
+            if starting is None:
+                starting = self._starting[worker] = asyncio.create_task(worker.start())
+            try:
+                await asyncio.shield(starting)
+            finally:
+                self._starting.pop(worker, None)
+        return worker
+
+    def _end_quarantines(self) -> None:
+        for worker in self._quarantine.expire(busy=lambda worker: bool(worker.calls)):
+            task = asyncio.create_task(self._retire(worker))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _retire(worker: _Worker) -> None:
+        if worker.process is None:
+            return
+        if worker.process.stdin is not None:
+            worker.process.stdin.close()
+        worker.kill("its quarantine is over")
+        if worker.reader_task is not None:
+            await asyncio.gather(worker.reader_task, return_exceptions=True)
 
     @staticmethod
     def _died_error(reason: str) -> FnboxError:
@@ -462,6 +516,7 @@ class WorkerPool:
         while not self._closing:
             await asyncio.sleep(WATCH_INTERVAL)
             now = time.monotonic()
+            self._end_quarantines()
             for worker in self._all():
                 await self._watch_one(worker, now)
 
@@ -486,12 +541,19 @@ class WorkerPool:
         if culprit is not None:
             if not culprit.future.done():
                 culprit.future.set_exception(culprit.died("timeout: the call overran its deadline"))
+            if culprit.workspace:
+                self._quarantine.add(worker.language, culprit.workspace, "it overran its deadline")
             worker.kill(NEIGHBOUR_OVERRAN)
         if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
             worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
 
     def _all(self) -> list[_Worker]:
-        return [worker for workers in self._workers.values() for worker in workers]
+        return [worker for workers in self._workers.values() for worker in workers] + self._quarantine.workers()
+
+
+def _blamed(reason: str) -> bool:
+    """Whether a worker's death is the doing of the call it is reported to (not of a neighbour or the host)."""
+    return reason.startswith(("timeout", "memory", "the worker exited", "broke the protocol"))
 
 
 def _thread_cpu_ticks(pid: int) -> dict[int, int]:

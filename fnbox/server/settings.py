@@ -262,6 +262,13 @@ SETTINGS: tuple[Setting, ...] = (
         "asynchronous executions still running then are cancelled",
     ),
     Setting(
+        "FUNCTIONS_QUARANTINE_SECONDS",
+        "runtime.quarantine_seconds",
+        _positive_float,
+        "seconds a workspace whose run got its worker killed (a timeout in C code, memory) runs on a worker "
+        "of its own, so it stalls no neighbour again",
+    ),
+    Setting(
         "HTTP_MAX_CONNECTIONS",
         "http_max_connections",
         _positive_int,

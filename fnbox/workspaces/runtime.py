@@ -31,6 +31,7 @@ from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
 from fnbox.workspaces.store import FileStore, StoredDocumentError
@@ -77,6 +78,8 @@ class RuntimeOptions:
     executions_per_workspace: int = 4
     #: Seconds executions in flight get to end when the Runtime closes; then they are cancelled.
     shutdown_grace: float = 30
+    #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
+    quarantine_seconds: float = QUARANTINE_SECONDS
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -91,6 +94,7 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 python_modules=options.python_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
+                quarantine_seconds=options.quarantine_seconds,
             )
         )
     return SandboxPool(

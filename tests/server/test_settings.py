@@ -105,8 +105,10 @@ def test_the_bounds_on_records_and_connections_are_read():
             "HTTP_MAX_HEADER_SIZE": "8kb",
             "HTTP_REQUEST_TIMEOUT": "3",
             "HTTP_KEEP_ALIVE_TIMEOUT": "2",
+            "FUNCTIONS_QUARANTINE_SECONDS": "30",
         }
     )
+    assert settings.runtime.quarantine_seconds == 30
     assert (settings.runtime.executions_max_record_bytes, settings.runtime.executions_max_bytes) == (
         64 * 1024,
         2 * 1024**3,
