@@ -24,7 +24,7 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.processes import running_server  # noqa: E402
+from tests.processes import running_server
 
 HELLO = {
     "functions": {
