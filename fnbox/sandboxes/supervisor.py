@@ -85,6 +85,10 @@ RECYCLED = "it recycled itself to free an isolate stuck in native code"
 #: the machine): no call of it is to blame, so even one alone on it is retried.
 KILLED_FROM_OUTSIDE = "it was killed from outside fnbox"
 _OUTSIDE_SIGNALS = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
+#: Why a worker that crashed soon after one of its runs timed out died: the calls in flight are innocent.
+LINGERING = "it crashed while a timed-out run's native work may have been going on"
+#: Seconds after a timeout during which a crash is blamed on it.
+LINGER_SECONDS = 60.0
 #: Quarantine workers are numbered from here in logs (the others from 0).
 QUARANTINE_INDEX = 100
 #: The deadline of operations that are not runs (compile, drop).
@@ -188,6 +192,10 @@ class _Worker:
     calls: dict[int, _Call] = field(default_factory=dict)
     reader_task: asyncio.Task[None] | None = None
     death: str | None = None  # why the supervisor killed it, if it did
+    #: The last run it answered TimeoutExceeded (when, workspace): V8's native work may go on after it.
+    timed_out: tuple[float, str] | None = None
+    #: The workspace to blame for its death when no call in flight was (see LINGERING).
+    suspect: str | None = None
     ids: itertools.count[int] = field(default_factory=itertools.count)
 
     async def start(self) -> None:
@@ -224,6 +232,9 @@ class _Worker:
         )
         self.death = None
         self.reader_task = asyncio.create_task(self._read_answers(self.process))
+
+    def _lingering(self) -> bool:
+        return self.timed_out is not None and time.monotonic() - self.timed_out[0] < LINGER_SECONDS
 
     @property
     def alive(self) -> bool:
@@ -315,6 +326,8 @@ class _Worker:
                 elif call.cancelled:
                     del self.calls[call_id]  # it stopped
                 elif not call.future.done():
+                    if _timed_out(message):
+                        self.timed_out = (time.monotonic(), call.workspace)
                     call.future.set_result(message)
         except protocol.ProtocolError as exc:
             self.kill(f"broke the protocol: {exc}")
@@ -323,6 +336,11 @@ class _Worker:
             self.death = RECYCLED
         elif self.death is None and process.returncode in _OUTSIDE_SIGNALS:
             self.death = KILLED_FROM_OUTSIDE
+        elif self.death is None and (process.returncode or 0) < 0 and self._lingering():
+            # A crash (V8's fatal errors abort) soon after a run timed out: the native work of
+            # that run, going on after its answer, is the likely cause, not the calls in flight.
+            self.death = f"{LINGERING} (signal {-(process.returncode or 0)})"
+            self.suspect = self.timed_out[1] if self.timed_out else None
         elif self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
@@ -330,6 +348,7 @@ class _Worker:
             del self.calls[call_id]  # stopped with the worker
         pending = [call for call in self.calls.values() if not call.future.done()]
         alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED, KILLED_FROM_OUTSIDE)
+        alone = alone and not reason.startswith(LINGERING)
         for call in pending:
             call.future.set_exception(call.died(reason, alone=alone))
 
@@ -533,6 +552,9 @@ class WorkerPool:
                 worker.index,
                 worker.death or process.returncode,
             )
+            if worker.suspect is not None:
+                self._quarantine.add(worker.language, worker.suspect, worker.death or "it crashed")
+            worker.suspect, worker.timed_out = None, None
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
@@ -549,6 +571,11 @@ class WorkerPool:
 
     def _all(self) -> list[_Worker]:
         return [worker for workers in self._workers.values() for worker in workers] + self._quarantine.workers()
+
+
+def _timed_out(answer: dict[str, Any]) -> bool:
+    error = answer.get("error")
+    return isinstance(error, dict) and error.get("error") == TimeoutExceeded.code
 
 
 def _blamed(reason: str) -> bool:

@@ -400,3 +400,18 @@ def test_a_run_whose_worker_is_killed_for_its_timeout_answers_its_logs_and_durat
     for error in (followed, quiet):
         assert error.duration >= LIMITS.timeout * 1000
         assert {"logs", "duration"} <= error.to_json().keys()
+
+
+def test_a_call_alone_on_a_worker_that_aborts_after_a_timed_out_run_is_retried_and_the_culprit_quarantined():
+    sources = [FunctionSource(name="linger", code="linger"), FunctionSource(name="nap", code="sleep 1")]
+    limits = Limits(timeout=2, memory=2**26)
+
+    async def scenario(pool):
+        with pytest.raises(TimeoutExceeded):
+            await pool.run(key("w"), sources, "linger", {}, LIMITS)
+        before = pool.worker_pids("javascript")
+        slept = (await pool.run(key("other"), sources, "nap", {}, limits)).result  # alone when the worker aborts
+        return before, pool.worker_pids("javascript"), slept, ("javascript", "w") in pool._quarantine
+
+    before, after, slept, quarantined = supervised(scenario, workers=1, factory="tests.fakes:FakeFactory")
+    assert slept == "slept" and before != after and quarantined
