@@ -36,6 +36,9 @@ logger = logging.getLogger("fnbox")
 
 #: Header fields one request may carry (nginx and h11 accept about as many).
 MAX_HEADERS = 100
+#: Seconds before the end of the grace period that requests still unanswered get their 503
+#: (after it, uvicorn cancels them and closes their connections without a word).
+STOP_MARGIN = 1.0
 #: File descriptors kept for everything but client connections (workers, the database, logs).
 RESERVED_FILES = 256
 
@@ -49,6 +52,8 @@ class ConnectionLimits:
     request_timeout: float
     keep_alive_timeout: float
     max_headers: int = MAX_HEADERS
+    #: SHUTDOWN_GRACE_PERIOD: a request still unanswered this long after SIGTERM answers 503.
+    shutdown_grace: float | None = None
 
 
 def raise_file_limit() -> int:
@@ -166,6 +171,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return  # a refusal of ours, raised through the parser: answered already
         super().send_400_response(msg)
 
+    def shutdown(self) -> None:
+        """uvicorn stops: a request being answered gets until just before the grace period ends."""
+        super().shutdown()
+        if self.answering and self.limits.shutdown_grace is not None:
+            self.loop.call_later(max(0.0, self.limits.shutdown_grace - STOP_MARGIN), self._stopped)
+
+    def _stopped(self) -> None:
+        if self.answering and not self.transport.is_closing():
+            self._refuse(503, "the service stopped before this request could be answered; try again")
+
     # ---- timers ------------------------------------------------------------------------
 
     def _arm_arrival_timer(self) -> None:
@@ -191,7 +206,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None or self.transport.is_closing():
             return
         self._refusal = status
-        code = "RequestHeaderFieldsTooLarge" if status == 431 else "RequestTimeout"
+        code = "Overloaded" if status == 503 else "InvalidRequest"  # codes of the README's table
         body = f'{{"error":"{code}","message":"{message}"}}'.encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
@@ -235,4 +250,5 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
         max_header_size=settings.http_max_header_size,
         request_timeout=settings.http_request_timeout,
         keep_alive_timeout=settings.http_keep_alive_timeout,
+        shutdown_grace=settings.runtime.shutdown_grace,
     )

@@ -17,6 +17,7 @@ SLOW = {
     "functions": {
         "slow": {"language": "python", "code": "import time\ntime.sleep(1)\nreturn 'done'", "timeout": 5000},
         "jslow": {"code": "await new Promise(r => setTimeout(r, 1000)); return 'done';", "timeout": 5000},
+        "long": {"language": "python", "code": "import time\ntime.sleep(8)\nreturn 'done'", "timeout": 10000},
     }
 }
 
@@ -39,6 +40,17 @@ def test_on_sigterm_every_accepted_run_is_answered_queued_ones_included(tmp_path
             time.sleep(0.5)  # ten runs of 1 s on one workspace: nine wait for their turn, some past the timeout
             server.process.send_signal(signal.SIGTERM)
             assert [answer.result() for answer in answers] == ["done"] * 10
+        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_a_run_longer_than_the_grace_period_answers_503_before_the_stop(tmp_path):
+    with running_server(tmp_path, FUNCTIONS_WORKERS="1", SHUTDOWN_GRACE_PERIOD="3") as server:
+        httpx.post(f"{server.url}/v2/functions/w", json=SLOW)
+        with ThreadPoolExecutor(2) as threads:
+            answers = [threads.submit(call, server.url, "w", name) for name in ("long", "slow")]
+            time.sleep(0.5)
+            server.process.send_signal(signal.SIGTERM)
+            assert [answer.result() for answer in answers] == ["Overloaded", "done"]
         assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
 
 
