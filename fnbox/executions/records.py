@@ -170,6 +170,8 @@ _UPDATED = ("status", "started", "finished", "duration", "result", "logs", "erro
 _INSERT = f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 # An ended record is final: neither a late update nor an upsert changes it.
 _NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
+#: Bytes the write-ahead log is truncated to after a checkpoint.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 #: Records per INSERT in `write_rows` (14 values each, far below SQLite's cap on values).
 ROWS_PER_STATEMENT = 50
 
@@ -368,6 +370,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise sqlite3.OperationalError(f"SQLite refused WAL mode (journal mode {mode!r})")
         db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL shrinks back after a big batch
         db.execute("PRAGMA busy_timeout = 5000")
         db.executescript(_SCHEMA)
     except BaseException:
