@@ -104,6 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._in_headers = False
         self._arriving = False  # a request has begun and not fully arrived
+        self._completed = 0  # requests that arrived in full
         self._arrival_timer: asyncio.TimerHandle | None = None
 
     # ---- connections -------------------------------------------------------------------
@@ -133,8 +134,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return
+        completed = self._completed
         super().data_received(data)
-        if self._refusal is None and (self._in_headers or not self._arriving):
+        if self._completed != completed:
+            self._header_bytes = 0  # a request ended in this chunk: what follows is counted from its next one
+        elif self._refusal is None and (self._in_headers or not self._arriving):
             # The whole chunk went to a header section that has not ended: httptools keeps
             # an unfinished header in memory, so it is counted here, as it arrives.
             self._header_bytes += len(data)
@@ -162,6 +166,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._completed += 1
         self._arriving = False
         self._cancel_arrival_timer()
         super().on_message_complete()

@@ -53,6 +53,13 @@ def test_headers_over_the_cap_answer_431_and_close(tmp_path):
         assert httpx.get(f"{server.url}/sys/healthcheck", headers={"X-Fine": "a" * 8000}).status_code == 200
 
 
+def test_big_bodies_on_a_keep_alive_connection_are_not_taken_for_headers(tmp_path):
+    with running_server(tmp_path, HTTP_MAX_HEADER_SIZE="16kb", **FAST) as server, httpx.Client(timeout=30) as client:
+        for index in range(4):
+            document = {"functions": {"f": {"code": "return 1;", "description": "d" * 900_000}}}
+            assert client.put(f"{server.url}/v2/functions/big{index}", json=document).status_code == 200
+
+
 def test_a_request_that_does_not_arrive_in_time_answers_408_and_an_idle_socket_is_closed(tmp_path):
     with running_server(tmp_path, **FAST) as server:
         with connect(server.url) as slow, connect(server.url) as idle:
