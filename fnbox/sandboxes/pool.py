@@ -23,7 +23,7 @@ from cachetools import TTLCache
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 
-__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool"]
+__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
 
 #: Warm sandboxes kept, all languages together, and seconds an idle one stays warm.
 MAX_SANDBOXES = 500
@@ -34,6 +34,10 @@ MAX_QUEUE = 64
 #: calls of a second must not answer Overloaded (nor on a stop, when calls accepted are all
 #: answered within the grace period), and MAX_QUEUE already bounds how many wait.
 QUEUE_WAIT = 60.0
+
+
+class SourcesMissing(Exception):
+    """No warm sandbox for a key, and no sources to build one from."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,10 @@ class SandboxPool:
             self._warm[key] = entry  # a use restarts its idle clock
             return entry
         building = self._building.get(key)
+        if building is None and not sources:
+            # A worker's caller sends no sources while the sandbox is warm; it may have been
+            # replaced since (broken by a run before this one): ask for them, never build empty.
+            raise SourcesMissing(key)
         if building is None:
             # A task of its own: a caller cancelled meanwhile cancels neither the build nor the
             # other callers waiting for it.

@@ -36,7 +36,7 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.pool import SandboxKey, SandboxPool
+from fnbox.sandboxes.pool import SandboxKey, SandboxPool, SourcesMissing
 
 MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -127,16 +127,19 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
-        result = await pool.run(
-            key,
-            protocol.sources_from_json(message.get("sources", [])),
-            message["function"],
-            message["parameters"],
-            protocol.limits_from_json(message["limits"]),
-            on_log=send_log if message.get("logs") else None,
-            on_start=report_late_start,
-            on_wait=report_wait,
-        )
+        try:
+            result = await pool.run(
+                key,
+                protocol.sources_from_json(message.get("sources", [])),
+                message["function"],
+                message["parameters"],
+                protocol.limits_from_json(message["limits"]),
+                on_log=send_log if message.get("logs") else None,
+                on_start=report_late_start,
+                on_wait=report_wait,
+            )
+        except SourcesMissing:
+            return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(

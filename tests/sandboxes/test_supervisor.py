@@ -415,3 +415,26 @@ def test_a_call_alone_on_a_worker_that_aborts_after_a_timed_out_run_is_retried_a
 
     before, after, slept, quarantined = supervised(scenario, workers=1, factory="tests.fakes:FakeFactory")
     assert slept == "slept" and before != after and quarantined
+
+
+def test_calls_queued_behind_a_run_that_broke_its_sandbox_get_a_rebuilt_one_with_every_function():
+    sources = [
+        FunctionSource(name="wedge", code="let a = []; for (;;) a.push(new Array(1e6).fill(0));"),
+        FunctionSource(name="hello", code="return 'hi';"),
+    ]
+    limits = Limits(timeout=2, memory=2**26)
+
+    async def scenario(pool):
+        await pool.run(key("w"), sources, "hello", {}, limits)  # warm: the calls below carry no sources
+        stuck = asyncio.create_task(pool.run(key("w"), sources, "wedge", {}, limits))
+        await asyncio.sleep(0.05)
+        queued = [
+            asyncio.create_task(pool.run(key("w"), sources, "hello", {}, Limits(timeout=5, memory=2**27)))
+            for _ in range(3)
+        ]
+        results = await asyncio.gather(stuck, *queued, return_exceptions=True)
+        later = (await pool.run(key("w"), sources, "hello", {}, limits)).result
+        return [getattr(r, "result", type(r).__name__) for r in results], later
+
+    results, later = supervised(scenario, workers=1, factory=None)
+    assert results[1:] == ["hi"] * 3 and later == "hi"
