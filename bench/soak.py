@@ -118,6 +118,7 @@ class Tally:
         self.executions: list[str] = []
         self.refused_saves = 0
         self.attacks: collections.Counter[str] = collections.Counter()
+        self.messages: list[str] = []
 
     def healthy(self, elapsed: float, failure: str | None, execution: str | None) -> None:
         with self.lock:
@@ -180,7 +181,9 @@ def main() -> int:
                         )
                         execution = answer.headers.get("x-execution-id")
                         if answer.status_code != 200:
-                            failure = f"{function}: {answer.status_code} {answer.json().get('error')}"
+                            body = answer.json()
+                            failure = f"{function}: {answer.status_code} {body.get('error')}"
+                            tally.messages.append(str(body.get("message")))
                     except httpx.TransportError as exc:
                         failure = f"{function}: {type(exc).__name__}"
                     tally.healthy((time.perf_counter() - started) * 1000, failure, execution)
@@ -269,6 +272,8 @@ def main() -> int:
     failed = sum(tally.failures.values())
     print(f"soak of {args.seconds:g} s, data directory on a {args.disk} tmpfs ({full:.0f}% full at the end)")
     print(f"healthy calls: {tally.calls}, failed: {failed} {dict(tally.failures) or ''}")
+    for message in sorted(set(tally.messages))[:5]:
+        print(f"  {message}")
     print(
         f"healthy latency: p50 {statistics.median(tally.times or [0]):.2f} ms,"
         f" p99 {percentile(tally.times, 0.99):.2f} ms, max {max(tally.times or [0]):.2f} ms"

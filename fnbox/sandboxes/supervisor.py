@@ -85,8 +85,8 @@ RECYCLED = "it recycled itself to free an isolate stuck in native code"
 #: the machine): no call of it is to blame, so even one alone on it is retried.
 KILLED_FROM_OUTSIDE = "it was killed from outside fnbox"
 _OUTSIDE_SIGNALS = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
-#: Why a worker that crashed soon after one of its runs timed out died: the calls in flight are innocent.
-LINGERING = "it crashed while a timed-out run's native work may have been going on"
+#: Why a worker that crashed soon after one of its runs was stopped at a cap died: the calls in flight are innocent.
+LINGERING = "it crashed soon after a run was stopped at its timeout or memory cap"
 #: Seconds after a timeout during which a crash is blamed on it.
 LINGER_SECONDS = 60.0
 #: Quarantine workers are numbered from here in logs (the others from 0).
@@ -192,7 +192,8 @@ class _Worker:
     calls: dict[int, _Call] = field(default_factory=dict)
     reader_task: asyncio.Task[None] | None = None
     death: str | None = None  # why the supervisor killed it, if it did
-    #: The last run it answered TimeoutExceeded (when, workspace): V8's native work may go on after it.
+    #: The last run it answered TimeoutExceeded or MemoryLimitExceeded (when, workspace): what
+    #: such a run leaves (V8's native work going on, a heap at its cap) may crash the worker later.
     timed_out: tuple[float, str] | None = None
     #: The workspace to blame for its death when no call in flight was (see LINGERING).
     suspect: str | None = None
@@ -336,10 +337,11 @@ class _Worker:
             self.death = RECYCLED
         elif self.death is None and process.returncode in _OUTSIDE_SIGNALS:
             self.death = KILLED_FROM_OUTSIDE
-        elif self.death is None and (process.returncode or 0) < 0 and self._lingering():
-            # A crash (V8's fatal errors abort) soon after a run timed out: the native work of
-            # that run, going on after its answer, is the likely cause, not the calls in flight.
-            self.death = f"{LINGERING} (signal {-(process.returncode or 0)})"
+        elif self.death is None and self._lingering():
+            # A crash (V8's fatal errors abort) soon after a run timed out or ran out of memory:
+            # what that run left (native work going on after its answer, a heap at its cap) is
+            # the likely cause, not the calls in flight.
+            self.death = f"{LINGERING} (exit status {process.returncode})"
             self.suspect = self.timed_out[1] if self.timed_out else None
         elif self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
@@ -574,8 +576,9 @@ class WorkerPool:
 
 
 def _timed_out(answer: dict[str, Any]) -> bool:
+    """An answer that a run was stopped at its timeout or memory cap (its worker goes on)."""
     error = answer.get("error")
-    return isinstance(error, dict) and error.get("error") == TimeoutExceeded.code
+    return isinstance(error, dict) and error.get("error") in (TimeoutExceeded.code, MemoryLimitExceeded.code)
 
 
 def _blamed(reason: str) -> bool:
