@@ -45,9 +45,11 @@ def test_on_sigterm_every_accepted_run_is_answered_queued_ones_included(tmp_path
 
 def test_a_run_longer_than_the_grace_period_answers_503_before_the_stop(tmp_path):
     with running_server(tmp_path, FUNCTIONS_WORKERS="1", SHUTDOWN_GRACE_PERIOD="3") as server:
-        httpx.post(f"{server.url}/v2/functions/w", json=SLOW)
+        for workspace in ("w", "other"):
+            httpx.post(f"{server.url}/v2/functions/{workspace}", json=SLOW)
         with ThreadPoolExecutor(2) as threads:
-            answers = [threads.submit(call, server.url, "w", name) for name in ("long", "slow")]
+            # Two workspaces: the short run must not wait for its turn behind the long one.
+            answers = [threads.submit(call, server.url, *pair) for pair in (("w", "long"), ("other", "slow"))]
             time.sleep(0.5)
             server.process.send_signal(signal.SIGTERM)
             assert [answer.result() for answer in answers] == ["Overloaded", "done"]
