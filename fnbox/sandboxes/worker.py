@@ -38,7 +38,7 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.pool import SandboxKey, SandboxPool
+from fnbox.sandboxes.pool import SandboxKey, SandboxPool, SourcesMissing
 
 MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -110,9 +110,17 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         received = time.monotonic()
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
+        waited = False
+
+        def report_wait() -> None:
+            # Queued behind another call of its workspace: no deadline runs until it starts.
+            nonlocal waited
+            waited = True
+            writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
+
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.
-            if time.monotonic() - received > LATE_START:
+            if waited or time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
 
         def send_log(entry: LogEntry) -> None:
@@ -121,16 +129,20 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
-        result = await pool.run(
-            key,
-            protocol.sources_from_json(message.get("sources", [])),
-            message["function"],
-            message["parameters"],
-            protocol.limits_from_json(message["limits"]),
-            on_log=send_log if message.get("logs") else None,
-            on_start=report_late_start,
-            env=message.get("env"),
-        )
+        try:
+            result = await pool.run(
+                key,
+                protocol.sources_from_json(message.get("sources", [])),
+                message["function"],
+                message["parameters"],
+                protocol.limits_from_json(message["limits"]),
+                on_log=send_log if message.get("logs") else None,
+                on_start=report_late_start,
+                on_wait=report_wait,
+                env=message.get("env"),
+            )
+        except SourcesMissing:
+            return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(

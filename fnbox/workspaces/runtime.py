@@ -24,6 +24,8 @@ from typing import Any
 
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
+from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.opening import open_records
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
@@ -32,6 +34,7 @@ from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFo
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
 from fnbox.workspaces.secrets import SecretStore, redact, redact_error
@@ -72,6 +75,9 @@ class RuntimeOptions:
     #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
     executions_max_count: int = 100_000
     executions_max_age: float = 30 * 86400
+    #: Bytes of result and logs one record keeps, and bytes all records may take (oldest ended go first).
+    executions_max_record_bytes: int = MEGABYTE
+    executions_max_bytes: int = 1024 * MEGABYTE
     #: Asynchronous executions waiting or running at once, all workspaces together.
     executions_queue: int = 1000
     #: Asynchronous executions of one workspace running at once.
@@ -80,6 +86,8 @@ class RuntimeOptions:
     shutdown_grace: float = 30
     #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
     secrets_key: str | None = field(default=None, repr=False)
+    #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
+    quarantine_seconds: float = QUARANTINE_SECONDS
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -95,6 +103,7 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 node_modules=options.node_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
+                quarantine_seconds=options.quarantine_seconds,
             )
         )
     return SandboxPool(
@@ -165,8 +174,9 @@ class Runtime:
 
     async def _open_executions(self) -> None:
         options = self.options
-        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
-        interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
+        bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
+        records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
+        self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)

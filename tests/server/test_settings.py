@@ -100,3 +100,27 @@ def test_flags_win_over_the_environment():
 )
 def test_sizes_parse_like_the_model_service(text, size):
     assert parse_size(text) == size
+
+
+def test_the_bounds_on_records_and_connections_are_read():
+    settings = load_settings(
+        environ={
+            "EXECUTIONS_MAX_RECORD_BYTES": "64kb",
+            "EXECUTIONS_MAX_BYTES": "2gb",
+            "HTTP_MAX_CONNECTIONS": "100",
+            "HTTP_MAX_HEADER_SIZE": "8kb",
+            "HTTP_REQUEST_TIMEOUT": "3",
+            "HTTP_KEEP_ALIVE_TIMEOUT": "2",
+            "FUNCTIONS_QUARANTINE_SECONDS": "30",
+        }
+    )
+    assert settings.runtime.quarantine_seconds == 30
+    assert (settings.runtime.executions_max_record_bytes, settings.runtime.executions_max_bytes) == (
+        64 * 1024,
+        2 * 1024**3,
+    )
+    assert (settings.http_max_connections, settings.http_max_header_size) == (100, 8 * 1024)
+    assert (settings.http_request_timeout, settings.http_keep_alive_timeout) == (3, 2)
+    for variable in ("EXECUTIONS_MAX_RECORD_BYTES", "HTTP_MAX_CONNECTIONS", "HTTP_REQUEST_TIMEOUT"):
+        with pytest.raises(SettingsError, match=variable):
+            load_settings(environ={variable: "-1"})
