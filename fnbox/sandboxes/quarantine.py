@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from fnbox import metrics
+
 __all__ = ["QUARANTINE_SECONDS", "Quarantine"]
 
 logger = logging.getLogger("fnbox")
@@ -58,6 +60,7 @@ class Quarantine(Generic[W]):
                 reason,
             )
         self._until[key] = self.clock() + self.seconds
+        metrics.QUARANTINED_WORKSPACES.set(len(self._until))
 
     def worker_for(self, language: str, workspace: str) -> W | None:
         """The quarantine worker of a workspace, made if needed; None when it is not quarantined."""
@@ -86,6 +89,7 @@ class Quarantine(Generic[W]):
         for key in [key for key, until in self._until.items() if until <= now]:
             del self._until[key]
             self._slots.pop(key, None)
+        metrics.QUARANTINED_WORKSPACES.set(len(self._until))
         used = {(language, slot) for (language, _), slot in self._slots.items()}
         idle = [key for key, worker in self._workers.items() if key not in used and not busy(worker)]
         return [self._workers.pop(key) for key in idle]

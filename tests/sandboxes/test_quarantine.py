@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.errors import TimeoutExceeded
 from fnbox.sandboxes.pool import SandboxKey
@@ -81,9 +82,11 @@ def test_quarantine_workers_are_shared_past_their_cap():
     )
     for name in ("a", "b", "c"):
         quarantine.add("python", name, "test")
+    assert metrics.REGISTRY.get_sample_value("fnbox_quarantined_workspaces") == 3
     workers = [quarantine.worker_for("python", name) for name in ("a", "b", "c")]
     assert workers[:2] == ["python-0", "python-1"] and workers[2] in workers[:2]
     assert quarantine.worker_for("python", "d") is None
     now[0] = 11
     assert sorted(quarantine.expire(busy=lambda worker: worker == "python-1")) == ["python-0"]
+    assert metrics.REGISTRY.get_sample_value("fnbox_quarantined_workspaces") == 0
     assert quarantine.worker_for("python", "a") is None
