@@ -8,11 +8,11 @@ worker runs hostile code, so nothing it sends may be able to run code in the ser
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from collections.abc import Sequence
 from typing import Any
 
+from fnbox import jsonfast
 from fnbox.sandboxes.base import FunctionSource, Limits, Parameter, RunResult
 
 #: Largest frame either side accepts; a bigger result is refused inside the worker.
@@ -28,7 +28,7 @@ class ProtocolError(Exception):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    body = jsonfast.dumps(message)
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"a frame of {len(body)} bytes is over the {MAX_FRAME} bytes allowed")
     return _LENGTH.pack(len(body)) + body
@@ -44,7 +44,7 @@ async def read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     if length > MAX_FRAME:
         raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
     try:
-        message = json.loads(await reader.readexactly(length))
+        message = jsonfast.loads(await reader.readexactly(length))
     except (asyncio.IncompleteReadError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"a broken frame: {exc}") from exc
     if not isinstance(message, dict):
