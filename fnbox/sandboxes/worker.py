@@ -111,16 +111,24 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: protocol.F
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
         waited = False
+        wait_report: asyncio.TimerHandle | None = None
 
-        def report_wait() -> None:
-            # Queued behind another call of its workspace: no deadline runs until it starts.
+        def send_wait() -> None:
             nonlocal waited
             waited = True
             writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
             writer.flush()  # now: the run may freeze this loop next
 
+        def report_wait() -> None:
+            # Queued behind another call of its workspace: no deadline runs until it starts. Said
+            # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
+            nonlocal wait_report
+            wait_report = asyncio.get_running_loop().call_later(LATE_START, send_wait)
+
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.
+            if wait_report is not None:
+                wait_report.cancel()
             if waited or time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
                 writer.flush()  # now: the run may freeze this loop next
@@ -146,6 +154,9 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: protocol.F
             )
         except SourcesMissing:
             return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
+        finally:
+            if wait_report is not None:
+                wait_report.cancel()
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(
