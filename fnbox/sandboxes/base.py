@@ -87,6 +87,10 @@ class Sandbox(Protocol):
 
     `env` (given only when not empty) is the workspace's secrets for this run:
     `process.env` in JavaScript, `env` in Python.
+
+    A sandbox whose `reaches_network` is true is given `outbound` (a `network.Egress`):
+    the policy and caps its run's outbound requests go through. One whose `concurrency`
+    is above 1 may be given that many runs at once by the pool (see pool.py).
     """
 
     @property

@@ -60,7 +60,8 @@ from fnbox.sandboxes.errors import (
     error_from_json,
 )
 from fnbox.sandboxes.languages import LANGUAGES
-from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
+from fnbox.sandboxes.network import EgressSettings
+from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
 
 __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
 
@@ -103,6 +104,8 @@ class WorkerOptions:
     grace: float = 0.5  # past a run's timeout, before its worker is killed
     languages: tuple[str, ...] = tuple(LANGUAGES)
     factory: str | None = None  # module:callable, for tests with fake sandboxes
+    egress: EgressSettings = field(default_factory=EgressSettings)
+    concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX
 
 
 class _WorkerDied(Exception):
@@ -179,6 +182,8 @@ class _Worker:
                 command += ["--python-modules", *self.options.python_modules]
         if self.options.factory:
             command += ["--factory", self.options.factory]
+        command += ["--egress", self.options.egress.to_json()]
+        command += ["--concurrency-per-sandbox", str(self.options.concurrency_per_sandbox)]
         self.process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
@@ -351,6 +356,7 @@ class WorkerPool:
         *,
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
+        egress: Sequence[str] | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
         message: dict[str, Any] = {
@@ -364,6 +370,8 @@ class WorkerPool:
             message["logs"] = True
         if env:
             message["env"] = dict(env)
+        if egress is not None:
+            message["egress"] = list(egress)
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])

@@ -38,7 +38,8 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.pool import SandboxKey, SandboxPool
+from fnbox.sandboxes.network import EgressSettings
+from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, SandboxKey, SandboxPool
 
 MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -130,6 +131,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             on_log=send_log if message.get("logs") else None,
             on_start=report_late_start,
             env=message.get("env"),
+            egress=_egress_entries(message.get("egress")),
         )
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
@@ -145,6 +147,15 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     if operation == "metrics":
         return {"text": metrics.exposition().decode()}
     raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+def _egress_entries(entries: Any) -> list[str] | None:
+    """A run frame's `egress` list (the workspace's narrowing of the policy), as the pool takes it."""
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        raise SandboxCrashed("a run frame's egress must be a list of strings")
+    return entries
 
 
 def _factory(language: str, factory_path: str | None, python_modules: list[str] | None) -> SandboxFactory:
@@ -168,6 +179,8 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         max_sandboxes=args.max_sandboxes,
         idle_timeout=args.idle_timeout,
         max_queue=args.max_queue,
+        egress=EgressSettings.from_json(args.egress).build(),
+        concurrency_per_sandbox=args.concurrency_per_sandbox,
     )
     await pool.start()
     tasks: dict[Any, asyncio.Task[None]] = {}
@@ -211,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"
     )
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
+    parser.add_argument("--egress", default="{}", help="the outbound settings, as EgressSettings JSON")
+    parser.add_argument("--concurrency-per-sandbox", type=int, default=CONCURRENCY_PER_SANDBOX)
     args = parser.parse_args(argv)
 
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
