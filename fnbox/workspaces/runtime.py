@@ -24,14 +24,18 @@ from typing import Any
 
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
+from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.opening import open_records
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
+from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
 from fnbox.workspaces.secrets import SecretStore, redact, redact_error
@@ -61,6 +65,8 @@ class RuntimeOptions:
     max_queue: int = MAX_QUEUE
     #: The modules a Python function may import; None: every vetted module.
     python_modules: tuple[str, ...] | None = None
+    #: The Node modules a JavaScript function may require.
+    node_modules: tuple[str, ...] = NODE_MODULES
     #: Worker processes per language; 0 keeps the sandboxes in this process.
     workers: int = 0
     #: RSS cap of a JavaScript worker process, MB.
@@ -70,6 +76,9 @@ class RuntimeOptions:
     #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
     executions_max_count: int = 100_000
     executions_max_age: float = 30 * 86400
+    #: Bytes of result and logs one record keeps, and bytes all records may take (oldest ended go first).
+    executions_max_record_bytes: int = MEGABYTE
+    executions_max_bytes: int = 1024 * MEGABYTE
     #: Asynchronous executions waiting or running at once, all workspaces together.
     executions_queue: int = 1000
     #: Asynchronous executions of one workspace running at once.
@@ -78,6 +87,8 @@ class RuntimeOptions:
     shutdown_grace: float = 30
     #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
     secrets_key: str | None = field(default=None, repr=False)
+    #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
+    quarantine_seconds: float = QUARANTINE_SECONDS
     #: Where functions may send requests: `public`, `none` or an allow-list (see sandboxes.egress).
     egress: str = "public"
     #: Per run: requests made, requests open at once, bytes of one request or response body.
@@ -109,14 +120,17 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 idle_timeout=options.idle_timeout,
                 max_queue=options.max_queue,
                 python_modules=options.python_modules,
+                node_modules=options.node_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
                 egress=options.egress_settings(),
                 concurrency_per_sandbox=options.concurrency_per_sandbox,
+                quarantine_seconds=options.quarantine_seconds,
             )
         )
     return SandboxPool(
-        factories=factories or sandbox_factories(python_modules=options.python_modules),
+        factories=factories
+        or sandbox_factories(python_modules=options.python_modules, node_modules=options.node_modules),
         max_sandboxes=options.max_warm_sandboxes,
         idle_timeout=options.idle_timeout,
         max_queue=options.max_queue,
@@ -184,8 +198,9 @@ class Runtime:
 
     async def _open_executions(self) -> None:
         options = self.options
-        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
-        interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
+        bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
+        records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
+        self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
