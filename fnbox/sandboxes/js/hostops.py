@@ -312,6 +312,12 @@ _ELSEWHERE = {
     "urlParse": "hosturl",
     "urlSet": "hosturl",
     "domain": "hosturl",
+    "fetchStart": "hostnet",
+    "fetchTake": "hostnet",
+    "fetchRead": "hostnet",
+    "fetchDrop": "hostnet",
+    "lookup": "hostnet",
+    "lookupTake": "hostnet",
 }
 
 
