@@ -141,7 +141,8 @@ class Run:
             raise OutboundError("the run is over")
         if self.session is None:
             assert self.outbound is not None
-            deadline = time.monotonic() + (self.deadline - perf_counter())
+            # A little after the run's own: the run's Deadline, not the request's timeout, ends a run out of time.
+            deadline = time.monotonic() + (self.deadline - perf_counter()) + 2 * TURN_SLICE
             self.session = self.outbound.session(deadline=deadline, on_log=self._log_request)
         return await self.session.request(method, url, headers=headers, body=body, redirect=redirect, timeout=timeout)
 
