@@ -13,7 +13,6 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -149,16 +148,16 @@ def local(tmp_path_factory) -> Iterator[tuple[RunningServer, str, Target]]:
         "/to-private": lambda h: (307, {"Location": "http://10.0.0.1/admin"}, b""),
         "/huge-headers": lambda h: (200, {f"X-H{i}": "a" * 8000 for i in range(200)}, b""),
     }
-    with http_target(routes) as base:
-        with running_server(
-            tmp_path_factory.mktemp("local"), FUNCTIONS_WORKERS="1", FUNCTIONS_EGRESS="127.0.0.1"
-        ) as server:
-            for language in LANGUAGES:
-                deploy(server, f"probe_{language}", PROBES[language], language)
-                deploy(server, f"many_{language}", MANY[language], language)
-                deploy(server, f"open_{language}", LEAVE_OPEN[language], language, timeout=1000)
-                deploy(server, f"drip_{language}", PROBES[language], language, timeout=1000)
-            yield server, base, target
+    with (
+        http_target(routes) as base,
+        running_server(tmp_path_factory.mktemp("local"), FUNCTIONS_WORKERS="1", FUNCTIONS_EGRESS="127.0.0.1") as server,
+    ):
+        for language in LANGUAGES:
+            deploy(server, f"probe_{language}", PROBES[language], language)
+            deploy(server, f"many_{language}", MANY[language], language)
+            deploy(server, f"open_{language}", LEAVE_OPEN[language], language, timeout=1000)
+            deploy(server, f"drip_{language}", PROBES[language], language, timeout=1000)
+        yield server, base, target
 
 
 def refusal(answer: httpx.Response) -> str:
