@@ -25,6 +25,10 @@ from fnbox.sandboxes.python.sizes import decimal_context
 
 #: Threads at most, waiting ones included (each reserves a stack under the worker's memory cap).
 MAX_THREADS = 256
+#: Bytes of a run thread's stack. Under a worker's RLIMIT_AS every stack counts whole: at
+#: glibc's default of 8 MiB, 512 MB hold about 50 threads, too few for runs that wait;
+#: 4 MiB holds the deepest recursion the sandbox allows (its recursion limit comes first).
+STACK_SIZE = 4 * 1024 * 1024
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
@@ -65,12 +69,15 @@ class Executor:
                 self._blocked -= 1
 
     def _start_thread(self) -> None:
+        previous = threading.stack_size(STACK_SIZE)
         try:
             threading.Thread(target=self._work, name=f"fnbox-python-{self._threads + 1}", daemon=True).start()
         except RuntimeError:  # "can't start new thread": RLIMIT_AS covers thread stacks too
             if self._threads == 0:
                 raise MemoryError("no thread could be started for the run (the worker is out of memory)") from None
             return  # the job waits for a busy thread; the watchdog answers if none frees up
+        finally:
+            threading.stack_size(previous)
         self._threads += 1
 
     def _work(self) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 from typing import Any
@@ -55,6 +56,11 @@ from fnbox.sandboxes.python.sizes import TooBig
 from fnbox.sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
 from fnbox.sandboxes.python.turns import Run, Turns, set_current
 
+#: Runs of this process that may overlap another run of their own sandbox. Each holds a
+#: thread while it waits, and a worker's memory cap holds about 90 of them (see executor.py):
+#: past this many, such runs wait for a thread on the event loop, and a sandbox's first run,
+#: a neighbour's hello, always finds one.
+MAX_OVERLAPPING = 48
 #: How long after the timeout the watchdog gives up on the thread.
 WATCHDOG_GRACE = 0.25
 #: How long a cancelled run has to reach a deadline check before it is interrupted.
@@ -94,6 +100,7 @@ class PythonSandbox:
             self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
             self._sources[compiled.filename] = (function.name, compiled.lines)
         self._thread_lock = threading.Lock()
+        self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
         self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
         self._closed = False
 
@@ -126,6 +133,36 @@ class PythonSandbox:
                 f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0
             )
         loop = asyncio.get_running_loop()
+        overlapping = self._in_flight > 0
+        self._in_flight += 1
+        try:
+            if not overlapping:
+                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound)
+            slots = _overlapping(loop)
+            try:
+                async with asyncio.timeout(limits.timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                message = f"function {function!r} waited {limits.timeout:g} s for a thread (runs that wait fill them)"
+                raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
+            try:
+                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound)
+            finally:
+                slots.release()
+        finally:
+            self._in_flight -= 1
+
+    async def _run(
+        self,
+        function: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        on_log: OnLog | None,
+        env: Mapping[str, str] | None,
+        outbound: Egress | None,
+    ) -> RunResult:
         live = None if on_log is None else LiveLog(loop, on_log)
         job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
         try:
@@ -301,6 +338,17 @@ class PythonSandbox:
             message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
             logs, duration = list(job.collector.entries), (perf_counter() - job.started) * 1000
             future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))
+
+
+_OVERLAPPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _overlapping(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    """The slots of MAX_OVERLAPPING on this loop (an asyncio semaphore belongs to one loop)."""
+    slots = _OVERLAPPING.get(loop)
+    if slots is None:
+        slots = _OVERLAPPING[loop] = asyncio.Semaphore(MAX_OVERLAPPING)
+    return slots
 
 
 def _timeout_message(name: str, limits: Limits) -> str:
