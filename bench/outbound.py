@@ -106,47 +106,44 @@ def main() -> None:
     args = parser.parse_args()
     held = Held()
     routes = {"/x": lambda h: (200, {"Content-Type": "text/plain"}, b"hello"), "/slow": held.slow}
-    with tempfile.TemporaryDirectory() as data, http_target(routes) as target:
-        with running_server(
+    with (
+        tempfile.TemporaryDirectory() as data,
+        http_target(routes) as target,
+        running_server(
             Path(data),
             FUNCTIONS_WORKERS="1",
             FUNCTIONS_EGRESS="127.0.0.1",
             EXECUTIONS_RECORD_RUNS="no",
             FUNCTIONS_RUN_TIMEOUT="60000",
             PYTHON_FUNCTIONS_RUN_TIMEOUT="60000",
-        ) as server:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                for language, code in CODE.items():
-                    functions = {name: {"language": language, "code": body} for name, body in code.items()}
-                    for workspace in ("w", "hello", *(f"slow{i}" for i in range(args.spread))):
-                        client.put(
-                            f"/v2/functions/{workspace}_{language}", json={"functions": functions}
-                        ).raise_for_status()
-                print("one call at a time, warm (ms)      p50     p90")
-                for language in CODE:
-                    for kind in ("bare", "call"):
-                        timed(client, f"/v2/functions/w_{language}/run/{kind}", f"{target}/x", 20)
-                    bare = timed(client, f"/v2/functions/w_{language}/run/bare", "", args.calls)
-                    fetched = timed(client, f"/v2/functions/w_{language}/run/call", f"{target}/x", args.calls)
-                    print(f"{language:10} bare run              {statistics.median(bare):7.2f} {p(bare, 0.9):7.2f}")
-                    print(
-                        f"{language:10} with one request      {statistics.median(fetched):7.2f} {p(fetched, 0.9):7.2f}"
-                    )
-                    print(
-                        f"{language:10} the request costs     {statistics.median(fetched) - statistics.median(bare):7.2f}"
-                    )
-                for language in args.languages.split(","):
-                    idle = timed(client, f"/v2/functions/hello_{language}/run/hello", "", 50)
-                    held.most = 0
-                    hellos, ok = asyncio.run(
-                        slow_and_hellos(server.url, language, f"{target}/slow", args.slow, args.spread, held)
-                    )
-                    print(
-                        f"{language:10} {args.slow} slow calls over {args.spread} workspaces ({ok} ok, "
-                        f"{held.most} at once at the target): "
-                        f"neighbour hello p50 {statistics.median(hellos):.2f} ms, max {max(hellos):.2f} ms "
-                        f"(idle: p50 {statistics.median(idle):.2f}, max {max(idle):.2f}) over {len(hellos)} hellos"
-                    )
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        for language, code in CODE.items():
+            functions = {name: {"language": language, "code": body} for name, body in code.items()}
+            for workspace in ("w", "hello", *(f"slow{i}" for i in range(args.spread))):
+                client.put(f"/v2/functions/{workspace}_{language}", json={"functions": functions}).raise_for_status()
+        print("one call at a time, warm (ms)      p50     p90")
+        for language in CODE:
+            for kind in ("bare", "call"):
+                timed(client, f"/v2/functions/w_{language}/run/{kind}", f"{target}/x", 20)
+            bare = timed(client, f"/v2/functions/w_{language}/run/bare", "", args.calls)
+            fetched = timed(client, f"/v2/functions/w_{language}/run/call", f"{target}/x", args.calls)
+            print(f"{language:10} bare run              {statistics.median(bare):7.2f} {p(bare, 0.9):7.2f}")
+            print(f"{language:10} with one request      {statistics.median(fetched):7.2f} {p(fetched, 0.9):7.2f}")
+            print(f"{language:10} the request costs     {statistics.median(fetched) - statistics.median(bare):7.2f}")
+        for language in args.languages.split(","):
+            idle = timed(client, f"/v2/functions/hello_{language}/run/hello", "", 50)
+            held.most = 0
+            hellos, ok = asyncio.run(
+                slow_and_hellos(server.url, language, f"{target}/slow", args.slow, args.spread, held)
+            )
+            print(
+                f"{language:10} {args.slow} slow calls over {args.spread} workspaces ({ok} ok, "
+                f"{held.most} at once at the target): "
+                f"neighbour hello p50 {statistics.median(hellos):.2f} ms, max {max(hellos):.2f} ms "
+                f"(idle: p50 {statistics.median(idle):.2f}, max {max(idle):.2f}) over {len(hellos)} hellos"
+            )
 
 
 if __name__ == "__main__":
