@@ -45,6 +45,7 @@ class Counter:
 
 WAIT = {
     "python": "import requests\nreturn requests.get(params['url'], timeout=10).text",
+    "javascript": "return await (await fetch(params.url)).text();",
 }
 HELLO = {"python": "return 'hello'", "javascript": "return 'hello';"}
 
@@ -65,7 +66,7 @@ async def _calls(server_url: str, workspace_name: str, url: str, count: int, wid
         return await asyncio.gather(*(one() for _ in range(count)))
 
 
-@pytest.mark.parametrize("language", ["python"])
+@pytest.mark.parametrize("language", ["python", "javascript"])
 def test_runs_of_one_workspace_overlap_while_they_wait(tmp_path, language):
     counter = Counter()
     routes = {"/slow": lambda h: (counter.hold(0.2), (200, {}, b"late"))[1]}
@@ -91,7 +92,7 @@ def test_runs_of_one_workspace_overlap_while_they_wait(tmp_path, language):
     assert counter.most >= 20
 
 
-@pytest.mark.parametrize("language", ["python"])
+@pytest.mark.parametrize("language", ["python", "javascript"])
 def test_waiting_runs_hold_up_no_neighbour_and_their_logs_are_recorded(tmp_path, language):
     counter = Counter()
     routes = {"/hold": lambda h: (counter.hold(None), (200, {}, b"released"))[1]}

@@ -59,11 +59,14 @@ class JsNetwork:
         egress: Egress,
         deadline: float,
         wake: Callable[[int], None],
+        *,
+        on_start: Callable[[asyncio.AbstractEventLoop], None] | None = None,
     ) -> None:
         self.loop = loop
         self.egress = egress
         self.deadline = deadline  # time.perf_counter() when the run times out
         self._wake = wake  # posts $fnbox.arrived(id) to the isolate
+        self._on_start = on_start  # told (from the isolate's thread) that the run waits on the network
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._session: OutboundSession | None = None
@@ -87,6 +90,8 @@ class JsNetwork:
             raise HostError("the worker is stopping") from None
         self._pending[call_id] = holder
         holder.future.add_done_callback(lambda _: self._arrived(call_id))
+        if self._on_start is not None:
+            self._on_start(self.loop)
         return call_id
 
     def outcome(self, call_id: int) -> tuple[_Pending, Any, BaseException | None] | None:
@@ -100,6 +105,10 @@ class JsNetwork:
             return holder, None, OutboundError("the request was aborted")
         error = holder.future.exception()
         return holder, None if error is not None else holder.future.result(), error
+
+    def waiting(self) -> bool:
+        """Whether a request or lookup of the run is on its way (from the loop)."""
+        return any(not holder.future.done() for holder in self._pending.values())
 
     def take_logs(self) -> list[str]:
         logs = list(self._logs)

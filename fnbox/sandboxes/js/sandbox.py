@@ -29,7 +29,7 @@ import asyncio
 import itertools
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +194,8 @@ class JsSandbox:
         self._env_of: tuple[Context, str] = (context, "{}")
         #: The outbound requests of the run in progress, if it may make any.
         self._network: JsNetwork | None = None
+        #: Called (from any thread, with the run's loop) when the run starts a request or lookup.
+        self.on_waiting: Callable[[asyncio.AbstractEventLoop], None] | None = None
 
     def _finalize(self, context: Context) -> weakref.finalize:
         finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
@@ -226,7 +228,9 @@ class JsSandbox:
         loop = asyncio.get_running_loop()
         live = None if on_log is None else LiveLog(loop, on_log)
         if outbound is not None:
-            self._network = JsNetwork(loop, outbound, time.perf_counter() + limits.timeout, self._arrived)
+            self._network = JsNetwork(
+                loop, outbound, time.perf_counter() + limits.timeout, self._arrived, on_start=self.on_waiting
+            )
         try:
             return await self._run(function, request, limits, live, codegen.request(env or {}))
         finally:
@@ -237,6 +241,11 @@ class JsSandbox:
             self._slot.release()
             if live is not None:
                 live.close()
+
+    def waiting_on_network(self) -> bool:
+        """Whether the run in progress waits on an outbound request or lookup."""
+        network = self._network
+        return network is not None and network.waiting()
 
     def _arrived(self, call_id: int) -> None:
         """An outbound request or lookup of the run has ended: wake the promise awaiting it."""
