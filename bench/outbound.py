@@ -94,6 +94,11 @@ async def slow_and_hellos(
             await asyncio.sleep(0.01)
         answers = await asyncio.gather(*calls)
     ok = sum(1 for a in answers if a.status_code == 200)
+    failures = {
+        a.json().get("error", "?") + ": " + a.json().get("message", "")[:80] for a in answers if a.status_code != 200
+    }
+    for failure in sorted(failures):
+        print("  failed:", failure)
     return hellos, ok
 
 

@@ -17,6 +17,7 @@ run ends and more than SPARES of them are idle, or when they break.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping, Sequence
 
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult
@@ -30,7 +31,13 @@ __all__ = ["MAX_ISOLATES", "SPARES", "OverlappingJsSandbox", "compile_overlappin
 #: Isolates of one workspace at most (each costs a few MB and a thread).
 MAX_ISOLATES = 32
 #: Idle isolates beyond the first kept for the next overlapping runs.
-SPARES = 2
+SPARES = 4
+#: Isolates beyond the first of their workspace in this process, all workspaces together:
+#: past it, runs wait for an isolate of their workspace, and the worker keeps its memory
+#: and CPU for the others (a neighbour's first isolate is never among them).
+MAX_SPILLED = 128
+_spilled = 0
+_spilled_lock = threading.Lock()
 
 
 def compile_overlapping(
@@ -107,8 +114,12 @@ class OverlappingJsSandbox:
             if self._all_wait():
                 if self._spares:
                     return self._spares.pop()
-                if self._count < MAX_ISOLATES:
-                    return await self._new_isolate()
+                if self._count < MAX_ISOLATES and _take_spill():
+                    try:
+                        return await self._new_isolate()
+                    except BaseException:
+                        _give_spill()
+                        raise
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -165,15 +176,35 @@ class OverlappingJsSandbox:
 
     def _put_back(self, isolate: JsSandbox) -> None:
         if self._closed or isolate.broken or len(self._spares) >= SPARES:
-            isolate.close()
             self._count -= 1
+            _give_spill()
+            # Off the loop: closing waits for V8 to free the isolate, which takes a while under load.
+            threading.Thread(target=isolate.close, name="fnbox-js-spill-close", daemon=True).start()
         else:
             self._spares.append(isolate)
 
     def close(self) -> None:
         self._closed = True
         self._first.close()
-        for isolate in [*self._spares, *self._busy]:
+        for isolate in self._spares:
+            isolate.close()
+            _give_spill()
+        for isolate in self._busy:
             if isolate is not self._first:
-                isolate.close()
+                isolate.close()  # its run ends, and puts it back: counted then
         self._spares.clear()
+
+
+def _take_spill() -> bool:
+    global _spilled
+    with _spilled_lock:
+        if _spilled >= MAX_SPILLED:
+            return False
+        _spilled += 1
+        return True
+
+
+def _give_spill() -> None:
+    global _spilled
+    with _spilled_lock:
+        _spilled -= 1
