@@ -26,7 +26,7 @@ from fnbox.sandboxes.outbound import (
     OutboundTimeout,
 )
 from fnbox.sandboxes.python import turns
-from fnbox.sandboxes.python.guards import Guards
+from fnbox.sandboxes.python.guards import LIBRARY_INSTANCE_TYPES, Guards
 
 __all__ = ["BUILDERS", "LEFT_OUT"]
 
@@ -748,6 +748,10 @@ def _urllib_request(guards: Guards) -> dict[str, Any]:
 def _urllib_error_module(guards: Guards) -> dict[str, Any]:
     return {"URLError": URLError, "HTTPError": UrllibHTTPError}
 
+
+# Made per run by user code (`requests.Session()`, `Request(url)`), so theirs to modify:
+# `session.headers['Authorization'] = ...`, `session.auth = (...)`, `request.data = ...`.
+LIBRARY_INSTANCE_TYPES.update({Session, CaseInsensitiveDict, Request, Response, HTTPResponse})
 
 BUILDERS: dict[str, Callable[[Guards], dict[str, Any]]] = {
     "requests": _requests,
