@@ -3,6 +3,7 @@ import os
 import pytest
 
 from fnbox.sandboxes.errors import InsufficientStorage
+from fnbox.workspaces import files as files_module
 from fnbox.workspaces import store as store_module
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 from tests.filesystems import fill, read_only, small_filesystem
@@ -100,8 +101,9 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 def test_a_new_workspace_folder_is_fsynced_into_its_parent(tmp_path, monkeypatch):
     synced = []
-    real = store_module._fsync_folder
-    monkeypatch.setattr(store_module, "_fsync_folder", lambda folder: (synced.append(folder), real(folder)))
+    real = files_module.fsync_folder
+    for module in (store_module, files_module):
+        monkeypatch.setattr(module, "fsync_folder", lambda folder: (synced.append(folder), real(folder)))
     FileStore(tmp_path).save("new", DOCUMENT)
     assert synced == [tmp_path / "new", tmp_path]
 
