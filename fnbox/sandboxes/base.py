@@ -90,7 +90,9 @@ class Sandbox(Protocol):
 
     A sandbox whose `reaches_network` is true is given `outbound` (a `network.Egress`):
     the policy and caps its run's outbound requests go through. One whose `concurrency`
-    is above 1 may be given that many runs at once by the pool (see pool.py).
+    is above 1 may be given that many runs at once by the pool (see pool.py); one whose
+    `reports_start` is true is given the pool's `on_start` and calls it (on the caller's
+    loop) when the run really starts, after waiting inside the sandbox for its turn.
     """
 
     @property

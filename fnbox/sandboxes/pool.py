@@ -230,7 +230,10 @@ class SandboxPool:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
                     if on_start is not None:
-                        on_start()
+                        if getattr(entry.sandbox, "reports_start", False):
+                            extra["on_start"] = on_start  # its runs may still wait inside it
+                        else:
+                            on_start()
                     if outbound is not None and getattr(entry.sandbox, "reaches_network", False):
                         extra["outbound"] = outbound
                     return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult
 from fnbox.sandboxes.errors import CompilationError, Overloaded, SandboxCrashed
@@ -50,6 +50,8 @@ class OverlappingJsSandbox:
     """The Sandbox of a JavaScript workspace: its first isolate, and the ones its waiting runs spill to."""
 
     reaches_network = True
+    #: It calls `on_start` once a run has its isolate (see Sandbox).
+    reports_start = True
     #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
     concurrency = MAX_ISOLATES
 
@@ -86,6 +88,7 @@ class OverlappingJsSandbox:
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
         outbound: Egress | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> RunResult:
         try:
             async with asyncio.timeout(limits.timeout):
@@ -94,6 +97,8 @@ class OverlappingJsSandbox:
             message = f"waited {limits.timeout:g} s for an isolate of the workspace without getting one"
             raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
         self._busy.add(isolate)
+        if on_start is not None:
+            on_start()
         try:
             return await isolate.run(function, parameters, limits, on_log=on_log, env=env, outbound=outbound)
         finally:

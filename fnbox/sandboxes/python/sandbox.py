@@ -76,6 +76,8 @@ class PythonSandbox:
     concurrency = 1 << 16
     #: Its runs are given their outbound access (see Sandbox.run).
     reaches_network = True
+    #: It calls `on_start` once a run has the sandbox's turn (see Sandbox).
+    reports_start = True
 
     def __init__(self, functions: Sequence[FunctionSource], allowed_modules: frozenset[str]) -> None:
         self.errors: dict[str, CompilationError] = {}
@@ -119,6 +121,7 @@ class PythonSandbox:
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
         outbound: Egress | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> RunResult:
         entry = self._functions.get(function)
         if entry is None:
@@ -137,7 +140,7 @@ class PythonSandbox:
         self._in_flight += 1
         try:
             if not overlapping:
-                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound)
+                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound, on_start)
             slots = _overlapping(loop)
             try:
                 async with asyncio.timeout(limits.timeout):
@@ -146,7 +149,7 @@ class PythonSandbox:
                 message = f"function {function!r} waited {limits.timeout:g} s for a thread (runs that wait fill them)"
                 raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
             try:
-                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound)
+                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound, on_start)
             finally:
                 slots.release()
         finally:
@@ -162,9 +165,11 @@ class PythonSandbox:
         on_log: OnLog | None,
         env: Mapping[str, str] | None,
         outbound: Egress | None,
+        on_start: Callable[[], None] | None = None,
     ) -> RunResult:
         live = None if on_log is None else LiveLog(loop, on_log)
         job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
+        job.on_start = on_start
         try:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
@@ -226,6 +231,11 @@ class PythonSandbox:
                 job.started = perf_counter()
                 job.deadline = job.started + limits.timeout
                 self._turns.install(job)
+            if job.on_start is not None:
+                try:
+                    job.loop.call_soon_threadsafe(job.on_start)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
             if job.label is not None:
                 name_thread(job.label)
             set_current(job)

@@ -76,6 +76,8 @@ class Run:
         self.session: OutboundSession | None = None
         self.pending: set[concurrent.futures.Future[Any]] = set()
         self.turns: Turns | None = None
+        #: Told (on the caller's loop) when the run gets the sandbox's turn (see Sandbox).
+        self.on_start: Callable[[], None] | None = None
 
     # On its thread.
 
