@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from time import perf_counter
 from types import MappingProxyType
@@ -30,9 +31,10 @@ from fnbox.sandboxes.python.executor import executor
 from fnbox.sandboxes.python.guards import Deadline
 from fnbox.sandboxes.python.sizes import Budget
 
-__all__ = ["Run", "Turns", "current", "set_current"]
+__all__ = ["FairTurn", "Run", "Turns", "current", "set_current"]
 
-#: Seconds between two looks at a waiting run's deadline while it waits for its turn.
+#: Seconds a wait on the network may pass the run's deadline by, so that the run's own
+#: Deadline, not the request's timeout, is what ends a run out of time.
 TURN_SLICE = 0.05
 #: Seconds past its deadline a run waits for its turn before the sandbox is given up on.
 TURN_GRACE = 1.0
@@ -182,7 +184,7 @@ class Turns:
         self._set_collector = set_collector
         self._thread_lock = thread_lock  # the sandbox's lock over its runs' shared fields
         self._on_stuck = on_stuck
-        self._lock = threading.Lock()
+        self._lock = FairTurn()
         self.holder: Run | None = None
 
     def locked(self) -> bool:
@@ -192,7 +194,7 @@ class Turns:
     def take(self, run: Run, timeout: float) -> bool:
         """A run's first turn, within `timeout` seconds; its state is put in place by `install`."""
         run.turns = self
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(timeout=0.0):
             with executor().blocking():
                 if not self._lock.acquire(timeout=timeout):
                     return False
@@ -222,14 +224,53 @@ class Turns:
     def take_back(self, run: Run) -> None:
         """Take the turn back after a wait; a turn that does not come (its holder is stuck) drops the sandbox."""
         give_up = max(run.deadline, perf_counter()) + TURN_GRACE
-        while not self._lock.acquire(timeout=TURN_SLICE):
-            if perf_counter() > give_up:
-                with self._thread_lock:
-                    run.away = False
-                self._on_stuck()
-                raise Deadline
+        if not self._lock.acquire(timeout=give_up - perf_counter(), returning=True):
+            with self._thread_lock:
+                run.away = False
+            self._on_stuck()
+            raise Deadline
         with self._thread_lock:
             self.install(run)
+
+
+class FairTurn:
+    """A lock handed over in order: runs coming back from a wait first, then new runs, each
+    first come first served (a plain lock lets a busy workspace's newest run starve its oldest)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._returning: deque[threading.Event] = deque()
+        self._new: deque[threading.Event] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    def acquire(self, *, timeout: float, returning: bool = False) -> bool:
+        with self._mutex:
+            if not self._held and not self._returning and not self._new:
+                self._held = True
+                return True
+            if timeout <= 0:
+                return False
+            waiter = threading.Event()
+            (self._returning if returning else self._new).append(waiter)
+        if waiter.wait(timeout):
+            return True
+        with self._mutex:
+            queue = self._returning if returning else self._new
+            if waiter in queue:
+                queue.remove(waiter)
+                return False
+        return True  # handed over as the wait ended
+
+    def release(self) -> None:
+        with self._mutex:
+            queue = self._returning or self._new
+            if queue:
+                queue.popleft().set()  # the turn passes straight to it: still held
+            else:
+                self._held = False
 
 
 def set_current(run: Run | None) -> None:
