@@ -232,6 +232,8 @@ class SandboxPool:
                     if on_start is not None:
                         if getattr(entry.sandbox, "reports_start", False):
                             extra["on_start"] = on_start  # its runs may still wait inside it
+                            if on_wait is not None:
+                                extra["on_wait"] = on_wait
                         else:
                             on_start()
                     if outbound is not None and getattr(entry.sandbox, "reaches_network", False):

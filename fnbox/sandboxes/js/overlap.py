@@ -25,6 +25,7 @@ from fnbox.sandboxes.errors import CompilationError, Overloaded, SandboxCrashed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.sandbox import JsSandbox, compile_workspace
 from fnbox.sandboxes.network import Egress
+from fnbox.sandboxes.pool import QUEUE_WAIT
 
 __all__ = ["MAX_ISOLATES", "SPARES", "OverlappingJsSandbox", "compile_overlapping"]
 
@@ -89,12 +90,14 @@ class OverlappingJsSandbox:
         env: Mapping[str, str] | None = None,
         outbound: Egress | None = None,
         on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
+        wait = max(limits.timeout, QUEUE_WAIT)
         try:
-            async with asyncio.timeout(limits.timeout):
-                isolate = await self._isolate()
+            async with asyncio.timeout(wait):
+                isolate = await self._isolate(on_wait)
         except TimeoutError:
-            message = f"waited {limits.timeout:g} s for an isolate of the workspace without getting one"
+            message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
             raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
         self._busy.add(isolate)
         if on_start is not None:
@@ -107,7 +110,7 @@ class OverlappingJsSandbox:
                 self._put_back(isolate)
             self._changed()
 
-    async def _isolate(self) -> JsSandbox:
+    async def _isolate(self, on_wait: Callable[[], None] | None = None) -> JsSandbox:
         """The first isolate once it is free; a spare or a new one while every busy one waits on the network."""
         while True:
             first = self._first
@@ -125,6 +128,9 @@ class OverlappingJsSandbox:
                     except BaseException:
                         _give_spill()
                         raise
+            if on_wait is not None:
+                on_wait()  # queued behind the workspace's other runs: no deadline runs yet
+                on_wait = None
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:

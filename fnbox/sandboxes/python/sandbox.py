@@ -46,6 +46,7 @@ from fnbox.sandboxes.errors import (
     TimeoutExceeded,
 )
 from fnbox.sandboxes.network import Egress
+from fnbox.sandboxes.pool import QUEUE_WAIT
 from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
@@ -122,6 +123,7 @@ class PythonSandbox:
         env: Mapping[str, str] | None = None,
         outbound: Egress | None = None,
         on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         entry = self._functions.get(function)
         if entry is None:
@@ -140,7 +142,9 @@ class PythonSandbox:
         self._in_flight += 1
         try:
             if not overlapping:
-                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound, on_start)
+                return await self._run(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
+                )
             slots = _overlapping(loop)
             try:
                 async with asyncio.timeout(limits.timeout):
@@ -149,7 +153,9 @@ class PythonSandbox:
                 message = f"function {function!r} waited {limits.timeout:g} s for a thread (runs that wait fill them)"
                 raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
             try:
-                return await self._run(function, entry, parameters, limits, loop, on_log, env, outbound, on_start)
+                return await self._run(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
+                )
             finally:
                 slots.release()
         finally:
@@ -166,10 +172,11 @@ class PythonSandbox:
         env: Mapping[str, str] | None,
         outbound: Egress | None,
         on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         live = None if on_log is None else LiveLog(loop, on_log)
         job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
-        job.on_start = on_start
+        job.on_start, job.on_wait = on_start, on_wait
         try:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
@@ -220,9 +227,10 @@ class PythonSandbox:
     def _run_sync(
         self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: Run
     ) -> RunResult | None:
-        if not self._turns.take(job, limits.timeout):
-            message = "the previous run of this sandbox is still going"
-            raise TimeoutExceeded(message, details={"function": name}, logs=[], duration=0.0)
+        wait = max(limits.timeout, QUEUE_WAIT)
+        if not self._turns.take(job, wait):
+            message = f"waited {wait:g} s for a turn in the workspace's sandbox without getting one"
+            raise Overloaded(message, details={"function": name}, logs=[], duration=0.0)
         try:
             with self._thread_lock:
                 if job.cancelled:
@@ -331,6 +339,9 @@ class PythonSandbox:
         if future.done():
             return
         with self._thread_lock:
+            if job.queued:  # behind the workspace's other runs: its timeout starts with its turn
+                asyncio.get_running_loop().call_later(limits.timeout, self._expire, future, job, name, limits)
+                return
             thread_id = job.thread_id
             left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
             if job.away:  # for its turn, held by a run that its own watchdog stops

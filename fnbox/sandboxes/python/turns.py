@@ -78,8 +78,10 @@ class Run:
         self.session: OutboundSession | None = None
         self.pending: set[concurrent.futures.Future[Any]] = set()
         self.turns: Turns | None = None
-        #: Told (on the caller's loop) when the run gets the sandbox's turn (see Sandbox).
+        #: Told (on the caller's loop) when the run gets the sandbox's turn, and if it has to wait for it.
         self.on_start: Callable[[], None] | None = None
+        self.on_wait: Callable[[], None] | None = None
+        self.queued = False  # waiting for its first turn
 
     # On its thread.
 
@@ -195,8 +197,15 @@ class Turns:
         """A run's first turn, within `timeout` seconds; its state is put in place by `install`."""
         run.turns = self
         if not self._lock.acquire(timeout=0.0):
+            run.queued = True  # behind the workspace's other runs: no deadline runs yet
+            if run.on_wait is not None:
+                try:
+                    run.loop.call_soon_threadsafe(run.on_wait)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
             with executor().blocking():
                 if not self._lock.acquire(timeout=timeout):
+                    run.queued = False
                     return False
         run.has_turn = True
         return True
@@ -205,6 +214,7 @@ class Turns:
         """Make the namespace the run's (under the thread lock, with the turn held)."""
         run.has_turn = True
         run.away = False
+        run.queued = False
         self.holder = run
         self._namespace["_deadline_"] = run.deadline
         self._namespace["env"] = run.env

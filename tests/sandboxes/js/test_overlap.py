@@ -83,3 +83,17 @@ def test_runs_waiting_behind_one_that_broke_the_isolate_get_a_fresh_one():
         sandbox.close()
     assert type(wedged).__name__ == "MemoryLimitExceeded"
     assert [outcome.result for outcome in hellos] == ["hi"] * 3
+
+
+def test_runs_queued_for_the_first_isolate_get_their_whole_timeout_once_they_start():
+    code = "const end = Date.now() + 200; while (Date.now() < end) {} return 1;"
+    sandbox = compile_overlapping([FunctionSource("f", code)])
+    limits = Limits(timeout=0.3, memory=64 << 20)
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run("f", {}, limits) for _ in range(4)))
+
+    try:
+        assert [outcome.result for outcome in asyncio.run(main())] == [1, 1, 1, 1]
+    finally:
+        sandbox.close()

@@ -671,3 +671,15 @@ def test_a_sleeping_run_lets_the_other_runs_of_its_sandbox_go_on():
     counted, slept, waited = asyncio.run(main())
     assert counted == [1, "started", "count"] and slept == "slow"
     assert waited < 0.4  # it did not wait for the sleep to end
+
+
+def test_runs_queued_for_the_sandbox_turn_get_their_whole_timeout_once_they_start():
+    sandbox = workspace(
+        f="import time\nend = time.perf_counter() + 0.2\nwhile time.perf_counter() < end:\n    pass\nreturn 1"
+    )
+    limits = Limits(timeout=0.3, memory=64 << 20)
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run("f", {}, limits) for _ in range(4)))
+
+    assert [outcome.result for outcome in asyncio.run(main())] == [1, 1, 1, 1]  # the last waited 0.6 s
