@@ -32,7 +32,7 @@ __all__ = ["MAX_ISOLATES", "SPARES", "OverlappingJsSandbox", "compile_overlappin
 #: Isolates of one workspace at most (each costs a few MB and a thread).
 MAX_ISOLATES = 32
 #: Idle isolates beyond the first kept for the next overlapping runs.
-SPARES = 4
+SPARES = 2
 #: Isolates beyond the first of their workspace in this process, all workspaces together:
 #: past it, runs wait for an isolate of their workspace, and the worker keeps its memory
 #: and CPU for the others (a neighbour's first isolate is never among them).
