@@ -72,8 +72,31 @@ class JsNetwork:
         self._session: OutboundSession | None = None
         self._logs: list[str] = []  # the session's log lines, until JS takes them into the run's logs
         self.ended = False
+        #: Request bodies too big for one host call, sent in pieces before their request.
+        self._staged: dict[int, bytearray] = {}
 
     # On the isolate's thread (host calls).
+
+    def stage(self, stage_id: int, piece: bytes) -> int:
+        """Append a piece of a request body (stage 0: a new body); its stage id."""
+        if stage_id == 0:
+            stage_id = next(self._ids)
+            self._staged[stage_id] = bytearray()
+        body = self._staged.get(stage_id)
+        if body is None:
+            raise HostError(f"no request body {stage_id}", "TypeError")
+        most = self.egress.limits.max_bytes
+        if len(body) + len(piece) > most:
+            del self._staged[stage_id]
+            raise HostError(f"the request body has more than {most} bytes; the most is {most}", "RangeError")
+        body += piece
+        return stage_id
+
+    def staged(self, stage_id: int) -> bytes:
+        body = self._staged.pop(stage_id, None)
+        if body is None:
+            raise HostError(f"no request body {stage_id}", "TypeError")
+        return bytes(body)
 
     def start(self, coroutine_of: Callable[[_Pending], Any]) -> int:
         if self.ended:
@@ -188,13 +211,24 @@ def fetch_start(args: list[Any], budget: int) -> int:
         if not (isinstance(pair, list) and len(pair) == 2):
             raise HostError("a header is a [name, value] pair", "TypeError")
         headers.append((_string(pair[0], "a header name", 1024), _string(pair[1], "a header value", 1 << 16)))
-    body = base64.b64decode(_string(args[3], "body", 2 * 2**24), validate=True) if args[3] else b""
+    if isinstance(args[3], int) and not isinstance(args[3], bool):
+        body = network.staged(args[3])  # sent in pieces before (fetchBody)
+    else:
+        body = base64.b64decode(_string(args[3], "body", 2 * 2**24), validate=True) if args[3] else b""
     redirect = _string(args[4], "redirect", 16)
     timeout = args[5]
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
         raise HostError("timeout must be a number of ms", "TypeError")
     seconds = None if timeout is None else timeout / 1000
     return network.start(lambda holder: network.fetch(holder, method, url, headers, body, redirect, seconds))
+
+
+def fetch_body(args: list[Any], budget: int) -> int:
+    """[stage id (0: a new body), a piece in base64] -> the stage id, for fetchStart's body."""
+    network = _network()
+    if len(args) != 2 or isinstance(args[0], bool) or not isinstance(args[0], int):
+        raise HostError("fetchBody takes [stage id, piece]", "TypeError")
+    return network.stage(args[0], base64.b64decode(_string(args[1], "a body piece", 2 * READ_PIECE), validate=True))
 
 
 def fetch_take(args: list[Any], budget: int) -> Any:
@@ -276,6 +310,7 @@ def _kind(error: BaseException) -> str:
 
 OPS: dict[str, Op] = {
     "fetchStart": fetch_start,
+    "fetchBody": fetch_body,
     "fetchTake": fetch_take,
     "fetchRead": fetch_read,
     "fetchDrop": fetch_drop,

@@ -313,6 +313,7 @@ _ELSEWHERE = {
     "urlSet": "hosturl",
     "domain": "hosturl",
     "fetchStart": "hostnet",
+    "fetchBody": "hostnet",
     "fetchTake": "hostnet",
     "fetchRead": "hostnet",
     "fetchDrop": "hostnet",

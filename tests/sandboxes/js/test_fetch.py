@@ -256,3 +256,20 @@ def test_the_request_cap_holds_per_run(base):
     code = "for (let i = 0; i < 3; i++) await fetch(params.base + '/echo');"
     with pytest.raises(FunctionError, match="at most 2 requests"):
         run(code, base, egress=egress)
+
+
+def test_a_request_body_bigger_than_a_host_call_goes_in_pieces_within_the_cap(base):
+    outcome = run(
+        """
+        const body = new Uint8Array(8 * 1024 * 1024).fill(97);
+        const seen = await (await fetch(params.base + "/echo", {method: "POST", body})).json();
+        let refused;
+        try { await fetch(params.base + "/echo", {method: "POST", body: new Uint8Array(11 * 1024 * 1024)}); }
+        catch (e) { refused = e.message; }
+        return [seen.body.length, refused];
+        """,
+        base,
+        limits=Limits(timeout=10.0, memory=128 << 20),
+    )
+    assert outcome.result[0] == 8 * 1024 * 1024
+    assert "the most is 10485760" in outcome.result[1]

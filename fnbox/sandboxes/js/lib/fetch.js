@@ -59,12 +59,23 @@
   // left out of what a function asks for, as a browser leaves them out.
   const CLIENT_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"]);
 
+  const PIECE = 1 << 20; // bytes of a request body one host call carries
+
   // Sends one request; answers {status, statusText, headers, url, redirected, size, id}.
   async function transport(method, url, pairs, body, redirect, timeout, signal) {
     if (signal && signal.aborted) throw signal.reason;
     const sent = [];
     for (const [name, value] of pairs) if (!CLIENT_HEADERS.has(name.toLowerCase())) sent.push([name, value]);
-    const encoded = body && body.length ? codec.base64Encode(body, 0, body.length, false) : "";
+    let encoded = "";
+    if (body && body.length > PIECE) {
+      // Too big for one host call: sent in pieces first, then named by its stage id.
+      encoded = 0;
+      for (let at = 0; at < body.length; at += PIECE) {
+        encoded = fnbox.host("fetchBody", [encoded, codec.base64Encode(body, at, Math.min(at + PIECE, body.length), false)]);
+      }
+    } else if (body && body.length) {
+      encoded = codec.base64Encode(body, 0, body.length, false);
+    }
     const id = fnbox.host("fetchStart", [method, url, sent, encoded, redirect, timeout === undefined ? null : timeout]);
     const answer = await answerOf(id, "fetchTake", signal);
     if (answer.error !== undefined) {
