@@ -20,6 +20,7 @@ import servers
 from recording import HELLO, cpu_seconds
 
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
+PEER_FUNCTIONS = ("hello",)
 
 
 def main() -> None:
@@ -41,12 +42,16 @@ def main() -> None:
             loadgen.Client(service.port).post("/v2/functions/bench", HELLO)
         results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for function in FUNCTIONS:
-            for service in services.values():
+            for kind, service in services.items():
+                if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
+                    continue
                 loadgen.wrk(
                     service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1
                 )
             for _ in range(args.runs):
                 for kind, service in services.items():
+                    if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
+                        continue  # the peers run JavaScript only
                     workers = servers.descendants(service.pid)[1:]
                     before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
                     run = loadgen.wrk(
@@ -66,6 +71,8 @@ def main() -> None:
         for function in FUNCTIONS:
             base = statistics.median(r[0] for r in results[function, "fnbox-before"])
             for kind in kinds:
+                if (function, kind) not in results:
+                    continue
                 runs = results[function, kind]
                 rps = statistics.median(r[0] for r in runs)
                 print(
