@@ -140,6 +140,14 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _database_url(text: str) -> str | None:
+    if not text.strip():
+        return None
+    if not text.strip().startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a PostgreSQL URL: postgresql://user:password@host:5432/database")
+    return text.strip()
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -326,6 +334,13 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.executions_per_workspace",
         _positive_int,
         "asynchronous executions of one workspace running at once",
+    ),
+    Setting(
+        "FNBOX_DATABASE_URL",
+        "runtime.database_url",
+        _database_url,
+        "`postgresql://...`: workspaces in that PostgreSQL database, shared by every instance using it "
+        "(see [Running several instances](#running-several-instances)); unset: files in the data directory",
     ),
 )
 

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,17 +25,21 @@ from typing import Any
 
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
+from fnbox.database import Database
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
-from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
+from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, PreconditionFailed
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
+from fnbox.workspaces.changes import ChangeFeed
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.workspaces.pgstore import PgStore
 from fnbox.workspaces.secrets import SecretStore, redact, redact_error
 from fnbox.workspaces.store import FileStore, StoredDocumentError
+from fnbox.workspaces.stores import ABSENT, WorkspaceStore
 
 __all__ = ["Runtime", "RuntimeOptions"]
 
@@ -45,6 +50,8 @@ MEGABYTE = 1024 * 1024
 EXECUTIONS_FILENAME = "executions.sqlite3"
 NOT_STARTED = "the Runtime is not started: use `async with Runtime(...)` or `await runtime.start()`"
 INTERRUPTED = "the service stopped while this execution was waiting or running"
+#: Times an archive of functions is merged into its workspace when saves through other instances keep coming first.
+MERGE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class RuntimeOptions:
     shutdown_grace: float = 30
     #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
     secrets_key: str | None = field(default=None, repr=False)
+    #: postgresql://...: workspaces shared by every instance on that database; None: files in the data directory.
+    database_url: str | None = field(default=None, repr=False)
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -110,7 +119,12 @@ class Runtime:
         pool: Pool | None = None,
     ) -> None:
         self.options = options or RuntimeOptions()
-        self.store = FileStore(data_dir)
+        self.store: WorkspaceStore = FileStore(data_dir)
+        self.database: Database | None = None
+        self._feed: ChangeFeed | None = None
+        if self.options.database_url:
+            self.database = Database(self.options.database_url)
+            self.store = PgStore(self.database)
         self.pool = pool if pool is not None else make_pool(self.options)
         self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
@@ -133,6 +147,7 @@ class Runtime:
         A stored file that does not parse or validate is skipped, never fatal. With
         `recompile`, every workspace is compiled now and its compile errors reported.
         """
+        await self._open_database()
         await self._open_executions()
         await self.pool.start()
         problems = []
@@ -157,6 +172,34 @@ class Runtime:
         await self.pool.close()
         if self._records is not None:
             self._records.close()
+        if self._feed is not None:
+            await self._feed.close()
+        if self.database is not None:
+            await asyncio.to_thread(self.database.close)
+
+    async def _open_database(self) -> None:
+        if self.database is None:
+            return
+        await asyncio.to_thread(self.database.open)
+        self._feed = ChangeFeed(self.database.url, self._apply_changes)
+        await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
+
+    async def refresh(self) -> None:
+        """Apply the changes other instances made to workspaces (with a shared database; else nothing to do)."""
+        if self._feed is not None:
+            await self._feed.catch_up()
+
+    async def _apply_changes(self, names: list[str], documents: dict[str, dict[str, Any]]) -> None:
+        for name in names:
+            document = documents.get(name)
+            try:
+                workspace = None if document is None else parse_workspace(name, document)
+            except FnboxError:
+                workspace = None  # reading it again says why it cannot be used
+            if workspace is not None:
+                self._workspaces[name] = workspace
+            elif self._workspaces.pop(name, None) is not None:
+                await self.pool.drop(name)
 
     async def _open_executions(self) -> None:
         options = self.options
@@ -184,24 +227,32 @@ class Runtime:
             raise NotFound(f"no workspace {name!r}", details={"workspace": name})
         return workspace
 
-    async def put_workspace(self, name: str, document: Any) -> Workspace:
-        """Validate and compile a new version, then store it; the old one serves until then."""
-        async with self._writing.setdefault(name, asyncio.Lock()):
-            return await self._put_locked(name, document)
+    async def put_workspace(self, name: str, document: Any, *, expected: str | None = None) -> Workspace:
+        """Validate and compile a new version, then store it; the old one serves until then.
 
-    async def _put_locked(self, name: str, document: Any) -> Workspace:
+        With `expected` (a version, ANY or ABSENT of fnbox.workspaces.stores), only if the
+        stored version is that one: PreconditionFailed otherwise.
+        """
+        async with self._writing.setdefault(name, asyncio.Lock()):
+            return await self._put_locked(name, document, expected)
+
+    async def _put_locked(self, name: str, document: Any, expected: str | None = None) -> Workspace:
         workspace = parse_workspace(name, document)
         await self._compile(workspace)
-        await asyncio.to_thread(self.store.save, name, workspace.document)
-        self._workspaces[name] = workspace
+        await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
+        # A shared database: the change feed keeps every version in order, this one included.
+        if self._feed is None or not await self._feed.catch_up():
+            self._workspaces[name] = workspace
         return workspace
 
-    async def delete_workspace(self, name: str) -> None:
+    async def delete_workspace(self, name: str, *, expected: str | None = None) -> None:
+        await self.refresh()
         self.get_workspace(name)
         async with self._writing.setdefault(name, asyncio.Lock()):
-            await asyncio.to_thread(self.store.delete, name)
+            await asyncio.to_thread(self.store.delete, name, expected=expected)
             self._workspaces.pop(name, None)
             await self.pool.drop(name)
+            await self.refresh()
 
     async def run(
         self,
@@ -216,6 +267,7 @@ class Runtime:
         When runs are recorded, the result (or the error) names the record: `execution_id`;
         `owner` names the token that asked for the run in it.
         """
+        await self.refresh()
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
@@ -262,6 +314,7 @@ class Runtime:
 
         Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
         """
+        await self.refresh()
         current, spec, checked = self._prepare(workspace, function, parameters)
         if execution_id is not None and await self._started_recorder().get(execution_id) is not None:
             # A record still queued for writing is not in the table yet: its id is taken all the same.
@@ -346,6 +399,7 @@ class Runtime:
     async def _run_execution(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
         # The version current when the run starts, as for a synchronous run; it may be newer
         # than the one the execution was accepted for, or the function may be gone.
+        await self.refresh()
         current, spec, _ = self._prepare(execution.workspace, execution.function, None)
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
@@ -462,12 +516,24 @@ class Runtime:
         """
         check_workspace_name(name)
         contents = await asyncio.to_thread(read_archive, data, filename=filename, function=function)
-        async with self._writing.setdefault(name, asyncio.Lock()):  # no save between the read and the merge
-            existing = None
-            if contents.kind == "functions" and name in self.list_workspaces():
-                # A stored file that cannot be loaded is refused here (NotFound), never merged over.
-                existing = self.get_workspace(name).document
-            return await self._put_locked(name, contents.apply(existing))
+        for attempt in range(MERGE_ATTEMPTS):
+            async with self._writing.setdefault(name, asyncio.Lock()):  # no save here between the read and the merge
+                await self.refresh()
+                existing, expected = None, None
+                if contents.kind == "functions":
+                    # A save through another instance between the read and the merge is refused, then merged again.
+                    expected = ABSENT
+                    if name in self.list_workspaces():
+                        # A stored file that cannot be loaded is refused here (NotFound), never merged over.
+                        current = self.get_workspace(name)
+                        existing, expected = current.document, current.version
+                try:
+                    return await self._put_locked(name, contents.apply(existing), expected)
+                except PreconditionFailed:
+                    if attempt == MERGE_ATTEMPTS - 1:
+                        raise
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # contenders' retries spread apart
+        raise AssertionError("unreachable")
 
 
 def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:

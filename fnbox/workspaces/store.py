@@ -18,6 +18,8 @@ import yaml
 
 from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.workspaces import yaml_text
+from fnbox.workspaces.document import document_version
+from fnbox.workspaces.stores import check_expected
 
 __all__ = ["FileStore", "StoredDocumentError"]
 
@@ -57,7 +59,9 @@ class FileStore:
             raise StoredDocumentError(f"{path}: the document is not a mapping")
         return document
 
-    def save(self, name: str, document: dict[str, Any]) -> None:
+    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> None:
+        if expected is not None:  # one process writes here, and the Runtime holds the workspace's lock
+            check_expected(name, self._version(name), expected)
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -76,7 +80,9 @@ class FileStore:
             raise
         _fsync_folder(folder)
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, expected: str | None = None) -> bool:
+        if expected is not None:
+            check_expected(name, self._version(name), expected)
         folder = self.root / name
         if not (folder / FILENAME).is_file():
             return False
@@ -86,6 +92,10 @@ class FileStore:
         _fsync_folder(self.root)
         shutil.rmtree(trash, ignore_errors=True)
         return True
+
+    def _version(self, name: str) -> str | None:
+        document = self.load(name)
+        return None if document is None else document_version(document)
 
 
 def _fsync_folder(folder: Path) -> None:
