@@ -22,7 +22,7 @@ import loadgen
 import servers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.postgres import running_postgres  # noqa: E402
+from tests.postgres import running_postgres
 
 HELLO = {"functions": {"hello": {"code": 'return "Hello " + name;', "parameters": {"name": {"type": "string"}}}}}
 

@@ -57,6 +57,37 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER fnbox_workspace_versions_immutable BEFORE UPDATE OR DELETE ON fnbox_workspace_versions
         FOR EACH ROW EXECUTE FUNCTION fnbox_immutable();
     """,
+    # 2: execution records and the shared queue of asynchronous executions. The columns of
+    # the embedded SQLite table, plus the holder's lease and its fencing number.
+    """
+    CREATE TABLE fnbox_executions (
+        id text PRIMARY KEY,
+        workspace text NOT NULL,
+        function text NOT NULL,
+        version text NOT NULL,
+        language text NOT NULL,
+        status text NOT NULL,
+        created double precision NOT NULL,
+        started double precision,
+        finished double precision,
+        duration double precision,
+        parameters text NOT NULL,
+        result text,
+        logs text NOT NULL,
+        error text,
+        owner text,
+        lease_owner text,
+        lease_until double precision,
+        fence integer NOT NULL DEFAULT 0,
+        cancel_requested boolean NOT NULL DEFAULT false
+    );
+    CREATE INDEX fnbox_executions_by_created ON fnbox_executions (created, id);
+    CREATE INDEX fnbox_executions_by_workspace ON fnbox_executions (workspace, created, id);
+    CREATE INDEX fnbox_executions_by_function ON fnbox_executions (function, created, id);
+    CREATE INDEX fnbox_executions_by_status ON fnbox_executions (status, created, id);
+    CREATE INDEX fnbox_executions_waiting ON fnbox_executions (created, id) WHERE status = 'accepted';
+    CREATE INDEX fnbox_executions_running ON fnbox_executions (workspace) WHERE status = 'running';
+    """,
 )
 
 

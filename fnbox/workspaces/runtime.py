@@ -21,11 +21,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
 from fnbox.database import Database
+from fnbox.executions.pgqueue import PgScheduler
+from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
@@ -52,6 +54,8 @@ NOT_STARTED = "the Runtime is not started: use `async with Runtime(...)` or `awa
 INTERRUPTED = "the service stopped while this execution was waiting or running"
 #: Times an archive of functions is merged into its workspace when saves through other instances keep coming first.
 MERGE_ATTEMPTS = 20
+#: Seconds an asynchronous execution's lease outlasts the longest run timeout (see executions/pgqueue.py).
+LEASE_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class Runtime:
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
         self._records: ExecutionStore | None = None
         self._recorder: Recorder | None = None
-        self._scheduler: Scheduler | None = None
+        self._scheduler: Scheduler | PgScheduler | None = None
         self._workspaces: dict[str, Workspace] = {}
         self._writing: dict[str, asyncio.Lock] = {}
 
@@ -203,18 +207,33 @@ class Runtime:
 
     async def _open_executions(self) -> None:
         options = self.options
-        records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
+        if self.database is not None:
+            records = self._records = cast(ExecutionStore, PgExecutionStore(self.database))  # the same methods
+        else:
+            records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
         interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
         self._recorder.start()
-        scheduler = self._scheduler = Scheduler(
-            records,
-            self._run_execution,
-            max_queue=options.executions_queue,
-            per_workspace=options.executions_per_workspace,
-        )
+        scheduler: Scheduler | PgScheduler
+        if self.database is not None:
+            longest = max(options.js_timeout_ms, options.python_timeout_ms) / 1000
+            scheduler = self._scheduler = PgScheduler(
+                cast(PgExecutionStore, records),
+                self._run_execution,
+                max_queue=options.executions_queue,
+                per_workspace=options.executions_per_workspace,
+                lease=longest + LEASE_MARGIN,
+            )
+            scheduler.start()
+        else:
+            scheduler = self._scheduler = Scheduler(
+                records,
+                self._run_execution,
+                max_queue=options.executions_queue,
+                per_workspace=options.executions_per_workspace,
+            )
         metrics.EXECUTIONS_QUEUED.set_function(lambda: len(scheduler))
 
     def list_workspaces(self) -> list[str]:
@@ -377,7 +396,9 @@ class Runtime:
     ) -> AsyncIterator[LogEvent | EndEvent | None]:
         """Its log entries from index `start` as they come, then its end (see Scheduler.follow)."""
         scheduler = self._executions()
-        if scheduler.live(execution_id) is not None:
+        if scheduler.live(execution_id) is not None or (
+            isinstance(scheduler, PgScheduler) and not (await self.get_execution(execution_id)).ended
+        ):  # an execution another instance holds is followed through the database
             async for event in scheduler.follow(execution_id, start=start, follow=follow, heartbeat=heartbeat):
                 yield event
             return
@@ -386,7 +407,7 @@ class Runtime:
             yield LogEvent(index, ended.logs[index])
         yield EndEvent(ended)
 
-    def _executions(self) -> Scheduler:
+    def _executions(self) -> Scheduler | PgScheduler:
         if self._scheduler is None:
             raise RuntimeError(NOT_STARTED)
         return self._scheduler
