@@ -4,7 +4,10 @@ A function's code is a tiny script of our own: `echo` returns its parameters,
 `sleep 0.2` sleeps then returns "slept", `count` increments a per-sandbox counter,
 `talk 0.3` logs "one", sleeps, logs "two" and returns "talked", `break` marks the sandbox
 broken, `syntax error` fails to compile. In worker processes:
-`hang` blocks the whole worker (like C code holding the GIL), `exit` kills it, and
+`hang` blocks the whole worker (like C code holding the GIL), `linger` answers
+TimeoutExceeded then aborts its worker 0.3 s later (as V8's native work of a timed-out run
+can), `babble` logs "one" then
+hangs so, `exit` kills it, and
 `hog` touches 400 MB of memory and holds it.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,6 +57,12 @@ class FakeSandbox:
                 raise TimeoutExceeded("too slow", logs=[], duration=limits.timeout * 1000)
             await asyncio.sleep(seconds)
             return RunResult(result="slept", logs=[], duration=seconds * 1000)
+        if code == "linger":
+            threading.Timer(0.3, os.abort).start()
+            raise TimeoutExceeded("too slow", logs=[], duration=limits.timeout * 1000)
+        if code == "babble":
+            LogCollector(live=on_log).add("info", "one")
+            time.sleep(3600)
         if code.startswith("talk"):
             logs = LogCollector(live=on_log)
             logs.add("info", "one")

@@ -20,6 +20,7 @@ def test_the_embedding_surface_is_pinned():
         "FnboxError",
         "Forbidden",
         "FunctionError",
+        "InsufficientStorage",
         "InternalError",
         "InvalidParameters",
         "InvalidRequest",

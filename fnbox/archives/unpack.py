@@ -33,6 +33,8 @@ _CHUNK = 64 * 1024
 # tar pads even a one-line archive to 10 KiB of mostly zeros (ratios near 100:1), so the ratio
 # only counts once the archive has expanded past this.
 _RATIO_GRACE = 1 * MiB
+# A zip has no such padding: its ratio counts, per entry and in all, past a few pages.
+_ZIP_RATIO_GRACE = 16 * 1024
 _TAR_OVERHEAD = 4096  # headers and padding allowed per tar entry, on top of the content
 _MAX_NAME = 1024
 _XZ_MEMORY = 100 * MiB  # `xz -9` needs 65 MiB to decompress; a header may ask for 4 GiB
@@ -67,7 +69,7 @@ def unpack(data: bytes, limits: ArchiveLimits) -> tuple[str, dict[str, bytes]]:
     Directories and desktop noise (`__MACOSX/`, `.DS_Store`, `._*`) are left out.
     """
     container = _container(data)
-    budget = _Budget(limits, len(data))
+    budget = _Budget(limits, len(data), grace=_ZIP_RATIO_GRACE if container == "zip" else _RATIO_GRACE)
     try:
         if container == "zip":
             return "zip", _read_zip(data, budget)
@@ -122,9 +124,10 @@ def _gzip_name(data: bytes) -> str | None:
 class _Budget:
     """Counts entries and bytes against the limits and refuses as soon as one is passed."""
 
-    def __init__(self, limits: ArchiveLimits, compressed: int) -> None:
+    def __init__(self, limits: ArchiveLimits, compressed: int, *, grace: int = _RATIO_GRACE) -> None:
         self.limits = limits
         self.compressed = compressed
+        self.grace = grace
         self.entries = 0
         self.expanded = 0  # bytes out of the decompressor, tar headers included
         self.total = 0  # bytes of kept files
@@ -139,12 +142,13 @@ class _Budget:
         limits = self.limits
         if self.expanded > limits.max_total_size + _TAR_OVERHEAD * limits.max_files + tarfile.RECORDSIZE:
             raise _too_big(f"the archive expands past {_size(limits.max_total_size)}", "max_total_size", limits)
-        if self.expanded > _RATIO_GRACE and self.expanded > limits.max_ratio * self.compressed:
-            raise _too_big(
-                f"the archive expands more than {limits.max_ratio:g} times its size (a compression bomb?)",
-                "max_ratio",
-                limits,
-            )
+        if self.expanded > self.grace and self.expanded > limits.max_ratio * self.compressed:
+            raise _ratio_error("the archive", limits)
+
+    def expand_entry(self, path: str, expanded: int, compressed: int) -> None:
+        """A zip entry's own ratio: a bomb in one entry hides behind a large archive otherwise."""
+        if expanded > _ZIP_RATIO_GRACE and expanded > self.limits.max_ratio * max(compressed, 1):
+            raise _ratio_error(path, self.limits, path)
 
     def content(self, path: str, file_size: int, size: int) -> None:
         self.total += size
@@ -153,6 +157,12 @@ class _Budget:
             raise _too_big(f"{path} is larger than {_size(limits.max_file_size)}", "max_file_size", limits, path)
         if self.total > limits.max_total_size:
             raise _too_big(f"the archive expands past {_size(limits.max_total_size)}", "max_total_size", limits)
+
+
+def _ratio_error(what: str, limits: ArchiveLimits, path: str | None = None) -> InvalidRequest:
+    return _too_big(
+        f"{what} expands more than {limits.max_ratio:g} times its size (a compression bomb?)", "max_ratio", limits, path
+    )
 
 
 def _too_big(message: str, limit: str, limits: ArchiveLimits, path: str | None = None) -> InvalidRequest:
@@ -288,7 +298,7 @@ def _read_zip(data: bytes, budget: _Budget) -> dict[str, bytes]:
                 wanted.append((path, info))
         for path, info in wanted:
             with archive.open(info) as member:
-                files[path] = _read_file(member, path, budget, expands=True)
+                files[path] = _read_file(member, path, budget, compressed=info.compress_size)
     return files
 
 
@@ -324,13 +334,15 @@ def _keep(path: str, seen: dict[str, str]) -> bool:
     return True
 
 
-def _read_file(source: _Reader, path: str, budget: _Budget, *, expands: bool = False) -> bytes:
+def _read_file(source: _Reader, path: str, budget: _Budget, *, compressed: int | None = None) -> bytes:
+    """Read one file; `compressed` is a zip entry's stored size (zipfile reads no more than it)."""
     chunks: list[bytes] = []
     size = 0
     while chunk := source.read(_CHUNK):
         size += len(chunk)
-        if expands:
+        if compressed is not None:
             budget.expand(len(chunk))
+            budget.expand_entry(path, size, compressed)
         budget.content(path, size, len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)

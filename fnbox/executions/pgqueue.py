@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fnbox.executions.pgrecords import PgExecutionStore
-from fnbox.executions.records import Execution, _dumps
+from fnbox.executions.records import Execution
 from fnbox.executions.scheduler import (
     CANCEL_WAIT,
     DISMISSED_AT_SHUTDOWN,
@@ -179,14 +179,15 @@ class PgScheduler:
 
     async def _beat(self) -> None:
         held = []
-        for execution_id, entry in list(self._held.items()):
+        for entry in list(self._held.values()):
             if entry.live.ended.is_set():
                 continue
-            logs = entry.live.execution.logs
-            held.append((execution_id, entry.fence, _dumps(logs) if len(logs) != entry.logs_written else None))
-            entry.logs_written = len(logs)
+            execution = entry.live.execution
+            held.append((execution, entry.fence, len(execution.logs) != entry.logs_written))
+            entry.logs_written = len(execution.logs)
         answer = await asyncio.to_thread(self.store.renew, self.instance, held, self.lease)
-        for execution_id, _, _ in held:
+        for execution, _, _ in held:
+            execution_id = execution.id
             still = self._held.get(execution_id)
             if still is None or still.live.task is None or still.live.ended.is_set():
                 continue

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from fnbox.database import Database, unavailable
+from fnbox.executions.bounds import LOGS, cap_row
 from fnbox.executions.records import (
     _COLUMNS,
     _ENDED,
@@ -73,29 +74,35 @@ def glob_to_regex(pattern: str) -> str:
 class PgExecutionStore:
     """Blocking and thread-safe (a connection per call, from the pool), like ExecutionStore."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, max_record_bytes: int | None = None) -> None:
         self.database = database
+        #: Bytes of result and logs one record keeps (bounds.cap_row); the total is bounded by count and age.
+        self.max_record_bytes = max_record_bytes
+
+    def _row(self, execution: Execution) -> Row:
+        return cap_row(to_row(execution), self.max_record_bytes)
 
     def close(self) -> None:
         """The database is the Runtime's: it closes it."""
 
     def insert(self, execution: Execution) -> bool:
         with unavailable("the execution was not accepted"), self.database.connection() as connection:
-            cursor = connection.execute(_INSERT + " ON CONFLICT (id) DO NOTHING", to_row(execution))
+            cursor = connection.execute(_INSERT + " ON CONFLICT (id) DO NOTHING", self._row(execution))
             return cursor.rowcount == 1
 
     def update(self, execution: Execution) -> bool:
-        row = to_row(execution)
+        row = self._row(execution)
         with self.database.connection() as connection:
             cursor = connection.execute(_UPDATE, (*(row[i] for i in _UPDATED_AT), execution.id))
             return cursor.rowcount == 1
 
     def write_many(self, executions: Iterable[Execution]) -> None:
-        self.write_rows([to_row(execution) for execution in executions])
+        self.write_rows([self._row(execution) for execution in executions])
 
     def write_rows(self, rows: Sequence[Row]) -> None:
         if not rows:
             return
+        rows = [cap_row(row, self.max_record_bytes) for row in rows]
         with self.database.connection() as connection, connection.transaction(), connection.cursor() as cursor:
             cursor.executemany(_UPSERT, rows)
 
@@ -228,17 +235,19 @@ class PgExecutionStore:
                     claimed.append((_execution(row[:-1]), int(row[-1])))
         return claimed
 
-    def renew(self, owner: str, held: Sequence[tuple[str, int, str | None]], lease: float) -> dict[str, bool]:
-        """Extend the leases this instance holds, writing the logs so far where given.
+    def renew(self, owner: str, held: Sequence[tuple[Execution, int, bool]], lease: float) -> dict[str, bool]:
+        """Extend the leases this instance holds, writing the logs so far where asked.
 
-        `held`: (id, fence, logs JSON or None). Returns, for each execution still held, whether
+        `held`: (execution, its fence, whether to write its logs). Returns, for each execution still held, whether
         a cancel was asked for it; one missing from the answer was taken away (its lease ran out).
         """
         answer: dict[str, bool] = {}
         if not held:
             return answer
         with self.database.connection() as connection, connection.transaction():
-            for execution_id, fence, logs in held:
+            for execution, fence, write_logs in held:
+                execution_id = execution.id
+                logs = self._row(execution)[LOGS] if write_logs else None
                 row = connection.execute(
                     f"UPDATE fnbox_executions SET lease_until = {NOW} + %s, logs = coalesce(%s, logs)"
                     " WHERE id = %s AND fence = %s AND lease_owner = %s AND status = 'running'"
@@ -251,7 +260,7 @@ class PgExecutionStore:
 
     def finish(self, execution: Execution, owner: str, fence: int) -> bool:
         """Write an execution's end, only if this instance still holds it (a late write is fenced off)."""
-        row = to_row(execution)
+        row = self._row(execution)
         with self.database.connection() as connection:
             cursor = connection.execute(
                 f"UPDATE fnbox_executions SET {', '.join(f'{c} = %s' for c in _UPDATED)}, version = %s,"

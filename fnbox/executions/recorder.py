@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any
 
 from fnbox import metrics
+from fnbox.executions.bounds import cap_row
 from fnbox.executions.records import Execution, ExecutionStore, Row, to_row
 
 __all__ = ["Recorder"]
@@ -112,7 +113,10 @@ class Recorder:
         """A record, read-after-write: a queued one is answered from memory."""
         found = self._pending.get(execution_id) or self._writing.get(execution_id)
         if found is not None:
-            return found[0]
+            execution, row = found
+            if cap_row(row, self.store.bounds.max_record_bytes) is row:
+                return execution
+            await self.flush()  # a record the store cuts: answer it as stored, never bigger
         return await asyncio.to_thread(self.store.get, execution_id)
 
     async def list(self, **filters: Any) -> tuple[list[Execution], str | None]:

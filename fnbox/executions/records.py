@@ -31,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fnbox.executions.bounds import RecordBounds, cap_row, prune_to_size, row_bytes, storage_error
 from fnbox.sandboxes.base import RunResult
 from fnbox.sandboxes.errors import Dismissed, FnboxError, InvalidRequest, SandboxCrashed
 
@@ -171,6 +172,8 @@ _UPDATED = ("status", "started", "finished", "duration", "result", "logs", "erro
 _INSERT = f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 # An ended record is final: neither a late update nor an upsert changes it.
 _NOT_ENDED = f"executions.status NOT IN {_ENDED!r}"
+#: Bytes the write-ahead log is truncated to after a checkpoint.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 #: Records per INSERT in `write_rows` (15 values each, far below SQLite's cap on values).
 ROWS_PER_STATEMENT = 50
 
@@ -215,8 +218,10 @@ CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created, 
 class ExecutionStore:
     """The SQLite table of execution records; every method is blocking and thread-safe."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, bounds: RecordBounds | None = None) -> None:
         self.path = Path(path)
+        self.bounds = bounds or RecordBounds()
+        self._written = 0  # bytes since the total was last checked against bounds.max_bytes
         self._lock = threading.Lock()
         try:
             self._db = _connect(self.path)
@@ -229,11 +234,15 @@ class ExecutionStore:
 
     def insert(self, execution: Execution) -> bool:
         """Add a new record; False if its id is taken (atomically: the id is the primary key)."""
+        row = cap_row(to_row(execution), self.bounds.max_record_bytes)
         try:
             with self._lock:
-                self._db.execute(_INSERT, to_row(execution))
+                self._db.execute(_INSERT, row)
+                self._wrote([row])
         except sqlite3.IntegrityError:
             return False
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc) from exc
         return True
 
     def update(self, execution: Execution) -> bool:
@@ -242,9 +251,10 @@ class ExecutionStore:
         An ended record is final, atomically: a run finishing after its cancel (or after
         `mark_interrupted`) cannot overwrite the `dismissed` (or `failed`) already stored.
         """
+        row = cap_row(to_row(execution), self.bounds.max_record_bytes)
         with self._lock:
-            row = to_row(execution)
             cursor = self._db.execute(_UPDATE, (*(row[i] for i in _UPDATED_AT), execution.id))
+            self._wrote([row])
         return cursor.rowcount == 1
 
     def write_many(self, executions: Iterable[Execution]) -> None:
@@ -259,10 +269,28 @@ class ExecutionStore:
         """
         if not rows:
             return
-        with self._lock, _transaction(self._db):
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                self._db.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
+        rows = [cap_row(row, self.bounds.max_record_bytes) for row in rows]
+        with self._lock:
+            with _transaction(self._db):
+                for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                    chunk = rows[start : start + ROWS_PER_STATEMENT]
+                    self._db.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
+            self._wrote(rows)
+
+    def _wrote(self, rows: Sequence[Row]) -> None:
+        """Count what was written; past a share of `bounds.max_bytes`, delete the oldest ended records."""
+        limit = self.bounds.prune_after
+        if limit is None or self.bounds.max_bytes is None:
+            return
+        self._written += sum(row_bytes(row) for row in rows)
+        if self._written < limit:
+            return
+        try:
+            with _transaction(self._db):
+                prune_to_size(self._db, self.bounds.max_bytes, _ENDED)
+        except sqlite3.Error:
+            return  # a full disk, say: the next write tries again
+        self._written = 0
 
     def get(self, execution_id: str) -> Execution | None:
         with self._lock:
@@ -353,6 +381,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise sqlite3.OperationalError(f"SQLite refused WAL mode (journal mode {mode!r})")
         db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL shrinks back after a big batch
         db.execute("PRAGMA busy_timeout = 5000")
         db.executescript(_SCHEMA)
         if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(executions)")}:

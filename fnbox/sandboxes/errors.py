@@ -20,6 +20,7 @@ one place.
     ├── MemoryLimitExceeded   500
     ├── SandboxCrashed        500
     ├── Overloaded            503
+    ├── InsufficientStorage   507  (the data directory is full or read-only: nothing was written)
     ├── InternalError         500  (a bug in fnbox, never a tenant's doing)
     └── Dismissed             -    (only in an execution's record: cancelled, or its service stopped)
 """
@@ -36,6 +37,7 @@ __all__ = [
     "FnboxError",
     "Forbidden",
     "FunctionError",
+    "InsufficientStorage",
     "InternalError",
     "InvalidParameters",
     "InvalidRequest",
@@ -156,6 +158,13 @@ class Overloaded(FnboxError):
     status = 503
 
 
+class InsufficientStorage(FnboxError):
+    """A save that cannot be written (a full disk, a read-only data directory); nothing of it was kept."""
+
+    code = "InsufficientStorage"
+    status = 507
+
+
 class InternalError(FnboxError):
     """A bug in fnbox: the request's answer says only that it was logged."""
 
@@ -190,6 +199,7 @@ ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     MemoryLimitExceeded,
     SandboxCrashed,
     Overloaded,
+    InsufficientStorage,
     InternalError,
     Dismissed,
 )

@@ -46,17 +46,22 @@ def language_named(alias: object) -> Language | None:
     return _BY_ALIAS.get(alias) if isinstance(alias, str) else None
 
 
-def sandbox_factory(language: str, *, python_modules: tuple[str, ...] | None = None) -> SandboxFactory:
+def sandbox_factory(
+    language: str, *, python_modules: tuple[str, ...] | None = None, node_modules: tuple[str, ...] | None = None
+) -> SandboxFactory:
     """The factory of one language, importing only that language's sandbox.
 
     A Python worker must not map V8 under its RLIMIT_AS, hence the imports in here.
-    `python_modules` narrows the import allow-list (default: every vetted module).
+    `python_modules` narrows the import allow-list (default: every vetted module);
+    `node_modules` is what a JavaScript function may `require` (default: NODE_MODULES).
     """
     if language == JAVASCRIPT.name:
         from fnbox.sandboxes.js import context, sandbox
 
         context.prepare_blank()  # the first workspace compiles as fast as the next ones
-        return sandbox.compile_workspace
+        if node_modules is None:
+            return sandbox.compile_workspace
+        return functools.partial(sandbox.compile_workspace, node_modules=node_modules)
     from fnbox.sandboxes.python import modules
     from fnbox.sandboxes.python import sandbox as python_sandbox
 
@@ -64,5 +69,10 @@ def sandbox_factory(language: str, *, python_modules: tuple[str, ...] | None = N
     return functools.partial(python_sandbox.compile_workspace, allowed_modules=allowed)
 
 
-def sandbox_factories(*, python_modules: tuple[str, ...] | None = None) -> dict[str, SandboxFactory]:
-    return {language: sandbox_factory(language, python_modules=python_modules) for language in LANGUAGES}
+def sandbox_factories(
+    *, python_modules: tuple[str, ...] | None = None, node_modules: tuple[str, ...] | None = None
+) -> dict[str, SandboxFactory]:
+    return {
+        language: sandbox_factory(language, python_modules=python_modules, node_modules=node_modules)
+        for language in LANGUAGES
+    }

@@ -24,13 +24,21 @@ from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 
-__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool"]
+__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
 
 #: Warm sandboxes kept, all languages together, and seconds an idle one stays warm.
 MAX_SANDBOXES = 500
 IDLE_TIMEOUT = 3600.0
 #: Calls queued on or running in one sandbox at once; one more answers Overloaded.
 MAX_QUEUE = 64
+#: Seconds a call may wait for its turn when its own timeout is shorter: a queue of a few
+#: calls of a second must not answer Overloaded (nor on a stop, when calls accepted are all
+#: answered within the grace period), and MAX_QUEUE already bounds how many wait.
+QUEUE_WAIT = 60.0
+
+
+class SourcesMissing(Exception):
+    """No warm sandbox for a key, and no sources to build one from."""
 
 
 @dataclass(frozen=True)
@@ -108,9 +116,11 @@ class SandboxPool:
         max_sandboxes: int,
         idle_timeout: float,
         max_queue: int = MAX_QUEUE,
+        queue_wait: float = QUEUE_WAIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_queue = max_queue
+        self.queue_wait = queue_wait
         self._factories = dict(factories)
         self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
@@ -178,11 +188,13 @@ class SandboxPool:
         on_log: OnLog | None = None,
         on_start: Callable[[], None] | None = None,
         env: Mapping[str, str] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
         `on_log` gets the run's log entries as they are made (see `Sandbox.run`);
-        `on_start` is called when the run gets its turn (after compiling and queueing).
+        `on_start` is called when the run gets its turn (after compiling and queueing),
+        `on_wait` when it has to wait for it behind another call.
         """
         while True:
             entry = await self._entry(key, sources)
@@ -193,7 +205,7 @@ class SandboxPool:
                 )
             entry.holders += 1
             try:
-                await self._acquire(entry, key, limits)
+                await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
@@ -212,19 +224,21 @@ class SandboxPool:
                     entry.sandbox.close()
 
     @staticmethod
-    async def _acquire(entry: _Entry, key: SandboxKey, limits: Limits) -> None:
+    async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
         if not entry.lock.locked():
             await entry.lock.acquire()  # free: taken at once, without a turn of the loop
             metrics.SANDBOX_WAIT.labels(key.language).observe(0.0)
             return
         waited = time.perf_counter()
+        if on_wait is not None:
+            on_wait()
         # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
         try:
-            async with asyncio.timeout(limits.timeout):
+            async with asyncio.timeout(wait):
                 await entry.lock.acquire()
         except TimeoutError:
             raise Overloaded(
-                f"waited {limits.timeout:g} s for workspace {key.workspace!r} without getting a turn",
+                f"waited {wait:g} s for workspace {key.workspace!r} without getting a turn",
                 details={"workspace": key.workspace},
             ) from None
         metrics.SANDBOX_WAIT.labels(key.language).observe(time.perf_counter() - waited)
@@ -240,6 +254,10 @@ class SandboxPool:
             self._warm[key] = entry  # a use restarts its idle clock
             return entry
         building = self._building.get(key)
+        if building is None and not sources:
+            # A worker's caller sends no sources while the sandbox is warm; it may have been
+            # replaced since (broken by a run before this one): ask for them, never build empty.
+            raise SourcesMissing(key)
         if building is None:
             # A task of its own: a caller cancelled meanwhile cancels neither the build nor the
             # other callers waiting for it.

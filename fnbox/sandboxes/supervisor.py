@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 import signal
 import sys
@@ -61,6 +62,7 @@ from fnbox.sandboxes.errors import (
 )
 from fnbox.sandboxes.languages import LANGUAGES
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS, Quarantine
 
 __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
 
@@ -80,6 +82,16 @@ WATCH_INTERVAL = 0.05
 NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 #: Why a worker ended itself (see sandboxes.worker): the calls in flight are innocent too.
 RECYCLED = "it recycled itself to free an isolate stuck in native code"
+#: Why a worker died of a signal the supervisor did not send (an operator's kill, a stop of
+#: the machine): no call of it is to blame, so even one alone on it is retried.
+KILLED_FROM_OUTSIDE = "it was killed from outside fnbox"
+_OUTSIDE_SIGNALS = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
+#: Why a worker that crashed soon after one of its runs was stopped at a cap died: the calls in flight are innocent.
+LINGERING = "it crashed soon after a run was stopped at its timeout or memory cap"
+#: Seconds after a timeout during which a crash is blamed on it.
+LINGER_SECONDS = 60.0
+#: Quarantine workers are numbered from here in logs (the others from 0).
+QUARANTINE_INDEX = 100
 #: The deadline of operations that are not runs (compile, drop).
 CONTROL_TIMEOUT = 30.0
 #: Seconds a scrape of /metrics waits for one worker's counts.
@@ -97,10 +109,12 @@ class WorkerOptions:
     idle_timeout: float = IDLE_TIMEOUT
     max_queue: int = MAX_QUEUE
     python_modules: tuple[str, ...] | None = None  # None: every vetted module
+    node_modules: tuple[str, ...] | None = None  # None: the JavaScript sandbox's default
     python_memory_mb: float = PYTHON_MEMORY_MB
     js_rss_mb: float = JS_WORKER_RSS_MB
     js_stuck_after: float = 10.0  # seconds an isolate may stay stuck before its worker recycles itself
     grace: float = 0.5  # past a run's timeout, before its worker is killed
+    quarantine_seconds: float = QUARANTINE_SECONDS  # a workspace that got its worker killed runs apart
     languages: tuple[str, ...] = tuple(LANGUAGES)
     factory: str | None = None  # module:callable, for tests with fake sandboxes
 
@@ -109,11 +123,21 @@ class _WorkerDied(Exception):
     """The worker of a call died before answering; `alone` if it was the only call in flight,
     `logged` if the call had passed log entries on."""
 
-    def __init__(self, reason: str, *, alone: bool = False, logged: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        alone: bool = False,
+        logged: bool = False,
+        logs: list[dict[str, Any]] | None = None,
+        duration: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.alone = alone
         self.logged = logged
+        self.logs = logs  # the entries the worker sent before it died, and how long the run had run (ms)
+        self.duration = duration
 
 
 @dataclass(eq=False)
@@ -122,23 +146,43 @@ class _Call:
     deadline: float
     timeout: float
     on_log: OnLog | None = None
+    workspace: str = ""
     logged: int = 0  # entries passed to on_log
     cancelled: bool = False  # its caller gave up; it stays here until the worker answers
+    #: Entries received so far (log frames, for runs that ask): the logs of its answer if its worker dies.
+    received: list[dict[str, Any]] = field(default_factory=list)
+    #: When it was sent, or started after waiting for its turn: what its duration counts from.
+    started: float = field(default_factory=time.monotonic)
 
     def log(self, entry: Any) -> None:
-        """Pass on an entry of a log frame: checked, as a worker runs hostile code."""
-        if self.on_log is None or self.cancelled or self.future.done() or self.logged >= MAX_LOG_ENTRIES:
+        """Keep and pass on an entry of a log frame: checked, as a worker runs hostile code."""
+        if self.cancelled or self.future.done() or len(self.received) >= MAX_LOG_ENTRIES:
             return
         if not isinstance(entry, dict):
             return
         level, message, when = entry.get("level"), entry.get("message"), entry.get("time")
         if level not in LOG_LEVELS or type(message) is not str or type(when) not in (int, float):
             return
+        checked = {"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when}
+        self.received.append(checked)
+        if self.on_log is None:
+            return
         self.logged += 1
         try:
-            self.on_log({"level": level, "message": message[: MAX_LOG_MESSAGE + 64], "time": when})
+            self.on_log(checked)
         except Exception:  # the caller's bug must not stop the reading of answers
             logger.exception("on_log failed")
+
+    def died(self, reason: str, *, alone: bool = False) -> _WorkerDied:
+        """The failure of this call when its worker died, with what it had logged and its duration."""
+        elapsed = time.monotonic() - self.started
+        return _WorkerDied(
+            reason,
+            alone=alone,
+            logged=self.logged > 0,
+            logs=list(self.received),
+            duration=round(max(elapsed, 0.0) * 1000, 3),
+        )
 
 
 @dataclass(eq=False)
@@ -152,6 +196,11 @@ class _Worker:
     calls: dict[int, _Call] = field(default_factory=dict)
     reader_task: asyncio.Task[None] | None = None
     death: str | None = None  # why the supervisor killed it, if it did
+    #: The last run it answered TimeoutExceeded or MemoryLimitExceeded (when, workspace): what
+    #: such a run leaves (V8's native work going on, a heap at its cap) may crash the worker later.
+    timed_out: tuple[float, str] | None = None
+    #: The workspace to blame for its death when no call in flight was (see LINGERING).
+    suspect: str | None = None
     ids: itertools.count[int] = field(default_factory=itertools.count)
 
     async def start(self) -> None:
@@ -173,6 +222,8 @@ class _Worker:
         ]
         if self.language == "javascript":
             command += ["--stuck-after", str(self.options.js_stuck_after)]
+            if self.options.node_modules is not None:
+                command += ["--node-modules", ",".join(self.options.node_modules)]
         if self.language == "python":
             command += ["--address-space-mb", str(self.options.python_memory_mb)]
             if self.options.python_modules is not None:
@@ -189,16 +240,21 @@ class _Worker:
         self.death = None
         self.reader_task = asyncio.create_task(self._read_answers(self.process))
 
+    def _lingering(self) -> bool:
+        return self.timed_out is not None and time.monotonic() - self.timed_out[0] < LINGER_SECONDS
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None and self.death is None
 
-    async def request(self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None) -> dict[str, Any]:
+    async def request(
+        self, message: dict[str, Any], *, timeout: float, on_log: OnLog | None = None, workspace: str = ""
+    ) -> dict[str, Any]:
         if not self.alive or self.process is None or self.process.stdin is None:
             raise _WorkerDied("the worker is restarting")
         call_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log)
+        call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
                 self.process.stdin.write(protocol.encode({**message, "id": call_id}))
@@ -267,27 +323,42 @@ class _Worker:
                     continue
                 if "log" in message:
                     call.log(message["log"])
+                elif message.get("waiting"):
+                    if not call.cancelled:
+                        call.deadline = math.inf  # queued behind its workspace: it runs nothing yet
                 elif message.get("started"):
                     if not call.cancelled:
-                        call.deadline = time.monotonic() + call.timeout  # it waited in the worker's queue
+                        call.started = time.monotonic()
+                        call.deadline = call.started + call.timeout  # it waited in the worker's queue
                 elif call.cancelled:
                     del self.calls[call_id]  # it stopped
                 elif not call.future.done():
+                    if _timed_out(message):
+                        self.timed_out = (time.monotonic(), call.workspace)
                     call.future.set_result(message)
         except protocol.ProtocolError as exc:
             self.kill(f"broke the protocol: {exc}")
         await process.wait()
         if process.returncode == protocol.RECYCLED:
             self.death = RECYCLED
+        elif self.death is None and process.returncode in _OUTSIDE_SIGNALS:
+            self.death = KILLED_FROM_OUTSIDE
+        elif self.death is None and self._lingering():
+            # A crash (V8's fatal errors abort) soon after a run timed out or ran out of memory:
+            # what that run left (native work going on after its answer, a heap at its cap) is
+            # the likely cause, not the calls in flight.
+            self.death = f"{LINGERING} (exit status {process.returncode})"
+            self.suspect = self.timed_out[1] if self.timed_out else None
         elif self.death is None:
             self.death = f"the worker exited with status {process.returncode}"
         reason = self.death
         for call_id in [call_id for call_id, call in self.calls.items() if call.cancelled]:
             del self.calls[call_id]  # stopped with the worker
         pending = [call for call in self.calls.values() if not call.future.done()]
-        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED)
+        alone = len(pending) == 1 and reason not in (NEIGHBOUR_OVERRAN, RECYCLED, KILLED_FROM_OUTSIDE)
+        alone = alone and not reason.startswith(LINGERING)
         for call in pending:
-            call.future.set_exception(_WorkerDied(reason, alone=alone, logged=call.logged > 0))
+            call.future.set_exception(call.died(reason, alone=alone))
 
 
 class WorkerPool:
@@ -297,6 +368,11 @@ class WorkerPool:
             language: [_Worker(language, index, options) for index in range(options.workers)]
             for language in options.languages
         }
+        self._quarantine: Quarantine[_Worker] = Quarantine(
+            options.quarantine_seconds, lambda language, index: _Worker(language, QUARANTINE_INDEX + index, options)
+        )
+        self._starting: dict[_Worker, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -316,6 +392,7 @@ class WorkerPool:
         for worker in self._all():
             if worker.reader_task is not None:
                 await asyncio.gather(worker.reader_task, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     def worker_pids(self, language: str) -> list[int]:
         return [w.process.pid for w in self._workers[language] if w.process is not None]
@@ -361,7 +438,7 @@ class WorkerPool:
             "limits": protocol.limits_to_json(limits),
         }
         if on_log is not None:
-            message["logs"] = True
+            message["logs"] = True  # log frames cost a frame per entry: only for callers that follow them
         if env:
             message["env"] = dict(env)
         timeout = limits.timeout + self.options.grace
@@ -384,9 +461,12 @@ class WorkerPool:
 
     async def drop(self, workspace: str) -> None:
         for language in self._workers:
-            await self._call(
-                SandboxKey(workspace, language, ""), {"op": "drop", "workspace": workspace}, timeout=CONTROL_TIMEOUT
-            )
+            key = SandboxKey(workspace, language, "")
+            message = {"op": "drop", "workspace": workspace}
+            await self._call(key, message, timeout=CONTROL_TIMEOUT)
+            home = self._home(key)
+            if (language, workspace) in self._quarantine and home.alive:
+                await home.request(message, timeout=CONTROL_TIMEOUT)  # its sandbox from before the quarantine
 
     async def _call(
         self,
@@ -401,23 +481,64 @@ class WorkerPool:
 
         A call whose worker died under it is tried once more, in all (see the module's doc).
         """
-        workers = self._workers[key.language]
-        worker = workers[zlib.crc32(key.workspace.encode()) % len(workers)]
         for attempt in (1, 2):
+            worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
             try:
                 await self._ready(worker)
-                answer = await worker.request(message, timeout=timeout, on_log=on_log)
+                answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
                 if answer.get("missing") and sources is not None:
                     message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
-                    answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log)
+                    answer = await worker.request(
+                        message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace
+                    )
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
                 if died.reason.startswith("timeout") or died.alone or died.logged or attempt == 2:
-                    raise self._died_error(died.reason) from None
+                    if message.get("op") == "run" and _blamed(died.reason):
+                        self._quarantine.add(key.language, key.workspace, died.reason)
+                    error = self._died_error(died.reason)
+                    if message.get("op") == "run":
+                        error.logs, error.duration = died.logs, died.duration
+                    raise error from None
         if "error" in answer:
             raise error_from_json(answer["error"])
         return answer
+
+    def _home(self, key: SandboxKey) -> _Worker:
+        workers = self._workers[key.language]
+        return workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+
+    async def _worker_for(self, key: SandboxKey) -> _Worker:
+        """The workspace's own worker, or its quarantine worker (started on first use)."""
+        worker = self._quarantine.worker_for(key.language, key.workspace)
+        if worker is None:
+            return self._home(key)
+        if worker.process is None:
+            starting = self._starting.get(worker)
+            if starting is None:
+                starting = self._starting[worker] = asyncio.create_task(worker.start())
+            try:
+                await asyncio.shield(starting)
+            finally:
+                self._starting.pop(worker, None)
+        return worker
+
+    def _end_quarantines(self) -> None:
+        for worker in self._quarantine.expire(busy=lambda worker: bool(worker.calls)):
+            task = asyncio.create_task(self._retire(worker))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _retire(worker: _Worker) -> None:
+        if worker.process is None:
+            return
+        if worker.process.stdin is not None:
+            worker.process.stdin.close()
+        worker.kill("its quarantine is over")
+        if worker.reader_task is not None:
+            await asyncio.gather(worker.reader_task, return_exceptions=True)
 
     @staticmethod
     def _died_error(reason: str) -> FnboxError:
@@ -439,6 +560,7 @@ class WorkerPool:
         while not self._closing:
             await asyncio.sleep(WATCH_INTERVAL)
             now = time.monotonic()
+            self._end_quarantines()
             for worker in self._all():
                 await self._watch_one(worker, now)
 
@@ -456,6 +578,9 @@ class WorkerPool:
                 worker.death or process.returncode,
             )
             metrics.WORKER_RESTARTS.labels(worker.language, metrics.restart_reason(worker.death)).inc()
+            if worker.suspect is not None:
+                self._quarantine.add(worker.language, worker.suspect, worker.death or "it crashed")
+            worker.suspect, worker.timed_out = None, None
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
@@ -463,13 +588,26 @@ class WorkerPool:
         culprit = worker.calls.pop(culprit_id, None) if culprit_id is not None and worker.process is process else None
         if culprit is not None:
             if not culprit.future.done():
-                culprit.future.set_exception(_WorkerDied("timeout: the call overran its deadline"))
+                culprit.future.set_exception(culprit.died("timeout: the call overran its deadline"))
+            if culprit.workspace:
+                self._quarantine.add(worker.language, culprit.workspace, "it overran its deadline")
             worker.kill(NEIGHBOUR_OVERRAN)
         if worker.language == "javascript" and worker.rss_mb() > self.options.js_rss_mb:
             worker.kill(f"memory: its RSS passed {self.options.js_rss_mb:g} MB")
 
     def _all(self) -> list[_Worker]:
-        return [worker for workers in self._workers.values() for worker in workers]
+        return [worker for workers in self._workers.values() for worker in workers] + self._quarantine.workers()
+
+
+def _timed_out(answer: dict[str, Any]) -> bool:
+    """An answer that a run was stopped at its timeout or memory cap (its worker goes on)."""
+    error = answer.get("error")
+    return isinstance(error, dict) and error.get("error") in (TimeoutExceeded.code, MemoryLimitExceeded.code)
+
+
+def _blamed(reason: str) -> bool:
+    """Whether a worker's death is the doing of the call it is reported to (not of a neighbour or the host)."""
+    return reason.startswith(("timeout", "memory", "the worker exited", "broke the protocol"))
 
 
 def _thread_cpu_ticks(pid: int) -> dict[int, int]:

@@ -38,7 +38,7 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.pool import SandboxKey, SandboxPool
+from fnbox.sandboxes.pool import SandboxKey, SandboxPool, SourcesMissing
 
 MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -110,9 +110,17 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         received = time.monotonic()
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
+        waited = False
+
+        def report_wait() -> None:
+            # Queued behind another call of its workspace: no deadline runs until it starts.
+            nonlocal waited
+            waited = True
+            writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
+
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.
-            if time.monotonic() - received > LATE_START:
+            if waited or time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
 
         def send_log(entry: LogEntry) -> None:
@@ -121,16 +129,20 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
-        result = await pool.run(
-            key,
-            protocol.sources_from_json(message.get("sources", [])),
-            message["function"],
-            message["parameters"],
-            protocol.limits_from_json(message["limits"]),
-            on_log=send_log if message.get("logs") else None,
-            on_start=report_late_start,
-            env=message.get("env"),
-        )
+        try:
+            result = await pool.run(
+                key,
+                protocol.sources_from_json(message.get("sources", [])),
+                message["function"],
+                message["parameters"],
+                protocol.limits_from_json(message["limits"]),
+                on_log=send_log if message.get("logs") else None,
+                on_start=report_late_start,
+                on_wait=report_wait,
+                env=message.get("env"),
+            )
+        except SourcesMissing:
+            return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(
@@ -147,12 +159,18 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     raise SandboxCrashed(f"unknown operation {operation!r}")
 
 
-def _factory(language: str, factory_path: str | None, python_modules: list[str] | None) -> SandboxFactory:
+def _factory(
+    language: str, factory_path: str | None, python_modules: list[str] | None, node_modules: str | None = None
+) -> SandboxFactory:
     if factory_path:
         module, _, name = factory_path.partition(":")
         factory: SandboxFactory = getattr(importlib.import_module(module), name)()
         return factory
-    return sandbox_factory(language, python_modules=None if python_modules is None else tuple(python_modules))
+    return sandbox_factory(
+        language,
+        python_modules=None if python_modules is None else tuple(python_modules),
+        node_modules=None if node_modules is None else tuple(filter(None, node_modules.split(","))),
+    )
 
 
 async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
@@ -164,7 +182,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
     )
     writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
     pool = SandboxPool(
-        factories={args.language: _factory(args.language, args.factory, args.python_modules)},
+        factories={args.language: _factory(args.language, args.factory, args.python_modules, args.node_modules)},
         max_sandboxes=args.max_sandboxes,
         idle_timeout=args.idle_timeout,
         max_queue=args.max_queue,
@@ -206,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-timeout", type=float, required=True)
     parser.add_argument("--max-queue", type=int, required=True)
     parser.add_argument("--python-modules", nargs="*", help="the import allow-list (default: every vetted module)")
+    parser.add_argument("--node-modules", help="the Node modules a function may require, comma-separated")
     parser.add_argument("--address-space-mb", type=float, help="RLIMIT_AS of this process")
     parser.add_argument(
         "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"

@@ -36,11 +36,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.node_modules:
-            logger.warning(
-                "NODE_BUILTIN_MODULES=%s: fnbox's V8 sandbox offers no Node host module, so none is loaded",
-                ",".join(settings.node_modules),
-            )
         warn_if_open(tokens, settings.host)
         await runtime.start(recompile=settings.update_scripts_on_startup)
         try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fnbox.logs import FORMATS
+from fnbox.sandboxes.js.names import KNOWN_MODULES, NODE_MODULES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
 from fnbox.workspaces.secrets import check_key
@@ -42,13 +43,18 @@ class Settings:
     update_scripts_on_startup: bool = False
     #: A directory of archives imported at start (`fnbox serve --import`); None: no import.
     functions_location: str | None = None
-    node_modules: tuple[str, ...] = ()
     access_log: bool = False
     #: The admin bearer token; None (and no token made) leaves fnbox open.
     admin_token: str | None = field(default=None, repr=False)
     #: `text` or `json` (one JSON object per line).
     log_format: str = "text"
     metrics_per_workspace: bool = False
+    #: Open HTTP connections, bytes of a request's headers, and seconds for a request to arrive
+    #: in full or for an idle keep-alive connection to stay open (see server.connections).
+    http_max_connections: int = 4096
+    http_max_header_size: int = 64 * 1024
+    http_request_timeout: float = 15.0
+    http_keep_alive_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,16 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _node_modules(text: str) -> tuple[str, ...]:
+    names = tuple(name.removeprefix("node:") for name in _names(text))
+    unknown = sorted(set(names) - KNOWN_MODULES)
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} not among the Node modules fnbox provides ({', '.join(sorted(KNOWN_MODULES))})"
+        )
+    return names
+
+
 def _python_modules(text: str) -> tuple[str, ...]:
     names = _names(text)
     unvetted = sorted(set(names) - set(ALLOWED_MODULES))
@@ -236,10 +252,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "NODE_BUILTIN_MODULES",
-        "node_modules",
-        _names,
-        "Node host modules a function may `require`; fnbox's V8 sandbox provides none, "
-        "so a non-empty value is logged and has no effect",
+        "runtime.node_modules",
+        _node_modules,
+        "Node modules a JavaScript function may `require` (fnbox's own implementations; see JavaScript below)",
+        shown_default="`" + ",".join(NODE_MODULES) + "`",
     ),
     Setting(
         "PYTHON_BUILTIN_MODULES",
@@ -311,6 +327,38 @@ SETTINGS: tuple[Setting, ...] = (
         "(see [Secrets](#secrets)); unset: `secrets.key`, made in the data directory",
     ),
     Setting(
+        "FUNCTIONS_QUARANTINE_SECONDS",
+        "runtime.quarantine_seconds",
+        _positive_float,
+        "seconds a workspace whose run got its worker killed (a timeout in C code, memory) runs on a worker "
+        "of its own, so it stalls no neighbour again",
+    ),
+    Setting(
+        "HTTP_MAX_CONNECTIONS",
+        "http_max_connections",
+        _positive_int,
+        "open HTTP connections; past it a new one pushes out the oldest that is not being answered "
+        "(the open files limit is raised to its hard limit at start)",
+    ),
+    Setting(
+        "HTTP_MAX_HEADER_SIZE",
+        "http_max_header_size",
+        parse_size,
+        "largest header section of a request (past it, or past 100 header fields: 431)",
+    ),
+    Setting(
+        "HTTP_REQUEST_TIMEOUT",
+        "http_request_timeout",
+        _positive_float,
+        "seconds a request has to arrive in full, from its first byte or from the connection's start (else 408)",
+    ),
+    Setting(
+        "HTTP_KEEP_ALIVE_TIMEOUT",
+        "http_keep_alive_timeout",
+        _positive_float,
+        "seconds an idle keep-alive connection stays open",
+    ),
+    Setting(
         "EXECUTIONS_RECORD_RUNS",
         "runtime.record_runs",
         _yes_no,
@@ -322,6 +370,19 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.executions_max_age",
         _positive_float,
         "seconds an execution record is kept (30 days)",
+    ),
+    Setting(
+        "EXECUTIONS_MAX_RECORD_BYTES",
+        "runtime.executions_max_record_bytes",
+        parse_size,
+        "bytes of result and logs an execution record keeps (`1mb`); past it the record is cut and says so, "
+        "the synchronous answer is whole",
+    ),
+    Setting(
+        "EXECUTIONS_MAX_BYTES",
+        "runtime.executions_max_bytes",
+        parse_size,
+        "bytes the execution records may take on disk in all (`1gb`); past it the oldest ended records go",
     ),
     Setting(
         "EXECUTIONS_QUEUE_SIZE",

@@ -26,6 +26,8 @@ from typing import Any, cast
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
 from fnbox.database import Database
+from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.opening import open_records
 from fnbox.executions.pgqueue import PgScheduler
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.recorder import Recorder
@@ -33,8 +35,10 @@ from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore,
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, PreconditionFailed
+from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
+from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
 from fnbox.workspaces.changes import ChangeFeed
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
@@ -71,6 +75,8 @@ class RuntimeOptions:
     max_queue: int = MAX_QUEUE
     #: The modules a Python function may import; None: every vetted module.
     python_modules: tuple[str, ...] | None = None
+    #: The Node modules a JavaScript function may require.
+    node_modules: tuple[str, ...] = NODE_MODULES
     #: Worker processes per language; 0 keeps the sandboxes in this process.
     workers: int = 0
     #: RSS cap of a JavaScript worker process, MB.
@@ -80,6 +86,9 @@ class RuntimeOptions:
     #: Ended execution records kept: the newest `executions_max_count`, none older than `executions_max_age` s.
     executions_max_count: int = 100_000
     executions_max_age: float = 30 * 86400
+    #: Bytes of result and logs one record keeps, and bytes all records may take (oldest ended go first).
+    executions_max_record_bytes: int = MEGABYTE
+    executions_max_bytes: int = 1024 * MEGABYTE
     #: Asynchronous executions waiting or running at once, all workspaces together.
     executions_queue: int = 1000
     #: Asynchronous executions of one workspace running at once.
@@ -88,6 +97,8 @@ class RuntimeOptions:
     shutdown_grace: float = 30
     #: Fernet keys of the workspace secrets (comma-separated, the first encrypts); None: secrets.key.
     secrets_key: str | None = field(default=None, repr=False)
+    #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
+    quarantine_seconds: float = QUARANTINE_SECONDS
     #: postgresql://...: workspaces shared by every instance on that database; None: files in the data directory.
     database_url: str | None = field(default=None, repr=False)
 
@@ -102,12 +113,15 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 idle_timeout=options.idle_timeout,
                 max_queue=options.max_queue,
                 python_modules=options.python_modules,
+                node_modules=options.node_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
+                quarantine_seconds=options.quarantine_seconds,
             )
         )
     return SandboxPool(
-        factories=factories or sandbox_factories(python_modules=options.python_modules),
+        factories=factories
+        or sandbox_factories(python_modules=options.python_modules, node_modules=options.node_modules),
         max_sandboxes=options.max_warm_sandboxes,
         idle_timeout=options.idle_timeout,
         max_queue=options.max_queue,
@@ -207,11 +221,14 @@ class Runtime:
 
     async def _open_executions(self) -> None:
         options = self.options
+        bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
         if self.database is not None:
-            records = self._records = cast(ExecutionStore, PgExecutionStore(self.database))  # the same methods
+            shared = PgExecutionStore(self.database, max_record_bytes=bounds.max_record_bytes)
+            records = cast(ExecutionStore, shared)  # the same methods
+            interrupted = await asyncio.to_thread(shared.mark_interrupted, INTERRUPTED)
         else:
-            records = self._records = await asyncio.to_thread(ExecutionStore, self._executions_path)
-        interrupted = await asyncio.to_thread(records.mark_interrupted, INTERRUPTED)
+            records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
+        self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)

@@ -119,8 +119,8 @@ def test_a_full_queue_answers_overloaded():
     assert sum(getattr(o, "result", None) == "slept" for o in outcomes) == 2
 
 
-def test_waiting_longer_than_the_timeout_answers_overloaded():
-    factory, pool = make_pool()
+def test_waiting_longer_than_the_timeout_and_the_queue_wait_answers_overloaded():
+    factory, pool = make_pool(queue_wait=0)
     short = Limits(timeout=0.2, memory=2**20)
 
     async def scenario():
@@ -132,6 +132,23 @@ def test_waiting_longer_than_the_timeout_answers_overloaded():
     first, second = asyncio.run(scenario())
     assert first.result == "slept"
     assert isinstance(second, Overloaded)
+
+
+def test_a_call_waits_for_its_turn_past_its_own_timeout_within_the_queue_wait():
+    factory, pool = make_pool(queue_wait=5)
+    short = Limits(timeout=0.2, memory=2**20)
+    waits = []
+
+    async def scenario():
+        sources = [FunctionSource(name="slow", code="sleep 0.5"), FunctionSource(name="echo", code="echo")]
+        return await asyncio.gather(
+            pool.run(key("a"), sources, "slow", {}, LIMITS),
+            pool.run(key("a"), sources, "echo", {}, short, on_wait=lambda: waits.append(1)),
+        )
+
+    first, second = asyncio.run(scenario())
+    assert first.result == "slept" and second.result == {}
+    assert waits == [1]
 
 
 def test_drop_closes_every_sandbox_of_a_workspace():

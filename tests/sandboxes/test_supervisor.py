@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fnbox.sandboxes.base import FunctionSource, Limits
-from fnbox.sandboxes.errors import MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
+from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
 from fnbox.sandboxes.pool import SandboxKey
 from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 
@@ -381,3 +381,80 @@ def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_starte
     assert (
         supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "time")) == "slept"
     )
+
+
+def test_node_modules_reach_the_javascript_workers():
+    """NODE_BUILTIN_MODULES goes settings -> RuntimeOptions -> WorkerOptions -> the worker's command line."""
+    sources = [
+        FunctionSource(name="parse", code='return typeof require("url").parse;'),
+        FunctionSource(name="hashing", code='const name = "crypto"; return require(name);'),
+    ]
+    js = SandboxKey("modules", "javascript", "v1")
+    limits = Limits(timeout=5, memory=2**28)
+
+    async def scenario(pool):
+        answer = (await pool.run(js, sources, "parse", {}, limits)).result
+        with pytest.raises(FunctionError) as info:
+            await pool.run(js, sources, "hashing", {}, limits)
+        return answer, info.value.message
+
+    answer, message = supervised(scenario, workers=1, factory=None, node_modules=("url", "path"))
+    assert answer == "function"
+    assert message == "Error: module 'crypto' is not available in fnbox (available: url, path)"
+
+
+def test_a_run_whose_worker_is_killed_for_its_timeout_answers_its_logs_and_duration():
+    sources = [FunctionSource(name="babble", code="babble")]
+
+    async def scenario(pool):
+        errors = []
+        for on_log in (lambda entry: None, None):
+            with pytest.raises(TimeoutExceeded) as caught:
+                await pool.run(key("w"), sources, "babble", {}, LIMITS, on_log=on_log)
+            errors.append(caught.value)
+        return errors
+
+    followed, quiet = supervised(scenario)
+    assert [entry["message"] for entry in followed.logs] == ["one"]
+    assert quiet.logs == []  # no log frames were asked for: none were received
+    for error in (followed, quiet):
+        assert error.duration >= LIMITS.timeout * 1000
+        assert {"logs", "duration"} <= error.to_json().keys()
+
+
+def test_a_call_alone_on_a_worker_that_aborts_after_a_timed_out_run_is_retried_and_the_culprit_quarantined():
+    sources = [FunctionSource(name="linger", code="linger"), FunctionSource(name="nap", code="sleep 1")]
+    limits = Limits(timeout=2, memory=2**26)
+
+    async def scenario(pool):
+        with pytest.raises(TimeoutExceeded):
+            await pool.run(key("w"), sources, "linger", {}, LIMITS)
+        before = pool.worker_pids("javascript")
+        slept = (await pool.run(key("other"), sources, "nap", {}, limits)).result  # alone when the worker aborts
+        return before, pool.worker_pids("javascript"), slept, ("javascript", "w") in pool._quarantine
+
+    before, after, slept, quarantined = supervised(scenario, workers=1, factory="tests.fakes:FakeFactory")
+    assert slept == "slept" and before != after and quarantined
+
+
+def test_calls_queued_behind_a_run_that_broke_its_sandbox_get_a_rebuilt_one_with_every_function():
+    sources = [
+        FunctionSource(name="wedge", code="let a = []; for (;;) a.push(new Array(1e6).fill(0));"),
+        FunctionSource(name="hello", code="return 'hi';"),
+    ]
+    limits = Limits(timeout=2, memory=2**26)
+
+    async def scenario(pool):
+        await pool.run(key("w"), sources, "hello", {}, limits)  # warm: the calls below carry no sources
+        stuck = asyncio.create_task(pool.run(key("w"), sources, "wedge", {}, limits))
+        await asyncio.sleep(0.05)
+        queued = [
+            asyncio.create_task(pool.run(key("w"), sources, "hello", {}, Limits(timeout=5, memory=2**27)))
+            for _ in range(3)
+        ]
+        results = await asyncio.gather(stuck, *queued, return_exceptions=True)
+        later = (await pool.run(key("w"), sources, "hello", {}, limits)).result
+        return [getattr(r, "result", type(r).__name__) for r in results], later
+
+    results, later = supervised(scenario, workers=1, factory=None)
+    assert results[1:] == ["hi"] * 3 and later == "hi"

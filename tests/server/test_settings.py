@@ -44,7 +44,7 @@ def test_every_variable_is_read():
     assert (runtime.js_timeout_ms, runtime.python_timeout_ms) == (1500, 2500)
     assert runtime.max_warm_sandboxes == 2 and runtime.idle_timeout == 10
     assert (runtime.js_memory_mb, runtime.python_memory_mb) == (64, 256)
-    assert settings.node_modules == ("url", "util") and runtime.python_modules == ("math", "json")
+    assert runtime.node_modules == ("url", "util") and runtime.python_modules == ("math", "json")
     assert settings.request_max_size == 100 * 1024
     assert settings.update_scripts_on_startup is True and runtime.workers == 3
     assert runtime.js_worker_rss_mb == 1024 and runtime.shutdown_grace == 5 and settings.access_log is True
@@ -63,6 +63,11 @@ def test_the_readme_table_is_the_declared_settings():
     assert markdown_table() in readme, "README's settings table differs: paste `python -m fnbox.server.settings`"
 
 
+def test_node_modules_take_the_node_prefix_and_may_be_none():
+    assert load_settings(environ={"NODE_BUILTIN_MODULES": "node:url, zlib"}).runtime.node_modules == ("url", "zlib")
+    assert load_settings(environ={"NODE_BUILTIN_MODULES": ""}).runtime.node_modules == ()
+
+
 def test_zero_workers_keeps_the_sandboxes_in_process():
     assert load_settings(environ={"FUNCTIONS_WORKERS": "0"}).runtime.workers == 0
 
@@ -77,6 +82,7 @@ def test_zero_workers_keeps_the_sandboxes_in_process():
         ("REQUEST_MAX_SIZE", "lots"),
         ("UPDATE_SCRIPTS_ON_STARTUP", "maybe"),
         ("PYTHON_BUILTIN_MODULES", "math, os"),
+        ("NODE_BUILTIN_MODULES", "crypto, child_process"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable, value):
@@ -94,3 +100,27 @@ def test_flags_win_over_the_environment():
 )
 def test_sizes_parse_like_the_model_service(text, size):
     assert parse_size(text) == size
+
+
+def test_the_bounds_on_records_and_connections_are_read():
+    settings = load_settings(
+        environ={
+            "EXECUTIONS_MAX_RECORD_BYTES": "64kb",
+            "EXECUTIONS_MAX_BYTES": "2gb",
+            "HTTP_MAX_CONNECTIONS": "100",
+            "HTTP_MAX_HEADER_SIZE": "8kb",
+            "HTTP_REQUEST_TIMEOUT": "3",
+            "HTTP_KEEP_ALIVE_TIMEOUT": "2",
+            "FUNCTIONS_QUARANTINE_SECONDS": "30",
+        }
+    )
+    assert settings.runtime.quarantine_seconds == 30
+    assert (settings.runtime.executions_max_record_bytes, settings.runtime.executions_max_bytes) == (
+        64 * 1024,
+        2 * 1024**3,
+    )
+    assert (settings.http_max_connections, settings.http_max_header_size) == (100, 8 * 1024)
+    assert (settings.http_request_timeout, settings.http_keep_alive_timeout) == (3, 2)
+    for variable in ("EXECUTIONS_MAX_RECORD_BYTES", "HTTP_MAX_CONNECTIONS", "HTTP_REQUEST_TIMEOUT"):
+        with pytest.raises(SettingsError, match=variable):
+            load_settings(environ={variable: "-1"})

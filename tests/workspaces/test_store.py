@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from fnbox.database import Database
-from fnbox.sandboxes.errors import PreconditionFailed
+from fnbox.sandboxes.errors import InsufficientStorage, PreconditionFailed
+from fnbox.workspaces import store as store_module
 from fnbox.workspaces.document import document_version
 from fnbox.workspaces.pgstore import PgStore
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 from fnbox.workspaces.stores import ABSENT, ANY, WorkspaceStore
+from tests.filesystems import fill, read_only, small_filesystem
 
 DOCUMENT = {"functions": {"hello": {"code": "return 'hé';", "parameters": {"name": {"type": "string"}}}}}
 
@@ -146,3 +148,38 @@ def test_a_save_or_delete_with_an_expected_version_happens_only_on_that_version(
     assert open_store().load("w") == {"functions": {}}
     assert store.delete("w", expected=document_version({"functions": {}})) is True
     assert store.names() == []
+
+
+def test_a_new_workspace_folder_is_fsynced_into_its_parent(tmp_path, monkeypatch):
+    synced = []
+    real = store_module._fsync_folder
+    monkeypatch.setattr(store_module, "_fsync_folder", lambda folder: (synced.append(folder), real(folder)))
+    FileStore(tmp_path).save("new", DOCUMENT)
+    assert synced == [tmp_path / "new", tmp_path]
+
+
+def test_a_save_on_a_full_disk_answers_insufficient_storage_and_leaves_no_folder(tmp_path):
+    with small_filesystem(tmp_path / "fs", "1m") as root:
+        store = FileStore(root)
+        store.save("kept", DOCUMENT)
+        fill(root)
+        big = {"functions": {"f": {"code": "return 1;", "description": "x" * 200_000}}}
+        with pytest.raises(InsufficientStorage, match="full") as caught:
+            store.save("new", big)
+        assert caught.value.status == 507
+        assert not (root / "new").exists()
+        with pytest.raises(InsufficientStorage):
+            store.save("kept", big)
+        assert store.load("kept") == DOCUMENT
+        assert sorted(p.name for p in (root / "kept").iterdir()) == ["workspace.yaml"]
+
+
+def test_a_save_in_a_read_only_data_directory_answers_insufficient_storage(tmp_path):
+    with small_filesystem(tmp_path / "fs") as root:
+        FileStore(root).save("kept", DOCUMENT)
+        read_only(root)
+        with pytest.raises(InsufficientStorage, match="read-only"):
+            FileStore(root).save("new", DOCUMENT)
+        with pytest.raises(InsufficientStorage, match="read-only"):
+            FileStore(root).delete("kept")
+        assert FileStore(root).load("kept") == DOCUMENT

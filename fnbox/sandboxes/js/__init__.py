@@ -12,7 +12,10 @@ runtime.js  what every isolate gets before the functions: console, cache, timers
 mailbox.py  a SharedArrayBuffer shared in place with the isolate
 outcome.py  the JSON a run hands over, to a result or an error
 sandbox.py  JsSandbox and compile_workspace
-names.py    the names a function or parameter may not take (no engine)
+names.py    the names a function or parameter may not take, and the Node modules (no engine)
+host.py     synchronous calls from a run into Python, over a region of the mailbox
+hostops.py, hostcrypto.py, hosturl.py   what those calls do: hashes, zlib, keys, URLs...
+lib/*.js    the JavaScript library: Node's modules and the web's globals, loaded on first use
 slot.py     a lock for runs coming from different event loops
 
 Nothing is imported here, so that `names` can be read without loading V8.

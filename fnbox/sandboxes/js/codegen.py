@@ -1,7 +1,7 @@
 """The JS text the sandbox evaluates, and the mapping of V8's lines back to the user's.
 
 A function compiles to `async function NAME($params = {}, {p1 = <default>, p2} = $params,
-params = $params\\n) {\\n<body>\\n}`
+params = $params\\n) {\\n<body>\\n}` (without `params` when the body declares its own)
 (see `define` in runtime.js), so the user's body starts at line HEADER_LINES + 1 of the
 script named `fnbox/NAME.js`; syntax errors are mapped back from there here, stacks by
 runtime.js.
@@ -53,12 +53,14 @@ def define_call(function: FunctionSource) -> str:
     header = "$params = {}"
     if params:
         header += ", {" + ", ".join(params) + "} = $params"
+    parts = [function.name, header, function.code, source_url(function.name)]
     if not any(p.name == PARAMS and is_local_parameter(p.name) for p in function.parameters):
         # Declared defaults first, then what was given; computed keys, so "__proto__" stays data.
+        # The header without it goes along for a body that declares a `params` of its own.
         defaults = "".join(f"[{_js(p.name)}]: {_js(p.default)}, " for p in function.parameters if p.has_default)
-        header += f", {PARAMS} = {{{defaults}...$params}}" if defaults else f", {PARAMS} = $params"
-    args = ", ".join(_js(part) for part in (function.name, header, function.code, source_url(function.name)))
-    return f"$fnbox.define({args})"
+        parts[1] += f", {PARAMS} = {{{defaults}...$params}}" if defaults else f", {PARAMS} = $params"
+        parts.append(header)
+    return f"$fnbox.define({', '.join(_js(part) for part in parts)})"
 
 
 #: The eval of a run whose request is in the mailbox: always the same text, compiled once.

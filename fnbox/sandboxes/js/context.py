@@ -6,6 +6,7 @@ the isolate (see sandbox.py): the same functions then run on in a new one.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSourc
 from fnbox.sandboxes.errors import CompilationError
 from fnbox.sandboxes.js import codegen
 from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve_threadsafe
-from fnbox.sandboxes.js.mailbox import CAPACITY, Mailbox
+from fnbox.sandboxes.js.host import HOST_CAPACITY, MAX_HOST_TEXT, HostChannel
+from fnbox.sandboxes.js.mailbox import CAPACITY, HOST_OFFSET, Mailbox
+from fnbox.sandboxes.js.names import NODE_MODULES, unavailable_requires
 from fnbox.sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
 
 __all__ = ["SETUP_TIMEOUT", "Blank", "Context", "Inbox", "prepare_blank", "take_blank"]
@@ -43,6 +46,12 @@ class Inbox:
     def __init__(self) -> None:
         self.mailbox: Mailbox | None = None
         self.current: Waiting | None = None
+        self.host: HostChannel | None = None
+
+    def on_host(self) -> None:
+        host = self.host
+        if host is not None:  # JS waits for this call to return: see host.py
+            host.on_call()
 
     def on_notify(self) -> None:
         run, mailbox = self.current, self.mailbox
@@ -81,14 +90,18 @@ class Blank:
 
     def _install_runtime(self) -> Mailbox:
         arguments = (
-            f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH}"
+            f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH},"
+            f"{HOST_CAPACITY},{MAX_HOST_TEXT},{json.dumps(list(NODE_MODULES))}"
         )
         source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
         install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
         notify = self.engine.notifier(self.inbox.on_notify)
         live = self.engine.notifier(self.inbox.on_live)
-        self.inbox.mailbox = Mailbox(self.engine.call(install, notify, live, timeout=SETUP_TIMEOUT))
-        return self.inbox.mailbox
+        host = self.engine.notifier(self.inbox.on_host)
+        memory = self.engine.call(install, notify, live, host, timeout=SETUP_TIMEOUT)
+        mailbox = self.inbox.mailbox = Mailbox(memory)
+        self.inbox.host = HostChannel(memory, HOST_OFFSET, mailbox.memory_limit)
+        return mailbox
 
 
 _spare: Blank | None = None
@@ -137,8 +150,9 @@ class Context:
     Sync, from any thread; raises EngineError or ValueError if V8 itself fails.
     """
 
-    def __init__(self, functions: Sequence[FunctionSource]) -> None:
+    def __init__(self, functions: Sequence[FunctionSource], node_modules: Sequence[str] = NODE_MODULES) -> None:
         blank = take_blank()
+        self.node_modules = tuple(node_modules)
         self.engine = blank.engine
         self.inbox = blank.inbox
         self.mailbox = blank.mailbox
@@ -147,11 +161,18 @@ class Context:
         self.indexes: dict[str, int] = {}  # compiled functions, by name
         self.memory_limit: int | None = None
         try:
+            if self.node_modules != NODE_MODULES:
+                self.engine.eval(f"$fnbox.allow({json.dumps(list(self.node_modules))})", timeout=SETUP_TIMEOUT)
             for function in functions:
                 self._define(function)
         except BaseException:
             self.engine.close()
             raise
+
+    def set_deadline(self, deadline: float) -> None:
+        """When the run about to start times out (time.perf_counter()): host calls check it."""
+        if self.inbox.host is not None:
+            self.inbox.host.deadline = deadline
 
     def set_memory_limit(self, limit: int) -> None:
         """The limit of the run about to start: V8's heap, and the ArrayBuffers runtime.js counts."""
@@ -169,6 +190,12 @@ class Context:
         except EngineError as exc:
             message, line = codegen.syntax_error(exc.message, function.code)
             self.errors[name] = _compilation_error(name, line, message)
+            return
+        for module, line in unavailable_requires(function.code, self.node_modules):
+            available = ", ".join(self.node_modules)
+            message = f"module {module!r} is not available in fnbox (available: {available})"
+            self.errors[name] = _compilation_error(name, line, message)
+            return
 
 
 def _compilation_error(function: str, line: int | None, message: str) -> CompilationError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fnbox.sandboxes.js.engine import SharedMemory
 
-__all__ = ["CAPACITY", "HELD", "READY", "Mail", "Mailbox"]
+__all__ = ["CAPACITY", "HELD", "HOST_OFFSET", "READY", "Mail", "Mailbox"]
 
 #: UTF-16 units of text (64 KiB, per sandbox): a bigger request goes in the eval's text, a
 #: bigger outcome through `$fnbox.take()`, and log entries past it with the outcome.
@@ -23,6 +23,8 @@ CAPACITY = 32 * 1024
 # run hands its log entries over live, the length of a live piece and whether more follows;
 # spare ones
 _HEADER = 16
+#: Where the region of host calls starts (see host.py), after the header and the text.
+HOST_OFFSET = _HEADER * 4 + CAPACITY * 2
 RUNNING, READY, HELD = 0, 1, 2
 
 
@@ -66,6 +68,10 @@ class Mailbox:
     def set_memory_limit(self, limit: int) -> None:
         """Bytes the run may use: its ArrayBuffers count against them in JS (runtime.js)."""
         self._header[8] = min(limit // 1024, 2**31 - 1)
+
+    def memory_limit(self) -> int:
+        """Bytes the current run may use (as set_memory_limit wrote)."""
+        return int(self._header[8]) * 1024
 
     def piece(self) -> tuple[int, bytes, bool]:
         """A live run's log entry piece, while JS waits in `live`: run id, UTF-16 bytes, more to come."""

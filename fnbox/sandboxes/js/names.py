@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["IDENTIFIER", "PARAMS", "RESERVED_NAMES", "is_local_parameter", "is_valid_name"]
+__all__ = [
+    "IDENTIFIER",
+    "KNOWN_MODULES",
+    "NODE_MODULES",
+    "PARAMS",
+    "RESERVED_NAMES",
+    "is_local_parameter",
+    "is_valid_name",
+    "module_base",
+    "unavailable_requires",
+]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -38,7 +48,10 @@ _STANDARD_GLOBALS = """
 #: Globals the sandbox defines (see runtime.js and engine.py's V8 flags); names with `$`
 #: cannot match IDENTIFIER anyway.
 SANDBOX_GLOBALS = """
-    cache console setTimeout clearTimeout setInterval clearInterval process $fnbox $fnbox_gc
+    cache console setTimeout clearTimeout setInterval clearInterval $fnbox $fnbox_gc
+    require process Buffer URL URLSearchParams TextEncoder TextDecoder atob btoa structuredClone
+    queueMicrotask Event EventTarget AbortController AbortSignal DOMException performance
+    setImmediate clearImmediate Blob crypto CryptoKey
 """
 
 RESERVED_NAMES: frozenset[str] = frozenset((_KEYWORDS + _STANDARD_GLOBALS + SANDBOX_GLOBALS).split())
@@ -58,3 +71,50 @@ def is_local_parameter(name: str) -> bool:
 def is_valid_name(name: str) -> bool:
     """A name usable as a function or parameter name in the sandbox."""
     return bool(IDENTIFIER.match(name)) and name not in RESERVED_NAMES
+
+
+#: Node's modules a function may `require` unless NODE_BUILTIN_MODULES says otherwise.
+NODE_MODULES: tuple[str, ...] = (
+    "buffer",
+    "crypto",
+    "url",
+    "querystring",
+    "util",
+    "zlib",
+    "events",
+    "string_decoder",
+    "assert",
+    "path",
+    "timers",
+    "stream",
+    "http",
+    "https",
+    "dns",
+)
+#: Every module fnbox can provide (NODE_BUILTIN_MODULES may only pick among them).
+KNOWN_MODULES: frozenset[str] = frozenset(NODE_MODULES)
+_SUBMODULES = {
+    "timers/promises": "timers",
+    "stream/promises": "stream",
+    "util/types": "util",
+    "assert/strict": "assert",
+    "path/posix": "path",
+    "dns/promises": "dns",
+}
+_LITERAL_REQUIRE = re.compile(r"""(?<![\w$.])require\s*\(\s*(['"`])([^'"`\\\n]{1,200})\1\s*\)""")
+
+
+def module_base(name: str) -> str:
+    """The module a `require` name is part of: `timers/promises` is in `timers`."""
+    name = name.removeprefix("node:")
+    return _SUBMODULES.get(name, name)
+
+
+def unavailable_requires(code: str, available: tuple[str, ...]) -> list[tuple[str, int]]:
+    """Modules a body requires by a literal name that are not available, with their lines."""
+    found = []
+    for match in _LITERAL_REQUIRE.finditer(code):
+        name = match[2].removeprefix("node:")
+        if module_base(name) not in available:
+            found.append((name, code.count("\n", 0, match.start()) + 1))
+    return found

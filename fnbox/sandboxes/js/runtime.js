@@ -19,13 +19,21 @@
 // `live`, a second callback, called for each piece. Python keeps them; the text is free
 // again when the call returns, so the outcome later goes at its start.
 //
+// Host calls (hashes, ciphers, zlib, URL parsing, randomness: what Python does better) go
+// through a third callback, `host`, and a region of the mailbox after its text: the
+// request's JSON written there in pieces, the answer's JSON read back in pieces, all while
+// this thread waits. Only plain data crosses; Python checks every argument (see host.py).
+// The library of globals and Node modules (lib/*.js) is fetched and evaluated the first
+// time a run uses it, so a function that uses none of it costs nothing more.
+//
 // Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT,
-// MAX_RESULT_DEPTH)`: the value is install(notify, live), which returns the mailbox.
+// MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES)`: the value is
+// install(notify, live, host), which returns the mailbox.
 //
 // User code shares this context and may replace any built-in (its own workspace only).
 // What a run's start and end go through uses built-ins captured here, so a replaced one
 // fails the user's own calls, not the hand-over of their outcomes.
-(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH) {
+(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES) {
   "use strict";
 
   const G = globalThis;
@@ -52,6 +60,7 @@
   const Uint16ArrayCtor = Uint16Array;
   const { set: mapSet, has: mapHas, delete: mapDelete, clear: mapClear } = Map.prototype;
   const StringPrototype = String.prototype;
+  const stringIncludes = StringPrototype.includes;
   const symbolToString = Symbol.prototype.toString;
   const fromCharCode = String.fromCharCode;
   const numberIsNaN = Number.isNaN;
@@ -75,13 +84,16 @@
   const H_LIVE = 9; // non-zero: hand each log entry of the run to Python as it is made
   const H_PIECE = 10, H_MORE = 11; // a live entry's piece at the start of the text: its length, 1 if more follows
   const RUNNING = 0, READY = 1, HELD = 2;
-  const mailbox = new SharedArrayBuffer(HEADER * 4 + CAPACITY * 2);
+  const HOST_HEADER = 8; // int32 slots of the host region: see hostCall()
+  const HOST_AT = HEADER * 4 + CAPACITY * 2;
+  const mailbox = new SharedArrayBuffer(HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2);
   const header = new Int32Array(mailbox, 0, HEADER);
   const text = new Uint16Array(mailbox, HEADER * 4, CAPACITY);
   let cursor = 0; // next free unit of `text`
   let held = null; // an outcome that did not fit, for take()
   let notify = null;
   let live = null;
+  let host = null;
 
   function put(s) {
     const end = cursor + s.length;
@@ -117,10 +129,25 @@
   let current = null; // the run in progress
   let timerIds = 0;
 
-  function define(name, params, body, url) {
+  function define(name, params, body, url, withoutParams) {
     // A syntax check first: the Function constructor also refuses a body that closes
-    // its function early to smuggle in top-level code.
-    new AsyncFunction(params, body + "\n//# sourceURL=" + url);
+    // its function early to smuggle in top-level code. A body that declares its own
+    // `params` keeps it: the parameter object is then not bound.
+    const source = body + "\n//# sourceURL=" + url;
+    let checked = false;
+    if (withoutParams !== undefined) {
+      try {
+        new AsyncFunction(params, source);
+        checked = true;
+      } catch (error) {
+        const message = error !== null && typeof error === "object" ? error.message : undefined;
+        if (typeof message === "string" && apply(stringIncludes, message, ["'params' has already been declared"])) {
+          params = withoutParams;
+        }
+      }
+    }
+    // Thrown from here, a syntax error keeps the location mini-racer reports.
+    if (!checked) new AsyncFunction(params, source);
     const fn = indirectEval(
       "async function " + name + "(" + params + "\n) {\n" + body + "\n}\n" + name + "\n//# sourceURL=" + url,
     );
@@ -285,7 +312,7 @@
 
   // A V8 stack as the user should see it: no frames of ours, lines of the function bodies.
   // Functions are compiled as scripts named fnbox/NAME.js (see codegen.py); ours, fnbox:*.
-  const INTERNAL_FRAME = /^\s+at (?:.*\()?fnbox:[a-z]+:\d+/;
+  const INTERNAL_FRAME = /^\s+at (?:.*\()?fnbox:[a-z_\/]+:\d+/;
   const USER_SCRIPT = /fnbox\/([A-Za-z_][A-Za-z0-9_]*)\.js:(\d+)/g;
 
   function cleanStack(stack) {
@@ -352,7 +379,11 @@
   }
 
   // ---- formatting: util.format and a small util.inspect -------------------------------
-  const MAX_DEPTH = 4;
+  const MAX_DEPTH = 3; // as Node's util.inspect: objects nested deeper show as [Object]
+  const functionToString = Function.prototype.toString;
+  const INSPECT_CUSTOM = Symbol.for("nodejs.util.inspect.custom");
+  const inspectors = new WeakSet(); // the library's own util.inspect.custom methods (see trustedInspect)
+  const FunctionPrototype = Function.prototype;
   const MAX_ITEMS = 100;
   let room = 0; // characters left to produce for the message being formatted
 
@@ -373,7 +404,8 @@
           case "%i": {
             if (typeof arg === "object" && arg !== null) return "NaN";
             const n = Number(arg);
-            return "" + (spec === "%i" ? Math.trunc(n) : n);
+            const shown = spec === "%i" ? Math.trunc(n) : n;
+            return objectIs(shown, -0) ? "-0" : "" + shown;
           }
           case "%f":
             return "" + parseFloat(arg);
@@ -424,7 +456,7 @@
         s = apply(symbolToString, v, []);
         break;
       case "function":
-        s = "[Function: " + (ownValue(v, "name") || "(anonymous)") + "]";
+        s = showFunction(v);
         break;
       default:
         if (v !== null) return showObject(v, depth, seen); // its parts paid for themselves
@@ -436,6 +468,10 @@
 
   function showObject(o, depth, seen) {
     if (seen.includes(o)) return "[Circular]";
+    // Node's util.inspect.custom, only of the library's own classes (Buffer's): a user's is
+    // never called from here, not even with functions of this context.
+    const custom = trustedInspect(o);
+    if (custom !== undefined) return apply(custom, o, []);
     const tag = apply(objectToString, o, []);
     if (tag === "[object Error]") {
       try {
@@ -450,7 +486,10 @@
     const source = brand(regexpSource, o);
     if (source !== undefined) return "/" + source + "/" + apply(regexpFlags, o, []);
     if (tag === "[object Promise]") return "Promise {}";
-    if (depth >= MAX_DEPTH) return isArray(o) ? "[Array]" : "[Object]";
+    if (depth >= MAX_DEPTH) {
+      if (isArray(o)) return o.length === 0 ? "[]" : "[Array]";
+      return getPrototypeOf(o) === ObjectPrototype && keys(o).length === 0 ? "{}" : "[Object]";
+    }
     seen.push(o);
     try {
       if (isArray(o)) return list("", "[", "]", arrayItems(o, depth, seen));
@@ -491,11 +530,49 @@
     }
   }
 
+  // The library's util.inspect.custom method `o` inherits (a data property), if any.
+  function trustedInspect(o) {
+    let p = o;
+    for (let i = 0; i < 4 && p !== null; i++) {
+      const d = getOwnPropertyDescriptor(p, INSPECT_CUSTOM);
+      if (d !== undefined) return "value" in d && apply(weakSetHas, inspectors, [d.value]) ? d.value : undefined;
+      p = getPrototypeOf(p);
+    }
+    return undefined;
+  }
+
   function arrayItems(a, depth, seen) {
     const items = [];
     const n = a.length;
-    for (let i = 0; i < n && items.length < MAX_ITEMS && room > 0; i++) items.push(property(a, "" + i, depth, seen));
-    return more(items, n);
+    let shown = 0;
+    for (let i = 0; i < n && items.length < MAX_ITEMS && room > 0; i++) {
+      if (getOwnPropertyDescriptor(a, "" + i) === undefined) {
+        let j = i + 1;
+        while (j < n && j - i < 1e6 && getOwnPropertyDescriptor(a, "" + j) === undefined) j++;
+        items.push("<" + (j - i) + " empty item" + (j - i > 1 ? "s>" : ">"));
+        shown += j - i;
+        i = j - 1;
+        continue;
+      }
+      items.push(property(a, "" + i, depth, seen));
+      shown++;
+    }
+    if (n > shown) items.push("... " + (n - shown) + " more items");
+    return items;
+  }
+
+  function showFunction(v) {
+    const name = ownValue(v, "name") || "";
+    let source = "";
+    try {
+      source = apply(functionToString, v, []);
+    } catch (_) {}
+    if (source.startsWith("class")) {
+      const parent = getPrototypeOf(v);
+      const base = parent !== FunctionPrototype && typeof parent === "function" ? ownValue(parent, "name") : "";
+      return "[class " + (name || "(anonymous)") + (base ? " extends " + base : "") + "]";
+    }
+    return "[Function: " + (name || "(anonymous)") + "]";
   }
 
   // A property shown without running its getter.
@@ -519,8 +596,13 @@
     return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? k : quote(k);
   }
 
+  // As Node quotes: single quotes, or double or backticks to avoid escaping a single one.
   function quote(s) {
-    return "'" + stringify(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'") + "'";
+    const body = stringify(s).slice(1, -1).replace(/\\"/g, '"');
+    if (!s.includes("'")) return "'" + body + "'";
+    if (!s.includes('"')) return '"' + body + '"';
+    if (!s.includes("`") && !s.includes("${")) return "`" + body + "`";
+    return "'" + body.replace(/'/g, "\\'") + "'";
   }
 
   function className(o) {
@@ -908,6 +990,195 @@
     if (typeof G[name] === "function") wrapTypedArray(G[name]);
   }
 
+  // ---- host calls -------------------------------------------------------------------
+  // Slots of the host region's header: what Python is asked (0: the first piece of a request,
+  // 2: a further one, 1: a piece of the answer from OFFSET), the piece's length in UTF-16 units, whether more of
+  // the request follows, the answer's total length, the offset asked for.
+  const X_COMMAND = 0, X_LENGTH = 1, X_MORE = 2, X_TOTAL = 3, X_OFFSET = 4;
+  const hostHeader = new Int32ArrayCtor(mailbox, HOST_AT, HOST_HEADER);
+  const hostText = new Uint16ArrayCtor(mailbox, HOST_AT + HOST_HEADER * 4, HOST_CAPACITY);
+  const ErrorCtor = Error;
+  const ERRORS = { TypeError, RangeError, SyntaxError, Error };
+
+  // A synchronous call into Python, `op` with `args` (plain data: strings, numbers,
+  // booleans, null, arrays, objects of them). Answers its result, or throws its error.
+  function hostCall(op, args) {
+    if (current === null || host === null) throw new ErrorCtor("fnbox: " + op + " is only available while a function runs");
+    const request = stringify([op, args]);
+    const n = request.length;
+    if (n > MAX_HOST_TEXT) {
+      throw overdrawn(op + ": the arguments are " + n + " characters of JSON, more than the " + MAX_HOST_TEXT + " a call may carry");
+    }
+    const fast = StringPrototype.charCodeAt === charCodeAt; // as in put()
+    for (let i = 0; i === 0 || i < n; i += HOST_CAPACITY) {
+      const m = n - i < HOST_CAPACITY ? n - i : HOST_CAPACITY;
+      if (fast) {
+        for (let j = 0; j < m; j++) hostText[j] = request.charCodeAt(i + j);
+      } else {
+        for (let j = 0; j < m; j++) hostText[j] = apply(charCodeAt, request, [i + j]);
+      }
+      hostHeader[X_COMMAND] = i === 0 ? 0 : 2;
+      hostHeader[X_LENGTH] = m;
+      hostHeader[X_MORE] = i + m < n ? 1 : 0;
+      hostHeader[X_TOTAL] = -1; // Python sets it: never read a previous call's answer
+      host();
+    }
+    const total = hostHeader[X_TOTAL];
+    if (total < 0) throw new ErrorCtor("fnbox: " + op + ": the host did not answer");
+    let answer = hostPiece();
+    while (answer.length < total) {
+      hostHeader[X_COMMAND] = 1;
+      hostHeader[X_OFFSET] = answer.length;
+      hostHeader[X_LENGTH] = 0;
+      host();
+      const piece = hostPiece();
+      if (piece.length === 0) throw new ErrorCtor("fnbox: " + op + ": the host did not answer");
+      answer += piece;
+    }
+    // Own properties only: a getter on Object.prototype must not pass for an answer.
+    const reply = parse(answer);
+    const value = getOwnPropertyDescriptor(reply, "v");
+    if (value !== undefined) return value.value;
+    const message = "" + ownValue(reply, "e");
+    const kind = ownValue(reply, "t");
+    const code = ownValue(reply, "c");
+    const Ctor = kind === "TypeError" || kind === "RangeError" || kind === "SyntaxError" ? ERRORS[kind] : ErrorCtor;
+    const error = kind === "memory" ? overdrawn(message) : new Ctor(message);
+    if (typeof code === "string") defineProperty(error, "code", { value: code, writable: true, enumerable: true, configurable: true });
+    throw error;
+  }
+
+  function hostPiece() {
+    const m = hostHeader[X_LENGTH];
+    let s = "";
+    for (let i = 0; i < m; i += 8192) {
+      const k = i + 8192 < m ? 8192 : m - i;
+      s += apply(fromCharCode, null, new Uint16ArrayCtor(mailbox, HOST_AT + HOST_HEADER * 4 + i * 2, k));
+    }
+    return s;
+  }
+
+  // ---- the library: Node's modules and the web's globals, loaded on first use -----------
+  let allowed = MODULES; // Node module names a function may require
+  const libraries = new MapCtor(); // lib name -> its exports
+  const modules = new MapCtor(); // module name -> what require() answers
+  const { get: mapGet } = Map.prototype;
+
+  function listed(list, name) {
+    for (let i = 0; i < list.length; i++) if (list[i] === name) return true;
+    return false;
+  }
+
+  // Narrows the modules (a workspace's NODE_BUILTIN_MODULES): `$fnbox` is within reach of
+  // user code, so this can only ever take modules away.
+  function allow(names) {
+    const kept = [];
+    for (let i = 0; i < names.length; i++) if (listed(allowed, names[i])) kept[kept.length] = names[i];
+    allowed = kept;
+  }
+
+  // A file of lib/ (our own JavaScript), evaluated once per context: `(function (fnbox) {...})`.
+  function lib(name) {
+    const loaded = apply(mapGet, libraries, [name]);
+    if (loaded !== undefined) return loaded;
+    const source = hostCall("source", [name]);
+    const factory = indirectEval(source + "\n//# sourceURL=fnbox:lib/" + name);
+    const exports = factory(internals);
+    apply(mapSet, libraries, [name, exports]);
+    return exports;
+  }
+
+  // Modules whose name is another's, or lives in another's file.
+  const SUBMODULES = {
+    "timers/promises": ["timers", "promises"],
+    "stream/promises": ["stream", "promises"],
+    "util/types": ["util", "types"],
+    "assert/strict": ["assert", "strict"],
+    "path/posix": ["path", "posix"],
+    "dns/promises": ["dns", "promises"],
+  };
+
+  function require(id) {
+    if (typeof id !== "string") {
+      const error = new TypeErrorCtor('The "id" argument must be of type string');
+      error.code = "ERR_INVALID_ARG_TYPE";
+      throw error;
+    }
+    const name = id.startsWith("node:") ? id.slice(5) : id;
+    const cached = apply(mapGet, modules, [name]);
+    if (cached !== undefined) return cached;
+    const sub = getOwnPropertyDescriptor(SUBMODULES, name) !== undefined ? SUBMODULES[name] : null;
+    const base = sub === null ? name : sub[0];
+    if (!listed(allowed, base)) {
+      const error = new ErrorCtor(
+        "module '" + name + "' is not available in fnbox (available: " + apply(join, allowed, [", "]) + ")",
+      );
+      error.code = "MODULE_NOT_FOUND";
+      throw error;
+    }
+    const library = lib(base);
+    const exports = sub === null ? library : library[sub[1]];
+    apply(mapSet, modules, [name, exports]);
+    return exports;
+  }
+
+  // process.env: the workspace's secrets, which Python sets (setEnv) before a run when they change.
+  let env = freeze({});
+  function setEnv(json) {
+    env = freeze(parse(json));
+  }
+
+  const internals = freeze({
+    host: hostCall,
+    env: () => env,
+    lib,
+    require,
+    format: (args) => format(args),
+    inspect: (value) => {
+      room = MAX_MESSAGE + 64;
+      return show(value, 0, []);
+    },
+    schedule: (callback, delay, args, repeat) => schedule(callback, delay, args, repeat),
+    running: () => current !== null,
+    trustInspect: (method) => apply(weakSetAdd, inspectors, [method]),
+    allowed: () => apply(ArrayPrototype.slice, allowed, []),
+    overdrawn,
+  });
+
+  // A global defined on first use: the getter loads its library, then leaves a plain value.
+  function lazyGlobal(name, library, key) {
+    const settle = (value) => {
+      defineProperty(G, name, { value, writable: true, enumerable: false, configurable: true });
+      return value;
+    };
+    defineProperty(G, name, {
+      get: function () {
+        return settle(lib(library)[key]);
+      },
+      set: settle,
+      enumerable: false,
+      configurable: true,
+    });
+  }
+
+  function installLibrary() {
+    const GLOBALS = {
+      web: [
+        "TextEncoder", "TextDecoder", "atob", "btoa", "structuredClone", "queueMicrotask", "Event",
+        "EventTarget", "AbortController", "AbortSignal", "DOMException", "performance", "setImmediate",
+        "clearImmediate", "Blob",
+      ],
+      buffer: ["Buffer"],
+      url: ["URL", "URLSearchParams"],
+      webcrypto: ["crypto", "CryptoKey"],
+      process: ["process"],
+    };
+    for (const library of keys(GLOBALS)) {
+      for (const name of GLOBALS[library]) lazyGlobal(name, library, name);
+    }
+    defineProperty(G, "require", { value: require, writable: true, enumerable: false, configurable: true });
+  }
+
   // ---- globals --------------------------------------------------------------------
   function constant(name, value) {
     defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
@@ -930,15 +1201,8 @@
   constant("setInterval", (callback, delay, ...args) => schedule(callback, delay, args, true));
   constant("clearTimeout", (id) => cancel(id));
   constant("clearInterval", (id) => cancel(id));
-  // process.env: the workspace's secrets, which Python sets (setEnv) before a run when they change.
-  let env = freeze({});
-  function setEnv(json) {
-    env = freeze(parse(json));
-  }
-  const processObject = G.process === undefined ? {} : G.process;
-  defineProperty(processObject, "env", { get: () => env, enumerable: true, configurable: false });
-  if (G.process === undefined) constant("process", freeze(processObject));
-  constant("$fnbox", freeze({ define, go, run, abandon, take, setEnv }));
+  constant("$fnbox", freeze({ define, go, run, abandon, take, allow, setEnv }));
+  installLibrary();
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;
 
@@ -965,9 +1229,10 @@
   replace(NativeFinalizationRegistry.prototype, "constructor", GuardedRegistry);
   replace(G, "FinalizationRegistry", GuardedRegistry);
 
-  return function install(callback, liveCallback) {
+  return function install(callback, liveCallback, hostCallback) {
     notify = callback;
     live = liveCallback;
+    host = hostCallback;
     return mailbox;
   };
 })

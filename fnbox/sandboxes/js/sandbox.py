@@ -56,6 +56,7 @@ from fnbox.sandboxes.js import codegen, outcome
 from fnbox.sandboxes.js.context import Context
 from fnbox.sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, Mail
+from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
 
 __all__ = ["JsSandbox", "compile_workspace"]
@@ -78,13 +79,14 @@ IDLE_CHECK = 1.0
 MAX_LIVE_ENTRY = 8 * CAPACITY
 
 
-def compile_workspace(functions: Sequence[FunctionSource]) -> JsSandbox:
+def compile_workspace(functions: Sequence[FunctionSource], node_modules: Sequence[str] = NODE_MODULES) -> JsSandbox:
     """Compile a workspace's JS functions into a fresh V8 context, each in its own eval.
 
     Sync, from any thread, inside a running event loop or not: no loop is involved.
+    `node_modules` are the Node modules its functions may `require`.
     """
     try:
-        context = Context(functions)
+        context = Context(functions, node_modules)
     except (EngineError, ValueError) as exc:
         raise SandboxCrashed(f"the JavaScript engine did not start: {exc}") from exc
     return JsSandbox(context, functions)
@@ -269,6 +271,7 @@ class JsSandbox:
             source = codegen.run_call(run.id, index, request)
             run.start_wait += len(source) / 10e6
         context.set_memory_limit(limits.memory)
+        context.set_deadline(started + limits.timeout)
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
@@ -307,7 +310,7 @@ class JsSandbox:
         old.engine.close(wait=0.0)  # frees in the background: the work left behind stops
         self._finalizer.detach()
         loop = asyncio.get_running_loop()
-        building = loop.run_in_executor(None, Context, self._functions)
+        building = loop.run_in_executor(None, Context, self._functions, old.node_modules)
         try:
             context = await asyncio.shield(building)
         except asyncio.CancelledError:

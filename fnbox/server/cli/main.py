@@ -58,6 +58,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from fnbox import logs
     from fnbox.server.app import create_app
+    from fnbox.server.connections import connection_limits, uvicorn_options
     from fnbox.server.settings import SettingsError, load_settings
 
     if args.import_dir is not None and not os.path.isdir(args.import_dir):
@@ -81,6 +82,7 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,  # uvicorn's loggers write through the root's handler (logs.configure)
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.runtime.shutdown_grace),
+        **uvicorn_options(connection_limits(settings)),
     )
     return 0
 

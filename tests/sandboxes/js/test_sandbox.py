@@ -212,6 +212,23 @@ def test_any_identifier_is_a_parameter_and_params_holds_them_all(compile: Any) -
     assert run(sandbox, "cached", {"cache": 1, "console": 2}).result == [1, 2]
 
 
+@pytest.mark.parametrize(
+    ("declaration", "kind"),
+    [
+        ("const params = new URLSearchParams(q);", "object"),
+        ("let params = q;", "string"),
+        ("function params() {}", "function"),
+        ("class params {}", "function"),
+    ],
+)
+def test_a_body_that_declares_params_keeps_its_own(compile: Any, declaration: str, kind: str) -> None:
+    sandbox = compile(fn("own", f"{declaration}\nreturn typeof params;", Parameter("q", None, "a=1", True)))
+    assert not sandbox.errors
+    assert run(sandbox, "own", {"q": "b=2"}).result == kind
+    broken = compile(fn("broken", "const params = 1;\nconst params = 2;"))
+    assert "has already been declared" in str(broken.errors["broken"])
+
+
 def test_results_are_json(compile: Any) -> None:
     sandbox = compile(
         fn("values", "return [1, 1.5, 'é', true, null, {a: {b: []}}, undefined, () => 1, new Date(0)];"),
@@ -372,10 +389,10 @@ def test_memory_limit_after_an_await(compile: Any) -> None:
 
 
 def test_no_host_objects(compile: Any) -> None:
-    probe = "return [typeof require, Object.keys(process), typeof WebAssembly, typeof $fnbox.go];"
-    sandbox = compile(fn("probe", probe))
-    # `process` holds only `env`, the workspace's secrets: no host object behind it.
-    assert run(sandbox, "probe").result == ["undefined", ["env"], "undefined", "function"]
+    # `require` and `process` are fnbox's own stand-ins: nothing of the host's process shows through.
+    code = "return [Object.keys(process.env), process.pid, process.cwd(), typeof WebAssembly, typeof $fnbox.go];"
+    sandbox = compile(fn("probe", code))
+    assert run(sandbox, "probe").result == [[], 1, "/", "undefined", "function"]
 
 
 def test_sandbox_globals_cannot_be_replaced(compile: Any) -> None:

@@ -1,0 +1,5 @@
+// Node's `http` module, without outbound network for now: see net_absent.js.
+(function (fnbox) {
+  "use strict";
+  return fnbox.lib("net_absent").http("http");
+});
