@@ -26,7 +26,7 @@ logger = logging.getLogger("fnbox")
 #: pg_advisory_xact_lock's key for migrations: any constant no other program on the database uses.
 MIGRATION_LOCK = 0x666E626F78  # "fnbox"
 #: Seconds a caller waits for a connection (or a new one to open) before it is told the database is down.
-CONNECT_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0
 
 #: The schema, one entry per version (the first is version 1).
 MIGRATIONS: tuple[str, ...] = (

@@ -34,7 +34,7 @@ from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
-from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, PreconditionFailed
+from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, Overloaded, PreconditionFailed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
@@ -516,6 +516,8 @@ class Runtime:
         try:
             document = self.store.load(name)
             workspace = None if document is None else parse_workspace(name, document)
+        except Overloaded:
+            raise  # the shared database cannot be reached: not a fault of the stored workspace
         except (StoredDocumentError, FnboxError) as exc:
             raise NotFound(
                 f"workspace {name!r} is stored but cannot be loaded: {exc}; save it again",
