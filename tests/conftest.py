@@ -6,6 +6,7 @@ from starlette.testclient import TestClient
 from fnbox.server.app import create_app
 from fnbox.server.settings import load_settings
 from tests.postgres import Postgres, running_postgres
+from tests.s3 import S3Server, running_s3
 
 
 @pytest.fixture
@@ -47,3 +48,10 @@ def database_url(postgres: Postgres) -> Iterator[str]:
     url = postgres.create_database()
     yield url
     postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-compatible server (moto) for the whole session; tests use buckets of their own."""
+    with running_s3() as server:
+        yield server

@@ -154,6 +154,21 @@ def _database_url(text: str) -> str | None:
     return text.strip()
 
 
+def _location(text: str) -> str | None:
+    """A directory, or s3://bucket/prefix on the S3 service of S3_ENDPOINT_URL."""
+    if text.strip().startswith("s3://"):
+        if not text.strip()[5:].split("/", 1)[0]:
+            raise ValueError("an s3:// location names a bucket: s3://bucket/prefix")
+        return text.strip()
+    return _optional_directory(text)
+
+
+def _logs_location(text: str) -> str | None:
+    if not text.strip():
+        return None
+    return text.strip() if text.strip().startswith("s3://") else os.path.abspath(text.strip())
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -274,8 +289,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FUNCTIONS_LOCATION",
         "functions_location",
-        _optional_directory,
-        "a directory of archives imported at start (see [Archives](#archives)); `fnbox serve --import DIR` wins",
+        _location,
+        "a directory of archives imported at start, or `s3://bucket/prefix` (laid out alike) on the S3 service of "
+        "`S3_ENDPOINT_URL` with the `AWS_*` credentials (see [Archives](#archives)); `fnbox serve --import DIR` wins",
     ),
     Setting(
         "FUNCTIONS_WORKERS",
@@ -395,6 +411,13 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.executions_per_workspace",
         _positive_int,
         "asynchronous executions of one workspace running at once",
+    ),
+    Setting(
+        "LOGS_LOCATION",
+        "runtime.logs_location",
+        _logs_location,
+        "a directory or `s3://bucket/prefix`: each ended execution's logs are written there as one object, "
+        "`<workspace>/<function>/<execution id>.json`",
     ),
     Setting(
         "FNBOX_DATABASE_URL",

@@ -27,6 +27,7 @@ from fnbox import metrics
 from fnbox.archives.archive import read_archive
 from fnbox.database import Database
 from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.logsink import LogSink
 from fnbox.executions.opening import open_records
 from fnbox.executions.pgqueue import PgScheduler
 from fnbox.executions.pgrecords import PgExecutionStore
@@ -99,6 +100,8 @@ class RuntimeOptions:
     secrets_key: str | None = field(default=None, repr=False)
     #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
     quarantine_seconds: float = QUARANTINE_SECONDS
+    #: A directory or s3://bucket/prefix where each ended execution's logs go as one object; None: nowhere.
+    logs_location: str | None = None
     #: postgresql://...: workspaces shared by every instance on that database; None: files in the data directory.
     database_url: str | None = field(default=None, repr=False)
 
@@ -140,6 +143,7 @@ class Runtime:
         self.store: WorkspaceStore = FileStore(data_dir)
         self.database: Database | None = None
         self._feed: ChangeFeed | None = None
+        self._log_sink: LogSink | None = None
         if self.options.database_url:
             self.database = Database(self.options.database_url)
             self.store = PgStore(self.database)
@@ -166,6 +170,9 @@ class Runtime:
         `recompile`, every workspace is compiled now and its compile errors reported.
         """
         await self._open_database()
+        if self.options.logs_location:
+            self._log_sink = LogSink(self.options.logs_location)
+            self._log_sink.start()
         await self._open_executions()
         await self.pool.start()
         problems = []
@@ -187,6 +194,8 @@ class Runtime:
             await self._scheduler.close(self.options.shutdown_grace)
         if self._recorder is not None:
             await self._recorder.close()
+        if self._log_sink is not None:
+            await self._log_sink.close()
         await self.pool.close()
         if self._records is not None:
             self._records.close()
@@ -334,6 +343,8 @@ class Runtime:
             return dataclasses.replace(outcome, execution_id=execution.id)
         finally:
             self._recorder.record(execution)
+            if self._log_sink is not None:
+                self._log_sink.put(execution)
 
     # ---- executions --------------------------------------------------------------------
 
@@ -435,6 +446,26 @@ class Runtime:
         return self._recorder
 
     async def _run_execution(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
+        sink = self._log_sink
+        if sink is None:
+            return await self._run_execution_now(execution, on_log)
+        ended = dataclasses.replace(execution, logs=execution.logs)  # the scheduler writes its own end
+        try:
+            outcome = await self._run_execution_now(execution, on_log)
+        except FnboxError as exc:
+            ended.fail(exc)
+            raise
+        except asyncio.CancelledError:
+            ended.dismiss("the execution was cancelled, or the service stopped, before it ended")
+            raise
+        else:
+            ended.succeed(outcome)
+        finally:
+            ended.version = execution.version
+            sink.put(ended)
+        return outcome
+
+    async def _run_execution_now(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
         # The version current when the run starts, as for a synchronous run; it may be newer
         # than the one the execution was accepted for, or the function may be gone.
         await self.refresh()
