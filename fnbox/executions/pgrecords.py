@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from fnbox.database import Database, unavailable
-from fnbox.executions.bounds import LOGS, cap_row
+from fnbox.executions.bounds import LOGS, RecordBounds, cap_row
 from fnbox.executions.records import (
     _COLUMNS,
     _ENDED,
@@ -74,13 +74,13 @@ def glob_to_regex(pattern: str) -> str:
 class PgExecutionStore:
     """Blocking and thread-safe (a connection per call, from the pool), like ExecutionStore."""
 
-    def __init__(self, database: Database, *, max_record_bytes: int | None = None) -> None:
+    def __init__(self, database: Database, *, bounds: RecordBounds | None = None) -> None:
         self.database = database
-        #: Bytes of result and logs one record keeps (bounds.cap_row); the total is bounded by count and age.
-        self.max_record_bytes = max_record_bytes
+        #: Bytes of result and logs one record keeps; the total is bounded by count and age, not bytes.
+        self.bounds = RecordBounds(bounds.max_record_bytes if bounds else None)
 
     def _row(self, execution: Execution) -> Row:
-        return cap_row(to_row(execution), self.max_record_bytes)
+        return cap_row(to_row(execution), self.bounds.max_record_bytes)
 
     def close(self) -> None:
         """The database is the Runtime's: it closes it."""
@@ -102,7 +102,7 @@ class PgExecutionStore:
     def write_rows(self, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        rows = [cap_row(row, self.max_record_bytes) for row in rows]
+        rows = [cap_row(row, self.bounds.max_record_bytes) for row in rows]
         with self.database.connection() as connection, connection.transaction(), connection.cursor() as cursor:
             cursor.executemany(_UPSERT, rows)
 

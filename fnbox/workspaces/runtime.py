@@ -232,7 +232,7 @@ class Runtime:
         options = self.options
         bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
         if self.database is not None:
-            shared = PgExecutionStore(self.database, max_record_bytes=bounds.max_record_bytes)
+            shared = PgExecutionStore(self.database, bounds=bounds)
             records = cast(ExecutionStore, shared)  # the same methods
             interrupted = await asyncio.to_thread(shared.mark_interrupted, INTERRUPTED)
         else:

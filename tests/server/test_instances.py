@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -66,3 +67,17 @@ def test_of_two_saves_expecting_the_same_version_through_two_instances_one_wins(
         assert (first.status_code, second.status_code) == (200, 412)
         assert second.json()["details"]["version"] == first.headers["etag"].strip('"')
         assert run(client, b).json()["result"] == "Bonjour B"
+
+
+def test_a_synchronous_run_s_record_is_read_through_any_instance(tmp_path, database_url):
+    with instances(tmp_path, database_url, count=2) as (a, b), httpx.Client(timeout=10) as client:
+        client.put(f"{a.url}/v2/functions/w", json=hello("Hello"))
+        execution_id = run(client, a).headers["x-execution-id"]
+        assert client.get(f"{a.url}/v2/executions/{execution_id}").json()["result"] == "Hello B"  # from memory
+        deadline = time.monotonic() + 5  # written in batches, every 0.2 s
+        while (answer := client.get(f"{b.url}/v2/executions/{execution_id}")).status_code == 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert answer.json()["status"] == "successful"
+        listed = client.get(f"{b.url}/v2/executions", params={"workspace": "w"}).json()["executions"]
+        assert [item["id"] for item in listed] == [execution_id]
