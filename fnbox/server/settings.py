@@ -169,6 +169,13 @@ def _logs_location(text: str) -> str | None:
     return text.strip() if text.strip().startswith("s3://") else os.path.abspath(text.strip())
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -425,6 +432,13 @@ SETTINGS: tuple[Setting, ...] = (
         _database_url,
         "`postgresql://...`: workspaces in that PostgreSQL database, shared by every instance using it "
         "(see [Running several instances](#running-several-instances)); unset: files in the data directory",
+    ),
+    Setting(
+        "FNBOX_DATABASE_MAX_STALENESS_MS",
+        "runtime.database_max_staleness_ms",
+        _non_negative_float,
+        "`0`: a run started on any instance sees every save answered before it (one small query per round of "
+        "runs); N: a save may reach other instances' runs up to N ms late, for fewer queries and more requests/s",
     ),
 )
 

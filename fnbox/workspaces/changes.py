@@ -7,6 +7,11 @@ such a pass began, so the run sees it. Calls that arrive while a pass is in flig
 the next one: under load a pass serves every run that arrived during the previous one,
 so the database sees about one small indexed query per round trip, not one per run.
 
+With `max_staleness` (seconds, 0 by default), an operator trades that guarantee for
+throughput: a run starts at once on what this instance holds if a pass that began at
+most that long ago succeeded, so there is about one pass per `max_staleness` however many
+runs come, and a save reaches the other instances' runs within that bound.
+
 The persisted numbers are the source of truth: nothing is lost when a connection drops,
 the next pass reads from where the last one ended. While the database cannot be reached
 runs go on with the versions this instance holds (a save cannot be answered meanwhile
@@ -42,8 +47,11 @@ LAST = "SELECT value FROM fnbox_counters WHERE name = 'workspace_changes'"
 
 
 class ChangeFeed:
-    def __init__(self, url: str, apply: Apply, *, timeout: float = 2.0, retry_after: float = 1.0) -> None:
+    def __init__(
+        self, url: str, apply: Apply, *, max_staleness: float = 0.0, timeout: float = 2.0, retry_after: float = 1.0
+    ) -> None:
         self.url = url
+        self.max_staleness = max_staleness
         self.apply = apply
         self.timeout = timeout
         self.retry_after = retry_after
@@ -54,6 +62,8 @@ class ChangeFeed:
         self._started = 0
         self._down_until = 0.0
         self._down = False
+        #: When the last pass that succeeded began (monotonic seconds).
+        self._fresh_at = float("-inf")
 
     async def start(self) -> int:
         """Take the current change number as the starting point (call before loading every workspace)."""
@@ -72,8 +82,11 @@ class ChangeFeed:
 
     async def catch_up(self) -> bool:
         """Apply every change committed before this call; False if the database could not be asked."""
-        if self._down and time.monotonic() < self._down_until:
+        now = time.monotonic()
+        if self._down and now < self._down_until:
             return False
+        if self.max_staleness and now - self._fresh_at <= self.max_staleness:
+            return True
         arrived = self._started
         while True:
             current = self._pass
@@ -91,6 +104,7 @@ class ChangeFeed:
             self._pass = asyncio.create_task(self._one_pass())
 
     async def _one_pass(self) -> None:
+        began = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 try:
@@ -104,6 +118,7 @@ class ChangeFeed:
             raise
         self._up()
         if not rows:
+            self._fresh_at = began
             return
         names = sorted({row[1] for row in rows})
         documents = {}
@@ -114,6 +129,7 @@ class ChangeFeed:
                 logger.error("%s", exc)  # left out: reading it answers why
         await self.apply(names, documents)
         self.seq = max(self.seq, int(rows[-1][0]))
+        self._fresh_at = began
 
     async def _read(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         connection = await self._connect()

@@ -104,6 +104,8 @@ class RuntimeOptions:
     logs_location: str | None = None
     #: postgresql://...: workspaces shared by every instance on that database; None: files in the data directory.
     database_url: str | None = field(default=None, repr=False)
+    #: 0: every run sees every save answered before it started, on any instance; N: at most N ms late, for throughput.
+    database_max_staleness_ms: float = 0
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -208,7 +210,9 @@ class Runtime:
         if self.database is None:
             return
         await asyncio.to_thread(self.database.open)
-        self._feed = ChangeFeed(self.database.url, self._apply_changes)
+        self._feed = ChangeFeed(
+            self.database.url, self._apply_changes, max_staleness=self.options.database_max_staleness_ms / 1000
+        )
         await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
 
     async def refresh(self) -> None:
