@@ -103,14 +103,14 @@ class PgScheduler:
     # ---- starting -----------------------------------------------------------------------
 
     async def submit(self, execution: Execution) -> Execution:
-        waiting = await asyncio.to_thread(self.store.active_count)
-        if waiting >= self.max_queue:
+        refused = await asyncio.to_thread(self.store.accept, execution, self.max_queue)
+        if refused == -1:
+            raise Conflict(f"an execution {execution.id!r} already exists", details={"id": execution.id})
+        if refused is not None:
             raise Overloaded(
-                f"{waiting} executions are already waiting or running (the most is {self.max_queue}); try again later",
+                f"{refused} executions are already waiting or running (the most is {self.max_queue}); try again later",
                 details={"max_queue": self.max_queue},
             )
-        if not await asyncio.to_thread(self.store.insert, execution):
-            raise Conflict(f"an execution {execution.id!r} already exists", details={"id": execution.id})
         self._wake.set()
         return execution
 

@@ -183,12 +183,23 @@ class PgExecutionStore:
 
     # ---- the shared queue (fnbox/executions/pgqueue.py) ------------------------------------
 
-    def active_count(self) -> int:
-        with unavailable("the execution was not accepted"), self.database.connection() as connection:
+    def accept(self, execution: Execution, max_queue: int) -> int | None:
+        """Insert an accepted execution unless `max_queue` wait or run already, all instances together.
+
+        None if it was inserted; else how many wait or run (max_queue or more), or -1 if its id is
+        taken. Submits take turns on an advisory lock, so two instances never both take the last place.
+        """
+        accepting = unavailable("the execution was not accepted")
+        with accepting, self.database.connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (QUEUE_LOCK,))
             row = connection.execute(
                 "SELECT count(*) FROM fnbox_executions WHERE status IN ('accepted', 'running')"
             ).fetchone()
-        return int(row[0]) if row else 0
+            active = int(row[0]) if row else 0
+            if active >= max_queue:
+                return active
+            cursor = connection.execute(_INSERT + " ON CONFLICT (id) DO NOTHING", self._row(execution))
+            return None if cursor.rowcount == 1 else -1
 
     def claim(self, owner: str, limit: int, per_workspace: int, lease: float) -> builtins.list[tuple[Execution, int]]:
         """Take up to `limit` accepted executions, oldest first, keeping `per_workspace` across instances.

@@ -66,3 +66,13 @@ def test_a_cancel_asked_through_another_instance_reaches_the_holder(stores):
     assert stores[1].cancel_waiting("running", "cancelled") is None
     assert stores[1].ask_cancel("running") is True
     assert stores[0].renew("a", [(execution, fence, False)], 30) == {"running": True}
+
+
+def test_the_queue_bound_holds_when_instances_accept_at_once(stores):
+    def accept(index):
+        return stores[index % 3].accept(accepted(f"e{index:02}"), 10)
+
+    with ThreadPoolExecutor(6) as threads:
+        answers = list(threads.map(accept, range(30)))
+    assert answers.count(None) == 10 and all(answer == 10 for answer in answers if answer is not None)
+    assert stores[0].accept(accepted("e00"), 100) == -1  # taken
