@@ -107,6 +107,8 @@ class PgExecutionStore:
             cursor.executemany(_UPSERT, rows)
 
     def get(self, execution_id: str) -> Execution | None:
+        if "\x00" in execution_id:
+            return None  # no id holds one (check_execution_id), and PostgreSQL text cannot
         with unavailable("the execution was not read"), self.database.connection() as connection:
             row = connection.execute(f"{_SELECT} WHERE id = %s", (execution_id,)).fetchone()
         return None if row is None else _execution(row)
@@ -129,6 +131,8 @@ class PgExecutionStore:
             raise InvalidRequest(
                 f"unknown status {status!r}: one of {', '.join(_STATUSES)}", details={"status": status}
             )
+        if any("\x00" in value for value in (workspace, function, owner, *(workspaces or ())) if value):
+            return [], None  # no stored name holds a NUL character, and PostgreSQL text cannot either
         clauses: list[str] = []
         values: list[Any] = []
         if workspaces:
