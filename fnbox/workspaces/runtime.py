@@ -602,6 +602,8 @@ class Runtime:
                         # A stored file that cannot be loaded is refused here (NotFound), never merged over.
                         current = self.get_workspace(name)
                         existing, expected = current.document, current.version
+                if self.database is None:
+                    expected = None  # one process writes the files, under the lock held here
                 try:
                     return await self._put_locked(name, contents.apply(existing), expected)
                 except PreconditionFailed:
