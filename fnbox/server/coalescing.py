@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["CoalescingTransport"]
 
+#: Bytes queued past which a write goes out at once (uvicorn's flow control sees the socket's buffer).
+FLUSH_AT = 64 * 1024
+
 
 class CoalescingTransport(asyncio.Transport):
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -20,6 +23,7 @@ class CoalescingTransport(asyncio.Transport):
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._queued: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -27,6 +31,9 @@ class CoalescingTransport(asyncio.Transport):
         if not self._queued:
             self._loop.call_soon(self.flush)
         self._queued.append(bytes(data))
+        self._size += len(data)
+        if self._size >= FLUSH_AT:  # a large answer streamed within one turn: no buffering past this
+            self.flush()
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
@@ -35,7 +42,7 @@ class CoalescingTransport(asyncio.Transport):
     def flush(self) -> None:
         if not self._queued:
             return
-        queued, self._queued = self._queued, []
+        queued, self._queued, self._size = self._queued, [], 0
         if not self._transport.is_closing():
             self._transport.write(queued[0] if len(queued) == 1 else b"".join(queued))
 
@@ -44,7 +51,7 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.close()
 
     def abort(self) -> None:
-        self._queued = []
+        self._queued, self._size = [], 0
         self._transport.abort()
 
     def write_eof(self) -> None:
@@ -79,7 +86,7 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._queued))
+        return self._transport.get_write_buffer_size() + self._size
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
