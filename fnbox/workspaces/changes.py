@@ -58,8 +58,10 @@ class ChangeFeed:
         #: The number of the last change applied here.
         self.seq = 0
         self._connection: psycopg.AsyncConnection[Any] | None = None
-        self._pass: asyncio.Task[None] | None = None
-        self._started = 0
+        #: The passes, one after the other, while runs wait for one.
+        self._driver: asyncio.Task[None] | None = None
+        #: What the runs arrived since the last pass began wait for: the next pass's outcome.
+        self._next: asyncio.Future[bool] | None = None
         self._down_until = 0.0
         self._down = False
         #: When the last pass that succeeded began (monotonic seconds).
@@ -73,9 +75,11 @@ class ChangeFeed:
         return self.seq
 
     async def close(self) -> None:
-        if self._pass is not None and not self._pass.done():
-            self._pass.cancel()
-            await asyncio.gather(self._pass, return_exceptions=True)
+        if self._driver is not None and not self._driver.done():
+            self._driver.cancel()
+            await asyncio.gather(self._driver, return_exceptions=True)
+        if self._next is not None and not self._next.done():
+            self._next.set_result(False)
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -87,21 +91,28 @@ class ChangeFeed:
             return False
         if self.max_staleness and now - self._fresh_at <= self.max_staleness:
             return True
-        arrived = self._started
-        while True:
-            current = self._pass
-            if current is not None and self._started > arrived:
-                try:
-                    await asyncio.shield(current)
-                except (psycopg.Error, OSError, TimeoutError, StoredDocumentError):
-                    return False
-                return True
-            if current is not None and not current.done():
-                # Started before this call: it may have missed what was just committed.
-                await asyncio.gather(asyncio.shield(current), return_exceptions=True)
-                continue
-            self._started += 1
-            self._pass = asyncio.create_task(self._one_pass())
+        # A pass in flight began before this call and may have missed what was just committed:
+        # wait for the next one, shared by every run that arrives until it begins.
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        waiting = self._next
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.create_task(self._drive(), name="fnbox-change-feed")
+        return await asyncio.shield(waiting)
+
+    async def _drive(self) -> None:
+        while self._next is not None:
+            waiting, self._next = self._next, None
+            applied = False
+            try:
+                await self._one_pass()
+                applied = True
+            except (psycopg.Error, OSError, TimeoutError):
+                pass  # logged once by _lost; the runs go on with what this instance holds
+            except Exception:
+                logger.exception("changes of workspaces could not be applied")
+            finally:
+                waiting.set_result(applied)  # also when cancelled: nobody waits forever
 
     async def _one_pass(self) -> None:
         began = time.monotonic()
