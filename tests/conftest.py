@@ -1,8 +1,12 @@
+from collections.abc import Iterator
+
 import pytest
 from starlette.testclient import TestClient
 
 from fnbox.server.app import create_app
 from fnbox.server.settings import load_settings
+from tests.postgres import Postgres, running_postgres
+from tests.s3 import S3Server, running_s3
 
 
 @pytest.fixture
@@ -29,3 +33,25 @@ def make_client(tmp_path):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL for the whole session, started by the first test that asks for it."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: Postgres) -> Iterator[str]:
+    """A fresh, empty database of the session's PostgreSQL, dropped after the test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-compatible server (moto) for the whole session; tests use buckets of their own."""
+    with running_s3() as server:
+        yield server

@@ -13,6 +13,7 @@ one place.
     ├── Forbidden             403  (a token without the scope or the workspace it needs)
     ├── NotFound              404
     ├── Conflict              409  (an execution id taken, or an execution already ended)
+    ├── PreconditionFailed    412  (If-Match names a version that is no longer the stored one)
     ├── PayloadTooLarge       413
     ├── FunctionError         500
     ├── TimeoutExceeded       504
@@ -44,6 +45,7 @@ __all__ = [
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "SandboxCrashed",
     "TimeoutExceeded",
     "Unauthorized",
@@ -119,6 +121,13 @@ class Conflict(FnboxError):
     status = 409
 
 
+class PreconditionFailed(FnboxError):
+    """A conditional save or delete (If-Match) whose version is no longer the stored one."""
+
+    code = "PreconditionFailed"
+    status = 412
+
+
 class PayloadTooLarge(FnboxError):
     code = "PayloadTooLarge"
     status = 413
@@ -183,6 +192,7 @@ ERROR_CLASSES: tuple[type[FnboxError], ...] = (
     Forbidden,
     NotFound,
     Conflict,
+    PreconditionFailed,
     PayloadTooLarge,
     FunctionError,
     TimeoutExceeded,

@@ -13,6 +13,8 @@ from starlette.middleware import Middleware
 
 from fnbox import metrics
 from fnbox.archives.imports import import_directory
+from fnbox.archives.remote import import_s3
+from fnbox.objects import is_s3
 from fnbox.sandboxes.errors import FnboxError
 from fnbox.server.access import AccessControl, warn_if_open
 from fnbox.server.limits import BodySizeLimit
@@ -43,7 +45,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         await runtime.start(recompile=settings.update_scripts_on_startup)
         try:
             if settings.functions_location is not None:
-                await import_directory(runtime, settings.functions_location)
+                if is_s3(settings.functions_location):
+                    await import_s3(runtime, settings.functions_location)
+                else:
+                    await import_directory(runtime, settings.functions_location)
             yield
         finally:
             await runtime.close()

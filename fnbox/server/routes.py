@@ -31,6 +31,15 @@ def _etag(version: str) -> str:
     return f'"{version}"'
 
 
+def _if_match(request: Request) -> str | None:
+    """The version an `If-Match` header asks for: a quoted ETag, `*` (any) or none."""
+    given = request.headers.get("if-match")
+    if given is None:
+        return None
+    given = given.strip().removeprefix("W/")
+    return given if given == "*" else given.strip('"')
+
+
 async def healthcheck(request: Request) -> Response:
     """
     ---
@@ -50,7 +59,9 @@ async def list_workspaces(request: Request) -> Response:
       200: {description: 'A JSON array of workspace names'}
     """
     principal = principal_of(request)
-    return JSONResponse([name for name in runtime_of(request).list_workspaces() if principal.covers(name)])
+    runtime = runtime_of(request)
+    await runtime.refresh()
+    return JSONResponse([name for name in runtime.list_workspaces() if principal.covers(name)])
 
 
 async def get_workspace(request: Request) -> Response:
@@ -62,7 +73,9 @@ async def get_workspace(request: Request) -> Response:
       304: {description: 'Not modified since the ETag given in If-None-Match'}
       404: {description: 'NotFound'}
     """
-    workspace = runtime_of(request).get_workspace(request.path_params["workspace"])
+    runtime = runtime_of(request)
+    await runtime.refresh()
+    workspace = runtime.get_workspace(request.path_params["workspace"])
     etag = _etag(workspace.version)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -80,10 +93,13 @@ async def put_workspace(request: Request) -> Response:
     responses:
       200: {description: 'The stored document, with its new version as ETag'}
       400: {description: 'InvalidRequest or CompilationError (details name the function and line)'}
+      412: {description: 'PreconditionFailed (If-Match names a version that is no longer the stored one)'}
       413: {description: 'PayloadTooLarge'}
     """
     document = await read_json(request, empty=None)
-    workspace = await runtime_of(request).put_workspace(request.path_params["workspace"], document)
+    workspace = await runtime_of(request).put_workspace(
+        request.path_params["workspace"], document, expected=_if_match(request)
+    )
     return JSONResponse(workspace.document, headers={"ETag": _etag(workspace.version)})
 
 
@@ -94,8 +110,9 @@ async def delete_workspace(request: Request) -> Response:
     responses:
       204: {description: 'Deleted'}
       404: {description: 'NotFound'}
+      412: {description: 'PreconditionFailed (If-Match names a version that is no longer the stored one)'}
     """
-    await runtime_of(request).delete_workspace(request.path_params["workspace"])
+    await runtime_of(request).delete_workspace(request.path_params["workspace"], expected=_if_match(request))
     return Response(status_code=204)
 
 

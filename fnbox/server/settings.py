@@ -152,6 +152,36 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _database_url(text: str) -> str | None:
+    if not text.strip():
+        return None
+    if not text.strip().startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a PostgreSQL URL: postgresql://user:password@host:5432/database")
+    return text.strip()
+
+
+def _location(text: str) -> str | None:
+    """A directory, or s3://bucket/prefix on the S3 service of S3_ENDPOINT_URL."""
+    if text.strip().startswith("s3://"):
+        if not text.strip()[5:].split("/", 1)[0]:
+            raise ValueError("an s3:// location names a bucket: s3://bucket/prefix")
+        return text.strip()
+    return _optional_directory(text)
+
+
+def _logs_location(text: str) -> str | None:
+    if not text.strip():
+        return None
+    return text.strip() if text.strip().startswith("s3://") else os.path.abspath(text.strip())
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -272,8 +302,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FUNCTIONS_LOCATION",
         "functions_location",
-        _optional_directory,
-        "a directory of archives imported at start (see [Archives](#archives)); `fnbox serve --import DIR` wins",
+        _location,
+        "a directory of archives imported at start, or `s3://bucket/prefix` (laid out alike) on the S3 service of "
+        "`S3_ENDPOINT_URL` with the `AWS_*` credentials (see [Archives](#archives)); `fnbox serve --import DIR` wins",
     ),
     Setting(
         "FUNCTIONS_WORKERS",
@@ -420,6 +451,27 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.concurrency_per_sandbox",
         _positive_int,
         "runs of one workspace that overlap in its warm sandbox while they wait (on the network, a sleep)",
+    ),
+    Setting(
+        "LOGS_LOCATION",
+        "runtime.logs_location",
+        _logs_location,
+        "a directory or `s3://bucket/prefix`: each ended execution's logs are written there as one object, "
+        "`<workspace>/<function>/<execution id>.json`",
+    ),
+    Setting(
+        "FNBOX_DATABASE_URL",
+        "runtime.database_url",
+        _database_url,
+        "`postgresql://...`: workspaces in that PostgreSQL database, shared by every instance using it "
+        "(see [Running several instances](#running-several-instances)); unset: files in the data directory",
+    ),
+    Setting(
+        "FNBOX_DATABASE_MAX_STALENESS_MS",
+        "runtime.database_max_staleness_ms",
+        _non_negative_float,
+        "`0`: a run started on any instance sees every save answered before it (one small query per round of "
+        "runs); N: a save may reach other instances' runs up to N ms late, for fewer queries and more requests/s",
     ),
 )
 

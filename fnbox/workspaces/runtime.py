@@ -16,30 +16,38 @@ import asyncio
 import dataclasses
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fnbox import metrics
 from fnbox.archives.archive import read_archive
+from fnbox.database import Database
 from fnbox.executions.bounds import RecordBounds
+from fnbox.executions.logsink import LogSink
 from fnbox.executions.opening import open_records
+from fnbox.executions.pgqueue import PgScheduler
+from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
-from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound
+from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, Overloaded, PreconditionFailed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
 from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
+from fnbox.workspaces.changes import ChangeFeed
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.workspaces.pgstore import PgStore
 from fnbox.workspaces.secrets import SecretStore, redact, redact_error
 from fnbox.workspaces.store import FileStore, StoredDocumentError
+from fnbox.workspaces.stores import ABSENT, WorkspaceStore
 
 __all__ = ["Runtime", "RuntimeOptions"]
 
@@ -50,6 +58,10 @@ MEGABYTE = 1024 * 1024
 EXECUTIONS_FILENAME = "executions.sqlite3"
 NOT_STARTED = "the Runtime is not started: use `async with Runtime(...)` or `await runtime.start()`"
 INTERRUPTED = "the service stopped while this execution was waiting or running"
+#: Times an archive of functions is merged into its workspace when saves through other instances keep coming first.
+MERGE_ATTEMPTS = 20
+#: Seconds an asynchronous execution's lease outlasts the longest run timeout (see executions/pgqueue.py).
+LEASE_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,12 @@ class RuntimeOptions:
     secrets_key: str | None = field(default=None, repr=False)
     #: Seconds a workspace whose run got its worker killed runs on a worker of its own.
     quarantine_seconds: float = QUARANTINE_SECONDS
+    #: A directory or s3://bucket/prefix where each ended execution's logs go as one object; None: nowhere.
+    logs_location: str | None = None
+    #: postgresql://...: workspaces shared by every instance on that database; None: files in the data directory.
+    database_url: str | None = field(default=None, repr=False)
+    #: 0: every run sees every save answered before it started, on any instance; N: at most N ms late, for throughput.
+    database_max_staleness_ms: float = 0
     #: Where functions may send requests: `public`, `none` or an allow-list (see sandboxes.egress).
     egress: str = "public"
     #: Per run: requests made, requests open at once, bytes of one request or response body.
@@ -148,13 +166,19 @@ class Runtime:
         pool: Pool | None = None,
     ) -> None:
         self.options = options or RuntimeOptions()
-        self.store = FileStore(data_dir)
+        self.store: WorkspaceStore = FileStore(data_dir)
+        self.database: Database | None = None
+        self._feed: ChangeFeed | None = None
+        self._log_sink: LogSink | None = None
+        if self.options.database_url:
+            self.database = Database(self.options.database_url)
+            self.store = PgStore(self.database)
         self.pool = pool if pool is not None else make_pool(self.options)
         self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
         self._records: ExecutionStore | None = None
         self._recorder: Recorder | None = None
-        self._scheduler: Scheduler | None = None
+        self._scheduler: Scheduler | PgScheduler | None = None
         self._workspaces: dict[str, Workspace] = {}
         self._writing: dict[str, asyncio.Lock] = {}
 
@@ -171,6 +195,10 @@ class Runtime:
         A stored file that does not parse or validate is skipped, never fatal. With
         `recompile`, every workspace is compiled now and its compile errors reported.
         """
+        await self._open_database()
+        if self.options.logs_location:
+            self._log_sink = LogSink(self.options.logs_location)
+            self._log_sink.start()
         await self._open_executions()
         await self.pool.start()
         problems = []
@@ -192,25 +220,74 @@ class Runtime:
             await self._scheduler.close(self.options.shutdown_grace)
         if self._recorder is not None:
             await self._recorder.close()
+        if self._log_sink is not None:
+            await self._log_sink.close()
         await self.pool.close()
         if self._records is not None:
             self._records.close()
+        if self._feed is not None:
+            await self._feed.close()
+        if self.database is not None:
+            await asyncio.to_thread(self.database.close)
+
+    async def _open_database(self) -> None:
+        if self.database is None:
+            return
+        await asyncio.to_thread(self.database.open)
+        self._feed = ChangeFeed(
+            self.database.url, self._apply_changes, max_staleness=self.options.database_max_staleness_ms / 1000
+        )
+        await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
+
+    async def refresh(self) -> None:
+        """Apply the changes other instances made to workspaces (with a shared database; else nothing to do)."""
+        if self._feed is not None:
+            await self._feed.catch_up()
+
+    async def _apply_changes(self, names: list[str], documents: dict[str, dict[str, Any]]) -> None:
+        for name in names:
+            document = documents.get(name)
+            try:
+                workspace = None if document is None else parse_workspace(name, document)
+            except FnboxError:
+                workspace = None  # reading it again says why it cannot be used
+            if workspace is not None:
+                self._workspaces[name] = workspace
+            elif self._workspaces.pop(name, None) is not None:
+                await self.pool.drop(name)
 
     async def _open_executions(self) -> None:
         options = self.options
         bounds = RecordBounds(options.executions_max_record_bytes, options.executions_max_bytes)
-        records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
+        if self.database is not None:
+            shared = PgExecutionStore(self.database, bounds=bounds)
+            records = cast(ExecutionStore, shared)  # the same methods
+            interrupted = await asyncio.to_thread(shared.mark_interrupted, INTERRUPTED)
+        else:
+            records, interrupted = await asyncio.to_thread(open_records, self._executions_path, bounds, INTERRUPTED)
         self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
         self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
         self._recorder.start()
-        scheduler = self._scheduler = Scheduler(
-            records,
-            self._run_execution,
-            max_queue=options.executions_queue,
-            per_workspace=options.executions_per_workspace,
-        )
+        scheduler: Scheduler | PgScheduler
+        if self.database is not None:
+            longest = max(options.js_timeout_ms, options.python_timeout_ms) / 1000
+            scheduler = self._scheduler = PgScheduler(
+                cast(PgExecutionStore, records),
+                self._run_execution,
+                max_queue=options.executions_queue,
+                per_workspace=options.executions_per_workspace,
+                lease=longest + LEASE_MARGIN,
+            )
+            scheduler.start()
+        else:
+            scheduler = self._scheduler = Scheduler(
+                records,
+                self._run_execution,
+                max_queue=options.executions_queue,
+                per_workspace=options.executions_per_workspace,
+            )
         metrics.EXECUTIONS_QUEUED.set_function(lambda: len(scheduler))
 
     def list_workspaces(self) -> list[str]:
@@ -223,24 +300,32 @@ class Runtime:
             raise NotFound(f"no workspace {name!r}", details={"workspace": name})
         return workspace
 
-    async def put_workspace(self, name: str, document: Any) -> Workspace:
-        """Validate and compile a new version, then store it; the old one serves until then."""
-        async with self._writing.setdefault(name, asyncio.Lock()):
-            return await self._put_locked(name, document)
+    async def put_workspace(self, name: str, document: Any, *, expected: str | None = None) -> Workspace:
+        """Validate and compile a new version, then store it; the old one serves until then.
 
-    async def _put_locked(self, name: str, document: Any) -> Workspace:
+        With `expected` (a version, ANY or ABSENT of fnbox.workspaces.stores), only if the
+        stored version is that one: PreconditionFailed otherwise.
+        """
+        async with self._writing.setdefault(name, asyncio.Lock()):
+            return await self._put_locked(name, document, expected)
+
+    async def _put_locked(self, name: str, document: Any, expected: str | None = None) -> Workspace:
         workspace = parse_workspace(name, document)
         await self._compile(workspace)
-        await asyncio.to_thread(self.store.save, name, workspace.document)
-        self._workspaces[name] = workspace
+        await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
+        # A shared database: the change feed keeps every version in order, this one included.
+        if self._feed is None or not await self._feed.catch_up():
+            self._workspaces[name] = workspace
         return workspace
 
-    async def delete_workspace(self, name: str) -> None:
+    async def delete_workspace(self, name: str, *, expected: str | None = None) -> None:
+        await self.refresh()
         self.get_workspace(name)
         async with self._writing.setdefault(name, asyncio.Lock()):
-            await asyncio.to_thread(self.store.delete, name)
+            await asyncio.to_thread(self.store.delete, name, expected=expected)
             self._workspaces.pop(name, None)
             await self.pool.drop(name)
+            await self.refresh()
 
     async def run(
         self,
@@ -255,6 +340,7 @@ class Runtime:
         When runs are recorded, the result (or the error) names the record: `execution_id`;
         `owner` names the token that asked for the run in it.
         """
+        await self.refresh()
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
@@ -285,6 +371,8 @@ class Runtime:
             return dataclasses.replace(outcome, execution_id=execution.id)
         finally:
             self._recorder.record(execution)
+            if self._log_sink is not None:
+                self._log_sink.put(execution)
 
     # ---- executions --------------------------------------------------------------------
 
@@ -301,6 +389,7 @@ class Runtime:
 
         Raises Conflict if `execution_id` is taken, Overloaded when too many wait.
         """
+        await self.refresh()
         current, spec, checked = self._prepare(workspace, function, parameters)
         if execution_id is not None and await self._started_recorder().get(execution_id) is not None:
             # A record still queued for writing is not in the table yet: its id is taken all the same.
@@ -363,7 +452,9 @@ class Runtime:
     ) -> AsyncIterator[LogEvent | EndEvent | None]:
         """Its log entries from index `start` as they come, then its end (see Scheduler.follow)."""
         scheduler = self._executions()
-        if scheduler.live(execution_id) is not None:
+        if scheduler.live(execution_id) is not None or (
+            isinstance(scheduler, PgScheduler) and not (await self.get_execution(execution_id)).ended
+        ):  # an execution another instance holds is followed through the database
             async for event in scheduler.follow(execution_id, start=start, follow=follow, heartbeat=heartbeat):
                 yield event
             return
@@ -372,7 +463,7 @@ class Runtime:
             yield LogEvent(index, ended.logs[index])
         yield EndEvent(ended)
 
-    def _executions(self) -> Scheduler:
+    def _executions(self) -> Scheduler | PgScheduler:
         if self._scheduler is None:
             raise RuntimeError(NOT_STARTED)
         return self._scheduler
@@ -383,8 +474,29 @@ class Runtime:
         return self._recorder
 
     async def _run_execution(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
+        sink = self._log_sink
+        if sink is None:
+            return await self._run_execution_now(execution, on_log)
+        ended = dataclasses.replace(execution, logs=execution.logs)  # the scheduler writes its own end
+        try:
+            outcome = await self._run_execution_now(execution, on_log)
+        except FnboxError as exc:
+            ended.fail(exc)
+            raise
+        except asyncio.CancelledError:
+            ended.dismiss("the execution was cancelled, or the service stopped, before it ended")
+            raise
+        else:
+            ended.succeed(outcome)
+        finally:
+            ended.version = execution.version
+            sink.put(ended)
+        return outcome
+
+    async def _run_execution_now(self, execution: Execution, on_log: Callable[[LogEntry], None]) -> RunResult:
         # The version current when the run starts, as for a synchronous run; it may be newer
         # than the one the execution was accepted for, or the function may be gone.
+        await self.refresh()
         current, spec, _ = self._prepare(execution.workspace, execution.function, None)
         key = SandboxKey(current.name, spec.language, current.version)
         execution.version = current.version
@@ -472,6 +584,8 @@ class Runtime:
         try:
             document = self.store.load(name)
             workspace = None if document is None else parse_workspace(name, document)
+        except Overloaded:
+            raise  # the shared database cannot be reached: not a fault of the stored workspace
         except (StoredDocumentError, FnboxError) as exc:
             raise NotFound(
                 f"workspace {name!r} is stored but cannot be loaded: {exc}; save it again",
@@ -510,12 +624,26 @@ class Runtime:
         """
         check_workspace_name(name)
         contents = await asyncio.to_thread(read_archive, data, filename=filename, function=function)
-        async with self._writing.setdefault(name, asyncio.Lock()):  # no save between the read and the merge
-            existing = None
-            if contents.kind == "functions" and name in self.list_workspaces():
-                # A stored file that cannot be loaded is refused here (NotFound), never merged over.
-                existing = self.get_workspace(name).document
-            return await self._put_locked(name, contents.apply(existing))
+        for attempt in range(MERGE_ATTEMPTS):
+            async with self._writing.setdefault(name, asyncio.Lock()):  # no save here between the read and the merge
+                await self.refresh()
+                existing, expected = None, None
+                if contents.kind == "functions":
+                    # A save through another instance between the read and the merge is refused, then merged again.
+                    expected = ABSENT
+                    if name in self.list_workspaces():
+                        # A stored file that cannot be loaded is refused here (NotFound), never merged over.
+                        current = self.get_workspace(name)
+                        existing, expected = current.document, current.version
+                if self.database is None:
+                    expected = None  # one process writes the files, under the lock held here
+                try:
+                    return await self._put_locked(name, contents.apply(existing), expected)
+                except PreconditionFailed:
+                    if attempt == MERGE_ATTEMPTS - 1:
+                        raise
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # contenders' retries spread apart
+        raise AssertionError("unreachable")
 
 
 def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:

@@ -21,7 +21,9 @@ import yaml
 
 from fnbox.sandboxes.errors import InsufficientStorage, InvalidRequest
 from fnbox.workspaces import yaml_text
+from fnbox.workspaces.document import document_version
 from fnbox.workspaces.files import fsync_folder, write_atomically
+from fnbox.workspaces.stores import check_expected
 
 __all__ = ["FileStore", "StoredDocumentError"]
 
@@ -61,7 +63,9 @@ class FileStore:
             raise StoredDocumentError(f"{path}: the document is not a mapping")
         return document
 
-    def save(self, name: str, document: dict[str, Any]) -> None:
+    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> None:
+        if expected is not None:  # one process writes here, and the Runtime holds the workspace's lock
+            check_expected(name, self._version(name), expected)
         try:
             text = yaml_text.dump(document)
         except yaml.YAMLError as exc:
@@ -84,7 +88,9 @@ class FileStore:
     def _write(folder: Path, text: str) -> None:
         write_atomically(folder / FILENAME, text)
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, expected: str | None = None) -> bool:
+        if expected is not None:
+            check_expected(name, self._version(name), expected)
         folder = self.root / name
         if not (folder / FILENAME).is_file():
             return False
@@ -97,6 +103,10 @@ class FileStore:
             raise storage_error(exc, f"workspace {name!r}") from exc
         shutil.rmtree(trash, ignore_errors=True)
         return True
+
+    def _version(self, name: str) -> str | None:
+        document = self.load(name)
+        return None if document is None else document_version(document)
 
 
 #: Errors of the file system rather than of fnbox: the service goes on, the write is refused.

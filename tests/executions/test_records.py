@@ -2,8 +2,11 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
+from fnbox.database import Database
+from fnbox.executions.pgrecords import PgExecutionStore, glob_to_regex
 from fnbox.executions.records import (
     MAX_PARAMETERS_SIZE,
     Execution,
@@ -19,10 +22,22 @@ T0 = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
-def store(tmp_path):
+def sqlite_store(tmp_path):
     store = ExecutionStore(tmp_path / "executions.sqlite3")
     yield store
     store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def store(request):
+    """The store of each backend: the embedded SQLite file, and PostgreSQL shared by instances."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_store")
+        return
+    database = Database(request.getfixturevalue("database_url"), max_size=2)
+    database.open()
+    yield PgExecutionStore(database)
+    database.close()
 
 
 def execution(id="e1", status="successful", created=T0, workspace="w", function="f", **fields):
@@ -114,7 +129,9 @@ def test_write_many_upserts_in_one_transaction(store):
     store.insert(execution(id="a", status="running"))
     store.write_many([execution(id="a", status="successful"), execution(id="b")])
     assert [store.get(id).status for id in "ab"] == ["successful", "successful"]
-    with pytest.raises(sqlite3.IntegrityError):  # one bad row: nothing of the batch is written
+    with pytest.raises(
+        (sqlite3.IntegrityError, psycopg.IntegrityError)
+    ):  # one bad row: nothing of the batch is written
         store.write_many([execution(id="c"), execution(id="d", workspace=None)])
     assert store.get("c") is None
     store.write_many([execution(id="c")])  # and the store goes on
@@ -187,7 +204,8 @@ def test_a_page_holds_at_most_1000_records(store):
     assert len(items) == 1000 and after is not None
 
 
-def test_mark_interrupted_fails_only_unfinished_runs(store):
+def test_mark_interrupted_fails_only_unfinished_runs(sqlite_store):
+    store = sqlite_store
     statuses = ["accepted", "running", "successful", "failed", "dismissed"]
     store.write_many(execution(id=status, status=status) for status in statuses)
     before = time.time()
@@ -232,7 +250,8 @@ def test_records_survive_a_restart(tmp_path):
     reopened.close()
 
 
-def test_the_database_is_in_wal_mode(store):
+def test_the_database_is_in_wal_mode(sqlite_store):
+    store = sqlite_store
     other = sqlite3.connect(store.path)
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
@@ -264,3 +283,20 @@ def test_execution_ids():
     for invalid in ("", "X" * 65, "..", ".hidden", "a/b", "a b", "é", "a\n", 12, None):
         with pytest.raises(InvalidRequest, match="invalid execution id"):
             check_execution_id(invalid)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches", "misses"),
+    [
+        ("team-*", ["team-", "team-a.b"], ["xteam-a", "team"]),
+        ("a?c", ["abc", "a.c"], ["ac", "abbc"]),
+        ("a.b", ["a.b"], ["axb"]),
+        ("[ab]x", ["ax", "bx"], ["cx"]),
+        ("[^ab]x", ["cx"], ["ax"]),
+    ],
+)
+def test_glob_patterns_become_anchored_regular_expressions(pattern, matches, misses):
+    import re
+
+    assert all(re.match(glob_to_regex(pattern), name) for name in matches)
+    assert not any(re.match(glob_to_regex(pattern), name) for name in misses)

@@ -4,6 +4,9 @@ import asyncio
 
 import pytest
 
+from fnbox.database import Database
+from fnbox.executions.pgqueue import PgScheduler
+from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 from fnbox.executions.scheduler import DISMISSED_AT_SHUTDOWN, EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import RunResult
@@ -34,11 +37,28 @@ class Script:
         )
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = ExecutionStore(tmp_path / "executions.sqlite3")
-    yield store
-    store.close()
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def store(request, tmp_path):
+    """Each backend: one process's SQLite file, and the queue PostgreSQL shares between instances."""
+    if request.param == "sqlite":
+        store = ExecutionStore(tmp_path / "executions.sqlite3")
+        yield store
+        store.close()
+        return
+    database = Database(request.getfixturevalue("database_url"), max_size=4)
+    database.open()
+    yield PgExecutionStore(database)
+    database.close()
+
+
+def make_scheduler(store, script, *, max_queue, per_workspace):
+    if isinstance(store, PgExecutionStore):
+        scheduler = PgScheduler(
+            store, script, max_queue=max_queue, per_workspace=per_workspace, lease=10, poll=0.05, heartbeat=0.1
+        )
+        scheduler.start()
+        return scheduler
+    return Scheduler(store, script, max_queue=max_queue, per_workspace=per_workspace)
 
 
 def execution(id, workspace="w", **parameters):
@@ -48,7 +68,7 @@ def execution(id, workspace="w", **parameters):
 def scenario(store, body, *, max_queue=100, per_workspace=2):
     async def go():
         script = Script()
-        scheduler = Scheduler(store, script, max_queue=max_queue, per_workspace=per_workspace)
+        scheduler = make_scheduler(store, script, max_queue=max_queue, per_workspace=per_workspace)
         try:
             return await body(scheduler, script)
         finally:
@@ -115,7 +135,7 @@ def test_one_workspace_runs_at_most_per_workspace_at_once_and_others_go_on(store
             await scheduler.submit(execution(f"busy{index}", block=True))
         await scheduler.submit(execution("other", workspace="elsewhere"))
         other = await scheduler.wait("other", timeout=5)
-        waiting = scheduler.live("busy3")
+        waiting = scheduler.live("busy3") or store.get("busy3")  # waiting in the shared queue: not held yet
         return other, sorted(script.started), waiting.status
 
     other, started, waiting = scenario(store, body, per_workspace=2)
@@ -127,7 +147,7 @@ def test_one_workspace_runs_at_most_per_workspace_at_once_and_others_go_on(store
 def test_wait_returns_the_current_state_at_its_timeout(store):
     async def body(scheduler, script):
         await scheduler.submit(execution("a", block=True))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         return (await scheduler.wait("a", timeout=0.1)).status  # the object goes on changing
 
     assert scenario(store, body) == ExecutionStatus.RUNNING
@@ -136,7 +156,7 @@ def test_wait_returns_the_current_state_at_its_timeout(store):
 def test_cancel_dismisses_a_running_execution(store):
     async def body(scheduler, script):
         await scheduler.submit(execution("a", block=True))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         cancelled = await scheduler.cancel("a")
         return cancelled, await scheduler.cancel("a")
 
@@ -150,7 +170,7 @@ def test_a_cancelled_execution_that_waited_for_its_turn_never_starts(store):
     async def body(scheduler, script):
         await scheduler.submit(execution("first", block=True))
         await scheduler.submit(execution("queued"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         await scheduler.cancel("queued")
         script.release.set()
         await scheduler.wait("first", timeout=5)
@@ -205,10 +225,10 @@ def test_follow_sends_heartbeats_while_nothing_happens(store):
 def test_close_gives_a_grace_period_then_cancels(store):
     async def go():
         script = Script()
-        scheduler = Scheduler(store, script, max_queue=10, per_workspace=2)
+        scheduler = make_scheduler(store, script, max_queue=10, per_workspace=2)
         await scheduler.submit(execution("quick", logs=["x"]))
         await scheduler.submit(execution("stuck", block=True))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         await scheduler.close(grace=0.2)
 
     asyncio.run(go())

@@ -87,6 +87,22 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    from fnbox.migrate import migrate_directory
+
+    url = args.database_url or os.environ.get("FNBOX_DATABASE_URL")
+    if not url:
+        print("fnbox: migrate needs --database-url or FNBOX_DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        migration = migrate_directory(args.from_dir, url)
+    except FileNotFoundError as exc:
+        print(f"fnbox: --from-dir {exc}", file=sys.stderr)
+        return 2
+    print(migration.summary())
+    return 0
+
+
 # ---- workspaces -------------------------------------------------------------------------
 
 
@@ -486,6 +502,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="import every archive in DIR at start (FUNCTIONS_LOCATION): DIR/WS.tar.gz into workspace WS, "
         "DIR/WS/*.tar.gz added to workspace WS; failures are logged and skipped",
     )
+
+    sub = command(
+        "migrate",
+        migrate,
+        "copy a data directory's workspaces and execution records into the database shared by several instances",
+        "FNBOX_DATABASE_URL=postgresql://fnbox@db/fnbox fnbox migrate --from-dir data/functions",
+        client=False,
+    )
+    sub.add_argument("--from-dir", metavar="DIR", required=True, help="the data directory to copy")
+    sub.add_argument("--database-url", metavar="URL", help="the database (default $FNBOX_DATABASE_URL)")
 
     sub = command(
         "deploy",

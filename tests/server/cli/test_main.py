@@ -307,7 +307,7 @@ def test_every_command_has_help_with_an_example():
     assert "examples:" in ok("--help").stdout
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"serve", "deploy", "ls", "secret", "rm", "export", "run", "logs", "executions"}
+    assert set(commands) == {"serve", "migrate", "deploy", "ls", "secret", "rm", "export", "run", "logs", "executions"}
     for name, sub in commands.items():
         assert "example:" in sub.format_help(), name
 

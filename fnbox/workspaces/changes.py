@@ -1,0 +1,167 @@
+"""Read-your-writes across instances: every instance follows the numbered changes of workspaces.
+
+A run asks `catch_up()` before it starts. That waits for one pass that *started after the
+call*: a query for the changes numbered after the last one this instance applied, then
+the heads of the workspaces they name. A save answered by any instance committed before
+such a pass began, so the run sees it. Calls that arrive while a pass is in flight share
+the next one: under load a pass serves every run that arrived during the previous one,
+so the database sees about one small indexed query per round trip, not one per run.
+
+With `max_staleness` (seconds, 0 by default), an operator trades that guarantee for
+throughput: a run starts at once on what this instance holds if a pass that began at
+most that long ago succeeded, so there is about one pass per `max_staleness` however many
+runs come, and a save reaches the other instances' runs within that bound.
+
+The persisted numbers are the source of truth: nothing is lost when a connection drops,
+the next pass reads from where the last one ended. While the database cannot be reached
+runs go on with the versions this instance holds (a save cannot be answered meanwhile
+either), and it is asked again at most every `retry_after` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from fnbox.workspaces.pgstore import decode
+from fnbox.workspaces.store import StoredDocumentError
+
+__all__ = ["ChangeFeed"]
+
+logger = logging.getLogger("fnbox")
+
+#: Apply the changes of one pass: the workspaces changed, and the documents of those that exist now.
+Apply = Callable[[list[str], dict[str, dict[str, Any]]], Awaitable[None]]
+
+CHANGES = "SELECT seq, name FROM fnbox_workspace_versions WHERE seq > %s ORDER BY seq"
+HEADS = (
+    "SELECT w.name, v.document FROM fnbox_workspaces w JOIN fnbox_workspace_versions v ON v.seq = w.seq"
+    " WHERE w.name = ANY(%s)"
+)
+LAST = "SELECT value FROM fnbox_counters WHERE name = 'workspace_changes'"
+
+
+class ChangeFeed:
+    def __init__(
+        self, url: str, apply: Apply, *, max_staleness: float = 0.0, timeout: float = 2.0, retry_after: float = 1.0
+    ) -> None:
+        self.url = url
+        self.max_staleness = max_staleness
+        self.apply = apply
+        self.timeout = timeout
+        self.retry_after = retry_after
+        #: The number of the last change applied here.
+        self.seq = 0
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._pass: asyncio.Task[None] | None = None
+        self._started = 0
+        self._down_until = 0.0
+        self._down = False
+        #: When the last pass that succeeded began (monotonic seconds).
+        self._fresh_at = float("-inf")
+
+    async def start(self) -> int:
+        """Take the current change number as the starting point (call before loading every workspace)."""
+        connection = await self._connect()
+        row = await (await connection.execute(LAST)).fetchone()
+        self.seq = int(row[0]) if row else 0
+        return self.seq
+
+    async def close(self) -> None:
+        if self._pass is not None and not self._pass.done():
+            self._pass.cancel()
+            await asyncio.gather(self._pass, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def catch_up(self) -> bool:
+        """Apply every change committed before this call; False if the database could not be asked."""
+        now = time.monotonic()
+        if self._down and now < self._down_until:
+            return False
+        if self.max_staleness and now - self._fresh_at <= self.max_staleness:
+            return True
+        arrived = self._started
+        while True:
+            current = self._pass
+            if current is not None and self._started > arrived:
+                try:
+                    await asyncio.shield(current)
+                except (psycopg.Error, OSError, TimeoutError, StoredDocumentError):
+                    return False
+                return True
+            if current is not None and not current.done():
+                # Started before this call: it may have missed what was just committed.
+                await asyncio.gather(asyncio.shield(current), return_exceptions=True)
+                continue
+            self._started += 1
+            self._pass = asyncio.create_task(self._one_pass())
+
+    async def _one_pass(self) -> None:
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                try:
+                    rows, heads = await self._read()
+                except psycopg.OperationalError:
+                    # A connection that was idle may have been cut (a restart, a proxy): one new try.
+                    await self._drop_connection()
+                    rows, heads = await self._read()
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            await self._lost(exc)
+            raise
+        self._up()
+        if not rows:
+            self._fresh_at = began
+            return
+        names = sorted({row[1] for row in rows})
+        documents = {}
+        for name, text in heads:
+            try:
+                documents[name] = decode(name, text)
+            except StoredDocumentError as exc:
+                logger.error("%s", exc)  # left out: reading it answers why
+        await self.apply(names, documents)
+        self.seq = max(self.seq, int(rows[-1][0]))
+        self._fresh_at = began
+
+    async def _read(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        connection = await self._connect()
+        rows = await (await connection.execute(CHANGES, (self.seq,))).fetchall()
+        if not rows:
+            return rows, []
+        names = sorted({row[1] for row in rows})
+        return rows, await (await connection.execute(HEADS, (names,))).fetchall()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._connection is None or self._connection.closed:
+            self._connection = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(int(self.timeout), 1)
+            )
+        return self._connection
+
+    async def _lost(self, exc: BaseException) -> None:
+        if not self._down:
+            logger.warning("the database cannot be reached (%s): runs go on with the versions this instance holds", exc)
+        self._down = True
+        self._down_until = time.monotonic() + self.retry_after
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except (psycopg.Error, OSError):
+                pass
+
+    def _up(self) -> None:
+        if self._down:
+            logger.warning("the database is back: catching up with the changes of workspaces")
+        self._down = False

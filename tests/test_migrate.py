@@ -1,0 +1,71 @@
+"""`fnbox migrate --from-dir`: a single machine's data directory copied into the shared database."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fnbox.database import Database
+from fnbox.executions.pgrecords import PgExecutionStore
+from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
+from fnbox.workspaces.pgstore import PgStore
+from fnbox.workspaces.store import FileStore
+from tests.processes import ROOT
+
+pytestmark = pytest.mark.slow  # a subprocess and a real PostgreSQL
+
+HELLO = {"functions": {"hello": {"code": "return 'hi';"}}}
+
+
+def migrate(data_dir, database_url):
+    return subprocess.run(
+        [sys.executable, "-m", "fnbox", "migrate", "--from-dir", str(data_dir)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "FNBOX_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_workspaces_and_records_are_copied_once_and_a_second_run_changes_nothing(tmp_path, database_url):
+    files = FileStore(tmp_path)
+    files.save("one", HELLO)
+    files.save("two", {"functions": {"f": {"language": "python", "code": "return 2"}}})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "workspace.yaml").write_text("functions: [unclosed\n")
+    records = ExecutionStore(tmp_path / "executions.sqlite3")
+    for index in range(3):
+        records.insert(
+            Execution(f"e{index}", "one", "hello", "v1", "javascript", {}, status=ExecutionStatus.SUCCESSFUL)
+        )
+    records.close()
+
+    first = migrate(tmp_path, database_url)
+    assert first.returncode == 0, first.stderr
+    assert "2 workspaces copied, 0 already there unchanged, 3 execution records copied" in first.stdout
+    assert "skipped: workspace 'broken'" in first.stdout
+    again = migrate(tmp_path, database_url)
+    assert "0 workspaces copied, 2 already there unchanged" in again.stdout
+
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PgStore(database)
+        assert store.names() == ["one", "two"] and store.load("one") == HELLO
+        assert len(store.versions("one")) == 1
+        assert PgExecutionStore(database).get("e2").status == ExecutionStatus.SUCCESSFUL
+    finally:
+        database.close()
+
+
+def test_without_a_database_it_says_what_is_missing(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "fnbox", "migrate", "--from-dir", str(tmp_path)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "FNBOX_DATABASE_URL" in done.stderr

@@ -1,0 +1,77 @@
+"""What only the PostgreSQL store does: migrations shared by instances, immutable versions, no lost save."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from fnbox.database import MIGRATIONS, Database
+from fnbox.sandboxes.errors import PreconditionFailed
+from fnbox.workspaces.document import document_version
+from fnbox.workspaces.pgstore import PgStore
+from fnbox.workspaces.stores import ABSENT
+
+pytestmark = pytest.mark.slow
+
+
+def test_instances_starting_together_migrate_the_schema_once(database_url):
+    databases = [Database(database_url, max_size=1) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(len(databases)) as threads:
+            versions = list(threads.map(Database.open, databases))
+        assert versions == [len(MIGRATIONS)] * len(databases)
+        with psycopg.connect(database_url) as connection:
+            rows = connection.execute("SELECT version FROM fnbox_migrations ORDER BY version").fetchall()
+        assert [row[0] for row in rows] == list(range(1, len(MIGRATIONS) + 1))
+        assert databases[0].migrate() == len(MIGRATIONS)  # again: nothing to do
+    finally:
+        for database in databases:
+            database.close()
+
+
+def test_every_version_is_kept_with_its_content_hash_and_never_changes(database_url):
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PgStore(database)
+        first, second = {"functions": {"f": {"code": "return 1;"}}}, {"functions": {"f": {"code": "return 2;"}}}
+        store.save("w", first)
+        store.save("w", second)
+        store.delete("w")
+        store.save("w", first)
+        versions = [version for _, version in store.versions("w")]
+        assert versions == [document_version(first), document_version(second), None, document_version(first)]
+        with database.connection() as connection, pytest.raises(psycopg.errors.RaiseException, match="never changed"):
+            connection.execute("UPDATE fnbox_workspace_versions SET document = 'functions: {}' WHERE name = 'w'")
+    finally:
+        database.close()
+
+
+def test_concurrent_merges_through_several_instances_lose_no_function(database_url):
+    """Each writer reads, adds its function and saves with the version it read; a refused save is retried."""
+    databases = [Database(database_url, max_size=2) for _ in range(3)]
+    for database in databases:
+        database.open()
+    try:
+        stores = [PgStore(database) for database in databases]
+
+        def add(index: int) -> None:
+            store = stores[index % len(stores)]
+            while True:
+                current = store.load("shared")
+                document = current or {"functions": {}}
+                expected = ABSENT if current is None else document_version(current)
+                document["functions"][f"f{index}"] = {"code": f"return {index};"}
+                try:
+                    store.save("shared", document, expected=expected)
+                    return
+                except PreconditionFailed:
+                    continue  # another save came first: read it again
+
+        with ThreadPoolExecutor(8) as threads:
+            list(threads.map(add, range(24)))
+        assert sorted(stores[0].load("shared")["functions"]) == sorted(f"f{index}" for index in range(24))
+        assert len(stores[0].versions("shared")) == 24
+    finally:
+        for database in databases:
+            database.close()
