@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-#: A route reads the request (its body as `handler.body`) and answers (status, headers, body).
-Route = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
+#: A route reads the request (its body as `handler.body`) and answers (status, headers, body),
+#: or None once it has written its answer itself (a slow drip, say).
+Route = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes] | None]
 
 
 @contextmanager
@@ -22,18 +23,21 @@ def http_target(routes: dict[str, Route]) -> Iterator[str]:
             length = int(self.headers.get("Content-Length") or 0)
             self.body = self.rfile.read(length) if length else b""  # read, so the next request starts clean
             route = routes.get(self.path.split("?")[0])
-            if route is None:
-                status, headers, body = 404, {}, b"no such route"
-            else:
-                status, headers, body = route(self)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if "Content-Length" not in headers:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            answer = (404, {}, b"no such route") if route is None else route(self)
+            if answer is None:  # the route wrote its answer itself
+                return
+            status, headers, body = answer
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if "Content-Length" not in headers:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client went away: an attack test's usual end
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one
 

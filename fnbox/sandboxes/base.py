@@ -87,6 +87,13 @@ class Sandbox(Protocol):
 
     `env` (given only when not empty) is the workspace's secrets for this run:
     `process.env` in JavaScript, `env` in Python.
+
+    A sandbox whose `reaches_network` is true is given `outbound` (a `network.Egress`):
+    the policy and caps its run's outbound requests go through. One whose `concurrency`
+    is above 1 may be given that many runs at once by the pool (see pool.py); one whose
+    `reports_start` is true is given the pool's `on_start` and `on_wait` and calls them (on
+    the caller's loop): `on_wait` if the run has to wait inside the sandbox for its turn (for
+    up to a minute or its timeout if longer, as in the pool), `on_start` when it starts.
     """
 
     @property

@@ -19,6 +19,7 @@ request must pass both.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -80,6 +81,8 @@ class EgressPolicy:
     networks: tuple[IPNetwork, ...] = ()
     #: (address, port) pairs never reachable whatever the policy: fnbox's own listening socket.
     own: frozenset[tuple[IPAddress, int]] = field(default_factory=frozenset)
+    #: The wider policy this one narrows (a workspace's list within the server's): both must allow.
+    within: EgressPolicy | None = None
 
     @classmethod
     def parse(cls, text: str, *, own: Iterable[tuple[IPAddress, int]] = ()) -> EgressPolicy:
@@ -121,6 +124,8 @@ class EgressPolicy:
 
     def check(self, host: str, address: IPAddress, port: int) -> None:
         """Allow a connection to `address`:`port`, reached for `host`; raise EgressRefused otherwise."""
+        if self.within is not None:
+            self.within.check(host, address, port)
         real = canonical_address(address)
         if (real, port) in self.own or (address, port) in self.own:
             raise EgressRefused(f"{host} ({real}) port {port} is this fnbox service itself")
@@ -141,6 +146,10 @@ class EgressPolicy:
                 f"{host} is allowed, but resolves to {real}, which is not a public address: list its range to allow it"
             )
         raise EgressRefused(f"{host} ({real}) is not in the egress allow-list")
+
+    def narrowed(self, entries: Sequence[str]) -> EgressPolicy:
+        """This policy narrowed by a workspace's `egress:` list: a request must pass both."""
+        return dataclasses.replace(EgressPolicy.from_entries(entries, own=self.own), within=self)
 
     def names(self, host: str) -> bool:
         """Whether `host` is one of the listed names or patterns."""

@@ -56,12 +56,12 @@ def sandbox_factory(
     `node_modules` is what a JavaScript function may `require` (default: NODE_MODULES).
     """
     if language == JAVASCRIPT.name:
-        from fnbox.sandboxes.js import context, sandbox
+        from fnbox.sandboxes.js import context, overlap
 
         context.prepare_blank()  # the first workspace compiles as fast as the next ones
         if node_modules is None:
-            return sandbox.compile_workspace
-        return functools.partial(sandbox.compile_workspace, node_modules=node_modules)
+            return overlap.compile_overlapping
+        return functools.partial(overlap.compile_overlapping, node_modules=node_modules)
     from fnbox.sandboxes.python import modules
     from fnbox.sandboxes.python import sandbox as python_sandbox
 

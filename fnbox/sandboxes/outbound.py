@@ -27,7 +27,16 @@ import httpcore2
 
 from fnbox.sandboxes.egress import EgressPolicy, EgressRefused, resolve
 
-__all__ = ["OutboundError", "OutboundLimits", "OutboundResponse", "OutboundSession"]
+__all__ = [
+    "OutboundConnectionFailed",
+    "OutboundError",
+    "OutboundLimits",
+    "OutboundRedirects",
+    "OutboundRefused",
+    "OutboundResponse",
+    "OutboundSession",
+    "OutboundTimeout",
+]
 
 #: Request headers a function may not set: the client owns them (framing, the connection,
 #: the host the policy checked).
@@ -42,6 +51,22 @@ _CHUNK = 64 * 1024
 
 class OutboundError(Exception):
     """A request that did not complete; the message says why in words a function's author can act on."""
+
+
+class OutboundTimeout(OutboundError):
+    """A request that ran out of time: its own timeout, or the run's."""
+
+
+class OutboundRefused(OutboundError):
+    """A request the egress policy refused."""
+
+
+class OutboundConnectionFailed(OutboundError):
+    """A request whose connection failed or broke off."""
+
+
+class OutboundRedirects(OutboundError):
+    """A redirect where none was allowed, or too many of them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +159,9 @@ class OutboundSession:
             if response.status not in _REDIRECTS or location is None or redirect == "manual":
                 return OutboundResponse(response.status, response.reason, response.headers, response.body, url, hop > 0)
             if redirect == "error":
-                raise OutboundError(f"{method} {url} answered a redirect ({response.status}) and redirect is 'error'")
+                raise OutboundRedirects(
+                    f"{method} {url} answered a redirect ({response.status}) and redirect is 'error'"
+                )
             target = urljoin(url, location)
             if urlsplit(target).netloc != urlsplit(url).netloc:
                 headers = [(name, value) for name, value in headers if name.lower() not in ("authorization", "cookie")]
@@ -142,7 +169,7 @@ class OutboundSession:
                 method, body = ("GET" if method != "HEAD" else method), b""
                 headers = [(name, value) for name, value in headers if not name.lower().startswith("content-")]
             url = target
-        raise OutboundError(f"{first} redirected more than {_MAX_REDIRECTS} times")
+        raise OutboundRedirects(f"{first} redirected more than {_MAX_REDIRECTS} times")
 
     async def _one(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeout: float | None
@@ -155,22 +182,22 @@ class OutboundSession:
         left = self._deadline - started
         wait = left if timeout is None else min(timeout, left)
         if wait <= 0:
-            raise OutboundError(f"{method} {url}: no time is left in this run")
+            raise OutboundTimeout(f"{method} {url}: no time is left in this run")
         try:
             async with asyncio.timeout(wait), self._open:
                 answer = await self._send(method, url, parts.hostname or "", headers, body)
         except TimeoutError:
             self._log(f"{method} {url} -> timed out after {_ms(started)} ms")
-            raise OutboundError(f"{method} {url} timed out after {_ms(started)} ms") from None
+            raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms") from None
         except EgressRefused as exc:
             self._log(f"{method} {url} -> refused: {exc}")
-            raise OutboundError(f"{method} {url} refused by the egress policy: {exc}") from None
+            raise OutboundRefused(f"{method} {url} refused by the egress policy: {exc}") from None
         except httpcore2.TimeoutException:
             self._log(f"{method} {url} -> timed out after {_ms(started)} ms")
-            raise OutboundError(f"{method} {url} timed out after {_ms(started)} ms") from None
+            raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms") from None
         except (httpcore2.NetworkError, httpcore2.ProtocolError, OSError) as exc:
             self._log(f"{method} {url} -> failed: {exc or type(exc).__name__}")
-            raise OutboundError(f"{method} {url} failed: {exc or type(exc).__name__}") from None
+            raise OutboundConnectionFailed(f"{method} {url} failed: {exc or type(exc).__name__}") from None
         except OutboundError as exc:
             self._log(f"{method} {url} -> {exc}")
             raise

@@ -1,7 +1,9 @@
 """The pool of warm sandboxes: an LRU with idle expiry, keyed by workspace version.
 
-Each sandbox runs one call at a time (its `cache` and logs stay coherent); callers
-queue in front of it, up to a bound, and a full or too slow queue answers Overloaded.
+Each sandbox runs one call at a time (its `cache` and logs stay coherent), or, for a
+sandbox whose runs can overlap while they wait (its `concurrency`), up to
+`concurrency_per_sandbox` at once; callers queue in front of it, up to a bound, and a full
+or too slow queue answers Overloaded.
 A sandbox leaving the pool (evicted, idle, replaced by a new version, or dropped) is
 retired: it is closed as soon as the calls already holding it have finished, so a run
 in flight always finishes on the version it started with.
@@ -23,6 +25,7 @@ from cachetools import TTLCache
 from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
+from fnbox.sandboxes.network import Egress
 
 __all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
 
@@ -69,15 +72,21 @@ class Pool(Protocol):
         *,
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
+        egress: Sequence[str] | None = None,
     ) -> RunResult: ...
 
     async def drop(self, workspace: str) -> None: ...
 
 
+#: Runs of one sandbox that may overlap, when its language allows it.
+CONCURRENCY_PER_SANDBOX = 32
+
+
 @dataclass(eq=False)
 class _Entry:
     sandbox: Sandbox
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: A turn to run: one, or as many as the sandbox can overlap (see SandboxPool).
+    lock: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
     holders: int = 0  # calls queued on or running in this sandbox
     retired: bool = False
 
@@ -118,9 +127,14 @@ class SandboxPool:
         max_queue: int = MAX_QUEUE,
         queue_wait: float = QUEUE_WAIT,
         clock: Callable[[], float] = time.monotonic,
+        egress: Egress | None = None,
+        concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX,
     ) -> None:
         self.max_queue = max_queue
         self.queue_wait = queue_wait
+        #: Outbound access of the runs (None: their sandboxes get none).
+        self.egress = egress
+        self.concurrency_per_sandbox = concurrency_per_sandbox
         self._factories = dict(factories)
         self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
@@ -151,7 +165,7 @@ class SandboxPool:
             sandbox.close()
             return sandbox.errors
         self._retire_where(lambda other: other.workspace == key.workspace and other.language == key.language)
-        self._warm[key] = _Entry(sandbox)
+        self._warm[key] = self._new_entry(sandbox)
         return sandbox.errors
 
     async def start(self) -> None:
@@ -189,13 +203,19 @@ class SandboxPool:
         on_start: Callable[[], None] | None = None,
         env: Mapping[str, str] | None = None,
         on_wait: Callable[[], None] | None = None,
+        egress: Sequence[str] | None = None,
     ) -> RunResult:
         """Run on the warm sandbox for `key`, compiling `sources` if there is none.
 
         `on_log` gets the run's log entries as they are made (see `Sandbox.run`);
         `on_start` is called when the run gets its turn (after compiling and queueing),
-        `on_wait` when it has to wait for it behind another call.
+        `on_wait` when it has to wait for it behind another call; `egress` is the
+        workspace's list narrowing the pool's egress policy.
         """
+        extra: dict[str, Any] = {}
+        if env:  # only then: a sandbox of a language without secrets need not take it
+            extra["env"] = env
+        outbound = None if self.egress is None else self.egress.for_workspace(egress)
         while True:
             entry = await self._entry(key, sources)
             if entry.holders >= self.max_queue:
@@ -210,10 +230,15 @@ class SandboxPool:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
                     if on_start is not None:
-                        on_start()
-                    if env:  # only then: a sandbox of a language without secrets need not take it
-                        return await entry.sandbox.run(function, parameters, limits, on_log=on_log, env=env)
-                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log)
+                        if getattr(entry.sandbox, "reports_start", False):
+                            extra["on_start"] = on_start  # its runs may still wait inside it
+                            if on_wait is not None:
+                                extra["on_wait"] = on_wait
+                        else:
+                            on_start()
+                    if outbound is not None and getattr(entry.sandbox, "reaches_network", False):
+                        extra["outbound"] = outbound
+                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)
                 finally:
                     entry.lock.release()
                     if entry.sandbox.broken:
@@ -271,9 +296,15 @@ class SandboxPool:
             sandbox = await self._compiled(key, sources)
         finally:
             del self._building[key]
-        entry = _Entry(sandbox)
+        entry = self._new_entry(sandbox)
         self._warm[key] = entry
         return entry
+
+    def _new_entry(self, sandbox: Sandbox) -> _Entry:
+        # A sandbox says how many of its runs may overlap (they take turns in its code and
+        # overlap only while they wait); by default one at a time.
+        overlap = min(self.concurrency_per_sandbox, getattr(sandbox, "concurrency", 1))
+        return _Entry(sandbox, asyncio.Semaphore(max(1, overlap)))
 
     async def _compiled(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> Sandbox:
         """A new sandbox of `sources`, counted and timed in the compile metrics."""

@@ -61,7 +61,8 @@ from fnbox.sandboxes.errors import (
     error_from_json,
 )
 from fnbox.sandboxes.languages import LANGUAGES
-from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
+from fnbox.sandboxes.network import EgressSettings
+from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, SandboxKey
 from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS, Quarantine
 
 __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"]
@@ -117,6 +118,8 @@ class WorkerOptions:
     quarantine_seconds: float = QUARANTINE_SECONDS  # a workspace that got its worker killed runs apart
     languages: tuple[str, ...] = tuple(LANGUAGES)
     factory: str | None = None  # module:callable, for tests with fake sandboxes
+    egress: EgressSettings = field(default_factory=EgressSettings)
+    concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX
 
 
 class _WorkerDied(Exception):
@@ -230,6 +233,8 @@ class _Worker:
                 command += ["--python-modules", *self.options.python_modules]
         if self.options.factory:
             command += ["--factory", self.options.factory]
+        command += ["--egress", self.options.egress.to_json()]
+        command += ["--concurrency-per-sandbox", str(self.options.concurrency_per_sandbox)]
         self.process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
@@ -428,6 +433,7 @@ class WorkerPool:
         *,
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
+        egress: Sequence[str] | None = None,
     ) -> RunResult:
         """Run in the workspace's worker; see the module's docstring for `on_log` and cancelling."""
         message: dict[str, Any] = {
@@ -441,6 +447,8 @@ class WorkerPool:
             message["logs"] = True  # log frames cost a frame per entry: only for callers that follow them
         if env:
             message["env"] = dict(env)
+        if egress is not None:
+            message["egress"] = list(egress)
         timeout = limits.timeout + self.options.grace
         answer = await self._call(key, message, timeout=timeout, sources=sources, on_log=on_log)
         return protocol.result_from_json(answer["result"])

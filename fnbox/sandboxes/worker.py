@@ -38,7 +38,8 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.pool import SandboxKey, SandboxPool, SourcesMissing
+from fnbox.sandboxes.network import EgressSettings
+from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, SandboxKey, SandboxPool, SourcesMissing
 
 MEGABYTE = 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -140,6 +141,7 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
                 on_start=report_late_start,
                 on_wait=report_wait,
                 env=message.get("env"),
+                egress=_egress_entries(message.get("egress")),
             )
         except SourcesMissing:
             return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
@@ -157,6 +159,15 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     if operation == "metrics":
         return {"text": metrics.exposition().decode()}
     raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+def _egress_entries(entries: Any) -> list[str] | None:
+    """A run frame's `egress` list (the workspace's narrowing of the policy), as the pool takes it."""
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        raise SandboxCrashed("a run frame's egress must be a list of strings")
+    return entries
 
 
 def _factory(
@@ -186,6 +197,8 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         max_sandboxes=args.max_sandboxes,
         idle_timeout=args.idle_timeout,
         max_queue=args.max_queue,
+        egress=EgressSettings.from_json(args.egress).build(),
+        concurrency_per_sandbox=args.concurrency_per_sandbox,
     )
     await pool.start()
     tasks: dict[Any, asyncio.Task[None]] = {}
@@ -230,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
         "--stuck-after", type=float, help="JavaScript: seconds before a stuck isolate recycles the worker"
     )
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
+    parser.add_argument("--egress", default="{}", help="the outbound settings, as EgressSettings JSON")
+    parser.add_argument("--concurrency-per-sandbox", type=int, default=CONCURRENCY_PER_SANDBOX)
     args = parser.parse_args(argv)
 
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,9 @@ logger = logging.getLogger("fnbox")
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     """Build the app; `runtime` lets tests and embedders bring their own."""
     settings = settings or load_settings()
-    runtime = runtime or Runtime(settings.data_dir, options=settings.runtime)
+    # A function may never reach fnbox's own listening socket, whatever FUNCTIONS_EGRESS allows.
+    own = dataclasses.replace(settings.runtime, egress_own=((settings.host, settings.port),))
+    runtime = runtime or Runtime(settings.data_dir, options=own)
     tokens = TokenStore(settings.data_dir, admin_token=settings.admin_token)
     metrics.per_workspace(settings.metrics_per_workspace)
 

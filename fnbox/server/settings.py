@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fnbox.logs import FORMATS
+from fnbox.sandboxes.egress import EgressPolicy
 from fnbox.sandboxes.js.names import KNOWN_MODULES, NODE_MODULES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.workspaces.runtime import RuntimeOptions
@@ -109,6 +110,11 @@ def _optional_directory(text: str) -> str | None:
         return None
     if not os.path.isdir(text.strip()):
         raise ValueError("no such directory")
+    return text.strip()
+
+
+def _egress(text: str) -> str:
+    EgressPolicy.parse(text)  # raises ValueError naming the entry that is none of the forms
     return text.strip()
 
 
@@ -418,6 +424,33 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.executions_per_workspace",
         _positive_int,
         "asynchronous executions of one workspace running at once",
+    ),
+    Setting(
+        "FUNCTIONS_EGRESS",
+        "runtime.egress",
+        _egress,
+        "where functions may send HTTP requests: `public` (public addresses after DNS resolution), `none`, "
+        "or a comma-separated allow-list of hosts, `*.domain` patterns, addresses and CIDR ranges "
+        "(see [Outbound access](#outbound-access))",
+    ),
+    Setting("FUNCTIONS_EGRESS_MAX_REQUESTS", "runtime.egress_max_requests", _positive_int, "outbound requests per run"),
+    Setting(
+        "FUNCTIONS_EGRESS_MAX_CONCURRENCY",
+        "runtime.egress_max_concurrency",
+        _positive_int,
+        "outbound requests of one run open at once",
+    ),
+    Setting(
+        "FUNCTIONS_EGRESS_MAX_RESPONSE_BYTES",
+        "runtime.egress_max_response_bytes",
+        parse_size,
+        "largest body of one outbound response (after decompression) or request",
+    ),
+    Setting(
+        "FUNCTIONS_CONCURRENCY_PER_SANDBOX",
+        "runtime.concurrency_per_sandbox",
+        _positive_int,
+        "runs of one workspace that overlap in its warm sandbox while they wait (on the network, a sleep)",
     ),
     Setting(
         "LOGS_LOCATION",

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fnbox.sandboxes.errors import InvalidRequest, NotFound
+from fnbox.workspaces.files import write_atomically
 
 __all__ = ["ADMIN_ID", "SCOPES", "TOKENS_FILENAME", "Principal", "TokenStore", "iso_time"]
 
@@ -217,13 +217,4 @@ class TokenStore:
             ],
             indent=1,
         )
-        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-")
-        try:
-            with os.fdopen(descriptor, "w") as file:  # mkstemp makes it 0600
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, data)  # mode 0600

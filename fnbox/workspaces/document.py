@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, Parameter
+from fnbox.sandboxes.egress import EgressPolicy
 from fnbox.sandboxes.errors import InvalidParameters, InvalidRequest
 from fnbox.sandboxes.languages import LANGUAGES, language_named
 
@@ -28,6 +29,7 @@ PARAMETER_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 MAX_FUNCTIONS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_PARAMETERS = 100
+MAX_EGRESS_ENTRIES = 100
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Workspace:
     version: str  # content hash: a changed document is a new version
     #: What each language's sandbox compiles; made once per version, used by every run.
     sources: Mapping[str, tuple[FunctionSource, ...]] = field(default_factory=dict)
+    #: The document's `egress:` list, narrowing the server's egress policy; None: not narrowed.
+    egress: tuple[str, ...] | None = None
 
     @property
     def languages(self) -> set[str]:
@@ -86,7 +90,33 @@ def parse_workspace(name: str, document: Any) -> Workspace:
     sources: dict[str, tuple[FunctionSource, ...]] = {}
     for spec in specs.values():
         sources[spec.language] = (*sources.get(spec.language, ()), spec.source())
-    return Workspace(name=name, document=document, functions=specs, version=document_version(document), sources=sources)
+    return Workspace(
+        name=name,
+        document=document,
+        functions=specs,
+        version=document_version(document),
+        sources=sources,
+        egress=_parse_egress(document.get("egress")),
+    )
+
+
+def _parse_egress(entries: Any) -> tuple[str, ...] | None:
+    """A workspace's `egress:` list: hosts, `*.domain` patterns, addresses or ranges it may reach.
+
+    It narrows the server's FUNCTIONS_EGRESS (a request must pass both), so it can never open
+    what the server refuses; an empty list turns outbound requests off for the workspace.
+    """
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or len(entries) > MAX_EGRESS_ENTRIES:
+        raise InvalidRequest(
+            f"'egress' must be a list of at most {MAX_EGRESS_ENTRIES} hosts, *.domain patterns, addresses or ranges"
+        )
+    try:
+        EgressPolicy.from_entries(entries)
+    except ValueError as exc:
+        raise InvalidRequest(f"'egress': {exc}", details={"egress": entries}) from None
+    return tuple(entry.strip() for entry in entries)
 
 
 def document_version(document: Mapping[str, Any]) -> str:

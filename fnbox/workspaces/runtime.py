@@ -38,6 +38,7 @@ from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, Overloaded, PreconditionFailed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
+from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
@@ -106,6 +107,25 @@ class RuntimeOptions:
     database_url: str | None = field(default=None, repr=False)
     #: 0: every run sees every save answered before it started, on any instance; N: at most N ms late, for throughput.
     database_max_staleness_ms: float = 0
+    #: Where functions may send requests: `public`, `none` or an allow-list (see sandboxes.egress).
+    egress: str = "public"
+    #: Per run: requests made, requests open at once, bytes of one request or response body.
+    egress_max_requests: int = 50
+    egress_max_concurrency: int = 6
+    egress_max_response_bytes: int = 10 * MEGABYTE
+    #: Runs of one warm sandbox that may overlap while they wait (on the network, a sleep).
+    concurrency_per_sandbox: int = 32
+    #: (host, port) pairs fnbox itself listens on, never reachable by a function; the server sets them.
+    egress_own: tuple[tuple[str, int], ...] = ()
+
+    def egress_settings(self) -> EgressSettings:
+        return EgressSettings(
+            policy=self.egress,
+            max_requests=self.egress_max_requests,
+            max_concurrency=self.egress_max_concurrency,
+            max_bytes=self.egress_max_response_bytes,
+            own=self.egress_own,
+        )
 
 
 def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] | None = None) -> Pool:
@@ -121,6 +141,8 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 node_modules=options.node_modules,
                 python_memory_mb=options.python_memory_mb,
                 js_rss_mb=options.js_worker_rss_mb,
+                egress=options.egress_settings(),
+                concurrency_per_sandbox=options.concurrency_per_sandbox,
                 quarantine_seconds=options.quarantine_seconds,
             )
         )
@@ -130,6 +152,8 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
         max_sandboxes=options.max_warm_sandboxes,
         idle_timeout=options.idle_timeout,
         max_queue=options.max_queue,
+        egress=options.egress_settings().build(),
+        concurrency_per_sandbox=options.concurrency_per_sandbox,
     )
 
 
@@ -510,14 +534,23 @@ class Runtime:
         on_log: Callable[[LogEntry], None] | None = None,
     ) -> RunResult:
         env = self.secrets.values(current.name)
+        # Only when the document narrows the egress policy: a pool without outbound access need not take it.
+        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
         if not env:
             return await self.pool.run(
-                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
             )
         live = None if on_log is None else _redacting(on_log, env)
         try:
             outcome = await self.pool.run(
-                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=live, env=env
+                key,
+                current.sources[spec.language],
+                function,
+                parameters,
+                self.limits(spec),
+                on_log=live,
+                env=env,
+                **narrowed,
             )
         except FnboxError as exc:
             redact_error(exc, env)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from fnbox.sandboxes.errors import FnboxError, InvalidRequest, NotFound
 from fnbox.workspaces.document import check_workspace_name
+from fnbox.workspaces.files import write_atomically
 
 __all__ = ["KEY_FILENAME", "REDACTED", "SECRETS_FILENAME", "SecretStore", "redact", "redact_error"]
 
@@ -160,16 +160,7 @@ class SecretStore:
             indent=1,
         )
         self.root.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.root, prefix=".secrets-")
-        try:
-            with os.fdopen(descriptor, "w") as file:  # mkstemp makes it 0600
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, data)  # mode 0600
 
 
 def check_key(text: str) -> str:

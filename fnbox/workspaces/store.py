@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import yaml
 from fnbox.sandboxes.errors import InsufficientStorage, InvalidRequest
 from fnbox.workspaces import yaml_text
 from fnbox.workspaces.document import document_version
+from fnbox.workspaces.files import fsync_folder, write_atomically
 from fnbox.workspaces.stores import check_expected
 
 __all__ = ["FileStore", "StoredDocumentError"]
@@ -78,7 +78,7 @@ class FileStore:
                 folder.mkdir(exist_ok=True)
             self._write(folder, text)
             if created:
-                _fsync_folder(self.root)  # the new folder's entry must outlive a power loss too
+                fsync_folder(self.root)  # the new folder's entry must outlive a power loss too
         except OSError as exc:
             if created:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -86,17 +86,7 @@ class FileStore:
 
     @staticmethod
     def _write(folder: Path, text: str) -> None:
-        descriptor, temporary = tempfile.mkstemp(prefix=".workspace-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, folder / FILENAME)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_folder(folder)
+        write_atomically(folder / FILENAME, text)
 
     def delete(self, name: str, *, expected: str | None = None) -> bool:
         if expected is not None:
@@ -108,7 +98,7 @@ class FileStore:
         trash = self.root / f".deleted-{name}-{uuid.uuid4().hex}"
         try:
             os.replace(folder, trash)
-            _fsync_folder(self.root)
+            fsync_folder(self.root)
         except OSError as exc:
             raise storage_error(exc, f"workspace {name!r}") from exc
         shutil.rmtree(trash, ignore_errors=True)
@@ -137,11 +127,3 @@ def storage_error(exc: OSError, what: str) -> Exception:
             details={"reason": "read-only"},
         )
     return exc
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -210,6 +210,32 @@ RUN_ESCAPES = [
     ("import math\nmath.pi = 3", "cannot modify", "monkeypatch-module"),
     ("log.info = print", "cannot modify", "monkeypatch-log"),
     ("int.x = 1", "cannot modify", "monkeypatch-builtin-type"),
+    # The HTTP clients: shared classes and modules stay read-only, no way to their transport.
+    ("import requests\nrequests.get = print", "cannot modify", "monkeypatch-requests"),
+    ("import requests\nrequests.Session.request = print", "cannot modify", "monkeypatch-requests-session-class"),
+    (
+        "import requests\nrequests.structures.CaseInsensitiveDict.get = print",
+        "cannot modify",
+        "monkeypatch-headers-class",
+    ),
+    ("import requests\nrequests.exceptions.HTTPError.x = 1", "cannot modify", "monkeypatch-requests-exception"),
+    ("import urllib.request\nurllib.request.urlopen = print", "cannot modify", "monkeypatch-urlopen"),
+    ("import requests\nreturn requests.adapters", "transport adapters open their own connections", "requests-adapters"),
+    ("import requests\nreturn requests.packages.urllib3", "has no member 'packages'", "requests-packages"),
+    ("import urllib.request\nreturn urllib.request.build_opener()", "has no member 'build_opener'", "urllib-opener"),
+    (
+        "import urllib.request\nreturn urllib.request.urlopen('file:///etc/passwd').read()",
+        "http and https",
+        "urlopen-file",
+    ),
+    ("import requests\nreturn requests.get('http://x.test/', verify=False)", "verify=False", "requests-no-verify"),
+    (
+        "import requests\nreturn requests.get('http://x.test/', proxies={'http': 'http://10.0.0.1'})",
+        "proxies=",
+        "proxies",
+    ),
+    ("import requests\nreturn requests.get('http://169.254.169.254/latest/')", "egress", "requests-metadata"),
+    ("import requests\nreturn requests.get('http://x.test/', headers={'X': 'a\\r\\nHost: y'})", "line break", "crlf"),
 ]
 
 

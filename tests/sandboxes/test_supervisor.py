@@ -458,3 +458,26 @@ def test_calls_queued_behind_a_run_that_broke_its_sandbox_get_a_rebuilt_one_with
 
     results, later = supervised(scenario, workers=1, factory=None)
     assert results[1:] == ["hi"] * 3 and later == "hi"
+
+
+@pytest.mark.parametrize(
+    "language, busy",
+    [
+        ("javascript", "const end = Date.now() + 850; while (Date.now() < end) {} return 'done';"),
+        (
+            "python",
+            "import time\nend = time.perf_counter() + 0.85\nwhile time.perf_counter() < end:\n    pass\nreturn 'done'",
+        ),
+    ],
+)
+def test_a_call_waiting_inside_its_sandbox_for_a_turn_has_its_deadline_from_its_start(language, busy):
+    # Runs of a sandbox may overlap (they wait inside it for their turn): the supervisor's
+    # deadline of a call counts from when it gets the turn, not from when it was let in.
+    sources = [FunctionSource(name="busy", code=busy)]
+    limits = Limits(timeout=1.0, memory=2**26)
+
+    async def scenario(pool):
+        calls = [pool.run(SandboxKey("w", language, "v1"), sources, "busy", {}, limits) for _ in range(2)]
+        return [outcome.result for outcome in await asyncio.gather(*calls)]
+
+    assert supervised(scenario, workers=1, factory=None, languages=(language,)) == ["done", "done"]

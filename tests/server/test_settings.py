@@ -102,6 +102,37 @@ def test_sizes_parse_like_the_model_service(text, size):
     assert parse_size(text) == size
 
 
+def test_the_outbound_settings_are_read():
+    runtime = load_settings(
+        environ={
+            "FUNCTIONS_EGRESS": "api.example.com, *.stripe.com, 10.0.0.0/8",
+            "FUNCTIONS_EGRESS_MAX_REQUESTS": "5",
+            "FUNCTIONS_EGRESS_MAX_CONCURRENCY": "2",
+            "FUNCTIONS_EGRESS_MAX_RESPONSE_BYTES": "1mb",
+            "FUNCTIONS_CONCURRENCY_PER_SANDBOX": "8",
+        }
+    ).runtime
+    assert runtime.egress == "api.example.com, *.stripe.com, 10.0.0.0/8"
+    assert (runtime.egress_max_requests, runtime.egress_max_concurrency) == (5, 2)
+    assert runtime.egress_max_response_bytes == 1024 * 1024 and runtime.concurrency_per_sandbox == 8
+    assert runtime.egress_settings().build().policy.mode == "list"
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("FUNCTIONS_EGRESS", "public, none"),
+        ("FUNCTIONS_EGRESS", "http://api.example.com/"),
+        ("FUNCTIONS_EGRESS_MAX_REQUESTS", "0"),
+        ("FUNCTIONS_EGRESS_MAX_RESPONSE_BYTES", "huge"),
+        ("FUNCTIONS_CONCURRENCY_PER_SANDBOX", "-2"),
+    ],
+)
+def test_a_bad_outbound_setting_names_its_variable(variable, value):
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(environ={variable: value})
+
+
 def test_the_bounds_on_records_and_connections_are_read():
     settings = load_settings(
         environ={

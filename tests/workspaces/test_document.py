@@ -173,3 +173,16 @@ def test_each_language_is_known_by_its_aliases_and_refuses_its_reserved_names():
         parse_workspace("w", {"functions": {"_f": {"language": "python", "code": "return 1"}}})
     with pytest.raises(InvalidRequest, match="reserved in javascript"):
         parse_workspace("w", {"functions": {"setTimeout": {"code": "return 1"}}})
+
+
+def test_a_workspace_may_narrow_the_egress_policy_with_a_list():
+    document = {"egress": ["api.example.com", "*.stripe.com", "127.0.0.1"], "functions": {}}
+    assert parse_workspace("w", document).egress == ("api.example.com", "*.stripe.com", "127.0.0.1")
+    assert parse_workspace("w", {"functions": {}}).egress is None
+    assert parse_workspace("w", {"egress": [], "functions": {}}).egress == ()
+
+
+@pytest.mark.parametrize("egress", ["public", ["public"], ["http://x.test/"], [1], ["*."], ["a"] * 101])
+def test_a_bad_egress_list_is_refused(egress):
+    with pytest.raises(InvalidRequest, match="egress"):
+        parse_workspace("w", {"egress": egress, "functions": {}})

@@ -7,6 +7,7 @@ import pytest
 
 from fnbox.database import Database
 from fnbox.sandboxes.errors import InsufficientStorage, PreconditionFailed
+from fnbox.workspaces import files as files_module
 from fnbox.workspaces import store as store_module
 from fnbox.workspaces.document import document_version
 from fnbox.workspaces.pgstore import PgStore
@@ -152,8 +153,9 @@ def test_a_save_or_delete_with_an_expected_version_happens_only_on_that_version(
 
 def test_a_new_workspace_folder_is_fsynced_into_its_parent(tmp_path, monkeypatch):
     synced = []
-    real = store_module._fsync_folder
-    monkeypatch.setattr(store_module, "_fsync_folder", lambda folder: (synced.append(folder), real(folder)))
+    real = files_module.fsync_folder
+    for module in (store_module, files_module):
+        monkeypatch.setattr(module, "fsync_folder", lambda folder: (synced.append(folder), real(folder)))
     FileStore(tmp_path).save("new", DOCUMENT)
     assert synced == [tmp_path / "new", tmp_path]
 

@@ -77,6 +77,11 @@ def set_env_call(env: str) -> str:
     return f"$fnbox.setEnv({_js(env)})"
 
 
+def arrived_call(call_id: int) -> str:
+    """The eval that tells the isolate an asynchronous host call (a request, a lookup) has ended."""
+    return f"$fnbox.arrived({int(call_id)})"
+
+
 def run_call(run_id: int, function: int, request: str) -> str:
     """The eval of a run whose request is too big for the mailbox."""
     return f"$fnbox.run({run_id},{function},{_js(request)})\n//# sourceURL=fnbox:run"

@@ -174,6 +174,11 @@ class Context:
         if self.inbox.host is not None:
             self.inbox.host.deadline = deadline
 
+    def set_network(self, network: Any) -> None:
+        """The outbound requests of the run about to start (a hostnet.JsNetwork), or None after it."""
+        if self.inbox.host is not None:
+            self.inbox.host.network = network
+
     def set_memory_limit(self, limit: int) -> None:
         """The limit of the run about to start: V8's heap, and the ArrayBuffers runtime.js counts."""
         if limit != self.memory_limit:

@@ -26,7 +26,16 @@ from typing import Any
 
 from fnbox.sandboxes.js.engine import SharedMemory
 
-__all__ = ["HOST_CAPACITY", "HOST_HEADER", "MAX_HOST_TEXT", "REMAINING", "HostChannel", "HostError", "Op"]
+__all__ = [
+    "CURRENT_NETWORK",
+    "HOST_CAPACITY",
+    "HOST_HEADER",
+    "MAX_HOST_TEXT",
+    "REMAINING",
+    "HostChannel",
+    "HostError",
+    "Op",
+]
 
 #: UTF-16 units of one piece (the host region's text: 64 KiB).
 HOST_CAPACITY = 32 * 1024
@@ -43,6 +52,8 @@ _libc: Any = None
 #: (pbkdf2, scrypt) to refuse work that would run past it: the isolate's thread cannot be
 #: stopped while Python works, and a worker whose run overruns is killed.
 REMAINING: ContextVar[float] = ContextVar("REMAINING", default=float("inf"))
+#: The outbound requests of the run making the current call (see hostnet.py).
+CURRENT_NETWORK: ContextVar[Any] = ContextVar("CURRENT_NETWORK", default=None)
 _COMMAND, _LENGTH, _MORE, _TOTAL, _OFFSET = range(5)
 
 
@@ -76,6 +87,8 @@ class HostChannel:
         self.calls = 0
         #: When the current run's timeout passes (time.perf_counter()); set as it starts.
         self.deadline = float("inf")
+        #: The current run's outbound requests (a hostnet.JsNetwork), if it may make any.
+        self.network: Any = None
 
     def on_call(self) -> None:
         header = self._header
@@ -112,6 +125,7 @@ class HostChannel:
     def _answer_for(self, request: bytes) -> str:
         budget = max(min(self._memory_limit() // 4, MAX_HOST_TEXT), 1024)
         REMAINING.set(self.deadline - time.perf_counter())
+        CURRENT_NETWORK.set(self.network)
         try:
             op, args = _parse(request)
             value = op(args, budget)

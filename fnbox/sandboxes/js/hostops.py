@@ -312,6 +312,13 @@ _ELSEWHERE = {
     "urlParse": "hosturl",
     "urlSet": "hosturl",
     "domain": "hosturl",
+    "fetchStart": "hostnet",
+    "fetchBody": "hostnet",
+    "fetchTake": "hostnet",
+    "fetchRead": "hostnet",
+    "fetchDrop": "hostnet",
+    "lookup": "hostnet",
+    "lookupTake": "hostnet",
 }
 
 

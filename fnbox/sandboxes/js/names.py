@@ -51,7 +51,7 @@ SANDBOX_GLOBALS = """
     cache console setTimeout clearTimeout setInterval clearInterval $fnbox $fnbox_gc
     require process Buffer URL URLSearchParams TextEncoder TextDecoder atob btoa structuredClone
     queueMicrotask Event EventTarget AbortController AbortSignal DOMException performance
-    setImmediate clearImmediate Blob crypto CryptoKey
+    setImmediate clearImmediate Blob crypto CryptoKey fetch Request Response Headers FormData File
 """
 
 RESERVED_NAMES: frozenset[str] = frozenset((_KEYWORDS + _STANDARD_GLOBALS + SANDBOX_GLOBALS).split())

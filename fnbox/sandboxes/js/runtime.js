@@ -1128,8 +1128,20 @@
     env = freeze(parse(json));
   }
 
+  // Asynchronous host calls (outbound requests, DNS lookups: see hostnet.py) end with
+  // Python posting `$fnbox.arrived(id)`; the library's handler settles that call's promise.
+  // User code can call it too: the handler then finds the call still running, and waits on.
+  let arrivals = null;
+  function arrived(id) {
+    if (current !== null && arrivals !== null) arrivals(id);
+  }
+
   const internals = freeze({
     host: hostCall,
+    onArrival: (handler) => {
+      if (arrivals === null) arrivals = handler;
+    },
+    log: (level, message) => record(level, [message]),
     env: () => env,
     lib,
     require,
@@ -1171,6 +1183,7 @@
       buffer: ["Buffer"],
       url: ["URL", "URLSearchParams"],
       webcrypto: ["crypto", "CryptoKey"],
+      fetch: ["fetch", "Request", "Response", "Headers", "FormData", "File"],
       process: ["process"],
     };
     for (const library of keys(GLOBALS)) {
@@ -1201,7 +1214,7 @@
   constant("setInterval", (callback, delay, ...args) => schedule(callback, delay, args, true));
   constant("clearTimeout", (id) => cancel(id));
   constant("clearInterval", (id) => cancel(id));
-  constant("$fnbox", freeze({ define, go, run, abandon, take, allow, setEnv }));
+  constant("$fnbox", freeze({ define, go, run, abandon, take, allow, setEnv, arrived }));
   installLibrary();
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;

@@ -29,7 +29,7 @@ import asyncio
 import itertools
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +55,11 @@ from fnbox.sandboxes.errors import (
 from fnbox.sandboxes.js import codegen, outcome
 from fnbox.sandboxes.js.context import Context
 from fnbox.sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
+from fnbox.sandboxes.js.hostnet import JsNetwork
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, Mail
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
+from fnbox.sandboxes.network import Egress
 
 __all__ = ["JsSandbox", "compile_workspace"]
 
@@ -174,6 +176,9 @@ ENV_TIMEOUT = 1.0
 class JsSandbox:
     """One workspace version's JS functions; see the module docstring for how a run goes."""
 
+    #: Its runs are given their outbound access (fetch, http, dns: see hostnet.py).
+    reaches_network = True
+
     def __init__(self, context: Context, functions: Sequence[FunctionSource]) -> None:
         self.errors: dict[str, CompilationError] = context.errors
         self.broken = False
@@ -187,6 +192,10 @@ class JsSandbox:
         self._finalizer = self._finalize(context)
         #: The isolate whose `process.env` is set, and to what (a JSON object's text).
         self._env_of: tuple[Context, str] = (context, "{}")
+        #: The outbound requests of the run in progress, if it may make any.
+        self._network: JsNetwork | None = None
+        #: Called (from any thread, with the run's loop) when the run starts a request or lookup.
+        self.on_waiting: Callable[[asyncio.AbstractEventLoop], None] | None = None
 
     def _finalize(self, context: Context) -> weakref.finalize:
         finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
@@ -203,6 +212,7 @@ class JsSandbox:
         *,
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
+        outbound: Egress | None = None,
     ) -> RunResult:
         if function not in self._names:
             details = {"function": function}
@@ -215,13 +225,39 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         await self._slot.acquire()
-        live = None if on_log is None else LiveLog(asyncio.get_running_loop(), on_log)
+        loop = asyncio.get_running_loop()
+        live = None if on_log is None else LiveLog(loop, on_log)
+        if outbound is not None:
+            self._network = JsNetwork(
+                loop,
+                outbound,
+                time.perf_counter() + limits.timeout,
+                self._arrived,
+                on_start=self.on_waiting,
+                memory=limits.memory,
+            )
         try:
             return await self._run(function, request, limits, live, codegen.request(env or {}))
         finally:
+            network, self._network = self._network, None
+            if network is not None:
+                self._context.set_network(None)
+                await network.end()
             self._slot.release()
             if live is not None:
                 live.close()
+
+    def waiting_on_network(self) -> bool:
+        """Whether the run in progress waits on an outbound request or lookup."""
+        network = self._network
+        return network is not None and network.waiting()
+
+    def _arrived(self, call_id: int) -> None:
+        """An outbound request or lookup of the run has ended: wake the promise awaiting it."""
+        try:
+            self._context.engine.start_eval(codegen.arrived_call(call_id), _ignore)
+        except EngineError:
+            pass  # the isolate is closing: the run ends anyway
 
     async def _run(
         self, function: str, request: str, limits: Limits, live: LiveLog | None, env: str = "{}"
@@ -272,6 +308,7 @@ class JsSandbox:
             run.start_wait += len(source) / 10e6
         context.set_memory_limit(limits.memory)
         context.set_deadline(started + limits.timeout)
+        context.set_network(self._network)
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
@@ -462,6 +499,10 @@ class JsSandbox:
         if run is not None:
             resolve_threadsafe(run.loop, run.future, _CLOSED)
         context.engine.close(wait=0.0 if self.broken else CLOSE_WAIT)
+
+
+def _ignore(value: Any) -> None:
+    pass
 
 
 def _close_context(building: asyncio.Future[Context]) -> None:

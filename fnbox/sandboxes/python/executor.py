@@ -3,20 +3,32 @@
 Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so one run stuck
 in C code would hold the process open; these are daemon threads. Each one also sets a
 bounded decimal context, since decimal contexts are per thread.
+
+A run that waits (on the network, a sleep, its turn in a sandbox whose runs overlap) says
+so with `blocking()`: its thread no longer counts against the threads that run code, so
+another workspace's run gets a thread of its own instead of waiting behind the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import decimal
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fnbox.sandboxes.python.sizes import decimal_context
+
+#: Threads at most, waiting ones included (each reserves a stack under the worker's memory cap).
+MAX_THREADS = 256
+#: Bytes of a run thread's stack. Under a worker's RLIMIT_AS every stack counts whole: at
+#: glibc's default of 8 MiB, 512 MB hold about 50 threads, too few for runs that wait;
+#: 4 MiB holds the deepest recursion the sandbox allows (its recursion limit comes first).
+STACK_SIZE = 4 * 1024 * 1024
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
@@ -29,6 +41,7 @@ class Executor:
         self._lock = threading.Lock()  # a C lock: threading.Semaphore costs microseconds
         self._idle = 0
         self._threads = 0
+        self._blocked = 0  # threads inside blocking()
         self._max_threads = max_threads
 
     def submit(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -37,18 +50,34 @@ class Executor:
         with self._lock:
             if self._idle:
                 self._idle -= 1  # an idle thread will take the job
-            elif self._threads < self._max_threads:
+            elif self._threads - self._blocked < self._max_threads and self._threads < MAX_THREADS:
                 self._start_thread()
         self._jobs.put((loop, future, function, args))
         return future
 
+    @contextlib.contextmanager
+    def blocking(self) -> Iterator[None]:
+        """Around a wait of a thread of this executor: a job waiting for a thread gets a new one."""
+        with self._lock:
+            self._blocked += 1
+            if self._jobs.qsize() > self._idle and self._threads < MAX_THREADS:
+                self._start_thread()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._blocked -= 1
+
     def _start_thread(self) -> None:
+        previous = threading.stack_size(STACK_SIZE)
         try:
             threading.Thread(target=self._work, name=f"fnbox-python-{self._threads + 1}", daemon=True).start()
         except RuntimeError:  # "can't start new thread": RLIMIT_AS covers thread stacks too
             if self._threads == 0:
                 raise MemoryError("no thread could be started for the run (the worker is out of memory)") from None
             return  # the job waits for a busy thread; the watchdog answers if none frees up
+        finally:
+            threading.stack_size(previous)
         self._threads += 1
 
     def _work(self) -> None:

@@ -48,6 +48,9 @@ _SPECIAL = (
     }
 )
 _WRITABLE_TYPES = frozenset({dict, list, bytearray, deque, Counter})
+#: Library classes whose instances are made for one run and belong to it (a requests
+#: Session, its headers), which user code may modify as its own objects: never the classes.
+LIBRARY_INSTANCE_TYPES: set[type] = set()
 _WRITABLE_BASES = (dict, list, bytearray, deque)
 
 
@@ -146,7 +149,12 @@ class Guards:
         the process: a write there would leak into other workspaces.
         """
         kind = type(obj)
-        if kind in _WRITABLE_TYPES or kind in self.user_classes or isinstance(obj, _WRITABLE_BASES):
+        if (
+            kind in _WRITABLE_TYPES
+            or kind in self.user_classes
+            or isinstance(obj, _WRITABLE_BASES)
+            or kind in LIBRARY_INSTANCE_TYPES
+        ):
             return obj
         if isinstance(obj, type) and obj in self.user_classes:
             return obj

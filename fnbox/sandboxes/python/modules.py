@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
-from fnbox.sandboxes.python import library_data, library_text
+from fnbox.sandboxes.python import library_data, library_http, library_text, turns
 from fnbox.sandboxes.python.guards import Deadline, Guards
 from fnbox.sandboxes.python.sizes import MAX_INT_BITS, GuardedType, decimal_context, int_bits, too_big
 
@@ -70,6 +70,7 @@ ALLOWED_MODULES: tuple[str, ...] = (
     "pprint",
     "random",
     "re",
+    "requests",
     "secrets",
     "statistics",
     "string",
@@ -77,7 +78,9 @@ ALLOWED_MODULES: tuple[str, ...] = (
     "time",
     "typing",
     "unicodedata",
+    "urllib.error",
     "urllib.parse",
+    "urllib.request",
     "uuid",
     "zoneinfo",
 )
@@ -85,7 +88,7 @@ ALLOWED_MODULES: tuple[str, ...] = (
 #: imports `_strptime`, datetime.timetuple() `time`): they get the real module, and user code
 #: never sees it (its own imports are checked when it is saved).
 HOST_IMPORTS = frozenset({"_strptime", "time"})
-_BUILDERS = {**library_data.BUILDERS, **library_text.BUILDERS}
+_BUILDERS = {**library_data.BUILDERS, **library_text.BUILDERS, **library_http.BUILDERS}
 
 #: Members of the older vetted modules that are left out, and why each is dangerous.
 LEFT_OUT: dict[str, dict[str, str]] = {
@@ -104,6 +107,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
     "json": {"JSONDecoder": "cls= hooks are not vetted", "JSONEncoder": "cls= hooks are not vetted"},
     **library_data.LEFT_OUT,
     **library_text.LEFT_OUT,
+    **library_http.LEFT_OUT,
 }
 #: Seconds of one slice of `time.sleep` in user code.
 SLEEP_SLICE = 0.05
@@ -391,16 +395,13 @@ class Modules:
         """
         if not isinstance(seconds, (int, float)) or not seconds >= 0:
             time.sleep(seconds)  # refused as time.sleep refuses it
-        ns = self.guards.ns
-        end = time.perf_counter() + min(seconds, 1e9)
-        while True:
-            step = min(end, ns["_deadline_"]) - time.perf_counter()
-            if step <= SLEEP_SLICE:
-                break
-            time.sleep(SLEEP_SLICE)
-        time.sleep(max(step, 0))
-        if end >= ns["_deadline_"]:
-            raise Deadline
+        run = turns.current()
+        if run is None or not run.has_turn or seconds == 0:  # sleep(0) yields nothing worth a turn
+            ns = self.guards.ns
+            _sleep_until(time.perf_counter() + min(seconds, 1e9), lambda: ns["_deadline_"])
+            return
+        with run.waiting():  # the other runs of the sandbox go on meanwhile
+            _sleep_until(time.perf_counter() + min(seconds, 1e9), lambda: run.deadline)
 
     def _check_bits(self, what: str, bits: float) -> None:
         if bits > MAX_INT_BITS:
@@ -445,6 +446,18 @@ class Modules:
         if "cls" in kwargs:
             raise TypeError("json.loads(cls=...) is not available in fnbox functions")
         return json.loads(text, **kwargs)
+
+
+def _sleep_until(end: float, deadline: Callable[[], float]) -> None:
+    """Sleep until `end` (perf_counter), in slices, reading the deadline after each: a cancel moves it to now."""
+    while True:
+        step = min(end, deadline()) - time.perf_counter()
+        if step <= SLEEP_SLICE:
+            break
+        time.sleep(SLEEP_SLICE)
+    time.sleep(max(step, 0))
+    if end >= deadline():
+        raise Deadline
 
 
 def localcontext(ctx: Any = None, **settings: Any) -> contextlib.AbstractContextManager[Any]:

@@ -14,6 +14,10 @@ deadline moved to now, so its next check raises `Deadline`; one still going CANC
 seconds later (in host code) gets `Deadline` raised into its thread and the sandbox is
 marked broken, as with the watchdog.
 
+Runs overlap while they wait (outbound requests, `time.sleep`): see turns.py. The pool
+gives a sandbox up to FUNCTIONS_CONCURRENCY_PER_SANDBOX runs at once; their user code takes
+turns, each with its own deadline, `env`, logs, budget and outbound session.
+
 `limits.memory` only scales the size guards here: an in-process run cannot be capped
 for real; the worker processes' OS limit does that. A run that hits that limit gets a
 real MemoryError, answered as MemoryLimitExceeded once its frames are freed; its sandbox
@@ -25,9 +29,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
-from types import MappingProxyType
 from typing import Any
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
@@ -41,6 +45,8 @@ from fnbox.sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
+from fnbox.sandboxes.network import Egress
+from fnbox.sandboxes.pool import QUEUE_WAIT
 from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
@@ -49,7 +55,13 @@ from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.results import NotJSON, error_message, format_stack, to_json, user_frames
 from fnbox.sandboxes.python.sizes import TooBig
 from fnbox.sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
+from fnbox.sandboxes.python.turns import Run, Turns, set_current
 
+#: Runs of this process that may overlap another run of their own sandbox. Each holds a
+#: thread while it waits, and a worker's memory cap holds about 90 of them (see executor.py):
+#: past this many, such runs wait for a thread on the event loop, and a sandbox's first run,
+#: a neighbour's hello, always finds one.
+MAX_OVERLAPPING = 48
 #: How long after the timeout the watchdog gives up on the thread.
 WATCHDOG_GRACE = 0.25
 #: How long a cancelled run has to reach a deadline check before it is interrupted.
@@ -58,23 +70,15 @@ CANCEL_WAIT = 0.5
 _Entry = tuple[Callable[..., Any], tuple[str, ...]]
 
 
-class _Job:
-    """One run, as its caller's loop and its thread share it (under the sandbox's thread lock)."""
-
-    __slots__ = ("cancelled", "env", "interrupted", "label", "live", "started", "thread_id")
-
-    def __init__(self, live: LiveLog | None, label: str | None, env: Mapping[str, str] | None = None) -> None:
-        self.live = live
-        self.env = MappingProxyType(dict(env or {}))  # `env` of the run: read-only
-        self.label = label  # the name its thread takes while it runs (sandboxes.base.RUN_LABEL)
-        self.thread_id: int | None = None  # while its thread runs it
-        self.started = 0.0
-        self.cancelled = False
-        self.interrupted = False  # Deadline raised into its thread from outside
-
-
 class PythonSandbox:
-    """Compiled once, run many times; one run at a time (the pool sees to that)."""
+    """Compiled once, run many times; runs overlap only while they wait (see turns.py)."""
+
+    #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+    concurrency = 1 << 16
+    #: Its runs are given their outbound access (see Sandbox.run).
+    reaches_network = True
+    #: It calls `on_start` once a run has the sandbox's turn (see Sandbox).
+    reports_start = True
 
     def __init__(self, functions: Sequence[FunctionSource], allowed_modules: frozenset[str]) -> None:
         self.errors: dict[str, CompilationError] = {}
@@ -98,9 +102,16 @@ class PythonSandbox:
             exec(compiled.code, self._namespace)  # only defines the function
             self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
             self._sources[compiled.filename] = (function.name, compiled.lines)
-        self._run_lock = threading.Lock()
         self._thread_lock = threading.Lock()
+        self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
+        self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
         self._closed = False
+
+    def _set_collector(self, collector: LogCollector) -> None:
+        self._output.collector = collector
+
+    def _stuck(self) -> None:
+        self.broken = True
 
     async def run(
         self,
@@ -110,6 +121,9 @@ class PythonSandbox:
         *,
         on_log: OnLog | None = None,
         env: Mapping[str, str] | None = None,
+        outbound: Egress | None = None,
+        on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         entry = self._functions.get(function)
         if entry is None:
@@ -124,7 +138,45 @@ class PythonSandbox:
                 f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0
             )
         loop = asyncio.get_running_loop()
-        job = _Job(None if on_log is None else LiveLog(loop, on_log), RUN_LABEL.get(), env)
+        overlapping = self._in_flight > 0
+        self._in_flight += 1
+        try:
+            if not overlapping:
+                return await self._run(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
+                )
+            slots = _overlapping(loop)
+            try:
+                async with asyncio.timeout(limits.timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                message = f"function {function!r} waited {limits.timeout:g} s for a thread (runs that wait fill them)"
+                raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
+            try:
+                return await self._run(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
+                )
+            finally:
+                slots.release()
+        finally:
+            self._in_flight -= 1
+
+    async def _run(
+        self,
+        function: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        on_log: OnLog | None,
+        env: Mapping[str, str] | None,
+        outbound: Egress | None,
+        on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> RunResult:
+        live = None if on_log is None else LiveLog(loop, on_log)
+        job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
+        job.on_start, job.on_wait = on_start, on_wait
         try:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
@@ -139,21 +191,26 @@ class PythonSandbox:
             watchdog.cancel()
             if job.live is not None:
                 job.live.close()
+            await job.end()
 
-    async def _cancel(self, job: _Job) -> None:
+    async def _cancel(self, job: Run) -> None:
         """Stop a run whose caller gave up: see the module's docstring."""
         with self._thread_lock:
             job.cancelled = True  # if it has not started, it never will
             if job.thread_id is None:
                 return
-            self._namespace["_deadline_"] = 0.0
+            job.deadline = 0.0
+            if job.has_turn:
+                self._namespace["_deadline_"] = 0.0
+        job.cancel_requests()
         try:
             give_up = perf_counter() + CANCEL_WAIT
             while job.thread_id is not None and perf_counter() < give_up:
                 await asyncio.sleep(0.005)
         finally:
             with self._thread_lock:
-                if job.thread_id is not None:  # in host code, or cancelled again meanwhile
+                # In host code, or cancelled again meanwhile; a run waiting for its turn stops when it gets it.
+                if job.thread_id is not None and not job.away:
                     interrupt(job.thread_id, Deadline)
                     job.interrupted = True
                     self.broken = True
@@ -168,26 +225,32 @@ class PythonSandbox:
     # The part that runs on the worker thread.
 
     def _run_sync(
-        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: _Job
+        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: Run
     ) -> RunResult | None:
-        if not self._run_lock.acquire(timeout=limits.timeout):
-            message = "the previous run of this sandbox is still going"
-            raise TimeoutExceeded(message, details={"function": name}, logs=[], duration=0.0)
+        wait = max(limits.timeout, QUEUE_WAIT)
+        if not self._turns.take(job, wait):
+            message = f"waited {wait:g} s for a turn in the workspace's sandbox without getting one"
+            raise Overloaded(message, details={"function": name}, logs=[], duration=0.0)
         try:
-            collector = self._output.collector = LogCollector(live=job.live)
-            self._budget.set_memory(limits.memory)
             with self._thread_lock:
                 if job.cancelled:
                     return None  # nobody waits for it any more
                 job.thread_id = threading.get_ident()
                 job.started = perf_counter()
-                self._namespace["_deadline_"] = job.started + limits.timeout
-                self._namespace["env"] = job.env
+                job.deadline = job.started + limits.timeout
+                self._turns.install(job)
+            if job.on_start is not None:
+                try:
+                    job.loop.call_soon_threadsafe(job.on_start)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
             if job.label is not None:
                 name_thread(job.label)
+            set_current(job)
             try:
-                return self._call(name, entry, parameters, limits, collector, job.started)
+                return self._call(name, entry, parameters, limits, job.collector, job.started)
             finally:
+                set_current(None)
                 if job.label is not None:
                     name_thread(IDLE_THREAD_NAME)
                 with self._thread_lock:
@@ -195,7 +258,7 @@ class PythonSandbox:
                     if job.interrupted:  # the watchdog or a cancel fired: clear a still pending Deadline
                         interrupt(threading.get_ident(), None)
         finally:
-            self._run_lock.release()
+            self._turns.give(job)
 
     def _call(
         self,
@@ -272,13 +335,18 @@ class PythonSandbox:
 
     # The watchdog, on the event loop.
 
-    def _expire(self, future: asyncio.Future[RunResult], job: _Job, name: str, limits: Limits) -> None:
+    def _expire(self, future: asyncio.Future[RunResult], job: Run, name: str, limits: Limits) -> None:
         if future.done():
             return
         with self._thread_lock:
+            if job.queued:  # behind the workspace's other runs: its timeout starts with its turn
+                asyncio.get_running_loop().call_later(limits.timeout, self._expire, future, job, name, limits)
+                return
             thread_id = job.thread_id
             left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
-            if thread_id is not None and left <= 0:  # stuck: stop it at its next bytecode
+            if job.away:  # for its turn, held by a run that its own watchdog stops
+                job.cancel_requests()
+            elif thread_id is not None and left <= 0:  # stuck: stop it at its next bytecode
                 interrupt(thread_id, Deadline)
                 job.interrupted = True
                 self.broken = True  # and have the pool drop the sandbox
@@ -289,8 +357,19 @@ class PythonSandbox:
             asyncio.get_running_loop().call_later(left, self._expire, future, job, name, limits)
         else:
             message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
-            logs, duration = list(self._output.collector.entries), (perf_counter() - job.started) * 1000
+            logs, duration = list(job.collector.entries), (perf_counter() - job.started) * 1000
             future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))
+
+
+_OVERLAPPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _overlapping(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    """The slots of MAX_OVERLAPPING on this loop (an asyncio semaphore belongs to one loop)."""
+    slots = _OVERLAPPING.get(loop)
+    if slots is None:
+        slots = _OVERLAPPING[loop] = asyncio.Semaphore(MAX_OVERLAPPING)
+    return slots
 
 
 def _timeout_message(name: str, limits: Limits) -> str:

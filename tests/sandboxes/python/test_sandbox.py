@@ -319,7 +319,7 @@ def test_the_source_limit_counts_the_whole_workspace():
         ("import os", 'Import of "os"'),
         ("import json.decoder", 'Import of "json.decoder"'),
         ("from . import x", "Relative imports"),
-        ("from urllib import request", 'Import of "urllib.request"'),
+        ("from urllib import robotparser", 'Import of "urllib.robotparser"'),
         ("return ().__class__.__bases__[0].__subclasses__()", "invalid attribute name"),
         ("import random\nreturn random._os", '"_os"'),
         ("return eval('1')", "Eval"),
@@ -461,9 +461,9 @@ def test_watchdog_answers_when_host_code_runs_long():
     assert sandbox.broken and "dropped" in error.message
     fails(sandbox, error=SandboxCrashed)
     deadline = time.monotonic() + 2
-    while sandbox._run_lock.locked() and time.monotonic() < deadline:  # the thread was stopped too
+    while sandbox._turns.locked() and time.monotonic() < deadline:  # the thread was stopped too
         time.sleep(0.01)
-    assert not sandbox._run_lock.locked()
+    assert not sandbox._turns.locked()
 
 
 def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
@@ -553,20 +553,22 @@ def test_a_cancelled_run_stuck_in_host_code_is_interrupted_and_its_sandbox_dropp
     assert cancelled_after(sandbox, "f", 0.3) < 0.8
     assert sandbox.broken
     deadline = time.monotonic() + 1
-    while sandbox._run_lock.locked() and time.monotonic() < deadline:  # the thread was stopped too
+    while sandbox._turns.locked() and time.monotonic() < deadline:  # the thread was stopped too
         time.sleep(0.01)
-    assert not sandbox._run_lock.locked()
+    assert not sandbox._turns.locked()
 
 
 def test_a_cancelled_run_still_queued_never_starts():
     sandbox = workspace(
-        slow="import time\ntime.sleep(0.3)", count="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']"
+        # A busy loop holds the sandbox's turn (a sleep would give it up to the other runs).
+        slow="import time\nend = time.perf_counter() + 0.3\nwhile time.perf_counter() < end:\n    pass",
+        count="cache['n'] = cache.get('n', 0) + 1\nreturn cache['n']",
     )
 
     async def main():
         slow = asyncio.create_task(sandbox.run("slow", {}, LIMITS))
         await asyncio.sleep(0.05)
-        queued = asyncio.create_task(sandbox.run("count", {}, LIMITS))  # waits for the run lock
+        queued = asyncio.create_task(sandbox.run("count", {}, LIMITS))  # waits for the sandbox's turn
         await asyncio.sleep(0.05)
         queued.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -650,3 +652,34 @@ def test_the_allocator_is_tuned_only_under_an_address_space_limit():
         "print(tune())"
     )
     assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.strip() == "True"
+
+
+def test_a_sleeping_run_lets_the_other_runs_of_its_sandbox_go_on():
+    sandbox = workspace(
+        slow="import time\ncache['slept'] = 'started'\ntime.sleep(0.5)\nreturn env['who']",
+        count="cache['n'] = cache.get('n', 0) + 1\nreturn [cache['n'], cache.get('slept'), env['who']]",
+    )
+
+    async def main():
+        slow = asyncio.create_task(sandbox.run("slow", {}, LIMITS, env={"who": "slow"}))
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        counted = await sandbox.run("count", {}, LIMITS, env={"who": "count"})
+        waited = time.perf_counter() - started
+        return counted.result, (await slow).result, waited
+
+    counted, slept, waited = asyncio.run(main())
+    assert counted == [1, "started", "count"] and slept == "slow"
+    assert waited < 0.4  # it did not wait for the sleep to end
+
+
+def test_runs_queued_for_the_sandbox_turn_get_their_whole_timeout_once_they_start():
+    sandbox = workspace(
+        f="import time\nend = time.perf_counter() + 0.15\nwhile time.perf_counter() < end:\n    pass\nreturn 1"
+    )
+    limits = Limits(timeout=0.25, memory=64 << 20)
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run("f", {}, limits) for _ in range(3)))
+
+    assert [outcome.result for outcome in asyncio.run(main())] == [1, 1, 1]  # the last waited 0.3 s

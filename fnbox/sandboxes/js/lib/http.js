@@ -1,5 +1,5 @@
-// Node's `http` module, without outbound network for now: see net_absent.js.
+// Node's `http` client: see httpclient.js.
 (function (fnbox) {
   "use strict";
-  return fnbox.lib("net_absent").http("http");
+  return fnbox.lib("httpclient")("http");
 });

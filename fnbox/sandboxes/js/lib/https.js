@@ -1,5 +1,5 @@
-// Node's `https` module, without outbound network for now: see net_absent.js.
+// Node's `https` client: see httpclient.js.
 (function (fnbox) {
   "use strict";
-  return fnbox.lib("net_absent").http("https");
+  return fnbox.lib("httpclient")("https");
 });

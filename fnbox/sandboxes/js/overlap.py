@@ -1,0 +1,221 @@
+"""A workspace's JavaScript functions in one isolate, and in more while its runs wait.
+
+An isolate runs one run at a time (its mailbox, logs, `process.env` and timeout are the
+run's). A run that waits on the network would hold its workspace's next runs behind it,
+so when every isolate of the workspace is busy with a run that waits on an outbound
+request or lookup, the next run gets an isolate of its own: a spare one, or a new one
+compiled from the same functions (about 10 ms). Runs that compute rather than wait still
+take turns in the first isolate, as before; the pool bounds how many runs come at once
+(FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+
+Each isolate has its own `cache`: the workspace's `cache` is the first isolate's, which
+every run uses when runs do not overlap; an overlapping run sees the cache of the isolate
+it got (best effort, as a cache is anyway). Isolates beyond the first are closed when a
+run ends and more than SPARES of them are idle, or when they break.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult
+from fnbox.sandboxes.errors import CompilationError, Overloaded, SandboxCrashed
+from fnbox.sandboxes.js.names import NODE_MODULES
+from fnbox.sandboxes.js.sandbox import JsSandbox, compile_workspace
+from fnbox.sandboxes.network import Egress
+from fnbox.sandboxes.pool import QUEUE_WAIT
+
+__all__ = ["MAX_ISOLATES", "SPARES", "OverlappingJsSandbox", "compile_overlapping"]
+
+#: Isolates of one workspace at most (each costs a few MB and a thread).
+MAX_ISOLATES = 32
+#: Idle isolates beyond the first kept for the next overlapping runs.
+SPARES = 2
+#: Isolates beyond the first of their workspace in this process, all workspaces together:
+#: past it, runs wait for an isolate of their workspace, and the worker keeps its memory
+#: and CPU for the others (a neighbour's first isolate is never among them).
+MAX_SPILLED = 128
+_spilled = 0
+_spilled_lock = threading.Lock()
+
+
+def compile_overlapping(
+    functions: Sequence[FunctionSource], node_modules: Sequence[str] = NODE_MODULES
+) -> OverlappingJsSandbox:
+    return OverlappingJsSandbox(compile_workspace(functions, node_modules), functions, node_modules)
+
+
+class OverlappingJsSandbox:
+    """The Sandbox of a JavaScript workspace: its first isolate, and the ones its waiting runs spill to."""
+
+    reaches_network = True
+    #: It calls `on_start` once a run has its isolate (see Sandbox).
+    reports_start = True
+    #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+    concurrency = MAX_ISOLATES
+
+    def __init__(self, first: JsSandbox, functions: Sequence[FunctionSource], node_modules: Sequence[str]) -> None:
+        self._first = first
+        self._functions = tuple(functions)
+        self._node_modules = tuple(node_modules)
+        self._busy: set[JsSandbox] = set()
+        self._spares: list[JsSandbox] = []
+        self._count = 1  # isolates, first included
+        self._closed = False
+        self._waiters: list[asyncio.Future[None]] = []  # runs waiting for an isolate
+        self._replacing: asyncio.Future[JsSandbox] | None = None
+        first.on_waiting = self._changed_threadsafe
+
+    @property
+    def errors(self) -> Mapping[str, CompilationError]:
+        return self._first.errors
+
+    @property
+    def broken(self) -> bool:
+        return self._first.broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        self._first.broken = value
+
+    async def run(
+        self,
+        function: str,
+        parameters: Mapping[str, JSONValue],
+        limits: Limits,
+        *,
+        on_log: OnLog | None = None,
+        env: Mapping[str, str] | None = None,
+        outbound: Egress | None = None,
+        on_start: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> RunResult:
+        wait = max(limits.timeout, QUEUE_WAIT)
+        try:
+            async with asyncio.timeout(wait):
+                isolate = await self._isolate(on_wait)
+        except TimeoutError:
+            message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
+            raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
+        self._busy.add(isolate)
+        if on_start is not None:
+            on_start()
+        try:
+            return await isolate.run(function, parameters, limits, on_log=on_log, env=env, outbound=outbound)
+        finally:
+            self._busy.discard(isolate)
+            if isolate is not self._first:
+                self._put_back(isolate)
+            self._changed()
+
+    async def _isolate(self, on_wait: Callable[[], None] | None = None) -> JsSandbox:
+        """The first isolate once it is free; a spare or a new one while every busy one waits on the network."""
+        while True:
+            first = self._first
+            if first.broken and not self._closed and first not in self._busy:
+                await self._replace_first(first)  # a run before this one broke it
+                continue
+            if first not in self._busy or self._closed:
+                return first  # (a closed one answers the run why)
+            if self._all_wait():
+                if self._spares:
+                    return self._spares.pop()
+                if self._count < MAX_ISOLATES and _take_spill():
+                    try:
+                        return await self._new_isolate()
+                    except BaseException:
+                        _give_spill()
+                        raise
+            if on_wait is not None:
+                on_wait()  # queued behind the workspace's other runs: no deadline runs yet
+                on_wait = None
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    async def _replace_first(self, broken: JsSandbox) -> None:
+        """A fresh first isolate for the runs that waited behind one that broke (the pool retires
+        this sandbox, and sends later runs to a new one; these finish here)."""
+        if self._replacing is None:
+            self._replacing = asyncio.ensure_future(self._new_isolate())
+        replacing = self._replacing
+        try:
+            fresh = await asyncio.shield(replacing)
+        finally:
+            if self._replacing is replacing and replacing.done():
+                self._replacing = None
+        if self._first is broken:
+            self._first = fresh
+            self._count -= 1  # the broken one
+            broken.close()
+
+    async def _new_isolate(self) -> JsSandbox:
+        self._count += 1
+        try:
+            isolate = await asyncio.to_thread(compile_workspace, self._functions, self._node_modules)
+        except BaseException:
+            self._count -= 1
+            raise
+        isolate.on_waiting = self._changed_threadsafe
+        if self._closed:
+            isolate.close()
+            self._count -= 1
+            raise SandboxCrashed("the JavaScript sandbox was closed", logs=[], duration=0.0)
+        return isolate
+
+    def _all_wait(self) -> bool:
+        return all(isolate.waiting_on_network() for isolate in self._busy)
+
+    def _changed(self) -> None:
+        """An isolate freed up, or a run began to wait: runs waiting for an isolate look again."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _changed_threadsafe(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._changed)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def _put_back(self, isolate: JsSandbox) -> None:
+        if self._closed or isolate.broken or len(self._spares) >= SPARES:
+            self._count -= 1
+            _give_spill()
+            # Off the loop: closing waits for V8 to free the isolate, which takes a while under load.
+            threading.Thread(target=isolate.close, name="fnbox-js-spill-close", daemon=True).start()
+        else:
+            self._spares.append(isolate)
+
+    def close(self) -> None:
+        self._closed = True
+        self._first.close()
+        for isolate in self._spares:
+            isolate.close()
+            _give_spill()
+        for isolate in self._busy:
+            if isolate is not self._first:
+                isolate.close()  # its run ends, and puts it back: counted then
+        self._spares.clear()
+
+
+def _take_spill() -> bool:
+    global _spilled
+    with _spilled_lock:
+        if _spilled >= MAX_SPILLED:
+            return False
+        _spilled += 1
+        return True
+
+
+def _give_spill() -> None:
+    global _spilled
+    with _spilled_lock:
+        _spilled -= 1

@@ -1,0 +1,99 @@
+"""A JavaScript workspace's runs overlap in isolates of their own while they wait on the network."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from fnbox.sandboxes.base import FunctionSource, Limits
+from fnbox.sandboxes.js.overlap import compile_overlapping
+from fnbox.sandboxes.network import EgressSettings
+from tests.targets import http_target
+
+LIMITS = Limits(timeout=5.0, memory=64 << 20)
+LOCAL = EgressSettings(policy="127.0.0.1").build()
+
+
+def test_runs_that_wait_overlap_each_with_its_own_env_and_logs():
+    lock = threading.Lock()
+    seen = {"now": 0, "most": 0}
+
+    def slow(handler):
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        time.sleep(0.3)
+        with lock:
+            seen["now"] -= 1
+        return 200, {}, b"late"
+
+    code = (
+        "console.log('start', process.env.WHO);"
+        "const text = await (await fetch(params.base + '/slow')).text();"
+        "console.log('end', process.env.WHO);"
+        "return [process.env.WHO, text];"
+    )
+    with http_target({"/slow": slow}) as base:
+        sandbox = compile_overlapping([FunctionSource("f", code)])
+
+        async def main():
+            runs = [sandbox.run("f", {"base": base}, LIMITS, env={"WHO": str(i)}, outbound=LOCAL) for i in range(8)]
+            return await asyncio.gather(*runs)
+
+        try:
+            outcomes = asyncio.run(main())
+        finally:
+            sandbox.close()
+    for i, outcome in enumerate(outcomes):
+        assert outcome.result == [str(i), "late"]
+        messages = [entry["message"] for entry in outcome.logs]
+        assert messages[0] == f"start {i}" and messages[-1] == f"end {i}" and "-> 200 in" in messages[1]
+    assert seen["most"] >= 4  # eight waits of 0.3 s, not one after the other
+
+
+def test_runs_that_compute_take_turns_in_the_first_isolate_and_share_its_cache():
+    sandbox = compile_overlapping([FunctionSource("f", "cache.n = (cache.n || 0) + 1; return cache.n;")])
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run("f", {}, LIMITS, outbound=LOCAL) for _ in range(5)))
+
+    try:
+        assert sorted(outcome.result for outcome in asyncio.run(main())) == [1, 2, 3, 4, 5]
+    finally:
+        sandbox.close()
+
+
+def test_runs_waiting_behind_one_that_broke_the_isolate_get_a_fresh_one():
+    sources = [
+        FunctionSource("wedge", "let a = []; for (;;) a.push(new Array(1e6).fill(0));"),
+        FunctionSource("hello", "return 'hi';"),
+    ]
+    sandbox = compile_overlapping(sources)
+
+    async def main():
+        wedge = asyncio.ensure_future(sandbox.run("wedge", {}, Limits(timeout=2, memory=2**26)))
+        await asyncio.sleep(0.05)
+        queued = [sandbox.run("hello", {}, LIMITS) for _ in range(3)]
+        return await asyncio.gather(wedge, *queued, return_exceptions=True)
+
+    try:
+        wedged, *hellos = asyncio.run(main())
+    finally:
+        sandbox.close()
+    assert type(wedged).__name__ == "MemoryLimitExceeded"
+    assert [outcome.result for outcome in hellos] == ["hi"] * 3
+
+
+def test_runs_queued_for_the_first_isolate_get_their_whole_timeout_once_they_start():
+    code = "const end = Date.now() + 150; while (Date.now() < end) {} return 1;"
+    sandbox = compile_overlapping([FunctionSource("f", code)])
+    limits = Limits(timeout=0.25, memory=64 << 20)
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run("f", {}, limits) for _ in range(3)))
+
+    try:
+        assert [outcome.result for outcome in asyncio.run(main())] == [1, 1, 1]  # the last waited 0.3 s
+    finally:
+        sandbox.close()
