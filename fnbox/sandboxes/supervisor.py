@@ -243,6 +243,8 @@ class _Worker:
             start_new_session=True,
         )
         self.death = None
+        assert self.process.stdin is not None
+        self.frames = protocol.FrameWriter(self.process.stdin)
         self.reader_task = asyncio.create_task(self._read_answers(self.process))
 
     def _lingering(self) -> bool:
@@ -257,12 +259,14 @@ class _Worker:
     ) -> dict[str, Any]:
         if not self.alive or self.process is None or self.process.stdin is None:
             raise _WorkerDied("the worker is restarting")
+        if self.frames.is_closing():
+            raise _WorkerDied("its pipe is closed")
         call_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
-                self.process.stdin.write(protocol.encode({**message, "id": call_id}))
+                self.frames.write(protocol.encode({**message, "id": call_id}))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise _WorkerDied(f"its pipe broke: {exc}") from None
             return await future
@@ -281,7 +285,7 @@ class _Worker:
         call.cancelled = True
         call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
         try:
-            stdin.write(protocol.encode({"op": "cancel", "call": call_id}))
+            self.frames.write(protocol.encode({"op": "cancel", "call": call_id}))
         except (BrokenPipeError, ConnectionResetError):
             pass  # it is dying: the reader clears its calls
 

@@ -54,7 +54,7 @@ RECYCLE_GRACE = 10.0
 async def serve(
     pool: SandboxPool,
     reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    writer: protocol.FrameWriter,
     tasks: dict[Any, asyncio.Task[None]],
 ) -> None:
     """Answer frames until the supervisor closes the pipe; `tasks` holds the calls in flight, by id."""
@@ -74,7 +74,7 @@ def _forget(tasks: dict[Any, asyncio.Task[None]], call_id: Any, _: asyncio.Task[
     tasks.pop(call_id, None)
 
 
-async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+async def _answer(pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter) -> None:
     reply: dict[str, Any] = {"id": message.get("id")}
     try:
         reply.update(await _handle(pool, message, writer))
@@ -102,7 +102,7 @@ async def _answer(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
     await writer.drain()
 
 
-async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.StreamWriter) -> dict[str, Any]:
+async def _handle(pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter) -> dict[str, Any]:
     operation = message.get("op")
     if operation == "run":
         key = SandboxKey(*message["key"])
@@ -112,21 +112,32 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
         waited = False
+        wait_report: asyncio.TimerHandle | None = None
 
-        def report_wait() -> None:
-            # Queued behind another call of its workspace: no deadline runs until it starts.
+        def send_wait() -> None:
             nonlocal waited
             waited = True
             writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
+            writer.flush()  # now: the run may freeze this loop next
+
+        def report_wait() -> None:
+            # Queued behind another call of its workspace: no deadline runs until it starts. Said
+            # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
+            nonlocal wait_report
+            wait_report = asyncio.get_running_loop().call_later(LATE_START, send_wait)
 
         def report_late_start() -> None:
             # The supervisor's deadline counts from the start of the run, not from its queueing.
+            if wait_report is not None:
+                wait_report.cancel()
             if waited or time.monotonic() - received > LATE_START:
                 writer.write(protocol.encode({"id": message.get("id"), "started": True}))
+                writer.flush()  # now: the run may freeze this loop next
 
         def send_log(entry: LogEntry) -> None:
             try:
                 writer.write(protocol.encode({"id": message.get("id"), "log": entry}))
+                writer.flush()  # now: the run may freeze this loop next
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
@@ -145,6 +156,9 @@ async def _handle(pool: SandboxPool, message: dict[str, Any], writer: asyncio.St
             )
         except SourcesMissing:
             return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
+        finally:
+            if wait_report is not None:
+                wait_report.cancel()
         return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(
@@ -191,7 +205,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
     transport, stream_protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(protocol_out, "wb", 0)
     )
-    writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
+    writer = protocol.FrameWriter(asyncio.StreamWriter(transport, stream_protocol, None, loop))
     pool = SandboxPool(
         factories={args.language: _factory(args.language, args.factory, args.python_modules, args.node_modules)},
         max_sandboxes=args.max_sandboxes,

@@ -28,6 +28,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from fnbox.server.coalescing import CoalescingTransport
 from fnbox.server.settings import Settings
 
 __all__ = ["ConnectionLimits", "connection_limits", "guarded_protocol", "raise_file_limit", "uvicorn_options"]
@@ -111,6 +112,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = CoalescingTransport(transport)  # flow control keeps the socket's own
         order = _order(self.server_state)
         order[self] = None
         if len(self.connections) > self.limits.max_connections and not _evict(order, self):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from starlette.requests import Request
 
+from fnbox import jsonfast
 from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.workspaces.document import lone_surrogate
 from fnbox.workspaces.runtime import Runtime
@@ -29,7 +29,7 @@ async def read_json(request: Request, *, empty: Any) -> Any:
     if not body.strip():
         return empty
     try:
-        value = json.loads(body)
+        value = jsonfast.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the body is not valid JSON: {str(exc)[:200]}") from None
     if _depth(value) > MAX_JSON_DEPTH:

@@ -8,13 +8,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from fnbox import jsonfast
 from fnbox.sandboxes.errors import FnboxError, InternalError, InvalidRequest, NotFound
 
 logger = logging.getLogger("fnbox")
 
 
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse (NaN refused), rendered by orjson where that gives the same JSON."""
+
+    def render(self, content: object) -> bytes:
+        return jsonfast.dumps(content, allow_nan=False)
+
+
 def error_response(error: FnboxError) -> JSONResponse:
-    return JSONResponse(error.to_json(), status_code=error.status)
+    return FastJSONResponse(error.to_json(), status_code=error.status)
 
 
 async def handle_fnbox_error(request: Request, exc: Exception) -> Response:

@@ -22,7 +22,7 @@ from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
 from fnbox.server.metrics_route import metrics_routes
 from fnbox.server.ogcapi.routes import ogcapi
-from fnbox.server.responses import error_response
+from fnbox.server.responses import FastJSONResponse, error_response
 from fnbox.server.secret_routes import secret_routes
 from fnbox.server.token_routes import token_routes
 
@@ -167,7 +167,7 @@ async def run_function(request: Request) -> Response:
         if exc.execution_id:  # the run started and its failure is recorded
             response.headers["X-Execution-Id"] = exc.execution_id
         return response
-    return JSONResponse(
+    return FastJSONResponse(
         {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
         headers={"X-Execution-Id": outcome.execution_id} if outcome.execution_id else None,
     )

@@ -1,0 +1,88 @@
+"""A warm hello side by side: this tree against an older one (and the vm2 peer), with fnbox's defaults.
+
+    python bench/warm_cpu.py --before /tmp/fnbox-before [--vm2] [--runs 5] [--duration 4]
+
+Starts `fnbox serve` from both trees with runs recorded (the default), and the vm2 peer if asked,
+alternates wrk runs between them so that a noisy moment hits all, and prints medians of requests/s,
+p99, and the CPU time per request of the server process and of its workers (steadier than
+requests/s on a shared machine), with each figure's ratio to the older tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import loadgen
+import servers
+from recording import HELLO, cpu_seconds
+
+FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
+PEER_FUNCTIONS = ("hello",)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, required=True, help="the older checkout")
+    parser.add_argument("--vm2", action="store_true", help="also the vm2 peer (npm ci in bench/peers/vm2)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--record", default="yes", help="EXECUTIONS_RECORD_RUNS for both trees")
+    args = parser.parse_args()
+    servers.before_dir = args.before.resolve()
+    log_dir = Path(tempfile.mkdtemp(prefix="fnbox-warm-cpu-"))
+    env = {"EXECUTIONS_RECORD_RUNS": args.record}
+    kinds = ["fnbox-before", "fnbox"] + (["vm2"] if args.vm2 else [])
+    services = {kind: servers.start(kind, log_dir, env=env) for kind in kinds}
+    try:
+        for service in services.values():
+            loadgen.Client(service.port).post("/v2/functions/bench", HELLO)
+        results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+        for function in FUNCTIONS:
+            for kind, service in services.items():
+                if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
+                    continue
+                loadgen.wrk(
+                    service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1
+                )
+            for _ in range(args.runs):
+                for kind, service in services.items():
+                    if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
+                        continue  # the peers run JavaScript only
+                    workers = servers.descendants(service.pid)[1:]
+                    before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
+                    run = loadgen.wrk(
+                        service.url(f"/v2/functions/bench/run/{function}"),
+                        connections=args.connections,
+                        duration=args.duration,
+                    )
+                    per_run = 1e6 / max(run.requests, 1)
+                    server_us = (cpu_seconds(service.pid) - before[0]) * per_run
+                    workers_us = (sum(map(cpu_seconds, workers)) - before[1]) * per_run
+                    results.setdefault((function, kind), []).append((run.rps, run.p99_ms, server_us, workers_us))
+        print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
+        print(f"EXECUTIONS_RECORD_RUNS={args.record}; ratios are to fnbox-before")
+        print(
+            f"{'function':10} {'service':13} {'req/s':>8} {'ratio':>6} {'p99 ms':>7} {'server µs':>10} {'workers µs':>11}"
+        )
+        for function in FUNCTIONS:
+            base = statistics.median(r[0] for r in results[function, "fnbox-before"])
+            for kind in kinds:
+                if (function, kind) not in results:
+                    continue
+                runs = results[function, kind]
+                rps = statistics.median(r[0] for r in runs)
+                print(
+                    f"{function:10} {kind:13} {rps:8.0f} {rps / base:6.2f} {statistics.median(r[1] for r in runs):7.2f} "
+                    f"{statistics.median(r[2] for r in runs):10.0f} {statistics.median(r[3] for r in runs):11.0f}"
+                )
+    finally:
+        for service in services.values():
+            service.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""JSON on the hot path (request bodies, worker frames, run answers): orjson where it gives
+what the standard library gives, the standard library everywhere else.
+
+orjson is several times faster, but it differs from `json` in ways fnbox's rules see: it
+reads integers past 64 bits as floats and refuses NaN, Infinity, a byte order mark and lone
+surrogate escapes; it writes NaN as null and refuses integers past 64 bits, keys that are
+not strings and lone surrogates. So a text with a run of 19 digits is read by `json`, and
+anything orjson refuses goes to `json` (which accepts it or raises its own error, as
+before); a value is written by `json` when orjson's text holds a null (which may have been
+a NaN) or when orjson refuses it. Numbers may be spelt differently (1e-7 for 1e-07), never
+valued differently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+__all__ = ["dumps", "loads"]
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
+#: Types orjson would write that `json` refuses are handed back to `json` instead.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def loads(data: bytes) -> Any:
+    """`json.loads(data)`, faster."""
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+def dumps(value: Any, *, allow_nan: bool = True) -> bytes:
+    """`json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=...)` in UTF-8, faster."""
+    try:
+        data = orjson.dumps(value, option=_OPTIONS)
+    except TypeError:
+        pass
+    else:
+        if b"null" not in data:
+            return data
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan).encode()

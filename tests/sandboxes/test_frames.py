@@ -1,0 +1,52 @@
+"""Frames queued in one event-loop turn reach the other side of the pipe in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from fnbox.sandboxes import protocol
+
+
+async def _pipe() -> tuple[protocol.FrameWriter, asyncio.StreamReader, asyncio.WriteTransport]:
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    reader = asyncio.StreamReader(limit=protocol.MAX_FRAME)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
+    transport, stream_protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", 0)
+    )
+    writer = asyncio.StreamWriter(transport, stream_protocol, None, loop)
+    return protocol.FrameWriter(writer), reader, transport
+
+
+def test_frames_of_one_turn_arrive_in_order_and_a_flush_sends_at_once():
+    async def scenario() -> tuple[list[dict[str, object]], int]:
+        frames, reader, transport = await _pipe()
+        frames.write(protocol.encode({"op": "run", "id": 1}))
+        frames.write(protocol.encode({"op": "cancel", "call": 1}))
+        frames.flush()
+        left = transport.get_write_buffer_size()
+        frames.write(protocol.encode({"id": 2, "result": "Hello"}))
+        await frames.drain()  # small: it leaves at the end of the turn
+        received = [await protocol.read(reader) for _ in range(3)]
+        transport.close()
+        return [message for message in received if message is not None], left
+
+    received, left = asyncio.run(scenario())
+    assert left == 0
+    assert received == [{"op": "run", "id": 1}, {"op": "cancel", "call": 1}, {"id": 2, "result": "Hello"}]
+
+
+def test_a_large_frame_is_drained():
+    async def scenario() -> int:
+        frames, reader, transport = await _pipe()
+        frames.write(protocol.encode({"id": 1, "result": "x" * (2 * protocol.FrameWriter.DRAIN_AT)}))
+        reading = asyncio.ensure_future(protocol.read(reader))
+        await frames.drain()
+        message = await reading
+        transport.close()
+        assert message is not None
+        return len(str(message["result"]))
+
+    assert asyncio.run(scenario()) == 2 * protocol.FrameWriter.DRAIN_AT
