@@ -10,6 +10,7 @@ what it holds, and writes wait for the database to be back.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -19,7 +20,7 @@ import psycopg_pool
 
 from fnbox.sandboxes.errors import Overloaded
 
-__all__ = ["MIGRATIONS", "Database", "unavailable"]
+__all__ = ["MIGRATIONS", "Database", "DatabaseError", "redacted", "unavailable"]
 
 logger = logging.getLogger("fnbox")
 
@@ -27,6 +28,8 @@ logger = logging.getLogger("fnbox")
 MIGRATION_LOCK = 0x666E626F78  # "fnbox"
 #: Seconds a caller waits for a connection (or a new one to open) before it is told the database is down.
 CONNECT_TIMEOUT = 3.0
+#: Seconds an instance waits for the database at start before it gives up.
+START_TIMEOUT = 30.0
 
 #: The schema, one entry per version (the first is version 1).
 MIGRATIONS: tuple[str, ...] = (
@@ -91,6 +94,15 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class DatabaseError(Exception):
+    """The database cannot be used at start (a startup failure, not a request's)."""
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 @contextmanager
 def unavailable(what: str) -> Iterator[None]:
     """Turn a lost or refused database connection into Overloaded, saying what was not done."""
@@ -119,8 +131,15 @@ class Database:
         )
 
     def open(self) -> int:
-        """Connect and migrate; the schema version now in force."""
-        self.pool.open(wait=True, timeout=30)
+        """Connect and migrate; the schema version now in force. DatabaseError if it cannot be reached."""
+        try:
+            self.pool.open(wait=True, timeout=START_TIMEOUT)
+        except psycopg_pool.PoolTimeout as exc:
+            self.pool.close()
+            raise DatabaseError(
+                f"cannot connect to the database {redacted(self.url)} within {START_TIMEOUT:g} s: "
+                "check FNBOX_DATABASE_URL and that PostgreSQL answers"
+            ) from exc
         return self.migrate()
 
     def close(self) -> None:

@@ -8,8 +8,8 @@ to its own (`merged_exposition`), so counters of sandboxes, wherever they run, r
 Labels never carry workspace or function names: those go only into the `fnbox_workspace_*`
 families, which exist when METRICS_PER_WORKSPACE=yes (`per_workspace`).
 
-For features that count elsewhere: `QUARANTINED_WORKSPACES.set(n)` (a gauge) and
-`EGRESS_REQUESTS.labels(outcome).inc()` (`allowed`, `refused`, `failed`, ...).
+The quarantine sets `QUARANTINED_WORKSPACES`; the guarded client of outbound requests counts
+`EGRESS_REQUESTS` by outcome: `answered`, `refused` (by the egress policy), `timed_out`, `failed`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ the PostgreSQL table of records (pgrecords.PgExecutionStore):
   running across all instances, and wakes this instance's claimer.
 - Each instance's claimer takes accepted executions oldest first with FOR UPDATE SKIP
   LOCKED (at most `slots` running here at once), keeping `per_workspace` across instances;
-  it looks again every `poll` seconds, at once after a submit or an end here.
+  it looks again every `poll` seconds, and at once after an end here or a submit on any
+  instance (LISTEN/NOTIFY: a speed-up only; a notification lost on a reconnect costs a poll).
 - A claim sets a lease (the longest run timeout plus a margin) and raises the record's
   fencing number. Every `heartbeat` seconds the holder renews its leases, writes the logs
   so far (so any instance can serve them) and learns of cancels asked elsewhere; and
@@ -29,7 +30,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fnbox.executions.pgrecords import PgExecutionStore
+import psycopg
+
+from fnbox.executions.pgrecords import QUEUE_CHANNEL, PgExecutionStore
 from fnbox.executions.records import Execution
 from fnbox.executions.scheduler import (
     CANCEL_WAIT,
@@ -91,10 +94,12 @@ class PgScheduler:
         self._wake = asyncio.Event()
         self._claiming: asyncio.Task[None] | None = None
         self._beating: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._claiming = asyncio.create_task(self._claim_loop(), name="fnbox-queue-claimer")
         self._beating = asyncio.create_task(self._heartbeat_loop(), name="fnbox-queue-heartbeat")
+        self._listening = asyncio.create_task(self._listen_loop(), name="fnbox-queue-listener")
 
     def __len__(self) -> int:
         """Executions running on this instance."""
@@ -136,6 +141,18 @@ class PgScheduler:
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             except TimeoutError:
                 pass
+
+    async def _listen_loop(self) -> None:
+        """Wake the claimer when any instance accepts an execution: a speed-up only, the poll stays."""
+        while True:
+            try:
+                connection = await psycopg.AsyncConnection.connect(self.store.database.url, autocommit=True)
+                async with connection:
+                    await connection.execute(f"LISTEN {QUEUE_CHANNEL}")
+                    async for _ in connection.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError):
+                await asyncio.sleep(1.0)  # the database down: the claimer's poll goes on meanwhile
 
     async def _execute(self, live: _Live, fence: int) -> None:
         execution = live.execution
@@ -301,9 +318,10 @@ class PgScheduler:
 
     async def close(self, grace: float) -> None:
         """Stop claiming; give the executions running here `grace` seconds to end, then cancel the rest."""
-        if self._claiming is not None:
-            self._claiming.cancel()
-            await asyncio.gather(self._claiming, return_exceptions=True)
+        for task in (self._claiming, self._listening):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         tasks = {entry.live.task for entry in self._held.values() if entry.live.task is not None}
         if tasks:
             logger.info("waiting up to %g s for %d executions to end", grace, len(tasks))

@@ -203,7 +203,10 @@ class PgExecutionStore:
             if active >= max_queue:
                 return active
             cursor = connection.execute(_INSERT + " ON CONFLICT (id) DO NOTHING", self._row(execution))
-            return None if cursor.rowcount == 1 else -1
+            if cursor.rowcount != 1:
+                return -1
+            connection.execute(f"NOTIFY {QUEUE_CHANNEL}")  # delivered at commit: other instances claim at once
+            return None
 
     def claim(self, owner: str, limit: int, per_workspace: int, lease: float) -> builtins.list[tuple[Execution, int]]:
         """Take up to `limit` accepted executions, oldest first, keeping `per_workspace` across instances.
@@ -305,6 +308,8 @@ class PgExecutionStore:
             return cursor.rowcount == 1
 
 
+#: The channel on which an accepted execution wakes every instance's claimer (polling remains the truth).
+QUEUE_CHANNEL = "fnbox_queue"
 #: pg_try_advisory_xact_lock's first key while claiming for a workspace (its name's hash is the second).
 QUEUE_LOCK = 0x666E62
 

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpcore2
 
+from fnbox import metrics
 from fnbox.sandboxes.egress import EgressPolicy, EgressRefused, resolve
 
 __all__ = [
@@ -188,20 +189,26 @@ class OutboundSession:
                 answer = await self._send(method, url, parts.hostname or "", headers, body)
         except TimeoutError:
             self._log(f"{method} {url} -> timed out after {_ms(started)} ms")
+            metrics.EGRESS_REQUESTS.labels("timed_out").inc()
             raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms") from None
         except EgressRefused as exc:
             self._log(f"{method} {url} -> refused: {exc}")
+            metrics.EGRESS_REQUESTS.labels("refused").inc()
             raise OutboundRefused(f"{method} {url} refused by the egress policy: {exc}") from None
         except httpcore2.TimeoutException:
             self._log(f"{method} {url} -> timed out after {_ms(started)} ms")
+            metrics.EGRESS_REQUESTS.labels("timed_out").inc()
             raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms") from None
         except (httpcore2.NetworkError, httpcore2.ProtocolError, OSError) as exc:
             self._log(f"{method} {url} -> failed: {exc or type(exc).__name__}")
+            metrics.EGRESS_REQUESTS.labels("failed").inc()
             raise OutboundConnectionFailed(f"{method} {url} failed: {exc or type(exc).__name__}") from None
         except OutboundError as exc:
             self._log(f"{method} {url} -> {exc}")
+            metrics.EGRESS_REQUESTS.labels("failed").inc()
             raise
         self._log(f"{method} {url} -> {answer.status} in {_ms(started)} ms")
+        metrics.EGRESS_REQUESTS.labels("answered").inc()
         return answer
 
     async def _send(

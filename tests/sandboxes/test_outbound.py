@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from fnbox import metrics
 from fnbox.sandboxes.egress import EgressPolicy
 from fnbox.sandboxes.outbound import OutboundError, OutboundLimits, OutboundSession
 from tests.targets import http_target
@@ -160,3 +161,24 @@ def test_only_so_many_requests_are_open_at_once():
         answers = run(main)
     assert len(answers) == 5
     assert in_flight.most == 2
+
+
+def test_requests_are_counted_by_outcome_for_metrics():
+    def count(outcome):
+        return metrics.REGISTRY.get_sample_value("fnbox_egress_requests_total", {"outcome": outcome}) or 0
+
+    before = {outcome: count(outcome) for outcome in ("answered", "refused")}
+    with http_target(ROUTES) as base:
+
+        async def main():
+            client = session()
+            try:
+                await client.request("GET", f"{base}/echo")
+                with pytest.raises(OutboundError):
+                    await client.request("GET", "http://10.0.0.1/")
+            finally:
+                await client.aclose()
+
+        run(main)
+    assert count("answered") == before["answered"] + 1
+    assert count("refused") == before["refused"] + 1

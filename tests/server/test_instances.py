@@ -74,7 +74,7 @@ def test_a_synchronous_run_s_record_is_read_through_any_instance(tmp_path, datab
         client.put(f"{a.url}/v2/functions/w", json=hello("Hello"))
         execution_id = run(client, a).headers["x-execution-id"]
         assert client.get(f"{a.url}/v2/executions/{execution_id}").json()["result"] == "Hello B"  # from memory
-        deadline = time.monotonic() + 5  # written in batches, every 0.2 s
+        deadline = time.monotonic() + 30  # written in batches, every 0.2 s
         while (answer := client.get(f"{b.url}/v2/executions/{execution_id}")).status_code == 404:
             assert time.monotonic() < deadline
             time.sleep(0.05)

@@ -78,7 +78,7 @@ def test_each_ended_execution_s_logs_go_to_s3_as_one_object(tmp_path, s3, databa
         )
         async_id = started.json()["id"]
         assert http.get(f"{server.url}/v2/executions/{async_id}/wait").json()["status"] == "successful"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", []))
             if len(keys) == 2 or time.monotonic() > deadline:

@@ -75,3 +75,16 @@ def test_concurrent_merges_through_several_instances_lose_no_function(database_u
     finally:
         for database in databases:
             database.close()
+
+
+def test_an_unreachable_database_stops_the_start_with_a_message_without_the_password(monkeypatch):
+    from fnbox import database as database_module
+    from fnbox.database import DatabaseError, redacted
+    from tests.processes import free_port
+
+    monkeypatch.setattr(database_module, "START_TIMEOUT", 1.0)
+    url = f"postgresql://fnbox:s3cret@127.0.0.1:{free_port()}/fnbox"
+    with pytest.raises(DatabaseError, match="cannot connect to the database") as caught:
+        Database(url).open()
+    assert "s3cret" not in str(caught.value) and "fnbox:***@127.0.0.1" in str(caught.value)
+    assert redacted("postgresql://host/db") == "postgresql://host/db"

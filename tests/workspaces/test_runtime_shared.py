@@ -130,7 +130,7 @@ def test_a_cut_connection_is_opened_again_before_the_next_run_starts(tmp_path, d
 
 def test_with_a_staleness_bound_a_save_reaches_another_instance_within_it(tmp_path, database_url):
     a = shared_runtime(tmp_path / "a", database_url)
-    options = RuntimeOptions(database_url=database_url, database_max_staleness_ms=300)
+    options = RuntimeOptions(database_url=database_url, database_max_staleness_ms=30_000)
     factory = FakeFactory()
     b = Runtime(tmp_path / "b", options=options, pool=make_pool(options, factories={"javascript": factory}))
 
@@ -138,9 +138,34 @@ def test_with_a_staleness_bound_a_save_reaches_another_instance_within_it(tmp_pa
         async with a, b:
             await a.put_workspace("w", workspace(f="1"))
             assert (await b.run("w", "f")).result == "1"
+            b._feed._listener.cancel()  # notifications lost (a reconnect, say): only the bound holds
+            await asyncio.gather(b._feed._listener, return_exceptions=True)
+            b._feed._fresh_at = float("-inf")
+            await b.refresh()  # a pass now, after any late notification of the first save
             await a.put_workspace("w", workspace(f="2"))
-            assert (await b.run("w", "f")).result == "1"  # b asked the database less than 300 ms ago
-            await asyncio.sleep(0.35)
+            assert (await b.run("w", "f")).result == "1"  # b asked the database less than 30 s ago
+            b._feed._fresh_at -= 30  # as if 30 s went by
             assert (await b.run("w", "f")).result == "2"
+
+    asyncio.run(scenario())
+
+
+def test_with_a_staleness_bound_a_notification_brings_a_save_long_before_the_bound(tmp_path, database_url):
+    a = shared_runtime(tmp_path / "a", database_url)
+    options = RuntimeOptions(database_url=database_url, database_max_staleness_ms=600_000)
+    factory = FakeFactory()
+    b = Runtime(tmp_path / "b", options=options, pool=make_pool(options, factories={"javascript": factory}))
+
+    async def scenario():
+        async with a, b:
+            await a.put_workspace("w", workspace(f="1"))
+            while (await b.run("w", "f")).result != "1":
+                await asyncio.sleep(0.05)
+            await a.put_workspace("w", workspace(f="2"))
+            for _ in range(600):  # a minute at most, against a bound of ten
+                if (await b.run("w", "f")).result == "2":
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError("the notification of the save never came")
 
     asyncio.run(scenario())

@@ -44,10 +44,11 @@ MAX_KEPT = 256
 
 
 class _Pending:
-    __slots__ = ("future",)
+    __slots__ = ("future", "held")
 
     def __init__(self, future: concurrent.futures.Future[Any]) -> None:
         self.future = future
+        self.held = 0  # bytes of its response body kept here until JS drops it
 
 
 class JsNetwork:
@@ -61,6 +62,7 @@ class JsNetwork:
         wake: Callable[[int], None],
         *,
         on_start: Callable[[asyncio.AbstractEventLoop], None] | None = None,
+        memory: int | None = None,
     ) -> None:
         self.loop = loop
         self.egress = egress
@@ -72,6 +74,10 @@ class JsNetwork:
         self._session: OutboundSession | None = None
         self._logs: list[str] = []  # the session's log lines, until JS takes them into the run's logs
         self.ended = False
+        #: Bytes of response bodies JS has not dropped yet may not pass the run's memory limit:
+        #: they live in the worker, outside the isolate's heap.
+        self._memory = memory if memory is not None else egress.limits.max_bytes * egress.limits.max_concurrency
+        self._held = 0
         #: Request bodies too big for one host call, sent in pieces before their request.
         self._staged: dict[int, bytearray] = {}
 
@@ -142,6 +148,8 @@ class JsNetwork:
         holder = self._pending.pop(call_id, None)
         if holder is not None:
             holder.future.cancel()
+            self._held -= holder.held
+            holder.held = 0
 
     # On the loop.
 
@@ -158,7 +166,17 @@ class JsNetwork:
         if self._session is None:
             left = self.deadline - time.perf_counter()
             self._session = self.egress.session(deadline=time.monotonic() + left, on_log=self._logs.append)
-        return await self._session.request(method, url, headers=headers, body=body, redirect=redirect, timeout=timeout)
+        answer = await self._session.request(
+            method, url, headers=headers, body=body, redirect=redirect, timeout=timeout
+        )
+        if self._held + len(answer.body) > self._memory:
+            raise OutboundError(
+                f"{method} {url}: the responses this run has not read yet would hold more than "
+                f"{self._memory} bytes (its memory limit): read or drop them first"
+            )
+        holder.held = len(answer.body)
+        self._held += holder.held
+        return answer
 
     async def lookup(self, holder: _Pending, host: str) -> str:
         address = await asyncio.to_thread(resolve, self.egress.policy, host, 0)

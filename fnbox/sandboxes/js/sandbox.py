@@ -229,7 +229,12 @@ class JsSandbox:
         live = None if on_log is None else LiveLog(loop, on_log)
         if outbound is not None:
             self._network = JsNetwork(
-                loop, outbound, time.perf_counter() + limits.timeout, self._arrived, on_start=self.on_waiting
+                loop,
+                outbound,
+                time.perf_counter() + limits.timeout,
+                self._arrived,
+                on_start=self.on_waiting,
+                memory=limits.memory,
             )
         try:
             return await self._run(function, request, limits, live, codegen.request(env or {}))

@@ -396,7 +396,7 @@ class Modules:
         if not isinstance(seconds, (int, float)) or not seconds >= 0:
             time.sleep(seconds)  # refused as time.sleep refuses it
         run = turns.current()
-        if run is None or not run.has_turn:
+        if run is None or not run.has_turn or seconds == 0:  # sleep(0) yields nothing worth a turn
             ns = self.guards.ns
             _sleep_until(time.perf_counter() + min(seconds, 1e9), lambda: ns["_deadline_"])
             return

@@ -273,3 +273,18 @@ def test_a_request_body_bigger_than_a_host_call_goes_in_pieces_within_the_cap(ba
     )
     assert outcome.result[0] == 8 * 1024 * 1024
     assert "the most is 10485760" in outcome.result[1]
+
+
+def test_response_bodies_left_unread_may_not_pass_the_run_memory_limit(base):
+    # They live in the worker, outside the isolate's heap: a run that fetches and never reads
+    # is stopped at its memory limit, one that reads (or drops) goes on.
+    code = """
+        const kept = [];
+        try {
+          for (let i = 0; i < 8; i++) kept.push(await fetch(params.base + "/big"));
+        } catch (e) { return [kept.length, e.cause.message.includes("memory limit")]; }
+        return [kept.length, false];
+    """
+    assert run(code, base, limits=Limits(timeout=10.0, memory=8 << 20)).result == [2, True]
+    code = "for (let i = 0; i < 8; i++) await (await fetch(params.base + '/big')).body.cancel(); return 'dropped';"
+    assert run(code, base, limits=Limits(timeout=10.0, memory=8 << 20)).result == "dropped"
