@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -62,6 +62,8 @@ INTERRUPTED = "the service stopped while this execution was waiting or running"
 MERGE_ATTEMPTS = 20
 #: Seconds an asynchronous execution's lease outlasts the longest run timeout (see executions/pgqueue.py).
 LEASE_MARGIN = 5.0
+#: Seconds a step of closing may take beyond the time it is given (see Runtime.close).
+CLOSE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -215,20 +217,26 @@ class Runtime:
         return problems
 
     async def close(self) -> None:
-        """Let executions in flight end (up to `shutdown_grace`), then stop everything."""
+        """Let executions in flight end (up to `shutdown_grace`), then stop everything.
+
+        Each step is bounded: one that hangs (a lost connection, say) is logged and passed
+        over, so that the rest still closes and the process can end.
+        """
         if self._scheduler is not None:
-            await self._scheduler.close(self.options.shutdown_grace)
+            await _bounded(
+                "the executions", self._scheduler.close(self.options.shutdown_grace), self.options.shutdown_grace
+            )
         if self._recorder is not None:
-            await self._recorder.close()
+            await _bounded("the recorder", self._recorder.close())
         if self._log_sink is not None:
-            await self._log_sink.close()
-        await self.pool.close()
+            await _bounded("the log sink", self._log_sink.close())
+        await _bounded("the sandboxes", self.pool.close())
         if self._records is not None:
             self._records.close()
         if self._feed is not None:
-            await self._feed.close()
+            await _bounded("the change feed", self._feed.close())
         if self.database is not None:
-            await asyncio.to_thread(self.database.close)
+            await _bounded("the database", asyncio.to_thread(self.database.close))
 
     async def _open_database(self) -> None:
         if self.database is None:
@@ -658,3 +666,12 @@ def _first_error(errors: Mapping[str, CompilationError]) -> CompilationError:
     if len(errors) > 1:
         first.details = {**first.details, "others": sorted(errors)[1:]}
     return first
+
+
+async def _bounded(what: str, step: Awaitable[None], seconds: float = 0.0) -> None:
+    """Await one step of closing for at most `seconds` + CLOSE_TIMEOUT; log one that does not end."""
+    try:
+        async with asyncio.timeout(seconds + CLOSE_TIMEOUT):
+            await step
+    except TimeoutError:
+        logger.error("closing %s took more than %g s; going on without it", what, seconds + CLOSE_TIMEOUT)

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from fnbox.sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound
+from fnbox.workspaces import runtime as runtime_module
 from fnbox.workspaces.document import parse_workspace
 from fnbox.workspaces.runtime import Runtime, RuntimeOptions, make_pool
 from tests.fakes import FakeFactory
@@ -231,3 +232,19 @@ def test_concurrent_function_imports_into_one_workspace_both_land(tmp_path):
         return sorted(runtime.get_workspace("w").functions)
 
     assert asyncio.run(scenario()) == ["a", "b", "c", "first"]
+
+
+def test_a_step_of_closing_that_hangs_is_logged_and_passed_over(monkeypatch, caplog):
+    monkeypatch.setattr(runtime_module, "CLOSE_TIMEOUT", 0.05)
+    ended = []
+
+    async def closes():
+        ended.append("closed")
+
+    async def main():
+        await runtime_module._bounded("a hung thing", asyncio.Event().wait())
+        await runtime_module._bounded("a quick thing", closes())
+
+    asyncio.run(main())
+    assert ended == ["closed"]
+    assert "closing a hung thing took more than 0.05 s" in caplog.text
