@@ -39,9 +39,9 @@ from fnbox.executions.scheduler import (
     DISMISSED_AT_SHUTDOWN,
     DISMISSED_BY_CLIENT,
     EndEvent,
+    LiveExecution,
     LogEvent,
     RunExecution,
-    _Live,
 )
 from fnbox.sandboxes.base import LogEntry
 from fnbox.sandboxes.errors import Conflict, FnboxError, Overloaded, SandboxCrashed
@@ -61,7 +61,7 @@ SLOTS = 16
 
 @dataclass(eq=False)
 class _Held:
-    live: _Live
+    live: LiveExecution
     fence: int
     logs_written: int = 0
 
@@ -132,7 +132,7 @@ class PgScheduler:
                 except Exception as exc:  # the database down: look again later
                     logger.warning("the queue of executions could not be read: %s", exc)
             for execution, fence in claimed:
-                live = _Live(execution)
+                live = LiveExecution(execution)
                 self._held[execution.id] = _Held(live, fence)
                 live.task = asyncio.create_task(self._execute(live, fence), name=f"fnbox-execution-{execution.id}")
             if claimed and len(claimed) == free:
@@ -154,7 +154,7 @@ class PgScheduler:
             except (psycopg.Error, OSError):
                 await asyncio.sleep(1.0)  # the database down: the claimer's poll goes on meanwhile
 
-    async def _execute(self, live: _Live, fence: int) -> None:
+    async def _execute(self, live: LiveExecution, fence: int) -> None:
         execution = live.execution
         live.notify()
         try:
@@ -251,7 +251,7 @@ class PgScheduler:
         while True:
             entry = self._held.get(execution_id)
             if entry is not None:
-                async for event in self._follow_held(entry.live, sent, follow, heartbeat):
+                async for event in entry.live.events(sent, follow, heartbeat):
                     if isinstance(event, LogEvent):
                         sent = event.index + 1
                     yield event
@@ -275,26 +275,6 @@ class PgScheduler:
                 quiet_since = time.monotonic()
                 yield None
             await asyncio.sleep(self.poll)
-
-    @staticmethod
-    async def _follow_held(
-        live: _Live, sent: int, follow: bool, heartbeat: float | None
-    ) -> AsyncIterator[LogEvent | EndEvent | None]:
-        while True:
-            changed = live.changed
-            logs = live.execution.logs
-            while sent < len(logs):
-                yield LogEvent(sent, logs[sent])
-                sent += 1
-            if live.ended.is_set():
-                yield EndEvent(live.execution)
-                return
-            if not follow:
-                return
-            try:
-                await asyncio.wait_for(changed.wait(), heartbeat)
-            except TimeoutError:
-                yield None
 
     # ---- cancelling and stopping --------------------------------------------------------
 

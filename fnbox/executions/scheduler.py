@@ -52,7 +52,7 @@ class EndEvent:
 
 
 @dataclass(eq=False)
-class _Live:
+class LiveExecution:
     execution: Execution
     task: asyncio.Task[None] | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,6 +64,27 @@ class _Live:
         self.changed.set()
         self.changed = asyncio.Event()
 
+    async def events(
+        self, sent: int, follow: bool, heartbeat: float | None
+    ) -> AsyncIterator[LogEvent | EndEvent | None]:
+        """Its log entries from index `sent` on, then its end; with `follow`, waiting for them
+        (None every `heartbeat` seconds of quiet)."""
+        while True:
+            changed = self.changed
+            logs = self.execution.logs
+            while sent < len(logs):
+                yield LogEvent(sent, logs[sent])
+                sent += 1
+            if self.ended.is_set():
+                yield EndEvent(self.execution)
+                return
+            if not follow:
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), heartbeat)
+            except TimeoutError:
+                yield None
+
 
 class Scheduler:
     def __init__(self, store: ExecutionStore, run: RunExecution, *, max_queue: int, per_workspace: int) -> None:
@@ -73,7 +94,7 @@ class Scheduler:
         self.max_queue = max_queue
         self.per_workspace = per_workspace
         self._run = run
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, LiveExecution] = {}
         self._turns: dict[str, asyncio.Semaphore] = {}
 
     # ---- starting -----------------------------------------------------------------------
@@ -95,12 +116,12 @@ class Scheduler:
             )
         if execution.id in self._live or not await asyncio.to_thread(self.store.insert, execution):
             raise Conflict(f"an execution {execution.id!r} already exists", details={"id": execution.id})
-        live = _Live(execution)
+        live = LiveExecution(execution)
         self._live[execution.id] = live
         live.task = asyncio.create_task(self._execute(live), name=f"fnbox-execution-{execution.id}")
         return execution
 
-    async def _execute(self, live: _Live) -> None:
+    async def _execute(self, live: LiveExecution) -> None:
         execution = live.execution
         turn = self._turns.setdefault(execution.workspace, asyncio.Semaphore(self.per_workspace))
         try:
@@ -162,23 +183,8 @@ class Scheduler:
         `heartbeat`, None comes after that many seconds without news (to keep a stream open).
         Raises KeyError if the execution is not live.
         """
-        live = self._live[execution_id]
-        sent = start
-        while True:
-            changed = live.changed
-            logs = live.execution.logs
-            while sent < len(logs):
-                yield LogEvent(sent, logs[sent])
-                sent += 1
-            if live.ended.is_set():
-                yield EndEvent(live.execution)
-                return
-            if not follow:
-                return
-            try:
-                await asyncio.wait_for(changed.wait(), heartbeat)
-            except TimeoutError:
-                yield None
+        async for event in self._live[execution_id].events(start, follow, heartbeat):
+            yield event
 
     # ---- cancelling and stopping --------------------------------------------------------
 
