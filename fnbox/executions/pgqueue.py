@@ -43,8 +43,7 @@ from fnbox.executions.scheduler import (
     LogEvent,
     RunExecution,
 )
-from fnbox.sandboxes.base import LogEntry
-from fnbox.sandboxes.errors import Conflict, FnboxError, Overloaded, SandboxCrashed
+from fnbox.sandboxes.errors import Conflict, Overloaded
 
 __all__ = ["INSTANCE_STOPPED", "PgScheduler"]
 
@@ -157,23 +156,7 @@ class PgScheduler:
     async def _execute(self, live: LiveExecution, fence: int) -> None:
         execution = live.execution
         live.notify()
-        try:
-
-            def on_log(entry: LogEntry) -> None:
-                execution.logs.append(entry)
-                live.notify()
-
-            outcome = await self._run(execution, on_log)
-            execution.succeed(outcome)
-        except asyncio.CancelledError:
-            execution.dismiss(live.dismissal)
-        except FnboxError as exc:
-            execution.fail(exc)
-        except Exception as exc:
-            logger.exception("execution %s failed unexpectedly", execution.id)
-            execution.fail(SandboxCrashed(f"the execution failed: {type(exc).__name__}: {exc}"))
-        live.ended.set()
-        live.notify()
+        await live.settle(self._run(execution, live.on_log))
         try:
             written = await asyncio.shield(asyncio.to_thread(self.store.finish, execution, self.instance, fence))
             if not written:

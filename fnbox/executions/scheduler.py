@@ -64,6 +64,25 @@ class LiveExecution:
         self.changed.set()
         self.changed = asyncio.Event()
 
+    def on_log(self, entry: LogEntry) -> None:
+        self.execution.logs.append(entry)
+        self.notify()
+
+    async def settle(self, running: Awaitable[RunResult]) -> None:
+        """Await the run and make its outcome the execution's end (dismissed if cancelled), then
+        wake whoever follows it."""
+        try:
+            self.execution.succeed(await running)
+        except asyncio.CancelledError:
+            self.execution.dismiss(self.dismissal)
+        except FnboxError as exc:
+            self.execution.fail(exc)
+        except Exception as exc:
+            logger.exception("execution %s failed unexpectedly", self.execution.id)
+            self.execution.fail(SandboxCrashed(f"the execution failed: {type(exc).__name__}: {exc}"))
+        self.ended.set()
+        self.notify()
+
     async def events(
         self, sent: int, follow: bool, heartbeat: float | None
     ) -> AsyncIterator[LogEvent | EndEvent | None]:
@@ -124,27 +143,15 @@ class Scheduler:
     async def _execute(self, live: LiveExecution) -> None:
         execution = live.execution
         turn = self._turns.setdefault(execution.workspace, asyncio.Semaphore(self.per_workspace))
-        try:
+
+        async def running() -> RunResult:
             async with turn:
                 execution.status, execution.started = ExecutionStatus.RUNNING, time.time()
                 live.notify()
                 await asyncio.to_thread(self.store.update, execution)
+                return await self._run(execution, live.on_log)
 
-                def on_log(entry: LogEntry) -> None:
-                    execution.logs.append(entry)
-                    live.notify()
-
-                outcome = await self._run(execution, on_log)
-            execution.succeed(outcome)
-        except asyncio.CancelledError:
-            execution.dismiss(live.dismissal)
-        except FnboxError as exc:
-            execution.fail(exc)
-        except Exception as exc:
-            logger.exception("execution %s failed unexpectedly", execution.id)
-            execution.fail(SandboxCrashed(f"the execution failed: {type(exc).__name__}: {exc}"))
-        live.ended.set()  # the state in memory is final from here on
-        live.notify()
+        await live.settle(running())  # the state in memory is final from here on
         try:
             await asyncio.shield(asyncio.to_thread(self.store.update, execution))
         except asyncio.CancelledError:
