@@ -121,7 +121,7 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         try:
-            scope[PRINCIPAL_KEY] = self._check(scope)
+            scope[PRINCIPAL_KEY] = await self._check(scope)
         except FnboxError as exc:
             response = _refusal(exc, scope)
             if isinstance(exc, Unauthorized):
@@ -132,12 +132,18 @@ class AccessControl:
             return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope) -> Principal:
-        if not self.tokens.enabled:
+    async def _check(self, scope: Scope) -> Principal:
+        if not self.tokens.enabled and not self.tokens.shared:
             return OPEN
         scopes, workspace = required(scope["method"], scope["path"])
         if scopes is None:
             return OPEN
+        if self.tokens.shared:
+            # Tokens made or revoked through other instances count from the next request on,
+            # as saves do for runs: the change feed is caught up first (no query per request).
+            await self.tokens.refresh()
+            if not self.tokens.enabled:
+                return OPEN
         address = (scope.get("client") or ("unknown", 0))[0]
         wait = self.failures.blocked_for(address)
         if wait:
