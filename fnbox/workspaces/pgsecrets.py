@@ -26,7 +26,7 @@ from fnbox.database import Database, DatabaseError, unavailable
 from fnbox.sandboxes.errors import InternalError, NotFound
 from fnbox.workspaces.document import check_workspace_name
 from fnbox.workspaces.pgchanges import take_change
-from fnbox.workspaces.secrets import KEY_FILENAME, MAX_PER_WORKSPACE, SecretStore, _iso, check_value, too_many
+from fnbox.workspaces.secrets import KEY_FILENAME, MAX_PER_WORKSPACE, NAME, SecretStore, _iso, check_value, too_many
 
 __all__ = ["SECRETS", "PgSecretStore", "SecretsKeyError", "copy_secrets"]
 
@@ -115,6 +115,8 @@ class PgSecretStore(SecretStore):
 
     def delete(self, workspace: str, name: str) -> None:
         check_workspace_name(workspace)
+        if not NAME.fullmatch(name):  # no secret has such a name: never a query with it (NUL characters, say)
+            raise NotFound(f"no secret {name!r} in workspace {workspace!r}", details={"name": name})
         with (
             unavailable(f"secret {name!r} of workspace {workspace!r} was not deleted"),
             self.database.connection() as connection,

@@ -262,8 +262,13 @@ class Runtime:
                 "FNBOX_SECRETS_KEY is not set: this instance encrypts secrets with its own secrets.key, which every "
                 "instance sharing the database needs too; set the same FNBOX_SECRETS_KEY on every instance"
             )
-        for follower in self._followers.values():  # secrets first: a key that cannot read them stops the start
-            await asyncio.to_thread(follower.load)
+        try:
+            for follower in self._followers.values():  # secrets first: a key that cannot read them stops the start
+                await asyncio.to_thread(follower.load)
+        except BaseException:
+            await self._feed.close()
+            await asyncio.to_thread(self.database.close)
+            raise
 
     def share(self, kind: str, follower: Follower) -> None:
         """Keep `follower` current through the change feed's changes of `kind` (call before `start`)."""
