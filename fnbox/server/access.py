@@ -120,8 +120,10 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.tokens.shared:
+            await self.catch_up(scope)
         try:
-            scope[PRINCIPAL_KEY] = await self._check(scope)
+            scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:
             response = _refusal(exc, scope)
             if isinstance(exc, Unauthorized):
@@ -132,18 +134,22 @@ class AccessControl:
             return
         await self.app(scope, receive, send)
 
-    async def _check(self, scope: Scope) -> Principal:
-        if not self.tokens.enabled and not self.tokens.shared:
+    async def catch_up(self, scope: Scope) -> None:
+        """Tokens shared by several instances: apply what the others made or revoked before judging a request.
+
+        So they count from the next request on, as saves do for runs: the change feed is
+        caught up first, as before a run (its passes are shared by the requests that arrive
+        meanwhile: no query of a request's own).
+        """
+        if self.tokens.shared and required(scope["method"], scope["path"])[0] is not None:
+            await self.tokens.refresh()
+
+    def _check(self, scope: Scope) -> Principal:
+        if not self.tokens.enabled:
             return OPEN
         scopes, workspace = required(scope["method"], scope["path"])
         if scopes is None:
             return OPEN
-        if self.tokens.shared:
-            # Tokens made or revoked through other instances count from the next request on,
-            # as saves do for runs: the change feed is caught up first (no query per request).
-            await self.tokens.refresh()
-            if not self.tokens.enabled:
-                return OPEN
         address = (scope.get("client") or ("unknown", 0))[0]
         wait = self.failures.blocked_for(address)
         if wait:
