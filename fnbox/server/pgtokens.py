@@ -40,9 +40,11 @@ class PgTokenStore(TokenStore):
         *,
         admin_token: str | None = None,
         refresh: Callable[[], Awaitable[None]],
+        publish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
         self._catch_up = refresh
+        self._publish = publish or refresh
         super().__init__(data_dir, admin_token=admin_token)
 
     def _open(self) -> None:
@@ -50,6 +52,9 @@ class PgTokenStore(TokenStore):
 
     async def refresh(self) -> None:
         await self._catch_up()
+
+    async def publish(self) -> None:
+        await self._publish()
 
     def load(self) -> None:
         with self.database.connection() as connection:
@@ -102,7 +107,9 @@ def open_tokens(runtime: Runtime, data_dir: str | os.PathLike[str], *, admin_tok
     """The token store: in the Runtime's shared database if it has one, else in the data directory."""
     if runtime.database is None:
         return TokenStore(data_dir, admin_token=admin_token)
-    tokens = PgTokenStore(runtime.database, data_dir, admin_token=admin_token, refresh=runtime.refresh)
+    tokens = PgTokenStore(
+        runtime.database, data_dir, admin_token=admin_token, refresh=runtime.refresh, publish=runtime.publish
+    )
     runtime.share(KIND, tokens)
     return tokens
 

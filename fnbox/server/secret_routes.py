@@ -44,7 +44,7 @@ async def put_secret(request: Request) -> Response:
     params = request.path_params
     runtime = runtime_of(request)
     saved = await asyncio.to_thread(runtime.secrets.set, params["workspace"], params["name"], value)
-    await runtime.refresh()  # a shared database: this change is applied in order, as a save is
+    await runtime.publish()  # a shared database: this change is applied in order, as a save is
     return JSONResponse(saved)
 
 
@@ -59,7 +59,7 @@ async def delete_secret(request: Request) -> Response:
     params = request.path_params
     runtime = runtime_of(request)
     await asyncio.to_thread(runtime.secrets.delete, params["workspace"], params["name"])
-    await runtime.refresh()
+    await runtime.publish()
     return Response(status_code=204)
 
 

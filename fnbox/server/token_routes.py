@@ -39,7 +39,7 @@ async def create_token(request: Request) -> Response:
     """
     tokens = tokens_of(request)
     created = await _blocking(tokens, tokens.create, await read_json(request, empty={}))
-    await tokens.refresh()  # a shared database: this change is applied in order, as a save is
+    await tokens.publish()  # a shared database: this change is applied in order, as a save is
     return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -65,7 +65,7 @@ async def revoke_token(request: Request) -> Response:
     """
     tokens = tokens_of(request)
     await _blocking(tokens, tokens.revoke, request.path_params["id"])
-    await tokens.refresh()
+    await tokens.publish()
     return Response(status_code=204)
 
 

@@ -133,6 +133,9 @@ class TokenStore:
     async def refresh(self) -> None:
         """Apply what other instances changed, before a request is judged (nothing to do for one instance)."""
 
+    async def publish(self) -> None:
+        """After a token was made or revoked here: other instances have it (nothing to do for one instance)."""
+
     def records(self) -> list[TokenRecord]:
         return sorted(self._records.values(), key=lambda r: r.created)
 

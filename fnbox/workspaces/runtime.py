@@ -270,6 +270,11 @@ class Runtime:
             await asyncio.to_thread(self.database.close)
             raise
 
+    async def publish(self) -> None:
+        """After this instance changed something shared (a secret, a token): apply it here, in order, then answer."""
+        if self._feed is not None:
+            await self._feed.catch_up()
+
     def share(self, kind: str, follower: Follower) -> None:
         """Keep `follower` current through the change feed's changes of `kind` (call before `start`)."""
         self._followers[kind] = follower
