@@ -91,6 +91,34 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX fnbox_executions_waiting ON fnbox_executions (created, id) WHERE status = 'accepted';
     CREATE INDEX fnbox_executions_running ON fnbox_executions (workspace) WHERE status = 'running';
     """,
+    # 3: workspace secrets (Fernet tokens: the key is never stored here) and access tokens
+    # (SHA-256 hashes of them, never the tokens). A change of either takes the next number
+    # of the workspaces' counter and names what changed in fnbox_changes, so that the
+    # instances following the workspace changes reload these in the same pass, in order.
+    """
+    CREATE TABLE fnbox_changes (
+        seq bigint PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('secrets', 'tokens')),
+        name text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX fnbox_changes_by_name ON fnbox_changes (kind, name);
+    CREATE TABLE fnbox_secrets (
+        workspace text NOT NULL,
+        name text NOT NULL,
+        value text NOT NULL,
+        updated double precision NOT NULL,
+        PRIMARY KEY (workspace, name)
+    );
+    CREATE TABLE fnbox_tokens (
+        id text PRIMARY KEY,
+        hash text NOT NULL,
+        scopes text[] NOT NULL,
+        workspaces text[] NOT NULL,
+        created double precision NOT NULL,
+        expires double precision
+    );
+    """,
 )
 
 

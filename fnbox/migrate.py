@@ -2,8 +2,10 @@
 
 Workspaces are copied as new versions (one unchanged since an earlier copy is left as it
 is, so the command can run again), and the execution records of `executions.sqlite3` are
-upserted (an ended record in the database stays as it is). Secrets and access tokens
-stay in the data directory: instances read them from there.
+upserted (an ended record in the database stays as it is). Secrets are copied as they are
+stored, still encrypted (the key is never read here: every instance needs it), and access
+tokens as their hashes; either is copied only when the database does not hold it, and a
+token ever revoked in the database is never brought back.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from fnbox.database import Database
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import ExecutionStore, to_row
 from fnbox.sandboxes.errors import FnboxError
+from fnbox.server.pgtokens import copy_tokens
+from fnbox.server.tokens import stored_tokens
 from fnbox.workspaces.document import document_version, parse_workspace
+from fnbox.workspaces.pgsecrets import copy_secrets
 from fnbox.workspaces.pgstore import PgStore
 from fnbox.workspaces.runtime import EXECUTIONS_FILENAME
+from fnbox.workspaces.secrets import KEY_FILENAME, stored_secrets
 from fnbox.workspaces.store import FileStore, StoredDocumentError
 
 __all__ = ["Migration", "migrate_directory"]
@@ -35,13 +41,20 @@ class Migration:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # each with why
     records: int = 0
+    secrets: int = 0
+    tokens: int = 0
+    #: The data directory's own key file, when it encrypted the secrets copied.
+    key_file: Path | None = None
 
     def summary(self) -> str:
         lines = [
             f"{len(self.copied)} workspaces copied, {len(self.unchanged)} already there unchanged, "
-            f"{self.records} execution records copied"
+            f"{self.records} execution records copied, {self.secrets} secrets copied, {self.tokens} tokens copied"
         ]
         lines += [f"skipped: {reason}" for reason in self.skipped]
+        if self.secrets:
+            key = f"the key in {self.key_file}" if self.key_file else "the FNBOX_SECRETS_KEY this directory used"
+            lines.append(f"the secrets stay encrypted with {key}: give every instance FNBOX_SECRETS_KEY set to it")
         return "\n".join(lines)
 
 
@@ -57,6 +70,10 @@ def migrate_directory(directory: str | Path, database_url: str) -> Migration:
         records = folder / EXECUTIONS_FILENAME
         if records.is_file():
             migration.records = _copy_records(ExecutionStore(records), PgExecutionStore(database))
+        migration.secrets = copy_secrets(database, stored_secrets(folder))
+        migration.tokens = copy_tokens(database, stored_tokens(folder))
+        if (folder / KEY_FILENAME).is_file():
+            migration.key_file = folder / KEY_FILENAME
         return migration
     finally:
         database.close()

@@ -4,11 +4,16 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from fnbox.database import Database
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
+from fnbox.server.pgtokens import PgTokenStore
+from fnbox.server.tokens import TokenStore
+from fnbox.workspaces.pgsecrets import PgSecretStore
 from fnbox.workspaces.pgstore import PgStore
+from fnbox.workspaces.secrets import SecretStore
 from fnbox.workspaces.store import FileStore
 from tests.processes import ROOT
 
@@ -57,6 +62,50 @@ def test_workspaces_and_records_are_copied_once_and_a_second_run_changes_nothing
         assert PgExecutionStore(database).get("e2").status == ExecutionStatus.SUCCESSFUL
     finally:
         database.close()
+
+
+def test_secrets_stay_encrypted_tokens_stay_hashed_and_a_revoked_token_is_never_brought_back(tmp_path, database_url):
+    key = Fernet.generate_key().decode()
+    SecretStore(tmp_path, keys=key).set("w", "API_KEY", "sk-migrated-0123456789")
+    tokens = TokenStore(tmp_path)
+    kept, revoked = tokens.create({"scopes": ["run"]}), tokens.create({"scopes": ["read"], "workspaces": ["w*"]})
+
+    first = migrate(tmp_path, database_url)
+    assert first.returncode == 0, first.stderr
+    assert "1 secrets copied, 2 tokens copied" in first.stdout
+    assert "give every instance FNBOX_SECRETS_KEY" in first.stdout
+    database = Database(database_url)
+    database.open()
+    try:
+        secrets = PgSecretStore(database, tmp_path / "instance", keys=key)
+        secrets.load()
+        assert secrets.values("w") == {"API_KEY": "sk-migrated-0123456789"}
+        shared = PgTokenStore(database, tmp_path / "instance", refresh=nothing)
+        shared.load()
+        assert shared.authenticate(kept["token"]).scopes == {"run"}
+        assert shared.authenticate(revoked["token"]).workspaces == ("w*",)
+        shared.revoke(revoked["id"])
+        with database.connection() as connection:
+            stored = connection.execute("SELECT value FROM fnbox_secrets").fetchone()[0]
+            hashes = [row[0] for row in connection.execute("SELECT hash FROM fnbox_tokens")]
+        assert "sk-migrated" not in stored and kept["token"] not in hashes
+    finally:
+        database.close()
+
+    again = migrate(tmp_path, database_url)
+    assert "0 secrets copied, 0 tokens copied" in again.stdout, again.stdout
+    database = Database(database_url)
+    database.open()
+    try:
+        shared = PgTokenStore(database, tmp_path / "instance", refresh=nothing)
+        shared.load()
+        assert shared.authenticate(revoked["token"]) is None and shared.authenticate(kept["token"]) is not None
+    finally:
+        database.close()
+
+
+async def nothing() -> None:
+    pass
 
 
 def test_without_a_database_it_says_what_is_missing(tmp_path):

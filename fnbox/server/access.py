@@ -120,6 +120,8 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.tokens.shared:
+            await self.catch_up(scope)
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:
@@ -131,6 +133,16 @@ class AccessControl:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def catch_up(self, scope: Scope) -> None:
+        """Tokens shared by several instances: apply what the others made or revoked before judging a request.
+
+        So they count from the next request on, as saves do for runs: the change feed is
+        caught up first, as before a run (its passes are shared by the requests that arrive
+        meanwhile: no query of a request's own).
+        """
+        if self.tokens.shared and required(scope["method"], scope["path"])[0] is not None:
+            await self.tokens.refresh()
 
     def _check(self, scope: Scope) -> Principal:
         if not self.tokens.enabled:

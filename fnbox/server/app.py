@@ -19,10 +19,10 @@ from fnbox.sandboxes.errors import FnboxError
 from fnbox.server.access import AccessControl, warn_if_open
 from fnbox.server.limits import BodySizeLimit
 from fnbox.server.observe import Observe
+from fnbox.server.pgtokens import open_tokens
 from fnbox.server.responses import handle_fnbox_error, handle_http_exception, handle_unexpected
 from fnbox.server.routes import routes
 from fnbox.server.settings import Settings, load_settings
-from fnbox.server.tokens import TokenStore
 from fnbox.workspaces.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -36,13 +36,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # A function may never reach fnbox's own listening socket, whatever FUNCTIONS_EGRESS allows.
     own = dataclasses.replace(settings.runtime, egress_own=((settings.host, settings.port),))
     runtime = runtime or Runtime(settings.data_dir, options=own)
-    tokens = TokenStore(settings.data_dir, admin_token=settings.admin_token)
+    tokens = open_tokens(runtime, settings.data_dir, admin_token=settings.admin_token)
     metrics.per_workspace(settings.metrics_per_workspace)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        warn_if_open(tokens, settings.host)
         await runtime.start(recompile=settings.update_scripts_on_startup)
+        warn_if_open(tokens, settings.host)  # once the tokens of a shared database are read
         try:
             if settings.functions_location is not None:
                 if is_s3(settings.functions_location):

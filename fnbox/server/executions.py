@@ -9,7 +9,7 @@ it), then one `end` event with the final state.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -123,8 +123,13 @@ async def execution_logs(request: Request) -> Response:
     if "text/event-stream" in request.headers.get("accept", ""):
         events = runtime.follow_execution(execution_id, start=start, follow=follow, heartbeat=HEARTBEAT)
         tokens, principal = request.app.state.tokens, principal_of(request)
+
+        async def still_allowed() -> bool:
+            await tokens.refresh()  # a revocation through another instance ends the stream too
+            return tokens.active(principal)
+
         return StreamingResponse(
-            _event_stream(events, lambda: tokens.active(principal)),
+            _event_stream(events, still_allowed),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -159,11 +164,11 @@ def _start(request: Request, execution: Execution) -> int:
 
 
 async def _event_stream(
-    events: AsyncIterator[LogEvent | EndEvent | None], still_allowed: Callable[[], bool]
+    events: AsyncIterator[LogEvent | EndEvent | None], still_allowed: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
     """The events as SSE; a stream whose token is revoked or expires meanwhile ends at its next event."""
     async for event in events:
-        if not still_allowed():
+        if not await still_allowed():
             yield "event: revoked\ndata: {}\n\n"
             return
         if event is None:

@@ -23,7 +23,9 @@ async def list_secrets(request: Request) -> Response:
     responses:
       200: {description: '{"secrets": [{"name", "updated"}, ...]}'}
     """
-    return JSONResponse({"secrets": runtime_of(request).secrets.list(request.path_params["workspace"])})
+    runtime = runtime_of(request)
+    await runtime.refresh()  # what other instances set or deleted, with a shared database
+    return JSONResponse({"secrets": runtime.secrets.list(request.path_params["workspace"])})
 
 
 async def put_secret(request: Request) -> Response:
@@ -40,7 +42,9 @@ async def put_secret(request: Request) -> Response:
     """
     value = await read_json(request, empty=None)
     params = request.path_params
-    saved = await asyncio.to_thread(runtime_of(request).secrets.set, params["workspace"], params["name"], value)
+    runtime = runtime_of(request)
+    saved = await asyncio.to_thread(runtime.secrets.set, params["workspace"], params["name"], value)
+    await runtime.publish()  # a shared database: this change is applied in order, as a save is
     return JSONResponse(saved)
 
 
@@ -53,7 +57,9 @@ async def delete_secret(request: Request) -> Response:
       404: {description: 'NotFound'}
     """
     params = request.path_params
-    await asyncio.to_thread(runtime_of(request).secrets.delete, params["workspace"], params["name"])
+    runtime = runtime_of(request)
+    await asyncio.to_thread(runtime.secrets.delete, params["workspace"], params["name"])
+    await runtime.publish()
     return Response(status_code=204)
 
 

@@ -353,7 +353,8 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.secrets_key",
         check_key,
         "Fernet keys of the workspace secrets, comma-separated: the first encrypts, all decrypt "
-        "(see [Secrets](#secrets)); unset: `secrets.key`, made in the data directory",
+        "(see [Secrets](#secrets)); unset: `secrets.key`, made in the data directory. With "
+        "`FNBOX_DATABASE_URL`, the same on every instance",
     ),
     Setting(
         "FUNCTIONS_QUARANTINE_SECONDS",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -10,6 +14,8 @@ from fnbox.server.inputs import read_json
 from fnbox.server.tokens import TokenStore
 
 __all__ = ["token_routes", "tokens_of"]
+
+T = TypeVar("T")
 
 
 def tokens_of(request: Request) -> TokenStore:
@@ -31,7 +37,9 @@ async def create_token(request: Request) -> Response:
       401: {description: 'Unauthorized'}
       403: {description: 'Forbidden (not an admin token)'}
     """
-    created = tokens_of(request).create(await read_json(request, empty={}))
+    tokens = tokens_of(request)
+    created = await _blocking(tokens, tokens.create, await read_json(request, empty={}))
+    await tokens.publish()  # a shared database: this change is applied in order, as a save is
     return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -42,7 +50,9 @@ async def list_tokens(request: Request) -> Response:
     responses:
       200: {description: '[{"id", "scopes", "workspaces", "created", "expires"}, ...]'}
     """
-    return JSONResponse(tokens_of(request).list())
+    tokens = tokens_of(request)
+    await tokens.refresh()
+    return JSONResponse(tokens.list())
 
 
 async def revoke_token(request: Request) -> Response:
@@ -53,8 +63,17 @@ async def revoke_token(request: Request) -> Response:
       204: {description: 'Revoked'}
       404: {description: 'NotFound'}
     """
-    tokens_of(request).revoke(request.path_params["id"])
+    tokens = tokens_of(request)
+    await _blocking(tokens, tokens.revoke, request.path_params["id"])
+    await tokens.publish()
     return Response(status_code=204)
+
+
+async def _blocking(tokens: TokenStore, call: Callable[[Any], T], argument: Any) -> T:
+    """A write of a shared store queries the database: off the event loop. A file is written in place, as before."""
+    if tokens.shared:
+        return await asyncio.to_thread(call, argument)
+    return call(argument)
 
 
 token_routes = [

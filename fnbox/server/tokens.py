@@ -27,7 +27,19 @@ from typing import Any
 from fnbox.sandboxes.errors import InvalidRequest, NotFound
 from fnbox.workspaces.files import write_atomically
 
-__all__ = ["ADMIN_ID", "SCOPES", "TOKENS_FILENAME", "Principal", "TokenStore", "iso_time"]
+__all__ = [
+    "ADMIN_ID",
+    "SCOPES",
+    "TOKENS_FILENAME",
+    "Principal",
+    "TokenRecord",
+    "TokenStore",
+    "is_token_id",
+    "iso_time",
+    "new_token",
+    "no_token",
+    "stored_tokens",
+]
 
 TOKENS_FILENAME = "tokens.json"
 SCOPES = ("admin", "deploy", "run", "read")
@@ -39,6 +51,7 @@ MAX_EXPIRES_IN = 10 * 365 * 86400
 #: so the same pattern means the same in SQLite's GLOB).
 _PATTERN = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
 _TOKEN = re.compile(r"fnbox_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})")
+_ID = re.compile(r"[0-9a-f]{16}")
 #: Compared against when a token's id is unknown, so that a miss costs what a hit costs.
 _DUMMY_HASH = hashlib.sha256(b"fnbox-no-such-token").hexdigest()
 
@@ -104,22 +117,27 @@ class TokenRecord:
 class TokenStore:
     """The tokens made through the API, and the admin token of the settings."""
 
+    #: Whether other instances change these tokens too (then `refresh` catches up with them).
+    shared = False
+
     def __init__(self, data_dir: str | os.PathLike[str], *, admin_token: str | None = None) -> None:
         self.path = Path(data_dir) / TOKENS_FILENAME
         self._admin_hash = None if admin_token is None else _hash(admin_token)
         self._lock = threading.Lock()
         self._records: dict[str, TokenRecord] = {}
-        if self.path.exists():
-            for item in json.loads(self.path.read_text()):
-                record = TokenRecord(
-                    item["id"],
-                    item["hash"],
-                    tuple(item["scopes"]),
-                    tuple(item["workspaces"]),
-                    float(item["created"]),
-                    None if item.get("expires") is None else float(item["expires"]),
-                )
-                self._records[record.id] = record
+        self._open()
+
+    def _open(self) -> None:
+        self._records = {record.id: record for record in stored_tokens(self.path.parent)}
+
+    async def refresh(self) -> None:
+        """Apply what other instances changed, before a request is judged (nothing to do for one instance)."""
+
+    async def publish(self) -> None:
+        """After a token was made or revoked here: other instances have it (nothing to do for one instance)."""
+
+    def records(self) -> list[TokenRecord]:
+        return sorted(self._records.values(), key=lambda r: r.created)
 
     @property
     def enabled(self) -> bool:
@@ -149,55 +167,19 @@ class TokenStore:
 
     def create(self, body: Any) -> dict[str, Any]:
         """Make a token from `{"scopes", "workspaces", "expires_in"}`; the answer is the only copy of it."""
-        if not isinstance(body, dict):
-            raise InvalidRequest('the body must be an object such as {"scopes": ["run"], "workspaces": ["billing"]}')
-        unknown = sorted(set(body) - {"scopes", "workspaces", "expires_in"})
-        if unknown:
-            raise InvalidRequest(f"unknown fields {', '.join(unknown)}", details={"fields": unknown})
-        scopes = body.get("scopes")
-        if not isinstance(scopes, list) or not scopes or not all(s in SCOPES for s in scopes):
-            raise InvalidRequest(f"scopes must be a non-empty list of {', '.join(SCOPES)}", details={"scopes": scopes})
-        workspaces = body.get("workspaces") or []
-        if not isinstance(workspaces, list) or not all(
-            isinstance(p, str) and _PATTERN.fullmatch(p) for p in workspaces
-        ):
-            raise InvalidRequest(
-                "workspaces must be a list of names or patterns (letters, digits, '_', '-', '*' and '?')",
-                details={"workspaces": workspaces},
-            )
-        expires_in = body.get("expires_in")
-        if expires_in is not None and (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, (int, float))
-            or not 0 < expires_in <= MAX_EXPIRES_IN
-        ):
-            raise InvalidRequest(
-                f"expires_in must be a number of seconds between 1 and {MAX_EXPIRES_IN}",
-                details={"expires_in": expires_in},
-            )
-        token_id = secrets.token_hex(8)
-        token = f"fnbox_{token_id}_{secrets.token_urlsafe(32)}"
-        now = time.time()
-        record = TokenRecord(
-            token_id,
-            _hash(token),
-            tuple(dict.fromkeys(scopes)),
-            tuple(dict.fromkeys(workspaces)),
-            now,
-            None if expires_in is None else now + float(expires_in),
-        )
+        token, record = new_token(body)
         with self._lock:
-            self._records[token_id] = record
+            self._records[record.id] = record
             self._save()
         return {"token": token, **record.public()}
 
     def list(self) -> list[dict[str, Any]]:
-        return [record.public() for record in sorted(self._records.values(), key=lambda r: r.created)]
+        return [record.public() for record in self.records()]
 
     def revoke(self, token_id: str) -> None:
         with self._lock:
             if self._records.pop(token_id, None) is None:
-                raise NotFound(f"no token {token_id!r}", details={"id": token_id})
+                raise no_token(token_id)
             self._save()
 
     def _save(self) -> None:
@@ -218,3 +200,68 @@ class TokenStore:
             indent=1,
         )
         write_atomically(self.path, data)  # mode 0600
+
+
+def stored_tokens(data_dir: str | os.PathLike[str]) -> list[TokenRecord]:
+    """The token records of a data directory's `tokens.json`."""
+    path = Path(data_dir) / TOKENS_FILENAME
+    if not path.exists():
+        return []
+    return [
+        TokenRecord(
+            item["id"],
+            item["hash"],
+            tuple(item["scopes"]),
+            tuple(item["workspaces"]),
+            float(item["created"]),
+            None if item.get("expires") is None else float(item["expires"]),
+        )
+        for item in json.loads(path.read_text())
+    ]
+
+
+def is_token_id(text: str) -> bool:
+    """Whether `text` has the form of a token's id (anything else names no token)."""
+    return _ID.fullmatch(text) is not None
+
+
+def no_token(token_id: str) -> NotFound:
+    return NotFound(f"no token {token_id!r}", details={"id": token_id})
+
+
+def new_token(body: Any) -> tuple[str, TokenRecord]:
+    """A new token from `{"scopes", "workspaces", "expires_in"}`, and its record (which keeps only its hash)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest('the body must be an object such as {"scopes": ["run"], "workspaces": ["billing"]}')
+    unknown = sorted(set(body) - {"scopes", "workspaces", "expires_in"})
+    if unknown:
+        raise InvalidRequest(f"unknown fields {', '.join(unknown)}", details={"fields": unknown})
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not scopes or not all(s in SCOPES for s in scopes):
+        raise InvalidRequest(f"scopes must be a non-empty list of {', '.join(SCOPES)}", details={"scopes": scopes})
+    workspaces = body.get("workspaces") or []
+    if not isinstance(workspaces, list) or not all(isinstance(p, str) and _PATTERN.fullmatch(p) for p in workspaces):
+        raise InvalidRequest(
+            "workspaces must be a list of names or patterns (letters, digits, '_', '-', '*' and '?')",
+            details={"workspaces": workspaces},
+        )
+    expires_in = body.get("expires_in")
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 < expires_in <= MAX_EXPIRES_IN
+    ):
+        raise InvalidRequest(
+            f"expires_in must be a number of seconds between 1 and {MAX_EXPIRES_IN}",
+            details={"expires_in": expires_in},
+        )
+    token_id = secrets.token_hex(8)
+    token = f"fnbox_{token_id}_{secrets.token_urlsafe(32)}"
+    now = time.time()
+    record = TokenRecord(
+        token_id,
+        _hash(token),
+        tuple(dict.fromkeys(scopes)),
+        tuple(dict.fromkeys(workspaces)),
+        now,
+        None if expires_in is None else now + float(expires_in),
+    )
+    return token, record

@@ -14,6 +14,10 @@ runs come, and a save reaches the other instances' runs within that bound. A not
 (LISTEN/NOTIFY) of each change makes the next run ask at once, so most saves arrive much
 sooner; a notification lost on a reconnect costs nothing but that.
 
+Secrets and access tokens change through the same numbers (fnbox/workspaces/pgchanges.py):
+a pass hands the names their changes give to the follower of that kind (`others`), after
+the workspaces, so one catch-up brings every kind of change up to date.
+
 The persisted numbers are the source of truth: nothing is lost when a connection drops,
 the next pass reads from where the last one ended. While the database cannot be reached
 runs go on with the versions this instance holds (a save cannot be answered meanwhile
@@ -25,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -33,14 +37,20 @@ import psycopg
 from fnbox.workspaces.pgstore import CHANGES_CHANNEL, decode
 from fnbox.workspaces.store import StoredDocumentError
 
-__all__ = ["ChangeFeed"]
+__all__ = ["ApplyOther", "ChangeFeed"]
 
 logger = logging.getLogger("fnbox")
 
 #: Apply the changes of one pass: the workspaces changed, and the documents of those that exist now.
 Apply = Callable[[list[str], dict[str, dict[str, Any]]], Awaitable[None]]
+#: Apply the changes of another kind (a kind of fnbox_changes): the names they give.
+ApplyOther = Callable[[list[str]], Awaitable[None]]
 
-CHANGES = "SELECT seq, name FROM fnbox_workspace_versions WHERE seq > %s ORDER BY seq"
+#: Every change after a number: a workspace's (kind NULL) or another kind's, in order.
+CHANGES = (
+    "SELECT seq, name, NULL AS kind FROM fnbox_workspace_versions WHERE seq > %(seq)s"
+    " UNION ALL SELECT seq, name, kind FROM fnbox_changes WHERE seq > %(seq)s ORDER BY seq"
+)
 HEADS = (
     "SELECT w.name, v.document FROM fnbox_workspaces w JOIN fnbox_workspace_versions v ON v.seq = w.seq"
     " WHERE w.name = ANY(%s)"
@@ -50,11 +60,20 @@ LAST = "SELECT value FROM fnbox_counters WHERE name = 'workspace_changes'"
 
 class ChangeFeed:
     def __init__(
-        self, url: str, apply: Apply, *, max_staleness: float = 0.0, timeout: float = 2.0, retry_after: float = 1.0
+        self,
+        url: str,
+        apply: Apply,
+        *,
+        max_staleness: float = 0.0,
+        timeout: float = 2.0,
+        retry_after: float = 1.0,
+        others: Mapping[str, ApplyOther] | None = None,
     ) -> None:
         self.url = url
         self.max_staleness = max_staleness
         self.apply = apply
+        #: The appliers of the other kinds of change, by kind.
+        self.others = others or {}
         self.timeout = timeout
         self.retry_after = retry_after
         #: The number of the last change applied here.
@@ -152,23 +171,31 @@ class ChangeFeed:
         if not rows:
             self._fresh_at = began
             return
-        names = sorted({row[1] for row in rows})
+        names = sorted({row[1] for row in rows if row[2] is None})
         documents = {}
         for name, text in heads:
             try:
                 documents[name] = decode(name, text)
             except StoredDocumentError as exc:
                 logger.error("%s", exc)  # left out: reading it answers why
-        await self.apply(names, documents)
+        if names:
+            await self.apply(names, documents)
+        await self._apply_others(rows)
         self.seq = max(self.seq, int(rows[-1][0]))
         self._fresh_at = began
 
+    async def _apply_others(self, rows: list[tuple[Any, ...]]) -> None:
+        for kind, apply in self.others.items():
+            names = sorted({row[1] for row in rows if row[2] == kind})
+            if names:
+                await apply(names)
+
     async def _read(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         connection = await self._connect()
-        rows = await (await connection.execute(CHANGES, (self.seq,))).fetchall()
-        if not rows:
+        rows = await (await connection.execute(CHANGES, {"seq": self.seq})).fetchall()
+        names = sorted({row[1] for row in rows if row[2] is None})
+        if not names:
             return rows, []
-        names = sorted({row[1] for row in rows})
         return rows, await (await connection.execute(HEADS, (names,))).fetchall()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:

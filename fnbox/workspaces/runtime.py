@@ -42,8 +42,10 @@ from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import IDLE_TIMEOUT, MAX_QUEUE, MAX_SANDBOXES, Pool, SandboxKey, SandboxPool
 from fnbox.sandboxes.quarantine import QUARANTINE_SECONDS
 from fnbox.sandboxes.supervisor import JS_WORKER_RSS_MB, PYTHON_MEMORY_MB, WorkerOptions, WorkerPool
-from fnbox.workspaces.changes import ChangeFeed
+from fnbox.workspaces.changes import ApplyOther, ChangeFeed
 from fnbox.workspaces.document import FunctionSpec, Workspace, check_parameters, check_workspace_name, parse_workspace
+from fnbox.workspaces.pgchanges import Follower
+from fnbox.workspaces.pgsecrets import SECRETS, PgSecretStore
 from fnbox.workspaces.pgstore import PgStore
 from fnbox.workspaces.secrets import SecretStore, redact, redact_error
 from fnbox.workspaces.store import FileStore, StoredDocumentError
@@ -176,7 +178,13 @@ class Runtime:
             self.database = Database(self.options.database_url)
             self.store = PgStore(self.database)
         self.pool = pool if pool is not None else make_pool(self.options)
-        self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
+        #: What the change feed keeps current besides workspaces, by kind of change (see `share`).
+        self._followers: dict[str, Follower] = {}
+        if self.database is None:
+            self.secrets = SecretStore(data_dir, keys=self.options.secrets_key)
+        else:
+            self.secrets = shared_secrets = PgSecretStore(self.database, data_dir, keys=self.options.secrets_key)
+            self.share(SECRETS, shared_secrets)
         self._executions_path = Path(data_dir) / EXECUTIONS_FILENAME
         self._records: ExecutionStore | None = None
         self._recorder: Recorder | None = None
@@ -243,12 +251,36 @@ class Runtime:
             return
         await asyncio.to_thread(self.database.open)
         self._feed = ChangeFeed(
-            self.database.url, self._apply_changes, max_staleness=self.options.database_max_staleness_ms / 1000
+            self.database.url,
+            self._apply_changes,
+            max_staleness=self.options.database_max_staleness_ms / 1000,
+            others={kind: _reloading(follower) for kind, follower in self._followers.items()},
         )
         await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
+        if not self.options.secrets_key:
+            logger.warning(
+                "FNBOX_SECRETS_KEY is not set: this instance encrypts secrets with its own secrets.key, which every "
+                "instance sharing the database needs too; set the same FNBOX_SECRETS_KEY on every instance"
+            )
+        try:
+            for follower in self._followers.values():  # secrets first: a key that cannot read them stops the start
+                await asyncio.to_thread(follower.load)
+        except BaseException:
+            await self._feed.close()
+            await asyncio.to_thread(self.database.close)
+            raise
+
+    async def publish(self) -> None:
+        """After this instance changed something shared (a secret, a token): apply it here, in order, then answer."""
+        if self._feed is not None:
+            await self._feed.catch_up()
+
+    def share(self, kind: str, follower: Follower) -> None:
+        """Keep `follower` current through the change feed's changes of `kind` (call before `start`)."""
+        self._followers[kind] = follower
 
     async def refresh(self) -> None:
-        """Apply the changes other instances made to workspaces (with a shared database; else nothing to do)."""
+        """Apply the changes other instances made to workspaces, secrets and tokens (with a shared database)."""
         if self._feed is not None:
             await self._feed.catch_up()
 
@@ -652,6 +684,13 @@ class Runtime:
                         raise
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # contenders' retries spread apart
         raise AssertionError("unreachable")
+
+
+def _reloading(follower: Follower) -> ApplyOther:
+    async def reload(names: list[str]) -> None:
+        await asyncio.to_thread(follower.reload, names)
+
+    return reload
 
 
 def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:

@@ -27,7 +27,16 @@ from fnbox.sandboxes.errors import FnboxError, InvalidRequest, NotFound
 from fnbox.workspaces.document import check_workspace_name
 from fnbox.workspaces.files import write_atomically
 
-__all__ = ["KEY_FILENAME", "REDACTED", "SECRETS_FILENAME", "SecretStore", "redact", "redact_error"]
+__all__ = [
+    "KEY_FILENAME",
+    "REDACTED",
+    "SECRETS_FILENAME",
+    "SecretStore",
+    "check_value",
+    "redact",
+    "redact_error",
+    "stored_secrets",
+]
 
 SECRETS_FILENAME = "secrets.json"
 KEY_FILENAME = "secrets.key"
@@ -40,6 +49,9 @@ MAX_PER_WORKSPACE = 100
 class SecretStore:
     """The secrets of every workspace; blocking but cheap (one small file), thread-safe."""
 
+    #: What a value that does not decrypt means, for the error a run answers.
+    KEY_HINT = "FNBOX_SECRETS_KEY (or secrets.key) is not the key they were stored with"
+
     def __init__(self, data_dir: str | os.PathLike[str], *, keys: str | None = None) -> None:
         self.root = Path(data_dir)
         self.path = self.root / SECRETS_FILENAME
@@ -51,13 +63,18 @@ class SecretStore:
         self._plain: dict[str, dict[str, str]] = {}
         #: Bumped by every change: a decryption that raced one is not cached.
         self._version = 0
-        if self.path.exists():
-            for workspace, items in json.loads(self.path.read_text()).items():
-                self._stored[workspace] = {
-                    name: (item["value"], float(item["updated"])) for name, item in items.items()
-                }
-            if self._keys and len(self._keys.split(",")) > 1:
-                self.rotate()
+        self._open()
+
+    def _open(self) -> None:
+        """Read what is stored; with several keys, re-encrypt it with the first."""
+        self._stored = stored_secrets(self.root)
+        if self._stored and self.rotating:
+            self.rotate()
+
+    @property
+    def rotating(self) -> bool:
+        """Several keys are given: the first encrypts, and what the others encrypted is re-encrypted."""
+        return bool(self._keys) and len(str(self._keys).split(",")) > 1
 
     def list(self, workspace: str) -> list[dict[str, Any]]:
         check_workspace_name(workspace)
@@ -65,20 +82,11 @@ class SecretStore:
         return [{"name": name, "updated": _iso(items[name][1])} for name in sorted(items)]
 
     def set(self, workspace: str, name: str, value: Any) -> dict[str, Any]:
-        check_workspace_name(workspace)
-        _check_name(name)
-        if not isinstance(value, str):
-            raise InvalidRequest('the body must be the value as a JSON string, such as "sk-..."')
-        if len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE:
-            raise InvalidRequest(f"a secret's value is at most {MAX_VALUE} bytes", details={"name": name})
-        if not value:
-            raise InvalidRequest("a secret's value must not be empty", details={"name": name})
+        check_value(workspace, name, value)
         with self._lock:
             items = self._stored.setdefault(workspace, {})
             if name not in items and len(items) >= MAX_PER_WORKSPACE:
-                raise InvalidRequest(
-                    f"a workspace has at most {MAX_PER_WORKSPACE} secrets", details={"workspace": workspace}
-                )
+                raise too_many(workspace)
             token = self._cipher().encrypt(value.encode("utf-8", "surrogatepass")).decode()
             updated = time.time()
             items[name] = (token, updated)
@@ -115,13 +123,19 @@ class SecretStore:
                 for name, (token, _) in items.items()
             }
         except InvalidToken:
-            raise FnboxError(
-                "the workspace's secrets cannot be decrypted: FNBOX_SECRETS_KEY (or secrets.key) is not the key "
-                "they were stored with"
-            ) from None
+            raise FnboxError(f"the workspace's secrets cannot be decrypted: {self.KEY_HINT}") from None
         if version == self._version:
             self._plain[workspace] = plain
         return plain
+
+    def _replace(self, workspace: str, items: dict[str, tuple[str, float]]) -> None:
+        """Hold `items` (encrypted) as the workspace's secrets; call with the lock held."""
+        if items:
+            self._stored[workspace] = items
+        else:
+            self._stored.pop(workspace, None)
+        self._version += 1
+        self._plain.pop(workspace, None)
 
     def rotate(self) -> None:
         """Re-encrypt every value with the first key."""
@@ -161,6 +175,33 @@ class SecretStore:
         )
         self.root.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, data)  # mode 0600
+
+
+def stored_secrets(data_dir: str | os.PathLike[str]) -> dict[str, dict[str, tuple[str, float]]]:
+    """The encrypted secrets of a data directory's `secrets.json`: workspace -> name -> (token, updated)."""
+    path = Path(data_dir) / SECRETS_FILENAME
+    if not path.exists():
+        return {}
+    return {
+        workspace: {name: (item["value"], float(item["updated"])) for name, item in items.items()}
+        for workspace, items in json.loads(path.read_text()).items()
+    }
+
+
+def check_value(workspace: str, name: str, value: Any) -> None:
+    """Refuse a bad workspace or secret name, and a value that is not a non-empty string of at most MAX_VALUE bytes."""
+    check_workspace_name(workspace)
+    _check_name(name)
+    if not isinstance(value, str):
+        raise InvalidRequest('the body must be the value as a JSON string, such as "sk-..."')
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE:
+        raise InvalidRequest(f"a secret's value is at most {MAX_VALUE} bytes", details={"name": name})
+    if not value:
+        raise InvalidRequest("a secret's value must not be empty", details={"name": name})
+
+
+def too_many(workspace: str) -> InvalidRequest:
+    return InvalidRequest(f"a workspace has at most {MAX_PER_WORKSPACE} secrets", details={"workspace": workspace})
 
 
 def check_key(text: str) -> str:

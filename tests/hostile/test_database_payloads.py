@@ -5,6 +5,9 @@ import time
 from urllib.parse import quote
 
 import pytest
+from cryptography.fernet import Fernet
+
+from fnbox.workspaces.pgsecrets import SecretsKeyError
 
 pytestmark = pytest.mark.slow  # a real PostgreSQL
 
@@ -78,3 +81,84 @@ def test_garbage_if_match_headers_are_refused_and_change_nothing(shared, header)
     assert answer.status_code == 412, answer.text
     assert shared.delete("/v2/functions/w", headers={"If-Match": header.encode("utf-8")}).status_code == 412
     assert shared.get("/v2/functions/w").json() == original
+
+
+def test_sql_and_nul_characters_in_token_ids_and_bodies_are_refused_and_change_nothing(database_url, make_client):
+    client = make_client(FNBOX_DATABASE_URL=database_url, FNBOX_ADMIN_TOKEN=ADMIN)
+    admin = bearer(ADMIN)
+    made = client.post("/v2/tokens", json={"scopes": ["read"]}, headers=admin).json()
+    for value in [*INJECTIONS, made["id"] + "\x00", made["id"] + "' OR '1'='1", made["id"].upper()]:
+        answer = client.delete(f"/v2/tokens/{quote(value, safe='')}", headers=admin)
+        assert answer.status_code in (400, 404) and answer.json()["error"] in ("InvalidRequest", "NotFound"), value
+        body = {"scopes": ["read"], "workspaces": [value]}
+        answer = client.post("/v2/tokens", json=body, headers=admin)
+        assert answer.status_code in (201, 400), value  # '*' alone is a pattern: every workspace
+        if answer.status_code == 201:
+            assert client.delete(f"/v2/tokens/{answer.json()['id']}", headers=admin).status_code == 204
+        assert client.post("/v2/tokens", json={"scopes": [value]}, headers=admin).status_code == 400
+    assert [item["id"] for item in client.get("/v2/tokens", headers=admin).json()] == [made["id"]]
+    assert client.get("/v2/functions", headers=bearer(made["token"])).status_code == 200
+
+
+def test_forged_tokens_against_the_shared_table_are_refused_alike(database_url, make_client):
+    client = make_client(FNBOX_DATABASE_URL=database_url, FNBOX_ADMIN_TOKEN=ADMIN)
+    real = client.post("/v2/tokens", json={"scopes": ["read"]}, headers=bearer(ADMIN)).json()
+    forgeries = [
+        real["token"][:-1] + ("A" if real["token"][-1] != "A" else "B"),
+        f"fnbox_{real['id']}_" + "A" * 43,
+        f"fnbox_{real['id']}_' OR '1'='1' --aaaaaaaaaaaaaaa",
+        f"fnbox_{real['id']}\x00_" + "A" * 43,
+        "fnbox_' OR 1=1 --_" + "A" * 43,
+    ]
+    bodies = set()
+    for forged in forgeries:
+        answer = client.get("/v2/functions", headers={"Authorization": f"Bearer {forged}".encode("latin-1")})
+        assert answer.status_code == 401, forged
+        bodies.add(answer.text)
+    assert len(bodies) == 1  # no oracle on which part was wrong
+    assert client.get("/v2/functions", headers=bearer(real["token"])).status_code == 200
+
+
+def test_sql_and_nul_characters_in_secret_names_and_values(shared):
+    shared.put(
+        "/v2/functions/w",
+        json={"functions": {"f": {"code": "return Object.keys(process.env).map((k) => [k, process.env[k].length]);"}}},
+    )
+    for value in [*(v for v in INJECTIONS if v != "_"), "K\x00", "K' OR '1'='1", "K;DROP TABLE fnbox_secrets"]:
+        answer = shared.put(f"/v2/functions/w/secrets/{quote(value, safe='')}", json="v-0123456789")
+        assert answer.status_code in (400, 404) and answer.json()["error"] in ("InvalidRequest", "NotFound"), value
+        assert shared.delete(f"/v2/functions/w/secrets/{quote(value, safe='')}").status_code in (400, 404)
+    values = {f"K{index}": value + "-0123456789" for index, value in enumerate(INJECTIONS)}
+    for name, value in values.items():
+        assert shared.put(f"/v2/functions/w/secrets/{name}", json=value).status_code == 200, value
+    assert shared.post("/v2/functions/w/run/f", json={}).json()["result"] == [[k, len(v)] for k, v in values.items()]
+    assert [item["name"] for item in shared.get("/v2/functions/w/secrets").json()["secrets"]] == sorted(values)
+
+
+def test_a_key_mismatch_between_instances_answers_clear_errors_and_stops_a_start(tmp_path, database_url, make_client):
+    a = make_client(
+        FNBOX_DATABASE_URL=database_url,
+        FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH=str(tmp_path / "a"),
+        FNBOX_SECRETS_KEY=Fernet.generate_key().decode(),
+    )
+    b = make_client(
+        FNBOX_DATABASE_URL=database_url,
+        FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH=str(tmp_path / "b"),
+        FNBOX_SECRETS_KEY=Fernet.generate_key().decode(),
+    )  # both started on a database with no secret yet: nothing told them apart
+    a.put("/v2/functions/w", json={"functions": {"f": {"code": "return process.env.K ? 'set' : 'unset';"}}})
+    assert a.put("/v2/functions/w/secrets/K", json="sk-from-a-0123456789").status_code == 200
+    ran = b.post("/v2/functions/w/run/f", json={})
+    assert ran.status_code == 500 and ran.json()["error"] == "InternalError"
+    assert "same FNBOX_SECRETS_KEY" in ran.json()["message"] and "sk-from-a" not in ran.text
+    refused = b.put("/v2/functions/w/secrets/OTHER", json="sk-from-b-0123456789")
+    assert refused.status_code == 500 and refused.json()["error"] == "InternalError"
+    assert "same FNBOX_SECRETS_KEY" in refused.json()["message"]
+    assert [item["name"] for item in a.get("/v2/functions/w/secrets").json()["secrets"]] == ["K"]
+    assert a.post("/v2/functions/w/run/f", json={}).json()["result"] == "set"
+    with pytest.raises(SecretsKeyError, match="same FNBOX_SECRETS_KEY"):
+        make_client(
+            FNBOX_DATABASE_URL=database_url,
+            FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH=str(tmp_path / "c"),
+            FNBOX_SECRETS_KEY=Fernet.generate_key().decode(),
+        )
