@@ -91,6 +91,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX fnbox_executions_waiting ON fnbox_executions (created, id) WHERE status = 'accepted';
     CREATE INDEX fnbox_executions_running ON fnbox_executions (workspace) WHERE status = 'running';
     """,
+    # 3: the instances serving, each with the number of the last change it applied and a
+    # lease in the database's clock (see fnbox/workspaces/presence.py): a save is answered
+    # once every instance whose lease is live has seen it.
+    """
+    CREATE TABLE fnbox_instances (
+        id text PRIMARY KEY,
+        seen bigint NOT NULL,
+        lease_until timestamptz NOT NULL,
+        started timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
 
 

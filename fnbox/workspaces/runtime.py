@@ -109,6 +109,8 @@ class RuntimeOptions:
     database_url: str | None = field(default=None, repr=False)
     #: 0: every run sees every save answered before it started, on any instance; N: at most N ms late, for throughput.
     database_max_staleness_ms: float = 0
+    #: Milliseconds an instance serves from what it holds after acknowledging the changes; what its death costs a save.
+    database_lease_ms: float = 2000
     #: Where functions may send requests: `public`, `none` or an allow-list (see sandboxes.egress).
     egress: str = "public"
     #: Per run: requests made, requests open at once, bytes of one request or response body.
@@ -243,7 +245,10 @@ class Runtime:
             return
         await asyncio.to_thread(self.database.open)
         self._feed = ChangeFeed(
-            self.database.url, self._apply_changes, max_staleness=self.options.database_max_staleness_ms / 1000
+            self.database.url,
+            self._apply_changes,
+            max_staleness=self.options.database_max_staleness_ms / 1000,
+            lease=self.options.database_lease_ms / 1000,
         )
         await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
 
@@ -321,8 +326,9 @@ class Runtime:
         workspace = parse_workspace(name, document)
         await self._compile(workspace)
         await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
-        # A shared database: the change feed keeps every version in order, this one included.
-        if self._feed is None or not await self._feed.catch_up():
+        # A shared database: the change feed keeps every version in order, this one included,
+        # and the save is answered once every instance serving has it.
+        if self._feed is None or not await self._feed.publish():
             self._workspaces[name] = workspace
         return workspace
 
@@ -333,7 +339,8 @@ class Runtime:
             await asyncio.to_thread(self.store.delete, name, expected=expected)
             self._workspaces.pop(name, None)
             await self.pool.drop(name)
-            await self.refresh()
+            if self._feed is not None:
+                await self._feed.publish()
 
     async def run(
         self,
