@@ -218,15 +218,17 @@ class ChangeFeed:
     async def _pass_on(self, connection: psycopg.AsyncConnection[Any], since: float) -> int:
         if self.lease is None:
             return await self._read_and_apply(connection)
-        async with self.lease.renewing(connection, since) as renewal:
+        # Pipelined: the statements before each result go in one round trip, run one after the other.
+        async with connection.pipeline(), self.lease.renewing(connection, since) as renewal:
             renewal.seen = await self._read_and_apply(connection)
         return renewal.seen
 
     async def _read_and_apply(self, connection: psycopg.AsyncConnection[Any]) -> int:
         """Apply the changes after the last one applied here; every change up to the number returned is applied."""
-        # The counter first: every change it counts has committed, so the next reads see it.
-        counted = await (await connection.execute(LAST)).fetchone()
+        # The counter first: every change it counts has committed, so the next read sees it.
+        counting = await connection.execute(LAST)
         rows, heads = await self._read(connection)
+        counted = await counting.fetchone()
         if rows:
             names = sorted({row[1] for row in rows})
             documents = {}

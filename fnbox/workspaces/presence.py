@@ -138,10 +138,11 @@ class Lease:
         """
         renewal = Renewal()
         async with connection.transaction():
-            known = await (await connection.execute(LOCK, (self.id,))).fetchone() is not None
-            if not known:  # new, or forgotten after its lease ended long ago: in again, no lease this time
-                await self.register(connection, 0)
+            locking = await connection.execute(LOCK, (self.id,))
+            # New, or forgotten after its lease ended long ago: in again, with no lease this time.
+            await self.register(connection, 0)  # nothing when the row is there
             yield renewal
+            known = await locking.fetchone() is not None
             await connection.execute(RENEW, (renewal.seen, self.seconds, self.id))
             if renewal.seen > self.seen:  # saves may be waiting for it
                 await connection.execute(f"NOTIFY {ACKS_CHANNEL}")
