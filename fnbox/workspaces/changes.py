@@ -70,6 +70,8 @@ class ChangeFeed:
         self.retry_after = retry_after
         #: The number of the last change applied here.
         self.seq = 0
+        #: Every change numbered up to this one is applied here (a change that added no row counts too).
+        self.seen = 0
         instance = instance_id()
         #: Strict: this instance's lease, without which runs ask the database; none with a staleness bound.
         self.lease = None if max_staleness else Lease(instance, lease)
@@ -80,6 +82,8 @@ class ChangeFeed:
         self._driver: asyncio.Task[None] | None = None
         #: What the calls arrived since the last pass began wait for: the next pass's outcome.
         self._next: asyncio.Future[int | None] | None = None
+        #: The outcome of the pass in flight.
+        self._passing: asyncio.Future[int | None] | None = None
         self._down_until = 0.0
         self._down = False
         #: When the last pass that succeeded began (monotonic seconds).
@@ -91,7 +95,7 @@ class ChangeFeed:
         """Take the current change number as the starting point (call before loading every workspace)."""
         connection = await self._connect()
         row = await (await connection.execute(LAST)).fetchone()
-        self.seq = int(row[0]) if row else 0
+        self.seq = self.seen = int(row[0]) if row else 0
         if self.lease is not None:
             await self.lease.register(connection, self.seq)  # the workspaces are read after: they are this new
         # Only now: the passes they ask for use this connection.
@@ -131,15 +135,26 @@ class ChangeFeed:
             return True
         return await self.next_pass() is not None
 
-    async def publish(self) -> bool:
-        """After a change committed through this instance: apply it here, then wait for the other instances.
+    async def publish(self, change: int | None = None) -> bool:
+        """After a change committed through this instance: apply it here, and wait for the other instances.
 
-        Returns once every other instance holding a lease has acknowledged it, or after
-        `acks.bound` seconds; False if it could not be applied here (the database is out of reach).
+        Returns once every other instance holding a lease has acknowledged change number
+        `change` (None: any committed before this call), or after `acks.bound` seconds;
+        False if it could not be applied here (the database is out of reach).
         """
-        seen = await self.next_pass()
-        await self.acks.wait(float("inf") if seen is None else seen)
-        return seen is not None
+        if change is None:
+            seen = await self.next_pass()
+            await self.acks.wait(float("inf") if seen is None else seen)
+            return seen is not None
+        applied, _ = await asyncio.gather(self._applied(change), self.acks.wait(change))
+        return applied
+
+    async def _applied(self, change: int) -> bool:
+        """Until change number `change` is applied here (a pass in flight may do); False if a pass failed."""
+        while self.seen < change:
+            if await asyncio.shield(self._passing or self._request()) is None:
+                return False
+        return True
 
     async def next_pass(self) -> int | None:
         """Wait for a pass that starts after this call: the number of the last change applied, None if it failed."""
@@ -158,14 +173,17 @@ class ChangeFeed:
     async def _drive(self) -> None:
         while self._next is not None:
             waiting, self._next = self._next, None
+            self._passing = waiting
             seen = None
             try:
                 seen = await self._one_pass()
+                self.seen = max(self.seen, seen)
             except (psycopg.Error, OSError, TimeoutError):
                 pass  # logged once by _lost; the runs go on with what this instance holds
             except Exception:
                 logger.exception("changes of workspaces could not be applied")
             finally:
+                self._passing = None
                 waiting.set_result(seen)  # also when cancelled: nobody waits forever
 
     async def _heartbeat(self, lease: Lease) -> None:

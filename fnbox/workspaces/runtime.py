@@ -325,10 +325,10 @@ class Runtime:
     async def _put_locked(self, name: str, document: Any, expected: str | None = None) -> Workspace:
         workspace = parse_workspace(name, document)
         await self._compile(workspace)
-        await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
+        change = await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
         # A shared database: the change feed keeps every version in order, this one included,
         # and the save is answered once every instance serving has it.
-        if self._feed is None or not await self._feed.publish():
+        if self._feed is None or not await self._feed.publish(change):
             self._workspaces[name] = workspace
         return workspace
 
