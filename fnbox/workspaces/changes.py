@@ -236,8 +236,7 @@ class ChangeFeed:
     async def _pass_on(self, connection: psycopg.AsyncConnection[Any], since: float) -> int:
         if self.lease is None:
             return await self._read_and_apply(connection)
-        # Pipelined: the statements before each result go in one round trip, run one after the other.
-        async with connection.pipeline(), self.lease.renewing(connection, since) as renewal:
+        async with self.lease.renewing(connection, since) as renewal:
             renewal.seen = await self._read_and_apply(connection)
         return renewal.seen
 

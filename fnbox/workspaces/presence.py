@@ -137,18 +137,21 @@ class Lease:
         `began` is `clock()` before the transaction was begun: the lease counts from then.
         """
         renewal = Renewal()
-        async with connection.transaction():
-            locking = await connection.execute(LOCK, (self.id,))
-            # New, or forgotten after its lease ended long ago: in again, with no lease this time.
-            await self.register(connection, 0)  # nothing when the row is there
-            yield renewal
-            known = await locking.fetchone() is not None
-            await connection.execute(RENEW, (renewal.seen, self.seconds, self.id))
-            if renewal.seen > self.seen:  # saves may be waiting for it
-                await connection.execute(f"NOTIFY {ACKS_CHANNEL}")
-            self._passes += 1
-            if self._passes % FORGET_EVERY == 1:
-                await connection.execute(FORGET)
+        # Pipelined: the statements before each result needed go in one round trip, run in turn.
+        async with connection.pipeline() as pipeline:
+            async with connection.transaction():
+                locking = await connection.execute(LOCK, (self.id,))
+                # New, or forgotten after its lease ended long ago: in again, with no lease this time.
+                await self.register(connection, 0)  # nothing when the row is there
+                yield renewal
+                known = await locking.fetchone() is not None
+                await connection.execute(RENEW, (renewal.seen, self.seconds, self.id))
+                if renewal.seen > self.seen:  # saves may be waiting for it
+                    await connection.execute(f"NOTIFY {ACKS_CHANNEL}")
+                self._passes += 1
+                if self._passes % FORGET_EVERY == 1:
+                    await connection.execute(FORGET)
+            await pipeline.sync()  # the commit's answer: no lease is held before it came
         self.seen = max(self.seen, renewal.seen)
         if known:
             self._until = began + self.seconds - self.margin
