@@ -31,9 +31,8 @@ def other(url, name, seen, lease_seconds):
 
 async def renew(lease, url, seen):
     connection = await connect(url, "test")
-    async with connection:
-        async with lease.renewing(connection, clock()) as renewal:
-            renewal.seen = seen
+    async with connection, lease.renewing(connection, clock()) as renewal:
+        renewal.seen = seen
 
 
 def test_a_new_instance_holds_no_lease_until_a_renewal_after_the_one_that_put_its_row_in(migrated):
