@@ -73,6 +73,7 @@ class ChangeFeed:
         #: Every change numbered up to this one is applied here (a change that added no row counts too).
         self.seen = 0
         instance = instance_id()
+        self._lease_seconds = lease
         #: Strict: this instance's lease, without which runs ask the database; none with a staleness bound.
         self.lease = None if max_staleness else Lease(instance, lease)
         #: This instance's saves waiting for the other instances (every mode: the others may be strict).
@@ -269,7 +270,11 @@ class ChangeFeed:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = await connect(self.url, "changes", connect_timeout=max(int(self.timeout), 1))
+            # A renewal left open (this process paused mid-way) holds its row's lock one lease at most.
+            idle = f"-c idle_in_transaction_session_timeout={max(int(self._lease_seconds * 1000), 1)}"
+            self._connection = await connect(
+                self.url, "changes", connect_timeout=max(int(self.timeout), 1), options=idle
+            )
             # Each statement of a lease's renewal takes its own snapshot, after the row's lock.
             await self._connection.set_isolation_level(psycopg.IsolationLevel.READ_COMMITTED)
         return self._connection

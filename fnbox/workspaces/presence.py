@@ -58,7 +58,10 @@ RENEW = (
     " WHERE id = %s"
 )
 #: Rows of instances that stopped without a word (kill -9) a long time ago.
-FORGET = "DELETE FROM fnbox_instances WHERE lease_until < now() - interval '10 minutes'"
+FORGET = (
+    "DELETE FROM fnbox_instances WHERE id IN (SELECT id FROM fnbox_instances"
+    " WHERE lease_until < now() - interval '10 minutes' FOR UPDATE SKIP LOCKED)"
+)
 LEAVE = "DELETE FROM fnbox_instances WHERE id = %s"
 #: The others' rows, locked for share: a renewal in flight is waited for and read as it ends.
 OTHERS = "SELECT seen, lease_until > now() FROM fnbox_instances WHERE id <> %s FOR SHARE"
