@@ -83,6 +83,15 @@ EGRESS_REQUESTS = Counter(
     "fnbox_egress_requests", "Outbound requests of runs, by outcome", ["outcome"], registry=REGISTRY
 )
 RECORDS_WRITTEN = Counter("fnbox_records_written", "Execution records written", registry=REGISTRY)
+LEASE_HELD = Gauge(
+    "fnbox_database_lease_held", "1 while runs here need no query of the shared database (its lease)", registry=REGISTRY
+)
+CHANGE_WAITS = Counter(
+    "fnbox_change_waits",
+    "Saves that waited for the other instances: every one acknowledged, or the bound of a lease passed first",
+    ["outcome"],
+    registry=REGISTRY,
+)
 RECORDS_DROPPED = Counter(
     "fnbox_records_dropped", "Execution records dropped (queue full, or the store failed)", registry=REGISTRY
 )

@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from fnbox import metrics
 from fnbox.workspaces.pgstore import CHANGES_CHANNEL, decode
 from fnbox.workspaces.presence import ACKS_CHANNEL, Acks, Lease, clock, connect, instance_id
 from fnbox.workspaces.store import StoredDocumentError
@@ -103,6 +104,7 @@ class ChangeFeed:
         self._listener = asyncio.create_task(self._listen(), name="fnbox-change-listener")
         if self.lease is not None:
             self._beat = asyncio.create_task(self._heartbeat(self.lease), name="fnbox-lease")
+            metrics.LEASE_HELD.set_function(self.lease.holds)
         return self.seq
 
     async def close(self) -> None:

@@ -42,6 +42,8 @@ from typing import Any
 
 import psycopg
 
+from fnbox import metrics
+
 __all__ = ["ACKS_CHANNEL", "Acks", "Lease", "clock", "connect", "instance_id"]
 
 logger = logging.getLogger("fnbox")
@@ -195,15 +197,18 @@ class Acks:
         self.wake()
         try:
             async with asyncio.timeout(self.bound):
-                return await asyncio.shield(future)
+                await asyncio.shield(future)
         except TimeoutError:
             logger.warning(
                 "a change was not acknowledged by every instance within %g s: answered all the same", self.bound
             )
+            metrics.CHANGE_WAITS.labels("bound").inc()
             return False
         finally:
             if entry in self._waiting:
                 self._waiting.remove(entry)
+        metrics.CHANGE_WAITS.labels("acknowledged").inc()
+        return True
 
     async def close(self) -> None:
         if self._task is not None:

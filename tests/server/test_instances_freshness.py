@@ -46,6 +46,10 @@ def test_a_save_on_one_instance_is_what_the_next_runs_on_the_two_others_run(tmp_
             assert client.put(f"{writer.url}/v2/functions/w", json=hello(f"v{index}")).status_code == 200
             for reader in servers:
                 assert run(client, reader).json()["result"] == f"v{index} B", (index, reader.url)
+        for server in servers:
+            scrape = client.get(f"{server.url}/metrics").text
+            assert "fnbox_database_lease_held 1.0" in scrape  # runs there need no query of their own
+            assert 'fnbox_change_waits_total{outcome="bound"}' not in scrape
 
 
 def test_lost_notifications_only_delay_saves(tmp_path, database_url):
