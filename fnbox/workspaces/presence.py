@@ -146,10 +146,10 @@ class Lease:
         async with connection.pipeline() as pipeline:
             async with connection.transaction():
                 locking = await connection.execute(LOCK, (self.id,))
-                # New, or forgotten after its lease ended long ago: in again, with no lease this time.
-                await self.register(connection, 0)  # nothing when the row is there
                 yield renewal
                 known = await locking.fetchone() is not None
+                if not known:  # new, or forgotten after its lease ended long ago: in again, with no lease this time
+                    await self.register(connection, 0)
                 await connection.execute(RENEW, (renewal.seen, self.seconds, self.id))
                 if renewal.seen > self.seen:  # saves may be waiting for it
                     await connection.execute(f"NOTIFY {ACKS_CHANNEL}")
