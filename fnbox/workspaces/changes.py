@@ -98,14 +98,18 @@ class ChangeFeed:
         connection = await self._connect()
         row = await (await connection.execute(LAST)).fetchone()
         self.seq = self.seen = int(row[0]) if row else 0
-        if self.lease is not None:
-            await self.lease.register(connection, self.seq)  # the workspaces are read after: they are this new
-        # Only now: the passes they ask for use this connection.
+        return self.seq
+
+    def follow(self) -> None:
+        """Listen, and hold a lease (strict): call once everything is loaded, so that what a pass acknowledges is.
+
+        The first pass puts this instance's row in and the next grants the lease; until
+        then each run asks the database, and saves through the others do not wait for it.
+        """
         self._listener = asyncio.create_task(self._listen(), name="fnbox-change-listener")
         if self.lease is not None:
             self._beat = asyncio.create_task(self._heartbeat(self.lease), name="fnbox-lease")
             metrics.LEASE_HELD.set_function(self.lease.holds)
-        return self.seq
 
     async def close(self) -> None:
         for task in (self._listener, self._beat):
@@ -193,7 +197,7 @@ class ChangeFeed:
         """Renew the lease every third of it, with a pass (the first at once)."""
         while True:
             if await self.next_pass() is not None and not lease.holds():
-                await self.next_pass()  # registered again (forgotten after a long absence): the lease comes now
+                await self.next_pass()  # that pass put the row in (new, or forgotten): the lease comes now
             await asyncio.sleep(lease.seconds / 3)
 
     async def _listen(self) -> None:

@@ -216,6 +216,8 @@ class Runtime:
                 problems.extend(await self._recompile(workspace))
         for problem in problems:
             logger.error(problem)
+        if self._feed is not None:
+            self._feed.follow()  # everything is loaded: what it acknowledges from now on is served
         return problems
 
     async def close(self) -> None:
