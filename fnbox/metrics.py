@@ -83,6 +83,9 @@ EGRESS_REQUESTS = Counter(
     "fnbox_egress_requests", "Outbound requests of runs, by outcome", ["outcome"], registry=REGISTRY
 )
 RECORDS_WRITTEN = Counter("fnbox_records_written", "Execution records written", registry=REGISTRY)
+RECORDS_DROPPED = Counter(
+    "fnbox_records_dropped", "Execution records dropped (queue full, or the store failed)", registry=REGISTRY
+)
 LEASE_HELD = Gauge(
     "fnbox_database_lease_held", "1 while runs here need no query of the shared database (its lease)", registry=REGISTRY
 )
@@ -91,9 +94,6 @@ CHANGE_WAITS = Counter(
     "Saves that waited for the other instances: every one acknowledged, or the bound of a lease passed first",
     ["outcome"],
     registry=REGISTRY,
-)
-RECORDS_DROPPED = Counter(
-    "fnbox_records_dropped", "Execution records dropped (queue full, or the store failed)", registry=REGISTRY
 )
 HTTP_REQUESTS = Counter(
     "fnbox_http_requests",
