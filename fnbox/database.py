@@ -119,6 +119,17 @@ MIGRATIONS: tuple[str, ...] = (
         expires double precision
     );
     """,
+    # 4: the instances serving, each with the number of the last change it applied and a
+    # lease in the database's clock (see fnbox/workspaces/presence.py): a save is answered
+    # once every instance whose lease is live has seen it.
+    """
+    CREATE TABLE fnbox_instances (
+        id text PRIMARY KEY,
+        seen bigint NOT NULL,
+        lease_until timestamptz NOT NULL,
+        started timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
 
 

@@ -86,6 +86,15 @@ RECORDS_WRITTEN = Counter("fnbox_records_written", "Execution records written", 
 RECORDS_DROPPED = Counter(
     "fnbox_records_dropped", "Execution records dropped (queue full, or the store failed)", registry=REGISTRY
 )
+LEASE_HELD = Gauge(
+    "fnbox_database_lease_held", "1 while runs here need no query of the shared database (its lease)", registry=REGISTRY
+)
+CHANGE_WAITS = Counter(
+    "fnbox_change_waits",
+    "Saves that waited for the other instances: every one acknowledged, or the bound of a lease passed first",
+    ["outcome"],
+    registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "fnbox_http_requests",
     "HTTP requests, by route template, method and status",

@@ -471,8 +471,15 @@ SETTINGS: tuple[Setting, ...] = (
         "FNBOX_DATABASE_MAX_STALENESS_MS",
         "runtime.database_max_staleness_ms",
         _non_negative_float,
-        "`0`: a run started on any instance sees every save answered before it (one small query per round of "
-        "runs); N: a save may reach other instances' runs up to N ms late, for fewer queries and more requests/s",
+        "`0`: a run started on any instance sees every save answered before it (saves wait for every instance "
+        "holding a lease); N: this instance holds none, and a save may reach its runs up to N ms late",
+    ),
+    Setting(
+        "FNBOX_DATABASE_LEASE_MS",
+        "runtime.database_lease_ms",
+        _positive_float,
+        "how long an instance serves runs from what it holds after acknowledging the changes of workspaces; "
+        "a save waits at most this long for an instance that stopped without a word",
     ),
 )
 

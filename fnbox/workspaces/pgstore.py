@@ -61,7 +61,7 @@ class PgStore:
             ).fetchone()
         return None if row is None else decode(name, row[0])
 
-    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> None:
+    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> int:
         try:
             text = yaml_text.dump(document)
         except yaml.YAMLError as exc:
@@ -77,6 +77,7 @@ class PgStore:
                 " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
                 (name, seq),
             )
+        return seq
 
     def delete(self, name: str, *, expected: str | None = None) -> bool:
         with unavailable(f"workspace {name!r} was not deleted"), self._changing(name, expected) as changing:

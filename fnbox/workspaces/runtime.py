@@ -111,6 +111,8 @@ class RuntimeOptions:
     database_url: str | None = field(default=None, repr=False)
     #: 0: every run sees every save answered before it started, on any instance; N: at most N ms late, for throughput.
     database_max_staleness_ms: float = 0
+    #: Milliseconds an instance serves from what it holds after acknowledging the changes; what its death costs a save.
+    database_lease_ms: float = 2000
     #: Where functions may send requests: `public`, `none` or an allow-list (see sandboxes.egress).
     egress: str = "public"
     #: Per run: requests made, requests open at once, bytes of one request or response body.
@@ -222,6 +224,8 @@ class Runtime:
                 problems.extend(await self._recompile(workspace))
         for problem in problems:
             logger.error(problem)
+        if self._feed is not None:
+            self._feed.follow()  # everything is loaded: what it acknowledges from now on is served
         return problems
 
     async def close(self) -> None:
@@ -254,6 +258,7 @@ class Runtime:
             self.database.url,
             self._apply_changes,
             max_staleness=self.options.database_max_staleness_ms / 1000,
+            lease=self.options.database_lease_ms / 1000,
             others={kind: _reloading(follower) for kind, follower in self._followers.items()},
         )
         await self._feed.start()  # before the workspaces are read: a change meanwhile is applied again
@@ -271,9 +276,12 @@ class Runtime:
             raise
 
     async def publish(self) -> None:
-        """After this instance changed something shared (a secret, a token): apply it here, in order, then answer."""
+        """After this instance changed something shared (a secret, a token): apply it here, in order, then answer.
+
+        It answers once every other instance holding a lease has it too (see fnbox/workspaces/presence.py).
+        """
         if self._feed is not None:
-            await self._feed.catch_up()
+            await self._feed.publish()
 
     def share(self, kind: str, follower: Follower) -> None:
         """Keep `follower` current through the change feed's changes of `kind` (call before `start`)."""
@@ -352,9 +360,10 @@ class Runtime:
     async def _put_locked(self, name: str, document: Any, expected: str | None = None) -> Workspace:
         workspace = parse_workspace(name, document)
         await self._compile(workspace)
-        await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
-        # A shared database: the change feed keeps every version in order, this one included.
-        if self._feed is None or not await self._feed.catch_up():
+        change = await asyncio.to_thread(self.store.save, name, workspace.document, expected=expected)
+        # A shared database: the change feed keeps every version in order, this one included,
+        # and the save is answered once every instance serving has it.
+        if self._feed is None or not await self._feed.publish(change):
             self._workspaces[name] = workspace
         return workspace
 
@@ -365,7 +374,8 @@ class Runtime:
             await asyncio.to_thread(self.store.delete, name, expected=expected)
             self._workspaces.pop(name, None)
             await self.pool.drop(name)
-            await self.refresh()
+            if self._feed is not None:
+                await self._feed.publish()
 
     async def run(
         self,

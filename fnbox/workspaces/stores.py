@@ -23,8 +23,11 @@ class WorkspaceStore(Protocol):
 
     def load(self, name: str) -> dict[str, Any] | None: ...
 
-    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> None:
-        """Store a new version; with `expected`, only if the stored version is that one (else PreconditionFailed)."""
+    def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> int | None:
+        """Store a new version; with `expected`, only if the stored version is that one (else PreconditionFailed).
+
+        Returns the change's number when the store numbers its changes (a shared database).
+        """
 
     def delete(self, name: str, *, expected: str | None = None) -> bool:
         """Remove a workspace; False if there was none."""

@@ -155,3 +155,10 @@ def test_the_bounds_on_records_and_connections_are_read():
     for variable in ("EXECUTIONS_MAX_RECORD_BYTES", "HTTP_MAX_CONNECTIONS", "HTTP_REQUEST_TIMEOUT"):
         with pytest.raises(SettingsError, match=variable):
             load_settings(environ={variable: "-1"})
+
+
+def test_the_lease_of_a_shared_database_is_read_and_must_be_positive():
+    settings = load_settings(environ={"FNBOX_DATABASE_LEASE_MS": "500"})
+    assert settings.runtime.database_lease_ms == 500
+    with pytest.raises(SettingsError, match="FNBOX_DATABASE_LEASE_MS"):
+        load_settings(environ={"FNBOX_DATABASE_LEASE_MS": "0"})

@@ -43,14 +43,17 @@ def test_a_change_through_one_instance_reaches_the_other_at_its_next_catch_up(tm
     async def scenario():
         async with a, b:
             await asyncio.to_thread(a.secrets.set, "w", "API_KEY", VALUE)
+            await a.publish()  # as the routes do: answered once every instance holding a lease has it
             await b.refresh()
             assert b.secrets.values("w") == {"API_KEY": VALUE}
             assert [item["name"] for item in b.secrets.list("w")] == ["API_KEY"]
             await asyncio.to_thread(b.secrets.set, "w", "API_KEY", "second-value")
             await asyncio.to_thread(b.secrets.set, "w", "OTHER", "other-value")
+            await b.publish()
             await a.refresh()
             assert a.secrets.values("w") == {"API_KEY": "second-value", "OTHER": "other-value"}
             await asyncio.to_thread(a.secrets.delete, "w", "API_KEY")
+            await a.publish()
             await b.refresh()
             assert b.secrets.values("w") == {"OTHER": "other-value"}
             with pytest.raises(NotFound):
