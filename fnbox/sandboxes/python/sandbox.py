@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import functools
+import sys
 import threading
 import traceback
 import weakref
@@ -217,10 +218,14 @@ class PythonSandbox:
         if label is not None:
             name_thread(label)
         set_current(job)
+        limit = sys.getrecursionlimit()
+        if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' own frames counted)
+            sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
         try:
             try:
                 return self._call(function, entry, parameters, limits, job.collector, job.started)
             finally:
+                sys.setrecursionlimit(limit)
                 self._end_inline(job, label)
         except Deadline:  # raised into this thread by the watchdog after the run's own handlers
             self._end_inline(job, label)
@@ -350,6 +355,8 @@ class PythonSandbox:
                     pass
             if job.label is not None:
                 name_thread(job.label)
+            if not _thread_headroom:
+                _thread_headroom.append(_headroom())  # for inline runs (see _run_inline)
             set_current(job)
             try:
                 return self._call(name, entry, parameters, limits, job.collector, job.started)
@@ -474,6 +481,36 @@ def _overlapping(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
     if slots is None:
         slots = _OVERLAPPING[loop] = asyncio.Semaphore(MAX_OVERLAPPING)
     return slots
+
+
+#: How deep a probe called by `_run_sync` recursed, on the first run thread to run one.
+_thread_headroom: list[int] = []
+_loop_headrooms: dict[tuple[int, int], int] = {}
+
+
+def _headroom() -> int:
+    """How deep the caller's callee can recurse before RecursionError."""
+
+    def down(depth: int) -> int:
+        try:
+            return down(depth + 1)
+        except RecursionError:
+            return depth
+
+    return down(0)
+
+
+def _headroom_here() -> int:
+    """`_headroom()` from the caller, measured once per thread and coroutine chain."""
+    frame, chain = sys._getframe(1), 0
+    while frame is not None:  # the chain of coroutines, down to the event loop's step of their task
+        chain += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    key = (threading.get_ident(), chain)
+    headroom = _loop_headrooms.get(key)
+    if headroom is None:
+        headroom = _loop_headrooms[key] = _headroom()
+    return headroom
 
 
 _loop_thread = threading.local()

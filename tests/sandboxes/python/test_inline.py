@@ -220,3 +220,16 @@ def test_a_run_while_another_of_its_sandbox_is_on_a_thread_goes_to_a_thread_too(
 
     assert asyncio.run(scenario()) == [5, sum(range(100000))]
     assert spy.threaded == 2
+
+
+def test_user_code_recurses_as_deep_inline_as_on_a_thread(monkeypatch):
+    code = "def r(k):\n    try:\n        return r(k + 1)\n    except RecursionError:\n        return k\nreturn r(0)"
+    sandbox = workspace(f=code)
+    spy = Spy(sandbox, monkeypatch)
+
+    async def scenario() -> list[int]:
+        return [(await sandbox.run("f", {}, SHORT)).result for _ in range(INLINE_AFTER + 2)]
+
+    depths = asyncio.run(scenario())
+    assert spy.threaded == INLINE_AFTER
+    assert len(set(depths)) == 1, depths
