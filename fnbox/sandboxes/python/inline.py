@@ -9,8 +9,9 @@ inline, on the caller's thread, when all of these hold:
 - none of the workspace's functions imports a module through which a run can wait
   (WAITING_MODULES: `time.sleep`, outbound requests), so no run of it ever blocks the
   loop on I/O or a sleep, and its runs never overlap;
-- its last INLINE_AFTER runs each took less than INLINE_SHORT, and none since it was
-  compiled held the loop longer than INLINE_HOLD nor ended at its timeout or memory cap;
+- its last INLINE_AFTER runs each took less than INLINE_SHORT of CPU time, and none since
+  it was compiled held the loop longer than INLINE_HOLD (of CPU time) nor ended at its
+  timeout or memory cap;
 - no other run of the sandbox is in flight.
 
 A run that turns out long holds the loop for as long as it runs: its own deadline checks
@@ -30,10 +31,10 @@ from dataclasses import dataclass
 
 #: Top-level modules through which a run can wait (time.sleep, requests, urllib.request).
 WAITING_MODULES = frozenset({"time", "requests", "urllib"})
-#: Runs a sandbox must have had, each shorter than INLINE_SHORT (seconds), before its runs go inline.
+#: Runs a sandbox must have had, each taking less than INLINE_SHORT seconds of CPU time, before its runs go inline.
 INLINE_AFTER = 8
 INLINE_SHORT = 0.005
-#: Seconds past which an inline run's sandbox runs on threads for good.
+#: Seconds of CPU time past which an inline run's sandbox runs on threads for good.
 INLINE_HOLD = 0.05
 #: How often the watchdog looks at the inline run in progress, seconds.
 TICK = 0.05
@@ -68,9 +69,11 @@ class InlineRecord:
     def ready(self) -> bool:
         return self.allowed and self.short_runs >= INLINE_AFTER
 
-    def ran(self, seconds: float, *, stopped: bool = False) -> None:
-        """A run of the sandbox took `seconds`; `stopped` if its timeout or memory cap ended it."""
-        if stopped or seconds > INLINE_HOLD:
+    def ran(self, seconds: float, *, stopped: bool = False, inline: bool = False) -> None:
+        """A run of the sandbox took `seconds` of its thread's CPU time (waits for the GIL or for
+        a core do not count); `stopped` if its timeout or memory cap ended it, `inline` if it
+        held the loop."""
+        if stopped or (inline and seconds > INLINE_HOLD):
             self.allowed = False
         elif seconds < INLINE_SHORT:
             self.short_runs += 1

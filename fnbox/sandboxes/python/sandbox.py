@@ -33,8 +33,8 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from time import perf_counter
+from collections.abc import Callable, Mapping, Sequence
+from time import perf_counter, thread_time
 from typing import Any
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
@@ -156,8 +156,8 @@ class PythonSandbox:
         self._in_flight += 1
         try:
             if not overlapping:
-                return await self._timed(
-                    self._run(function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait)
+                return await self._run(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
                 )
             slots = _overlapping(loop)
             try:
@@ -174,17 +174,6 @@ class PythonSandbox:
                 slots.release()
         finally:
             self._in_flight -= 1
-
-    async def _timed(self, running: Coroutine[Any, Any, RunResult]) -> RunResult:
-        """A run on a thread, its duration kept in the record that decides on inline runs."""
-        try:
-            result = await running
-        except FnboxError as exc:
-            stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded)) or self.broken
-            self._inline.ran((exc.duration or 0.0) / 1000, stopped=stopped)
-            raise
-        self._inline.ran(result.duration / 1000, stopped=self.broken)
-        return result
 
     def _run_inline(
         self,
@@ -221,14 +210,20 @@ class PythonSandbox:
         limit = sys.getrecursionlimit()
         if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' own frames counted)
             sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
+        cpu = thread_time()
+        stopped = True  # unless it ends otherwise than at its timeout or memory cap
         try:
             try:
-                return self._call(function, entry, parameters, limits, job.collector, job.started)
+                result = self._call(function, entry, parameters, limits, job.collector, job.started)
+                stopped = False
+                return result
+            except FnboxError as exc:
+                stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
+                raise
             finally:
-                sys.setrecursionlimit(limit)
-                self._end_inline(job, label)
+                self._end_inline(job, label, limit, thread_time() - cpu, stopped)
         except Deadline:  # raised into this thread by the watchdog after the run's own handlers
-            self._end_inline(job, label)
+            self._end_inline(job, label, limit, thread_time() - cpu, True)
             failure: FnboxError = self._failure(
                 TimeoutExceeded, function, _timeout_message(function, limits), None, job.started, job.collector
             )
@@ -238,7 +233,7 @@ class PythonSandbox:
             failure.message += " and was interrupted; its sandbox is dropped"
         raise failure
 
-    def _end_inline(self, job: Run, label: str | None) -> None:
+    def _end_inline(self, job: Run, label: str | None, recursion_limit: int, cpu: float, stopped: bool) -> None:
         """Put the thread back as it was: safe to repeat, and proof against the one Deadline the watchdog may raise."""
         while True:
             try:
@@ -252,11 +247,11 @@ class PythonSandbox:
         if job.ended:
             return
         job.ended = True
+        sys.setrecursionlimit(recursion_limit)
         watchdog().disarm()
         set_current(None)
-        held = perf_counter() - job.started
-        HOLDS.held(held)
-        self._inline.ran(held, stopped=job.interrupted or self.broken)
+        HOLDS.held(perf_counter() - job.started)
+        self._inline.ran(cpu, stopped=stopped or job.interrupted or self.broken, inline=True)
         self._turns.give(job)
         if label is not None:
             name_thread(_idle_name())
@@ -358,9 +353,17 @@ class PythonSandbox:
             if not _thread_headroom:
                 _thread_headroom.append(_headroom())  # for inline runs (see _run_inline)
             set_current(job)
+            cpu = thread_time()
+            stopped = True  # unless it ends otherwise than at its timeout or memory cap
             try:
-                return self._call(name, entry, parameters, limits, job.collector, job.started)
+                result = self._call(name, entry, parameters, limits, job.collector, job.started)
+                stopped = False
+                return result
+            except FnboxError as exc:
+                stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
+                raise
             finally:
+                self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
                 set_current(None)
                 if job.label is not None:
                     name_thread(IDLE_THREAD_NAME)

@@ -88,7 +88,7 @@ def test_may_wait_knows_the_modules_that_wait():
     assert not may_wait({"math", "json", "re", "datetime"})
 
 
-def test_a_long_run_sends_its_sandbox_back_to_threads_for_good():
+def test_a_long_run_sends_its_sandbox_back_to_threads_and_one_that_held_the_loop_for_good():
     record = InlineRecord(allowed=True)
     for _ in range(INLINE_AFTER):
         record.ran(0.0001)
@@ -98,10 +98,17 @@ def test_a_long_run_sends_its_sandbox_back_to_threads_for_good():
     for _ in range(INLINE_AFTER):
         record.ran(0.0001)
     assert record.ready()
-    record.ran(1.0)  # held a loop too long: never again
+    record.ran(1.0)  # long on a thread: back to proving itself
+    for _ in range(INLINE_AFTER):
+        record.ran(0.0001)
+    assert record.ready()
+    record.ran(1.0, inline=True)  # held a loop too long: never again
     for _ in range(INLINE_AFTER):
         record.ran(0.0001)
     assert not record.ready()
+    stopped = InlineRecord(allowed=True)
+    stopped.ran(0.0001, stopped=True)  # ended at its timeout or memory cap, wherever it ran
+    assert not stopped.allowed
 
 
 def test_a_hostile_function_short_then_looping_in_user_code_stops_at_its_deadline(monkeypatch):
