@@ -40,14 +40,25 @@ INLINE_HOLD = 0.05
 TICK = 0.05
 #: Seconds without an inline run after which the watchdog sleeps until the next one.
 PARK_AFTER = 1.0
+#: Bytes of the watchdog thread's stack (under a worker's RLIMIT_AS every stack counts whole).
+STACK_SIZE = 256 * 1024
 
 _enabled = False
 
 
-def enable() -> None:
-    """Let sandboxes of this process run short calls inline (see the module's docstring)."""
+def enable() -> bool:
+    """Let sandboxes of this process run short calls inline (see the module's docstring).
+
+    Starts the watchdog now, while the process has memory for its thread: inline runs stay
+    off (False) if it cannot start.
+    """
     global _enabled
+    try:
+        _watchdog.start()
+    except RuntimeError:  # "can't start new thread"
+        return False
     _enabled = True
+    return True
 
 
 def enabled() -> bool:
@@ -108,20 +119,24 @@ class Watchdog:
         self._lock = threading.Lock()
 
     def arm(self, expiry: Expiry) -> None:
+        """Watch a run (the thread has been started)."""
         self._armed = expiry
-        if self._thread is None:
-            self._start()
-        elif self._parked:
+        if self._parked:
             self._wake.set()
 
     def disarm(self) -> None:
         self._armed = None
 
-    def _start(self) -> None:
+    def start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="fnbox-watchdog", daemon=True)
-                self._thread.start()
+                previous = threading.stack_size(STACK_SIZE)
+                try:
+                    thread = threading.Thread(target=self._watch, name="fnbox-watchdog", daemon=True)
+                    thread.start()
+                finally:
+                    threading.stack_size(previous)
+                self._thread = thread
 
     def _watch(self) -> None:
         while True:

@@ -1,6 +1,8 @@
 """PythonSandbox: one workspace version's Python functions, warm in one module namespace.
 
-A run happens on a worker thread (executor.py). Its deadline is enforced twice:
+A run happens on a worker thread (executor.py), or, in a worker process, when it is short and
+its workspace cannot wait, on the caller's event-loop thread (inline.py: a watchdog thread
+stands in for the event loop below). Its deadline is enforced twice:
 
 1. in the thread: the policy put a deadline check in every loop, function and
    comprehension of user code, so a run past its timeout raises `Deadline` by itself

@@ -26,7 +26,8 @@ HOST_LOOP = (
 
 @pytest.fixture(autouse=True)
 def inline_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(inline, "_enabled", True)
+    monkeypatch.setattr(inline, "_enabled", False)  # put back after the test
+    inline.enable()
     yield
 
 
