@@ -314,7 +314,13 @@ class _Worker:
             return set()
         await asyncio.sleep(BUSY_SAMPLE)
         after = _thread_cpu_ticks(process.pid)
-        return {call_id for call_id, ticks in after.items() if ticks - before.get(call_id, ticks) >= BUSY_TICKS}
+        spent = {call_id: ticks - before.get(call_id, ticks) for call_id, ticks in after.items()}
+        busy = {call_id for call_id, ticks in spent.items() if ticks >= BUSY_TICKS}
+        if not busy and spent and (most := max(spent.values())) > 0:
+            # A machine short of cores gives the thread holding the GIL less than BUSY_TICKS (and
+            # the threads waiting for it nothing): the one that got the most is the one running.
+            busy = {call_id for call_id, ticks in spent.items() if ticks == most}
+        return busy
 
     def rss_mb(self) -> float:
         if self.process is None:
