@@ -19,9 +19,7 @@ from fnbox.sandboxes.python.sandbox import WATCHDOG_GRACE, PythonSandbox, compil
 
 SHORT = Limits(timeout=0.3, memory=64 * 2**20)
 #: random.shuffle loops in host Python code, which has no deadline checks of its own.
-HOST_LOOP = (
-    "import random\nif n < 0:\n    x = list(range(1000000)) * 4\n    random.shuffle(x)\n    random.shuffle(x)\nreturn n"
-)
+HOST_LOOP = "import random\nif n < 0:\n    x = list(range(1000000)) * 4\n    for _ in range(6):\n        random.shuffle(x)\nreturn n"
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +124,7 @@ def test_a_hostile_function_short_then_looping_in_user_code_stops_at_its_deadlin
 
     error, elapsed, threaded, after = asyncio.run(scenario())
     assert threaded == INLINE_AFTER  # the loop ran inline
-    assert elapsed < SHORT.timeout + 0.2
+    assert elapsed < SHORT.timeout + 1.0  # a loop without end, stopped
     assert error.details["line"] in (1, 2) and (error.duration or 0.0) >= SHORT.timeout * 1000
     assert not sandbox.broken and after.result == 2
     assert spy.threaded == INLINE_AFTER + 1  # and its sandbox runs on threads from then on
@@ -162,7 +160,7 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_its_sandbox_drop
     idle = thread_name()
     error, elapsed = asyncio.run(scenario())
     assert spy.threaded == INLINE_AFTER
-    assert elapsed < SHORT.timeout + WATCHDOG_GRACE + TICK + 0.2
+    assert elapsed < SHORT.timeout + WATCHDOG_GRACE + TICK + 1.0  # not at the end of the shuffles
     assert "interrupted" in error.message and "dropped" in error.message
     assert sandbox.broken and not sandbox._turns.locked()
     assert "call-42" in names  # the supervisor blames the right run if it stays stuck
