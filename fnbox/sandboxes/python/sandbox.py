@@ -191,31 +191,29 @@ class PythonSandbox:
         job = Run(asyncio.get_running_loop(), None, RUN_LABEL.get(), limits.memory, env)
         if not self._turns.try_take(job):
             return None
-        if on_log is not None:
-            job.collector.live = on_log  # on this thread: each entry leaves before the run goes on
-        if on_start is not None:
-            on_start()
-        label = job.label
-        if label is not None:
-            _idle_name()  # read before the first rename
-        decimal.setcontext(_bounded_decimal())
-        with self._thread_lock:
-            job.thread_id = threading.get_ident()
-            job.started = perf_counter()
-            job.deadline = job.started + limits.timeout
-            self._turns.install(job)
-        expiry = Expiry(job.deadline + WATCHDOG_GRACE, functools.partial(self._expire_inline, job))
-        watchdog().arm(expiry)
-        if label is not None:
-            name_thread(label)
-        set_current(job)
-        limit = sys.getrecursionlimit()
-        if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' own frames counted)
-            sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
-        cpu = thread_time()
+        label, limit, cpu = job.label, sys.getrecursionlimit(), thread_time()
         stopped = True  # unless it ends otherwise than at its timeout or memory cap
         try:
             try:
+                if on_log is not None:
+                    job.collector.live = on_log  # on this thread: each entry leaves before the run goes on
+                if on_start is not None:
+                    on_start()
+                if label is not None:
+                    _idle_name()  # read before the first rename
+                decimal.setcontext(_bounded_decimal())
+                if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' frames counted)
+                    sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
+                with self._thread_lock:
+                    job.thread_id = threading.get_ident()
+                    job.started = perf_counter()
+                    job.deadline = job.started + limits.timeout
+                    self._turns.install(job)
+                watchdog().arm(Expiry(job.deadline + WATCHDOG_GRACE, functools.partial(self._expire_inline, job)))
+                if label is not None:
+                    name_thread(label)
+                set_current(job)
+                cpu = thread_time()
                 result = self._call(function, entry, parameters, limits, job.collector, job.started)
                 stopped = False
                 return result
@@ -252,7 +250,8 @@ class PythonSandbox:
         sys.setrecursionlimit(recursion_limit)
         watchdog().disarm()
         set_current(None)
-        HOLDS.held(perf_counter() - job.started)
+        if job.started:
+            HOLDS.held(perf_counter() - job.started)
         self._inline.ran(cpu, stopped=stopped or job.interrupted or self.broken, inline=True)
         self._turns.give(job)
         if label is not None:
