@@ -4,8 +4,8 @@ Handing a run to a thread and its outcome back to the loop costs a worker more C
 short function itself (two wake-ups and a GIL hand-off each way). A sandbox runs a call
 inline, on the caller's thread, when all of these hold:
 
-- inline runs are enabled in this process (`enable`: worker processes only; an embedding
-  process keeps its event loop for itself);
+- inline runs are enabled in this process (`enable`: worker processes only, whose one
+  event loop runs them one after the other; an embedding process keeps its loop for itself);
 - none of the workspace's functions imports a module through which a run can wait
   (WAITING_MODULES: `time.sleep`, outbound requests), so no run of it ever blocks the
   loop on I/O or a sleep, and its runs never overlap;
