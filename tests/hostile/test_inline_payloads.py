@@ -67,7 +67,7 @@ def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_nei
     assert isinstance(attack, dict) and attack.get("error") == "TimeoutExceeded", attack
     assert attack_took < TIMEOUT_MS / 1000 + 1
     assert answer.get("result") == 42, answer  # not blamed, whatever happened to the worker
-    assert answer_took < TIMEOUT_MS / 1000 + 1.5
+    assert answer_took < TIMEOUT_MS / 1000 + 10  # after the hostile run, or its worker's restart and a retry
     service.check_healthy()
     again = service.client.post(f"/v2/functions/{hostile}/run/f", json={"parameters": {"n": 7}})
     assert again.json()["result"] == 7  # the attacker's short calls still work (on threads, or a quarantine worker)
