@@ -16,14 +16,17 @@ from tests.hostile.conftest import TIMEOUT_MS, Service
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
-#: Code, and the neighbour's timeout (ms): one that passes while the hostile run holds the loop
-#: tells that a neighbour's deadline counts from its start; a stall in C code gets the worker
-#: killed, and a neighbour overdue as well could only be told apart by the CPU of its thread.
+#: Code, and the neighbour's timeout (ms). A neighbour whose deadline, counted from when it was
+#: sent, passes while it still runs after the hostile run held the loop tells that its deadline
+#: counts from its start. A stall in C code gets the worker killed, and a neighbour overdue as
+#: well could only be told apart by the CPU of its thread: that one has the default timeout.
 HOSTILE = {
-    "user-code-loop": ("while True:\n    pass", 200),
-    "host-code-loop": ("import random\nx = list(range(1000000)) * 8\nfor _ in range(4):\n    random.shuffle(x)", 200),
+    "user-code-loop": ("while True:\n    pass", 300),
+    "host-code-loop": ("import random\nx = list(range(1000000)) * 8\nfor _ in range(4):\n    random.shuffle(x)", 300),
     "c-code-stall": ("import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))", TIMEOUT_MS),
 }
+#: The neighbour runs on a thread (it can wait) for a while after the hold.
+NEIGHBOUR = "import time\ntime.sleep(0.15)\nreturn n + 1"
 _names = itertools.count()
 
 
@@ -42,7 +45,7 @@ def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_nei
     parameters = {"n": {"type": "integer"}}
     document = {"functions": {"f": {"language": "python", "code": _body(code), "parameters": parameters}}}
     assert service.client.put(f"/v2/functions/{hostile}", json=document).status_code == 200
-    quick = {"language": "python", "code": "return n + 1", "parameters": parameters, "timeout": neighbour_timeout}
+    quick = {"language": "python", "code": NEIGHBOUR, "parameters": parameters, "timeout": neighbour_timeout}
     assert service.client.put(f"/v2/functions/{neighbour}", json={"functions": {"f": quick}}).status_code == 200
     for n in range(INLINE_AFTER + 2):  # short: its runs go to the loop thread
         assert (
