@@ -1,4 +1,4 @@
-"""What worker processes cost: run latency in-process vs through a worker, restart time, RSS.
+"""What worker processes cost: run latency in-process vs through a worker, a worker's CPU per run, restart time, RSS.
 
     python bench/worker_costs.py [--runs 5000] [--sandboxes 200]
 
@@ -30,17 +30,29 @@ def rss_mb(pid: int) -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def latency(runtime: Runtime, function: str, runs: int) -> tuple[float, float]:
-    """Median wall time of `runtime.run` (µs) and median `duration` the sandbox reported (µs)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def latency(runtime: Runtime, function: str, runs: int) -> tuple[float, float, float | None]:
+    """Median wall time of `runtime.run` (µs), median `duration` the sandbox reported (µs), and
+    the CPU time of the language's worker per run (µs; None in-process)."""
     for _ in range(200):
         await runtime.run("bench", function, {"name": "world"})
+    language = "python" if function.startswith("py") else "javascript"
+    pids = runtime.pool.worker_pids(language) if hasattr(runtime.pool, "worker_pids") else []
+    cpu_before = sum(map(cpu_seconds, pids))
     walls, durations = [], []
     for _ in range(runs):
         started = time.perf_counter()
         outcome = await runtime.run("bench", function, {"name": "world"})
         walls.append(time.perf_counter() - started)
         durations.append(outcome.duration)
-    return statistics.median(walls) * 1e6, statistics.median(durations) * 1e3
+    worker_cpu = (sum(map(cpu_seconds, pids)) - cpu_before) / runs * 1e6 if pids else None
+    return statistics.median(walls) * 1e6, statistics.median(durations) * 1e3, worker_cpu
 
 
 async def restart_time(runtime: Runtime, language: str, function: str, samples: int = 5) -> float:
@@ -84,14 +96,17 @@ async def main() -> None:
         async with Runtime(data, options=RuntimeOptions(workers=0)) as runtime:
             await runtime.put_workspace("bench", HELLO)
             for function in ("hello", "pyhello"):
-                wall, duration = await latency(runtime, function, args.runs)
+                wall, duration, _ = await latency(runtime, function, args.runs)
                 print(f"in-process  {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
     with tempfile.TemporaryDirectory() as data:
         async with Runtime(data, options=RuntimeOptions(workers=1)) as runtime:
             await runtime.put_workspace("bench", HELLO)
             for function in ("hello", "pyhello"):
-                wall, duration = await latency(runtime, function, args.runs)
-                print(f"worker      {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
+                wall, duration, worker_cpu = await latency(runtime, function, args.runs)
+                print(
+                    f"worker      {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs   "
+                    f"worker CPU {worker_cpu or 0.0:6.1f} µs a run"
+                )
             for language, function in (("javascript", "hello"), ("python", "pyhello")):
                 print(
                     f"restart     {language:10} {await restart_time(runtime, language, function):7.1f} ms (kill to next answer)"

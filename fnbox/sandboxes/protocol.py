@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fnbox import jsonfast
@@ -50,6 +50,78 @@ async def read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         raise ProtocolError("a frame that is not a JSON object")
     return message
+
+
+class FrameReader:
+    """Reads frames many at a time: one read of the pipe gives every frame that has arrived.
+
+    A frame's length is checked against MAX_FRAME as soon as its header is in, before its
+    body is waited for; frames come out in the order they were sent.
+    """
+
+    #: Bytes asked of the pipe per read.
+    CHUNK = 256 * 1024
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self._pending = b""  # the start of a frame not all in yet
+
+    async def read_many(self) -> list[dict[str, Any]] | None:
+        """The next frames (one at least), or None when the peer has closed the pipe between frames."""
+        while True:
+            if len(self._pending) >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(self._pending)
+                if length > MAX_FRAME:
+                    raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
+                missing = _LENGTH.size + length - len(self._pending)
+                if missing > self.CHUNK:  # the rest of a big frame: read it whole
+                    try:
+                        self._pending += await self.reader.readexactly(missing)
+                    except asyncio.IncompleteReadError as exc:
+                        raise ProtocolError(f"a broken frame: {exc}") from exc
+                    messages = self._parse(b"")
+                    if messages:
+                        return messages
+                    continue
+            chunk = await self.reader.read(self.CHUNK)
+            if not chunk:
+                if len(self._pending) >= _LENGTH.size:
+                    raise ProtocolError("a broken frame: the pipe closed in the middle of it")
+                return None
+            messages = self._parse(chunk)
+            if messages:
+                return messages
+
+    def _parse(self, chunk: bytes) -> list[dict[str, Any]]:
+        """The frames completed by `chunk`; what is left of it waits for the next."""
+        data = self._pending + chunk if self._pending else chunk
+        messages: list[dict[str, Any]] = []
+        offset, size = 0, len(data)
+        while size - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(data, offset)
+            if length > MAX_FRAME:
+                raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
+            end = offset + _LENGTH.size + length
+            if end > size:
+                break
+            try:
+                message = jsonfast.loads(data[offset + _LENGTH.size : end])
+            except (ValueError, RecursionError) as exc:
+                raise ProtocolError(f"a broken frame: {exc}") from exc
+            if not isinstance(message, dict):
+                raise ProtocolError("a frame that is not a JSON object")
+            messages.append(message)
+            offset = end
+        self._pending = data[offset:] if offset else data
+        return messages
+
+
+async def frames(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a pipe, in order, until the peer closes it (read many at a time: FrameReader)."""
+    frame_reader = FrameReader(reader)
+    while (messages := await frame_reader.read_many()) is not None:
+        for message in messages:
+            yield message
 
 
 class FrameWriter:

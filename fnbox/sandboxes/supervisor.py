@@ -205,6 +205,9 @@ class _Worker:
     #: The workspace to blame for its death when no call in flight was (see LINGERING).
     suspect: str | None = None
     ids: itertools.count[int] = field(default_factory=itertools.count)
+    #: When its last frame came: a worker that spoke within WATCH_INTERVAL is not frozen.
+    heard: float = 0.0
+    spared: bool = False  # its overdue calls were given one more watch tick (see `_watch_one`)
 
     async def start(self) -> None:
         per_worker = max(1, self.options.max_sandboxes // self.options.workers)
@@ -311,7 +314,13 @@ class _Worker:
             return set()
         await asyncio.sleep(BUSY_SAMPLE)
         after = _thread_cpu_ticks(process.pid)
-        return {call_id for call_id, ticks in after.items() if ticks - before.get(call_id, ticks) >= BUSY_TICKS}
+        spent = {call_id: ticks - before.get(call_id, ticks) for call_id, ticks in after.items()}
+        busy = {call_id for call_id, ticks in spent.items() if ticks >= BUSY_TICKS}
+        if not busy and spent and (most := max(spent.values())) > 0:
+            # A machine short of cores gives the thread holding the GIL less than BUSY_TICKS (and
+            # the threads waiting for it nothing): the one that got the most is the one running.
+            busy = {call_id for call_id, ticks in spent.items() if ticks == most}
+        return busy
 
     def rss_mb(self) -> float:
         if self.process is None:
@@ -325,8 +334,10 @@ class _Worker:
 
     async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
         stdout = process.stdout
+        assert stdout is not None  # started with stdout=PIPE
         try:
-            while stdout is not None and (message := await protocol.read(stdout)) is not None:
+            async for message in protocol.frames(stdout):
+                self.heard = time.monotonic()
                 call_id = message.get("id")
                 if type(call_id) is not int or (call := self.calls.get(call_id)) is None:
                     continue
@@ -596,7 +607,16 @@ class WorkerPool:
             await worker.start()
             return
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
+        if overdue and now - worker.heard < WATCH_INTERVAL and not worker.spared:
+            # It spoke just now, so it is not frozen: its loop was held by a run that just ended,
+            # say (sandboxes.python.inline), and the calls that waited behind it are saying when
+            # they started. One tick more, never two in a row: a kill is put off by WATCH_INTERVAL at most.
+            worker.spared, overdue = True, []
+        else:
+            worker.spared = False
         culprit_id = await _culprit(worker, overdue) if overdue else None
+        if culprit_id is not None and time.monotonic() <= getattr(worker.calls.get(culprit_id), "deadline", 0.0):
+            culprit_id = None  # started late since (its deadline moved while the busy threads were sampled)
         culprit = worker.calls.pop(culprit_id, None) if culprit_id is not None and worker.process is process else None
         if culprit is not None:
             if not culprit.future.done():

@@ -37,6 +37,7 @@ from fnbox import logs, metrics
 from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
+from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
 from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, SandboxKey, SandboxPool, SourcesMissing
@@ -58,26 +59,47 @@ async def serve(
     tasks: dict[Any, asyncio.Task[None]],
 ) -> None:
     """Answer frames until the supervisor closes the pipe; `tasks` holds the calls in flight, by id."""
-    while (message := await protocol.read(reader)) is not None:
-        if message.get("op") == "cancel":
-            cancelled = tasks.get(message.get("call"))
-            if cancelled is not None:
-                cancelled.cancel()
-            continue
-        call_id = message.get("id")
-        task = asyncio.create_task(_answer(pool, message, writer))
-        tasks[call_id] = task
-        task.add_done_callback(functools.partial(_forget, tasks, call_id))
+    frames = protocol.FrameReader(reader)
+    unstarted: set[Any] = set()  # calls whose task has not taken its first step
+    last_read = time.monotonic()
+    while (messages := await frames.read_many()) is not None:
+        now = time.monotonic()
+        arrived = HOLDS.arrived(last_read, now)  # earlier if a run held the loop meanwhile
+        last_read = now
+        for message in messages:
+            if message.get("op") == "cancel":
+                call = message.get("call")
+                cancelled = tasks.get(call)
+                if cancelled is not None:
+                    cancelled.cancel()
+                    if call in unstarted:  # it never runs, so it cannot say so itself
+                        unstarted.discard(call)
+                        writer.write(protocol.encode({"id": call, "cancelled": True}))
+                continue
+            call_id = message.get("id")
+            unstarted.add(call_id)
+            task = asyncio.create_task(_answer(pool, message, writer, received=arrived, unstarted=unstarted))
+            tasks[call_id] = task
+            task.add_done_callback(functools.partial(_forget, tasks, call_id))
 
 
 def _forget(tasks: dict[Any, asyncio.Task[None]], call_id: Any, _: asyncio.Task[None]) -> None:
     tasks.pop(call_id, None)
 
 
-async def _answer(pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter) -> None:
+async def _answer(
+    pool: SandboxPool,
+    message: dict[str, Any],
+    writer: protocol.FrameWriter,
+    *,
+    received: float | None = None,
+    unstarted: set[Any] | None = None,
+) -> None:
     reply: dict[str, Any] = {"id": message.get("id")}
+    if unstarted is not None:
+        unstarted.discard(reply["id"])
     try:
-        reply.update(await _handle(pool, message, writer))
+        reply.update(await _handle(pool, message, writer, received=received))
     except FnboxError as exc:
         reply["error"] = exc.to_json()
     except asyncio.CancelledError:
@@ -102,13 +124,15 @@ async def _answer(pool: SandboxPool, message: dict[str, Any], writer: protocol.F
     await writer.drain()
 
 
-async def _handle(pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter) -> dict[str, Any]:
+async def _handle(
+    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, *, received: float | None = None
+) -> dict[str, Any]:
     operation = message.get("op")
     if operation == "run":
         key = SandboxKey(*message["key"])
         if "sources" not in message and key not in pool:
             return {"missing": True}
-        received = time.monotonic()
+        received = time.monotonic() if received is None else received
         RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
 
         waited = False
@@ -275,6 +299,10 @@ def main(argv: list[str] | None = None) -> None:
             from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit
 
             tune_allocator_under_address_space_limit()  # before any thread starts
+    if args.language == "python":
+        from fnbox.sandboxes.python import inline
+
+        inline.enable()  # short runs on the loop thread: see sandboxes.python.inline
     try:
         uvloop.run(_main(args, protocol_in, protocol_out))
     except KeyboardInterrupt:

@@ -160,15 +160,14 @@ def test_a_cancelled_call_still_queued_never_runs(kind: str, language: str) -> N
 @LANGUAGES
 def test_a_worker_gets_log_frames_only_for_runs_that_ask(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     frames: list[dict[str, Any]] = []
-    read = protocol.read
+    read = protocol.frames
 
-    async def spy(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-        message = await read(reader)
-        if message is not None:
+    async def spy(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
+        async for message in read(reader):
             frames.append(message)
-        return message
+            yield message
 
-    monkeypatch.setattr(protocol, "read", spy)
+    monkeypatch.setattr(protocol, "frames", spy)
     key = SandboxKey("w", language, "v1")
 
     async def body(pool: Pool) -> Any:

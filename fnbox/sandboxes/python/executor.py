@@ -140,6 +140,16 @@ def name_thread(name: str) -> None:
     _libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
+_PR_GET_NAME = 16
+
+
+def thread_name() -> str:
+    """The calling OS thread's name."""
+    buffer = ctypes.create_string_buffer(16)
+    _libc.prctl(_PR_GET_NAME, buffer, 0, 0, 0)
+    return buffer.value.decode(errors="replace")
+
+
 _executor: Executor | None = None
 _executor_lock = threading.Lock()
 

@@ -1,6 +1,8 @@
 """PythonSandbox: one workspace version's Python functions, warm in one module namespace.
 
-A run happens on a worker thread (executor.py). Its deadline is enforced twice:
+A run happens on a worker thread (executor.py), or, in a worker process, when it is short and
+its workspace cannot wait, on the caller's event-loop thread (inline.py: a watchdog thread
+stands in for the event loop below). Its deadline is enforced twice:
 
 1. in the thread: the policy put a deadline check in every loop, function and
    comprehension of user code, so a run past its timeout raises `Deadline` by itself
@@ -27,11 +29,14 @@ is dropped, with whatever its globals held.
 from __future__ import annotations
 
 import asyncio
+import decimal
+import functools
+import sys
 import threading
 import traceback
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
@@ -45,15 +50,18 @@ from fnbox.sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
+from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.network import Egress
 from fnbox.sandboxes.pool import QUEUE_WAIT
-from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread
+from fnbox.sandboxes.python import inline
+from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread, thread_name
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
+from fnbox.sandboxes.python.inline import Expiry, InlineRecord, may_wait, watchdog
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
 from fnbox.sandboxes.python.namespace import build_namespace
 from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.results import NotJSON, error_message, format_stack, to_json, user_frames
-from fnbox.sandboxes.python.sizes import TooBig
+from fnbox.sandboxes.python.sizes import TooBig, decimal_context
 from fnbox.sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
 from fnbox.sandboxes.python.turns import Run, Turns, set_current
 
@@ -89,6 +97,7 @@ class PythonSandbox:
         self._namespace = build_namespace(self._guards, Modules(self._guards, allowed_modules), self._output)
         self._functions: dict[str, _Entry] = {}
         self._sources: dict[str, tuple[str, list[str]]] = {}
+        self._imports: list[frozenset[str]] = []
         source_left = MAX_SOURCE_SIZE
         for function in functions:
             try:
@@ -102,7 +111,10 @@ class PythonSandbox:
             exec(compiled.code, self._namespace)  # only defines the function
             self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
             self._sources[compiled.filename] = (function.name, compiled.lines)
+            self._imports.append(compiled.imports)
         self._thread_lock = threading.Lock()
+        waits = any(may_wait(imports) for imports in self._imports)
+        self._inline = InlineRecord(allowed=not waits)
         self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
         self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
         self._closed = False
@@ -139,6 +151,10 @@ class PythonSandbox:
             )
         loop = asyncio.get_running_loop()
         overlapping = self._in_flight > 0
+        if not overlapping and self._inline.ready() and inline.enabled():
+            result = self._run_inline(function, entry, parameters, limits, on_log, env, on_start)
+            if result is not None:
+                return result
         self._in_flight += 1
         try:
             if not overlapping:
@@ -160,6 +176,95 @@ class PythonSandbox:
                 slots.release()
         finally:
             self._in_flight -= 1
+
+    def _run_inline(
+        self,
+        function: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        on_log: OnLog | None,
+        env: Mapping[str, str] | None,
+        on_start: Callable[[], None] | None,
+    ) -> RunResult | None:
+        """Run on this thread, the caller's event loop held meanwhile (see inline.py); None if the turn is taken."""
+        job = Run(asyncio.get_running_loop(), None, RUN_LABEL.get(), limits.memory, env)
+        if not self._turns.try_take(job):
+            return None
+        label, limit, cpu = job.label, sys.getrecursionlimit(), thread_time()
+        stopped = True  # unless it ends otherwise than at its timeout or memory cap
+        try:
+            try:
+                if on_log is not None:
+                    job.collector.live = on_log  # on this thread: each entry leaves before the run goes on
+                if on_start is not None:
+                    on_start()
+                if label is not None:
+                    _idle_name()  # read before the first rename
+                decimal.setcontext(_bounded_decimal())
+                if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' frames counted)
+                    sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
+                with self._thread_lock:
+                    job.thread_id = threading.get_ident()
+                    job.started = perf_counter()
+                    job.deadline = job.started + limits.timeout
+                    self._turns.install(job)
+                watchdog().arm(Expiry(job.deadline + WATCHDOG_GRACE, functools.partial(self._expire_inline, job)))
+                if label is not None:
+                    name_thread(label)
+                set_current(job)
+                cpu = thread_time()
+                result = self._call(function, entry, parameters, limits, job.collector, job.started)
+                stopped = False
+                return result
+            except FnboxError as exc:
+                stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
+                raise
+            finally:
+                self._end_inline(job, label, limit, thread_time() - cpu, stopped)
+        except Deadline:  # raised into this thread by the watchdog after the run's own handlers
+            self._end_inline(job, label, limit, thread_time() - cpu, True)
+            failure: FnboxError = self._failure(
+                TimeoutExceeded, function, _timeout_message(function, limits), None, job.started, job.collector
+            )
+        except TimeoutExceeded as exc:
+            failure = exc
+        if job.interrupted:  # in host code that its checks do not reach: as the watchdog of a run thread says
+            failure.message += " and was interrupted; its sandbox is dropped"
+        raise failure
+
+    def _end_inline(self, job: Run, label: str | None, recursion_limit: int, cpu: float, stopped: bool) -> None:
+        """Put the thread back as it was: safe to repeat, and proof against the one Deadline the watchdog may raise."""
+        while True:
+            try:
+                with self._thread_lock:
+                    job.thread_id = None  # the watchdog leaves it alone from now on
+                    if job.interrupted:
+                        interrupt(threading.get_ident(), None)  # a Deadline still pending
+                break
+            except Deadline:  # the pending one, raised before it was cleared
+                continue
+        if job.ended:
+            return
+        job.ended = True
+        sys.setrecursionlimit(recursion_limit)
+        watchdog().disarm()
+        set_current(None)
+        if job.started:
+            HOLDS.held(perf_counter() - job.started)
+        self._inline.ran(cpu, stopped=stopped or job.interrupted or self.broken, inline=True)
+        self._turns.give(job)
+        if label is not None:
+            name_thread(_idle_name())
+
+    def _expire_inline(self, job: Run) -> None:
+        """On the watchdog's thread: the inline run is past its timeout in code its checks do not reach."""
+        with self._thread_lock:
+            if job.thread_id is None:
+                return
+            interrupt(job.thread_id, Deadline)
+            job.interrupted = True
+            self.broken = True  # what it interrupted may be left half done: the pool drops the sandbox
 
     async def _run(
         self,
@@ -246,10 +351,20 @@ class PythonSandbox:
                     pass
             if job.label is not None:
                 name_thread(job.label)
+            if not _thread_headroom:
+                _thread_headroom.append(_headroom())  # for inline runs (see _run_inline)
             set_current(job)
+            cpu = thread_time()
+            stopped = True  # unless it ends otherwise than at its timeout or memory cap
             try:
-                return self._call(name, entry, parameters, limits, job.collector, job.started)
+                result = self._call(name, entry, parameters, limits, job.collector, job.started)
+                stopped = False
+                return result
+            except FnboxError as exc:
+                stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
+                raise
             finally:
+                self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
                 set_current(None)
                 if job.label is not None:
                     name_thread(IDLE_THREAD_NAME)
@@ -370,6 +485,57 @@ def _overlapping(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
     if slots is None:
         slots = _OVERLAPPING[loop] = asyncio.Semaphore(MAX_OVERLAPPING)
     return slots
+
+
+#: How deep a probe called by `_run_sync` recursed, on the first run thread to run one.
+_thread_headroom: list[int] = []
+_loop_headrooms: dict[tuple[int, int], int] = {}
+
+
+def _headroom() -> int:
+    """How deep the caller's callee can recurse before RecursionError."""
+
+    def down(depth: int) -> int:
+        try:
+            return down(depth + 1)
+        except RecursionError:
+            return depth
+
+    return down(0)
+
+
+def _headroom_here() -> int:
+    """`_headroom()` from the caller, measured once per thread and coroutine chain."""
+    frame, chain = sys._getframe(1), 0
+    while frame is not None:  # the chain of coroutines, down to the event loop's step of their task
+        chain += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    key = (threading.get_ident(), chain)
+    headroom = _loop_headrooms.get(key)
+    if headroom is None:
+        headroom = _loop_headrooms[key] = _headroom()
+    return headroom
+
+
+_loop_thread = threading.local()
+
+
+def _idle_name() -> str:
+    """The name this thread had before its first inline run, which it takes back after each."""
+    name: str | None = getattr(_loop_thread, "name", None)
+    if name is None:
+        name = _loop_thread.name = thread_name()
+    return name
+
+
+_DECIMAL: list[decimal.Context] = []
+
+
+def _bounded_decimal() -> decimal.Context:
+    """The decimal context of inline runs: bounded, as on run threads (see executor.py)."""
+    if not _DECIMAL:
+        _DECIMAL.append(decimal_context())
+    return _DECIMAL[0]
 
 
 def _timeout_message(name: str, limits: Limits) -> str:

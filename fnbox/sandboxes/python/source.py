@@ -52,6 +52,8 @@ class CompiledFunction:
     code: CodeType
     parameters: tuple[str, ...]
     lines: list[str]
+    #: The modules its code imports (a run can only reach a module it imports: see sandbox.py).
+    imports: frozenset[str] = frozenset()
 
 
 def compile_function(
@@ -137,7 +139,17 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
         raise _error(name, exc.lineno, f"{type(exc).__name__}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise _error(name, None, f"the code cannot be compiled: {_reason(exc)}") from None
-    return CompiledFunction(name, filename, code, parameters, body.splitlines())
+    return CompiledFunction(name, filename, code, parameters, body.splitlines(), _imports(tree))
+
+
+def _imports(tree: ast.AST) -> frozenset[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            names.add(node.module)
+    return frozenset(names)
 
 
 def _check_size(name: str, tree: ast.AST) -> None:

@@ -193,6 +193,14 @@ class Turns:
         """Whether a run holds the turn."""
         return self._lock.locked()
 
+    def try_take(self, run: Run) -> bool:
+        """A run's first turn if it is free now; its state is put in place by `install`."""
+        if not self._lock.acquire(timeout=0.0):
+            return False
+        run.turns = self
+        run.has_turn = True
+        return True
+
     def take(self, run: Run, timeout: float) -> bool:
         """A run's first turn, within `timeout` seconds; its state is put in place by `install`."""
         run.turns = self

@@ -1,0 +1,76 @@
+"""Python functions that are short for a while, then hostile, once their runs go to the worker's loop
+thread (sandboxes.python.inline): stopped at their deadline, or their worker killed with the blame
+on them, and a neighbour's call sent meanwhile answered after them."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from fnbox.sandboxes.python.inline import INLINE_AFTER
+from tests.hostile.conftest import TIMEOUT_MS, Service
+
+pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
+
+#: Code, and the neighbour's timeout (ms). A neighbour whose deadline, counted from when it was
+#: sent, passes while it still runs after the hostile run held the loop tells that its deadline
+#: counts from its start. A stall in C code gets the worker killed, and a neighbour overdue as
+#: well could only be told apart by the CPU of its thread: that one has the default timeout.
+HOSTILE = {
+    "user-code-loop": ("while True:\n    pass", 300),
+    "host-code-loop": ("import random\nx = list(range(1000000)) * 8\nfor _ in range(4):\n    random.shuffle(x)", 300),
+    "c-code-stall": ("import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))", TIMEOUT_MS),
+}
+#: The neighbour runs on a thread (it can wait) for a while after the hold.
+NEIGHBOUR = "import time\ntime.sleep(0.15)\nreturn n + 1"
+_names = itertools.count()
+
+
+def _body(code: str) -> str:
+    indented = "\n".join("    " + line for line in code.splitlines())
+    return f"if n < 0:\n{indented}\nreturn n"
+
+
+@pytest.mark.parametrize("kind", HOSTILE.keys())
+def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_neighbour_answered(
+    service: Service, kind: str
+) -> None:
+    code, neighbour_timeout = HOSTILE[kind]
+    suffix = next(_names)
+    hostile, neighbour = f"inline-hostile{suffix}", f"inline-neighbour{suffix}"
+    parameters = {"n": {"type": "integer"}}
+    document = {"functions": {"f": {"language": "python", "code": _body(code), "parameters": parameters}}}
+    assert service.client.put(f"/v2/functions/{hostile}", json=document).status_code == 200
+    quick = {"language": "python", "code": NEIGHBOUR, "parameters": parameters, "timeout": neighbour_timeout}
+    assert service.client.put(f"/v2/functions/{neighbour}", json={"functions": {"f": quick}}).status_code == 200
+    for n in range(INLINE_AFTER + 2):  # short: its runs go to the loop thread
+        assert (
+            service.client.post(f"/v2/functions/{hostile}/run/f", json={"parameters": {"n": n}}).json()["result"] == n
+        )
+        assert (
+            service.client.post(f"/v2/functions/{neighbour}/run/f", json={"parameters": {"n": n}}).json()["result"]
+            == n + 1
+        )
+
+    def call(workspace: str, n: int) -> tuple[Any, float]:
+        started = time.monotonic()
+        answer = service.client.post(f"/v2/functions/{workspace}/run/f", json={"parameters": {"n": n}})
+        return answer.json(), time.monotonic() - started
+
+    with ThreadPoolExecutor(2) as pool:
+        attacking = pool.submit(call, hostile, -1)
+        time.sleep(0.3)  # the neighbour's call arrives while the hostile run holds the worker
+        neighbouring = pool.submit(call, neighbour, 41)
+        (attack, attack_took), (answer, answer_took) = attacking.result(), neighbouring.result()
+
+    assert isinstance(attack, dict) and attack.get("error") == "TimeoutExceeded", attack
+    assert attack_took < TIMEOUT_MS / 1000 + 1
+    assert answer.get("result") == 42, answer  # not blamed, whatever happened to the worker
+    assert answer_took < TIMEOUT_MS / 1000 + 10  # after the hostile run, or its worker's restart and a retry
+    service.check_healthy()
+    again = service.client.post(f"/v2/functions/{hostile}/run/f", json={"parameters": {"n": 7}})
+    assert again.json()["result"] == 7  # the attacker's short calls still work (on threads, or a quarantine worker)
