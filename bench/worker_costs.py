@@ -91,7 +91,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--sandboxes", type=int, default=200)
+    parser.add_argument("--inline", action="store_true", help="PYTHON_INLINE_RUNS=yes (trees that have it)")
     args = parser.parse_args()
+    inline = {"python_inline_runs": True} if args.inline else {}
     with tempfile.TemporaryDirectory() as data:
         async with Runtime(data, options=RuntimeOptions(workers=0)) as runtime:
             await runtime.put_workspace("bench", HELLO)
@@ -99,7 +101,7 @@ async def main() -> None:
                 wall, duration, _ = await latency(runtime, function, args.runs)
                 print(f"in-process  {function:8} run {wall:7.1f} µs   duration {duration:6.1f} µs")
     with tempfile.TemporaryDirectory() as data:
-        async with Runtime(data, options=RuntimeOptions(workers=1)) as runtime:
+        async with Runtime(data, options=RuntimeOptions(workers=1, **inline)) as runtime:
             await runtime.put_workspace("bench", HELLO)
             for function in ("hello", "pyhello"):
                 wall, duration, worker_cpu = await latency(runtime, function, args.runs)

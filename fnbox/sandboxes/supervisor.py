@@ -120,6 +120,7 @@ class WorkerOptions:
     factory: str | None = None  # module:callable, for tests with fake sandboxes
     egress: EgressSettings = field(default_factory=EgressSettings)
     concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX
+    python_inline_runs: bool = False  # short Python runs on the worker's loop thread (sandboxes.python.inline)
 
 
 class _WorkerDied(Exception):
@@ -234,6 +235,8 @@ class _Worker:
             command += ["--address-space-mb", str(self.options.python_memory_mb)]
             if self.options.python_modules is not None:
                 command += ["--python-modules", *self.options.python_modules]
+            if self.options.python_inline_runs:
+                command.append("--inline-runs")
         if self.options.factory:
             command += ["--factory", self.options.factory]
         command += ["--egress", self.options.egress.to_json()]

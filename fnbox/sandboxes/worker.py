@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--factory", help="module:callable building a sandbox factory (tests)")
     parser.add_argument("--egress", default="{}", help="the outbound settings, as EgressSettings JSON")
     parser.add_argument("--concurrency-per-sandbox", type=int, default=CONCURRENCY_PER_SANDBOX)
+    parser.add_argument("--inline-runs", action="store_true", help="short Python runs on the loop thread")
     args = parser.parse_args(argv)
 
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
             from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit
 
             tune_allocator_under_address_space_limit()  # before any thread starts
-    if args.language == "python":
+    if args.language == "python" and args.inline_runs:
         from fnbox.sandboxes.python import inline
 
         inline.enable()  # short runs on the loop thread: see sandboxes.python.inline

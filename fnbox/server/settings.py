@@ -454,6 +454,14 @@ SETTINGS: tuple[Setting, ...] = (
         "runs of one workspace that overlap in its warm sandbox while they wait (on the network, a sleep)",
     ),
     Setting(
+        "PYTHON_INLINE_RUNS",
+        "runtime.python_inline_runs",
+        _yes_no,
+        "`yes`: a Python worker runs short calls of workspaces that cannot wait on its event-loop thread, "
+        "without the hop to a run thread (less CPU a call; a call that then runs long holds that worker's "
+        "other calls up to its timeout, so keep `no` where tenants do not trust each other)",
+    ),
+    Setting(
         "LOGS_LOCATION",
         "runtime.logs_location",
         _logs_location,

@@ -121,6 +121,8 @@ class RuntimeOptions:
     egress_max_response_bytes: int = 10 * MEGABYTE
     #: Runs of one warm sandbox that may overlap while they wait (on the network, a sleep).
     concurrency_per_sandbox: int = 32
+    #: Short Python runs on a worker's loop thread, without the hop to a run thread (see sandboxes.python.inline).
+    python_inline_runs: bool = False
     #: (host, port) pairs fnbox itself listens on, never reachable by a function; the server sets them.
     egress_own: tuple[tuple[str, int], ...] = ()
 
@@ -150,6 +152,7 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 egress=options.egress_settings(),
                 concurrency_per_sandbox=options.concurrency_per_sandbox,
                 quarantine_seconds=options.quarantine_seconds,
+                python_inline_runs=options.python_inline_runs,
             )
         )
     return SandboxPool(

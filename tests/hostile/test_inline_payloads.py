@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from fnbox.sandboxes.python.inline import INLINE_AFTER
-from tests.hostile.conftest import TIMEOUT_MS, Service
+from tests.hostile.conftest import SETTINGS, TIMEOUT_MS, Service
+from tests.processes import running_server
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
@@ -28,6 +30,17 @@ HOSTILE = {
 #: The neighbour runs on a thread (it can wait) for a while after the hold.
 NEIGHBOUR = "import time\ntime.sleep(0.15)\nreturn n + 1"
 _names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The hostile service, with short Python runs on the workers' loop threads."""
+    with running_server(tmp_path_factory.mktemp("inline"), **SETTINGS, PYTHON_INLINE_RUNS="yes") as server:
+        service = Service(server.url)
+        try:
+            yield service
+        finally:
+            service.client.close()
 
 
 def _body(code: str) -> str:
