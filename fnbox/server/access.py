@@ -120,6 +120,14 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        refusal = self.admit(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def admit(self, scope: Scope) -> Response | None:
+        """Put the request's principal in its scope; or the refusal to answer instead."""
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:
@@ -128,9 +136,8 @@ class AccessControl:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="fnbox"'
                 if "retry_after" in exc.details:
                     response.headers["Retry-After"] = str(exc.details["retry_after"])
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return response
+        return None
 
     def _check(self, scope: Scope) -> Principal:
         if not self.tokens.enabled:
