@@ -4,9 +4,9 @@ what the standard library gives, the standard library everywhere else.
 orjson is several times faster, but it differs from `json` in ways fnbox's rules see: it
 reads integers past 64 bits as floats and refuses NaN, Infinity, a byte order mark and lone
 surrogate escapes; it writes NaN as null and refuses integers past 64 bits, keys that are
-not strings and lone surrogates. So a text with a run of 19 digits is read by `json`, and
-anything orjson refuses goes to `json` (which accepts it or raises its own error, as
-before); a value is written by `json` when orjson's text holds a null (which may have been
+not strings and lone surrogates. So a text with a run of 19 digits (but not a fraction's)
+is read by `json`, and anything orjson refuses goes to `json` (which accepts it or raises
+its own error, as before); a value is written by `json` when orjson's text holds a null (which may have been
 a NaN) or when orjson refuses it. Numbers may be spelt differently (1e-7 for 1e-07), never
 valued differently.
 """
@@ -21,7 +21,9 @@ import orjson
 
 __all__ = ["dumps", "loads"]
 
-_LONG_NUMBER = re.compile(rb"\d{19}")
+#: 19 digits not in a fraction: an integer that may not fit 64 bits (a long fraction, as in a
+#: run's duration, is read by orjson to the same float as by `json`).
+_LONG_NUMBER = re.compile(rb"(?<![\d.])\d{19}")
 #: Types orjson would write that `json` refuses are handed back to `json` instead.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
