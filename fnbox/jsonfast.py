@@ -14,28 +14,47 @@ valued differently.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 __all__ = ["dumps", "loads"]
 
-#: 19 digits not in a fraction: an integer that may not fit 64 bits (a long fraction, as in a
-#: run's duration, is read by orjson to the same float as by `json`).
-_LONG_NUMBER = re.compile(rb"(?<![\d.])\d{19}")
+#: Every digit written as 0, so that runs of digits are found by `bytes.find` (a regular
+#: expression scanning digits cost more than orjson's whole parse).
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_RUN = b"0" * 19
+_POINT, _ZERO = ord("."), ord("0")
 #: Types orjson would write that `json` refuses are handed back to `json` instead.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def loads(data: bytes) -> Any:
     """`json.loads(data)`, faster."""
-    if _LONG_NUMBER.search(data) is None:
+    if not _long_integer(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
     return json.loads(data)
+
+
+def _long_integer(data: bytes) -> bool:
+    """Whether `data` holds a run of 19 digits that is not a fraction's: an integer that may not fit 64 bits.
+
+    A long fraction (a run's duration, 0.0036750006984220818) is read by orjson to the same
+    float as by `json`; a run inside a string may be taken for an integer, which only costs time.
+    """
+    digits = data.translate(_ZEROS)
+    start = digits.find(_RUN)
+    while start >= 0:
+        if start == 0 or digits[start - 1] != _POINT:
+            return True
+        end = start + len(_RUN)
+        while end < len(digits) and digits[end] == _ZERO:
+            end += 1
+        start = digits.find(_RUN, end)
+    return False
 
 
 def dumps(value: Any, *, allow_nan: bool = True) -> bytes:
