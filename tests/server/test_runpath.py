@@ -1,12 +1,18 @@
 """The lean path of runs answers exactly as the general middleware and routing do."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from fnbox import logs
+from fnbox.server.access import PRINCIPAL_KEY
 from fnbox.server.app import create_app
+from fnbox.server.observe import route_template
 from fnbox.server.settings import load_settings
 
 ADMIN = "admin-token-0123456789abcdef"
@@ -84,7 +90,10 @@ CASES: list[tuple[str, str, bytes | None, dict[str, str], str | None]] = [
 ]
 
 
-def serve(tmp_path, name: str, *, lean_run: bool) -> tuple[TestClient, dict[str, str]]:
+Served = tuple[TestClient, dict[str, str]]
+
+
+def serve(tmp_path: Path, name: str, *, lean_run: bool) -> Served:
     environ = {
         "FUNCTIONS_STORAGE_FILESYSTEM_DIRPATH": str(tmp_path / name),
         "FUNCTIONS_WORKERS": "0",
@@ -109,16 +118,25 @@ def serve(tmp_path, name: str, *, lean_run: bool) -> tuple[TestClient, dict[str,
     return client, tokens
 
 
+@contextmanager
+def general_and_lean(directory: Path) -> Iterator[tuple[Served, Served]]:
+    """Two apps alike but for the path of runs: (general, lean)."""
+    general = serve(directory, "general", lean_run=False)
+    lean = serve(directory, "lean", lean_run=True)
+    try:
+        yield general, lean
+    finally:
+        for client, _ in (general, lean):
+            client.__exit__(None, None, None)
+
+
 @pytest.fixture
 def both(tmp_path):
-    general = serve(tmp_path, "general", lean_run=False)
-    lean = serve(tmp_path, "lean", lean_run=True)
-    yield general, lean
-    for client, _ in (general, lean):
-        client.__exit__(None, None, None)
+    with general_and_lean(tmp_path) as apps:
+        yield apps
 
 
-def answer(served: tuple[TestClient, dict[str, str]], method: str, path: str, body, headers, token) -> dict[str, Any]:
+def answer(served: Served, method: str, path: str, body, headers, token) -> dict[str, Any]:
     client, tokens = served
     sent = dict(headers)
     if token is not None:
@@ -191,8 +209,13 @@ def test_failed_attempts_on_runs_count_towards_the_limit_of_every_route(both):
     assert "retry-after" in refused.headers
 
 
-def drive(client: TestClient, token: str, messages: list[dict[str, Any]], sent: list[dict[str, Any]]) -> int:
-    """POST to the hello run as ASGI with these request messages, the answer's into `sent`; the messages left unread."""
+def drive(
+    client: TestClient, token: str, messages: list[dict[str, Any]], sent: list[dict[str, Any]]
+) -> tuple[int, dict[str, Any]]:
+    """POST to the hello run as ASGI with these request messages, the answer into `sent`.
+
+    Returns how many messages were left unread, and the scope as the app left it.
+    """
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -217,7 +240,7 @@ def drive(client: TestClient, token: str, messages: list[dict[str, Any]], sent: 
 
     assert client.portal is not None
     client.portal.call(client.app, scope, receive, send)
-    return len(pending)
+    return len(pending), scope
 
 
 def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(both):
@@ -227,9 +250,32 @@ def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(both):
     answers = []
     for client, tokens in both:
         sent: list[dict[str, Any]] = []
-        assert drive(client, tokens["run"], messages, sent) == 1  # refused before the rest was read
+        unread, _ = drive(client, tokens["run"], messages, sent)
+        assert unread == 1  # refused before the rest was read
         answers.append((sent[0]["status"], json.loads(sent[1]["body"])))
     assert answers[0] == answers[1] and answers[0][0] == 413
+
+
+def test_log_lines_and_metrics_see_the_same_request_on_both_paths(both):
+    """What JSON log lines and the HTTP metrics read from a request's scope is there on the lean path too."""
+    seen = []
+    for client, tokens in both:
+        sent: list[dict[str, Any]] = []
+        body = [{"type": "http.request", "body": b'{"parameters": {"name": "x"}}'}]
+        _, scope = drive(client, tokens["run"], body, sent)
+        token = logs.CONTEXT.set({"request_id": "r", "scope": scope})
+        try:
+            fields = logs.context_fields()
+        finally:
+            logs.CONTEXT.reset(token)
+        principal = scope[PRINCIPAL_KEY]
+        seen.append((sent[0]["status"], route_template(scope), fields, principal.scopes, principal.workspaces))
+    assert seen[0] == seen[1]
+    assert seen[0][:3] == (
+        200,
+        "/v2/functions/{workspace}/run/{function}",
+        {"request_id": "r", "workspace": "w", "function": "hello"},
+    )
 
 
 def test_an_unexpected_failure_answers_500_and_is_raised_on_both_paths(both):
