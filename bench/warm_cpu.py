@@ -17,7 +17,7 @@ from pathlib import Path
 
 import loadgen
 import servers
-from recording import HELLO, cpu_seconds
+from recording import HELLO, cpu_or_none, cpu_seconds
 
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
 PEER_FUNCTIONS = ("hello",)
@@ -53,7 +53,7 @@ def main() -> None:
                     if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
                         continue  # the peers run JavaScript only
                     workers = servers.descendants(service.pid)[1:]
-                    before = cpu_seconds(service.pid), sum(map(_cpu_or_none, workers))
+                    before = cpu_seconds(service.pid), sum(map(cpu_or_none, workers))
                     run = loadgen.wrk(
                         service.url(f"/v2/functions/bench/run/{function}"),
                         connections=args.connections,
@@ -61,7 +61,7 @@ def main() -> None:
                     )
                     per_run = 1e6 / max(run.requests, 1)
                     server_us = (cpu_seconds(service.pid) - before[0]) * per_run
-                    workers_us = (sum(map(_cpu_or_none, workers)) - before[1]) * per_run
+                    workers_us = (sum(map(cpu_or_none, workers)) - before[1]) * per_run
                     results.setdefault((function, kind), []).append((run.rps, run.p99_ms, server_us, workers_us))
         print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
         print(f"EXECUTIONS_RECORD_RUNS={args.record}; ratios are to fnbox-before")
@@ -82,15 +82,6 @@ def main() -> None:
     finally:
         for service in services.values():
             service.stop()
-
-
-def _cpu_or_none(pid: int) -> float:
-    """A worker's CPU seconds; 0 for one that ended meanwhile (a restarted worker's time is lost: noted)."""
-    try:
-        return cpu_seconds(pid)
-    except FileNotFoundError:
-        print(f"note: worker {pid} ended during a run; its CPU time is missing from that run's figure")
-        return 0.0
 
 
 if __name__ == "__main__":
