@@ -36,7 +36,7 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks
 
 
-def cpu_or_none(pid: int) -> float:
+def cpu_or_zero(pid: int) -> float:
     """A worker's CPU seconds; 0 for one that ended meanwhile (a restarted worker's time is lost: noted)."""
     try:
         return cpu_seconds(pid)
@@ -71,7 +71,7 @@ def main() -> None:
                     workers = servers.descendants(service.pid)[1:]
                     before = (
                         cpu_seconds(service.pid),
-                        sum(map(cpu_or_none, workers)),
+                        sum(map(cpu_or_zero, workers)),
                         cpu_seconds(service.pid, service.pid),  # the event loop's thread
                     )
                     run = loadgen.wrk(
@@ -81,7 +81,7 @@ def main() -> None:
                     )
                     per_run = 1e6 / max(run.requests, 1)
                     server_us = (cpu_seconds(service.pid) - before[0]) * per_run
-                    workers_us = (sum(map(cpu_or_none, workers)) - before[1]) * per_run
+                    workers_us = (sum(map(cpu_or_zero, workers)) - before[1]) * per_run
                     loop_us = (cpu_seconds(service.pid, service.pid) - before[2]) * per_run
                     results.setdefault((function, label), []).append(
                         (run.rps, run.p99_ms, server_us, workers_us, loop_us, server_us - loop_us)
