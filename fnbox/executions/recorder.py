@@ -4,7 +4,9 @@
 the queue in one transaction every `interval` seconds (sooner once `batch_size` records
 wait) and applies retention now and then. A record's row (its JSON texts) is made when
 its batch is written, on the writer's thread, a statement's worth at a time: nothing of
-it on the request's path, and the event loop never waits long for the GIL. A failing database is logged and survived:
+it on the request's path, and the event loop never waits long for the GIL. So a record
+must not change once recorded (a later state is recorded as a new `Execution`), and the
+parameters and result it holds are written as they are then. A failing database is logged and survived:
 recording is best effort, a run's answer never waits for it or fails because of it.
 Asynchronous executions, whose id must be claimed before they start, go to
 `ExecutionStore.insert` directly.
