@@ -120,14 +120,18 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self.admit(scope)
+        refusal = await self.admit(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def admit(self, scope: Scope) -> Response | None:
-        """Put the request's principal in its scope; or the refusal to answer instead."""
+    async def admit(self, scope: Scope) -> Response | None:
+        """Put the request's principal in its scope; or the refusal to answer instead.
+
+        Every path of a request is judged here (the lean path of runs too): what decides
+        whether a token holds belongs in this method.
+        """
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:

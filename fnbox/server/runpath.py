@@ -99,7 +99,7 @@ class RunPath:
             logs.CONTEXT.reset(token)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
-        refusal = self.access.admit(scope)
+        refusal = await self.access.admit(scope)
         if refusal is not None:
             return refusal
         declared, prefer = None, None
