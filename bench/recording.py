@@ -5,7 +5,8 @@
 Starts two `fnbox serve` side by side, one recording every run and one not, and alternates
 wrk runs between them so that a noisy moment hits both; prints medians of requests/s and
 p99, the ratio, and the server process's CPU time per request (a steadier figure than
-requests/s on a shared machine) and the worker processes' CPU time per request.
+requests/s on a shared machine), split into its event loop's thread and its other threads
+(the recorder writes its batches on one), and the worker processes' CPU time per request.
 """
 
 from __future__ import annotations
@@ -27,11 +28,21 @@ HELLO = {
 SETTINGS = {"recording on": "yes", "recording off": "no"}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (all its threads), from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of one process (all its threads), or of one of its threads, from /proc."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks
+
+
+def cpu_or_zero(pid: int) -> float:
+    """A worker's CPU seconds; 0 for one that ended meanwhile (a restarted worker's time is lost: noted)."""
+    try:
+        return cpu_seconds(pid)
+    except FileNotFoundError:
+        print(f"note: worker {pid} ended during a run; its CPU time is missing from that run's figure")
+        return 0.0
 
 
 def main() -> None:
@@ -49,7 +60,7 @@ def main() -> None:
         client_calls = {label: loadgen.Client(service.port) for label, service in services.items()}
         for client in client_calls.values():
             client.post("/v2/functions/bench", HELLO)
-        results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+        results: dict[tuple[str, str], list[tuple[float, ...]]] = {}
         for function in ("hello", "pyhello"):
             for service in services.values():
                 loadgen.wrk(
@@ -58,7 +69,11 @@ def main() -> None:
             for _ in range(args.runs):
                 for label, service in services.items():
                     workers = servers.descendants(service.pid)[1:]
-                    before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
+                    before = (
+                        cpu_seconds(service.pid),
+                        sum(map(cpu_or_zero, workers)),
+                        cpu_seconds(service.pid, service.pid),  # the event loop's thread
+                    )
                     run = loadgen.wrk(
                         service.url(f"/v2/functions/bench/run/{function}"),
                         connections=args.connections,
@@ -66,18 +81,25 @@ def main() -> None:
                     )
                     per_run = 1e6 / max(run.requests, 1)
                     server_us = (cpu_seconds(service.pid) - before[0]) * per_run
-                    workers_us = (sum(map(cpu_seconds, workers)) - before[1]) * per_run
-                    results.setdefault((function, label), []).append((run.rps, run.p99_ms, server_us, workers_us))
+                    workers_us = (sum(map(cpu_or_zero, workers)) - before[1]) * per_run
+                    loop_us = (cpu_seconds(service.pid, service.pid) - before[2]) * per_run
+                    results.setdefault((function, label), []).append(
+                        (run.rps, run.p99_ms, server_us, workers_us, loop_us, server_us - loop_us)
+                    )
         print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
-        print(f"{'function':10} {'service':14} {'req/s':>8} {'p99 ms':>7} {'CPU µs/req: server':>19} {'workers':>8}")
+        print(
+            f"{'function':10} {'service':14} {'req/s':>8} {'p99 ms':>7} {'CPU µs/req: server':>19} "
+            f"{'(loop':>6} {'other)':>7} {'workers':>8}"
+        )
         for function in ("hello", "pyhello"):
             rps = {}
             for label in SETTINGS:
                 runs = results[function, label]
                 rps[label] = statistics.median(r[0] for r in runs)
+                median = [statistics.median(r[i] for r in runs) for i in range(6)]
                 print(
-                    f"{function:10} {label:14} {rps[label]:8.0f} {statistics.median(r[1] for r in runs):7.2f} "
-                    f"{statistics.median(r[2] for r in runs):19.0f} {statistics.median(r[3] for r in runs):8.0f}"
+                    f"{function:10} {label:14} {rps[label]:8.0f} {median[1]:7.2f} {median[2]:19.0f} "
+                    f"{median[4]:6.0f} {median[5]:7.0f} {median[3]:8.0f}"
                 )
             print(f"{function:10} {'on / off':14} {rps['recording on'] / rps['recording off']:8.2f}")
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import loadgen
 import servers
-from recording import HELLO, cpu_seconds
+from recording import HELLO, cpu_or_zero, cpu_seconds
 
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
 PEER_FUNCTIONS = ("hello",)
@@ -53,7 +53,7 @@ def main() -> None:
                     if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
                         continue  # the peers run JavaScript only
                     workers = servers.descendants(service.pid)[1:]
-                    before = cpu_seconds(service.pid), sum(map(cpu_seconds, workers))
+                    before = cpu_seconds(service.pid), sum(map(cpu_or_zero, workers))
                     run = loadgen.wrk(
                         service.url(f"/v2/functions/bench/run/{function}"),
                         connections=args.connections,
@@ -61,7 +61,7 @@ def main() -> None:
                     )
                     per_run = 1e6 / max(run.requests, 1)
                     server_us = (cpu_seconds(service.pid) - before[0]) * per_run
-                    workers_us = (sum(map(cpu_seconds, workers)) - before[1]) * per_run
+                    workers_us = (sum(map(cpu_or_zero, workers)) - before[1]) * per_run
                     results.setdefault((function, kind), []).append((run.rps, run.p99_ms, server_us, workers_us))
         print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
         print(f"EXECUTIONS_RECORD_RUNS={args.record}; ratios are to fnbox-before")

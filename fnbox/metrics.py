@@ -136,10 +136,18 @@ def per_workspace(enabled: bool) -> None:
     )
 
 
+#: The labelled series of runs, by (language, outcome): `labels()` takes a lock and checks its
+#: arguments on every call, a cost every run paid. Languages and error codes are few.
+_RUN_SERIES: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def count_run(language: str, outcome: str, seconds: float | None, workspace: str, function: str) -> None:
-    RUNS.labels(language, outcome).inc()
+    series = _RUN_SERIES.get((language, outcome))
+    if series is None:
+        series = _RUN_SERIES[language, outcome] = RUNS.labels(language, outcome), RUN_DURATION.labels(language)
+    series[0].inc()
     if seconds is not None:
-        RUN_DURATION.labels(language).observe(seconds)
+        series[1].observe(seconds)
     if _per_workspace:
         _per_workspace["runs"].labels(workspace, function, outcome).inc()
         if seconds is not None:

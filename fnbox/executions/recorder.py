@@ -2,7 +2,11 @@
 
 `record()` only puts the record in a bounded in-memory queue; a background task writes
 the queue in one transaction every `interval` seconds (sooner once `batch_size` records
-wait) and applies retention now and then. A failing database is logged and survived:
+wait) and applies retention now and then. A record's row (its JSON texts) is made when
+its batch is written, on the writer's thread, a statement's worth at a time: nothing of
+it on the request's path, and the event loop never waits long for the GIL. So a record
+must not change once recorded (a later state is recorded as a new `Execution`), and the
+parameters and result it holds are written as they are then. A failing database is logged and survived:
 recording is best effort, a run's answer never waits for it or fails because of it.
 Asynchronous executions, whose id must be claimed before they start, go to
 `ExecutionStore.insert` directly.
@@ -26,7 +30,7 @@ from typing import Any
 
 from fnbox import metrics
 from fnbox.executions.bounds import cap_row
-from fnbox.executions.records import Execution, ExecutionStore, Row, to_row
+from fnbox.executions.records import Execution, ExecutionStore, to_row
 
 __all__ = ["Recorder"]
 
@@ -60,10 +64,8 @@ class Recorder:
         self.prune_interval = prune_interval
         #: Records never written: pushed out of a full queue, or in a batch the database refused.
         self.dropped = 0
-        # Each record with its row, made when it is recorded: spread over the requests, on
-        # the event loop, rather than thousands at once on the writer's thread.
-        self._pending: OrderedDict[str, tuple[Execution, Row]] = OrderedDict()
-        self._writing: dict[str, tuple[Execution, Row]] = {}
+        self._pending: OrderedDict[str, Execution] = OrderedDict()
+        self._writing: dict[str, Execution] = {}
         self._flushing = asyncio.Lock()
         self._wake = asyncio.Event()
         self._closing = False
@@ -87,7 +89,7 @@ class Recorder:
     def record(self, execution: Execution) -> None:
         """Queue a record (a later state of the same id replaces an earlier one)."""
         pending = self._pending
-        pending[execution.id] = (execution, to_row(execution))
+        pending[execution.id] = execution
         if len(pending) > self.max_pending:
             pending.popitem(last=False)
             self._drop(1, "the queue of records to write is full")
@@ -101,7 +103,7 @@ class Recorder:
                 return
             self._writing, self._pending = self._pending, OrderedDict()
             try:
-                await asyncio.to_thread(self.store.write_rows, [row for _, row in self._writing.values()])
+                await asyncio.to_thread(self.store.write_many, list(self._writing.values()))
                 self._written_since_prune += len(self._writing)
                 metrics.RECORDS_WRITTEN.inc(len(self._writing))
             except Exception as exc:
@@ -111,9 +113,9 @@ class Recorder:
 
     async def get(self, execution_id: str) -> Execution | None:
         """A record, read-after-write: a queued one is answered from memory."""
-        found = self._pending.get(execution_id) or self._writing.get(execution_id)
-        if found is not None:
-            execution, row = found
+        execution = self._pending.get(execution_id) or self._writing.get(execution_id)
+        if execution is not None:
+            row = to_row(execution)
             if cap_row(row, self.store.bounds.max_record_bytes) is row:
                 return execution
             await self.flush()  # a record the store cuts: answer it as stored, never bigger

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import itertools
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fnbox.executions.bounds import RecordBounds, cap_row, prune_to_size, row_bytes, storage_error
+from fnbox.randomness import random_hex
 from fnbox.sandboxes.base import RunResult
 from fnbox.sandboxes.errors import Dismissed, FnboxError, InvalidRequest, SandboxCrashed
 
@@ -80,7 +82,7 @@ def new_execution_id() -> str:
     Ids that grow with time land at the end of the primary-key index: with random ids,
     each insert into a table of 100,000 records costs about four times as much.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    return f"{time.time_ns() // 1_000_000:012x}{random_hex(10)}"
 
 
 def check_execution_id(value: Any) -> str:
@@ -258,24 +260,35 @@ class ExecutionStore:
         return cursor.rowcount == 1
 
     def write_many(self, executions: Iterable[Execution]) -> None:
-        """Insert or update (unless ended) many records in one transaction."""
-        self.write_rows([to_row(execution) for execution in executions])
+        """Insert or update (unless ended) many records in one transaction.
 
-    def write_rows(self, rows: Sequence[Row]) -> None:
-        """`write_many` for rows made beforehand by `to_row`.
+        Their rows are made as they are written, a statement's worth at a time: a writer
+        thread holds the GIL for one chunk of Python work, then lets go of it for the statement.
+        """
+        self.write_rows(map(to_row, executions))
+
+    def write_rows(self, rows: Iterable[Row]) -> None:
+        """`write_many` for rows made by `to_row` (beforehand, or as they are taken).
 
         Many rows per statement: SQLite lets go of the GIL once per statement, and a
         writer thread that takes it back once per row slows the event loop down.
         """
-        if not rows:
+        rows = iter(rows)
+        chunk = self._chunk(rows)
+        if not chunk:
             return
-        rows = [cap_row(row, self.bounds.max_record_bytes) for row in rows]
+        written: list[Row] = []
         with self._lock:
             with _transaction(self._db):
-                for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                    chunk = rows[start : start + ROWS_PER_STATEMENT]
+                while chunk:
                     self._db.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
-            self._wrote(rows)
+                    written += chunk
+                    chunk = self._chunk(rows)
+            self._wrote(written)
+
+    def _chunk(self, rows: Iterator[Row]) -> list[Row]:
+        """The next statement's worth of rows, each cut to the record bound."""
+        return [cap_row(row, self.bounds.max_record_bytes) for row in itertools.islice(rows, ROWS_PER_STATEMENT)]
 
     def _wrote(self, rows: Sequence[Row]) -> None:
         """Count what was written; past a share of `bounds.max_bytes`, delete the oldest ended records."""

@@ -120,8 +120,19 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.tokens.shared:
-            await self.catch_up(scope)
+        refusal = await self.admit(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def admit(self, scope: Scope) -> Response | None:
+        """Put the request's principal in its scope; or the refusal to answer instead.
+
+        Every path of a request is judged here (the lean path of runs too): what decides
+        whether a token holds belongs in this method.
+        """
+        await self.catch_up(scope)
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:
@@ -130,9 +141,8 @@ class AccessControl:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="fnbox"'
                 if "retry_after" in exc.details:
                     response.headers["Retry-After"] = str(exc.details["retry_after"])
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return response
+        return None
 
     async def catch_up(self, scope: Scope) -> None:
         """Tokens shared by several instances: apply what the others made or revoked before judging a request.

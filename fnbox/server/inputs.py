@@ -12,7 +12,17 @@ from fnbox.sandboxes.errors import InvalidRequest
 from fnbox.workspaces.document import lone_surrogate
 from fnbox.workspaces.runtime import Runtime
 
-__all__ = ["MAX_JSON_DEPTH", "query_flag", "query_number", "read_json", "runtime_of", "wants_async"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "flag",
+    "parse_json",
+    "prefers_async",
+    "query_flag",
+    "query_number",
+    "read_json",
+    "runtime_of",
+    "wants_async",
+]
 
 MAX_JSON_DEPTH = 64
 # Only an escape from \\ud800 to \\udfff can put a lone surrogate in a body that decoded as UTF-8.
@@ -25,14 +35,19 @@ def runtime_of(request: Request) -> Runtime:
 
 
 async def read_json(request: Request, *, empty: Any) -> Any:
-    body = await request.body()
+    return parse_json(await request.body(), empty=empty)
+
+
+def parse_json(body: bytes, *, empty: Any) -> Any:
+    """A request body's JSON value (`empty` for a blank body), checked as fnbox reads every body."""
     if not body.strip():
         return empty
     try:
         value = jsonfast.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the body is not valid JSON: {str(exc)[:200]}") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    # Each level of nesting opens a bracket: a body with few of them cannot be too deep.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(body):
         surrogate = lone_surrogate(value)
@@ -71,7 +86,12 @@ def query_number(request: Request, name: str, default: float, *, low: float, hig
 
 def query_flag(request: Request, name: str) -> bool:
     """A yes/no value from the query string (true/false, yes/no, 1/0); absent is false."""
-    raw = request.query_params.get(name, "false").lower()
+    return flag(name, request.query_params.get(name))
+
+
+def flag(name: str, given: str | None) -> bool:
+    """A yes/no value given for `name` (true/false, yes/no, 1/0); None is false."""
+    raw = "false" if given is None else given.lower()
     if raw in ("true", "yes", "1", ""):
         return True
     if raw in ("false", "no", "0"):
@@ -81,7 +101,9 @@ def query_flag(request: Request, name: str) -> bool:
 
 def wants_async(request: Request) -> bool:
     """`Prefer: respond-async` (RFC 7240; other preferences are ignored) or `?async=true`."""
-    preferences = request.headers.get("prefer", "")
-    if any(token.split(";")[0].strip().lower() == "respond-async" for token in preferences.split(",")):
-        return True
-    return query_flag(request, "async")
+    return prefers_async(request.headers.get("prefer", "")) or query_flag(request, "async")
+
+
+def prefers_async(preferences: str) -> bool:
+    """A `Prefer` header's value asks for `respond-async`."""
+    return any(token.split(";")[0].strip().lower() == "respond-async" for token in preferences.split(","))

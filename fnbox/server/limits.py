@@ -11,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fnbox.sandboxes.errors import PayloadTooLarge
 from fnbox.server.responses import error_response
 
+__all__ = ["BodySizeLimit", "too_large"]
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, *, max_size: int) -> None:
@@ -39,7 +41,11 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"the request body is over the {self.max_size} bytes allowed (REQUEST_MAX_SIZE)",
-            details={"max_size": self.max_size},
-        )
+        return too_large(self.max_size)
+
+
+def too_large(max_size: int) -> PayloadTooLarge:
+    """The error of a request body over `max_size` bytes."""
+    return PayloadTooLarge(
+        f"the request body is over the {max_size} bytes allowed (REQUEST_MAX_SIZE)", details={"max_size": max_size}
+    )

@@ -13,8 +13,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from fnbox.executions.records import check_execution_id
-from fnbox.sandboxes.errors import FnboxError, InvalidRequest
 from fnbox.server.access import principal_of
 from fnbox.server.archives import archive_routes
 from fnbox.server.docs import render_docs
@@ -22,7 +20,7 @@ from fnbox.server.executions import execution_routes
 from fnbox.server.inputs import read_json, runtime_of, wants_async
 from fnbox.server.metrics_route import metrics_routes
 from fnbox.server.ogcapi.routes import ogcapi
-from fnbox.server.responses import FastJSONResponse, error_response
+from fnbox.server.running import answer_run
 from fnbox.server.secret_routes import secret_routes
 from fnbox.server.token_routes import token_routes
 
@@ -139,37 +137,13 @@ async def run_function(request: Request) -> Response:
       503: {description: 'Overloaded'}
       504: {description: 'TimeoutExceeded, with logs and duration'}
     """
-    body = await read_json(request, empty={})
-    if not isinstance(body, dict):
-        raise InvalidRequest('the body must be an object such as {"parameters": {...}}')
-    runtime = runtime_of(request)
-    workspace, function = request.path_params["workspace"], request.path_params["function"]
-    if wants_async(request):
-        given = body.get("id")
-        execution = await runtime.start_run(
-            workspace,
-            function,
-            body.get("parameters"),
-            execution_id=None if given is None else check_execution_id(given),
-            owner=principal_of(request).id,
-        )
-        return JSONResponse(
-            {"id": execution.id, "status": str(execution.status)},
-            status_code=202,
-            headers={"Location": f"/v2/executions/{execution.id}", "Preference-Applied": "respond-async"},
-        )
-    if "id" in body:
-        raise InvalidRequest("an execution id can only be given to an asynchronous run (header Prefer: respond-async)")
-    try:
-        outcome = await runtime.run(workspace, function, body.get("parameters"), owner=principal_of(request).id)
-    except FnboxError as exc:
-        response = error_response(exc)
-        if exc.execution_id:  # the run started and its failure is recorded
-            response.headers["X-Execution-Id"] = exc.execution_id
-        return response
-    return FastJSONResponse(
-        {"result": outcome.result, "logs": outcome.logs, "duration": outcome.duration},
-        headers={"X-Execution-Id": outcome.execution_id} if outcome.execution_id else None,
+    return await answer_run(
+        runtime_of(request),
+        request.path_params["workspace"],
+        request.path_params["function"],
+        await read_json(request, empty={}),
+        respond_async=lambda: wants_async(request),
+        owner=principal_of(request).id,
     )
 
 

@@ -16,11 +16,11 @@ class CountingStore(ExecutionStore):
         self.batches = []
         self.broken = False
 
-    def write_rows(self, rows):
+    def write_many(self, executions):
         if self.broken:
             raise sqlite3.OperationalError("database or disk is full")
-        self.batches.append(len(rows))
-        super().write_rows(rows)
+        self.batches.append(len(executions))
+        super().write_many(executions)
 
 
 @pytest.fixture

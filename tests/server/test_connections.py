@@ -81,6 +81,22 @@ def test_an_idle_keep_alive_connection_is_closed(tmp_path):
         assert answer.startswith(b"HTTP/1.1 200 ") and time.monotonic() - started < 10
 
 
+def test_timeouts_count_from_the_latest_request_of_a_busy_connection(tmp_path):
+    """Requests on one connection for 2.5 s, past both 1 s timeouts: never cut; then idle: closed within them."""
+    with running_server(tmp_path, **FAST) as server, connect(server.url) as sock:
+        sock.settimeout(5)
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:
+            time.sleep(0.3)  # idle for less than the keep-alive timeout
+            sock.sendall(b"GET /sys/healthcheck HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.3)  # a request arriving slowly, within its own timeout
+            sock.sendall(b"\r\n")
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+        idle = time.monotonic()
+        assert read_all(sock) == b"" and time.monotonic() - idle < 3
+
+
 @pytest.mark.parametrize(
     ("limit", "settings"),
     [("1024:1024", {}), (None, {"HTTP_MAX_CONNECTIONS": "50"})],

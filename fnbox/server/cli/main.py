@@ -57,6 +57,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fnbox import logs
+    from fnbox.server import collector
     from fnbox.server.app import create_app
     from fnbox.server.connections import connection_limits, uvicorn_options
     from fnbox.server.settings import SettingsError, load_settings
@@ -72,6 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"fnbox: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format)
+    collector.tune()
     if settings.log_format == "json":
         os.environ["LOG_FORMAT"] = "json"  # the workers' lines too
     uvicorn.run(
