@@ -81,7 +81,9 @@ _Entry = tuple[Callable[..., Any], tuple[str, ...]]
 class PythonSandbox:
     """Compiled once, run many times; runs overlap only while they wait (see turns.py)."""
 
-    #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+    #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX)
+    #: where a run can wait; one at a time otherwise, so runs queue on the pool's event loop
+    #: rather than each holding a thread (and its stack, under the worker's memory cap) for a turn.
     concurrency = 1 << 16
     #: Its runs are given their outbound access (see Sandbox.run).
     reaches_network = True
@@ -114,6 +116,8 @@ class PythonSandbox:
             self._imports.append(compiled.imports)
         self._thread_lock = threading.Lock()
         waits = any(may_wait(imports) for imports in self._imports)
+        if not waits:
+            self.concurrency = 1
         self._inline = InlineRecord(allowed=not waits)
         self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
         self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
