@@ -142,7 +142,8 @@ class _Run:
         self.eval_done = False
 
     def on_eval_done(self, value: Any) -> None:
-        # On the isolate's thread. A completed eval only means the run has started.
+        # On the isolate's thread. A completed eval only means the run has started. (A quiet
+        # eval on the native path is only heard of when it fails: eval_done stays False.)
         self.eval_done = True
         if isinstance(value, EngineError):
             resolve_threadsafe(self.loop, self.future, value)
@@ -312,9 +313,10 @@ class JsSandbox:
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        context.engine.signal_to(loop)
         run.posted = time.perf_counter()
         try:
-            run.task = context.engine.start_eval(source, run.on_eval_done)
+            run.task = context.engine.start_eval(source, run.on_eval_done, quiet=True)
         except EngineError as exc:
             run.watch.cancel()
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
@@ -418,7 +420,7 @@ class JsSandbox:
         """End a timed-out run: its logs, and whether V8 found its heap over the limit
         meanwhile. An isolate that does not answer is dropped."""
         engine = self._context.engine
-        if not run.eval_done:
+        if not run.eval_done:  # mini-racer ignores the cancel of an eval already completed
             engine.cancel(run.task)  # TerminateExecution: stops a loop still in the eval
         for _ in range(2):  # a terminate landing just after the eval ends hits the first probe
             try:
