@@ -47,7 +47,7 @@ class Pipe:
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         loop.add_reader(self.read_fd, self.drain)
         # Closed only once the loop is gone: an isolate may still write to it until then.
-        weakref.finalize(loop, _retire, self.read_fd, self.write_fd)
+        weakref.finalize(loop, _retire, native, self.read_fd, self.write_fd)
 
     def drain(self) -> None:
         try:
@@ -72,12 +72,12 @@ def pipe_for(loop: asyncio.AbstractEventLoop) -> Pipe:
     return pipe
 
 
-def _retire(read_fd: int, write_fd: int) -> None:
-    native.retire_fd(write_fd)  # no isolate writes to it from now on
+def _retire(extension: Any, read_fd: int, write_fd: int) -> None:
+    extension.retire_fd(write_fd)  # no isolate writes to it from now on
     try:
         while data := os.read(read_fd, _READ):
             for _, copy, size, _ in _RECORD.iter_unpack(data):
-                native.take(copy, size)  # frees the copies nobody read
+                extension.take(copy, size)  # frees the copies nobody read
     except OSError:
         pass
     os.close(read_fd)

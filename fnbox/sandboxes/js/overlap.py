@@ -108,7 +108,7 @@ class OverlappingJsSandbox:
             self._busy.discard(isolate)
             if isolate is not self._first:
                 self._put_back(isolate)
-            self._changed()
+            self._freed()
 
     async def _isolate(self, on_wait: Callable[[], None] | None = None) -> JsSandbox:
         """The first isolate once it is free; a spare or a new one while every busy one waits on the network."""
@@ -135,6 +135,10 @@ class OverlappingJsSandbox:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._freed()  # woken, but leaving (cancelled, timed out): the next run looks instead
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -172,8 +176,18 @@ class OverlappingJsSandbox:
     def _all_wait(self) -> bool:
         return all(isolate.waiting_on_network() for isolate in self._busy)
 
+    def _freed(self) -> None:
+        """A run ended: its isolate can take one more run, so the run waiting longest looks
+        again (waking them all would cost each of them a turn of the loop per run)."""
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     def _changed(self) -> None:
-        """An isolate freed up, or a run began to wait: runs waiting for an isolate look again."""
+        """A run began to wait on the network: every run waiting for an isolate looks again
+        (each may get one of its own now)."""
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
