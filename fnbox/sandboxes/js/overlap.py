@@ -94,8 +94,10 @@ class OverlappingJsSandbox:
     ) -> RunResult:
         wait = max(limits.timeout, QUEUE_WAIT)
         try:
-            async with asyncio.timeout(wait):
-                isolate = await self._isolate(on_wait)
+            isolate = self._free_first()
+            if isolate is None:
+                async with asyncio.timeout(wait):
+                    isolate = await self._isolate(on_wait)
         except TimeoutError:
             message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
             raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
@@ -109,6 +111,13 @@ class OverlappingJsSandbox:
             if isolate is not self._first:
                 self._put_back(isolate)
             self._freed()
+
+    def _free_first(self) -> JsSandbox | None:
+        """The first isolate if a run can have it at once (the usual case): no wait to bound."""
+        first = self._first
+        if first in self._busy or (first.broken and not self._closed):
+            return None
+        return first
 
     async def _isolate(self, on_wait: Callable[[], None] | None = None) -> JsSandbox:
         """The first isolate once it is free; a spare or a new one while every busy one waits on the network."""

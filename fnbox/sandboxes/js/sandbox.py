@@ -238,7 +238,7 @@ class JsSandbox:
                 memory=limits.memory,
             )
         try:
-            return await self._run(function, request, limits, live, codegen.request(env or {}))
+            return await self._run(function, request, limits, live, codegen.request(env) if env else "{}")
         finally:
             network, self._network = self._network, None
             if network is not None:
