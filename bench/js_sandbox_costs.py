@@ -4,8 +4,9 @@
 
 Each round measures every tree in a fresh process (`PYTHONPATH=<tree>`), trees alternating;
 the report gives the median over rounds of: the median wall time of a warm `hello` run
-(µs, in-process, through JsSandbox.run), and the RSS a warm sandbox adds (KiB, the growth
-of the process over `--sandboxes` hello workspaces compiled and run once, divided by them).
+(µs, in-process, through JsSandbox.run), the median cold start of a sandbox (ms: compiling a
+hello workspace and its first run), and the RSS a warm sandbox adds (KiB, the growth of the
+process over `--sandboxes` hello workspaces compiled and run once, divided by them).
 """
 
 from __future__ import annotations
@@ -44,14 +45,21 @@ async def _measure(runs: int, sandboxes: int) -> dict[str, float]:
         walls.append(time.perf_counter() - started)
     sandbox.close()
     warm = []
+    colds = []
     before = _rss_kib()
     for _ in range(sandboxes):
+        started = time.perf_counter()
         warm.append(compile_workspace(source))
         await warm[-1].run("hello", {"name": "world"}, limits)
+        colds.append(time.perf_counter() - started)
     after = _rss_kib()
     for each in warm:
         each.close()
-    return {"hello_us": statistics.median(walls) * 1e6, "sandbox_kib": (after - before) / sandboxes}
+    return {
+        "hello_us": statistics.median(walls) * 1e6,
+        "cold_ms": statistics.median(colds) * 1e3,
+        "sandbox_kib": (after - before) / sandboxes,
+    }
 
 
 def _round(tree: str, runs: int, sandboxes: int) -> dict[str, float]:
@@ -78,11 +86,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for tree in trees:
             samples[tree].append(_round(tree, args.runs, args.sandboxes))
-    print(f"{'tree':<30} {'warm hello (µs)':>16} {'warm sandbox (KiB)':>20}")
+    print(f"{'tree':<30} {'warm hello (µs)':>16} {'cold start (ms)':>16} {'warm sandbox (KiB)':>20}")
     for tree, rounds in samples.items():
         hello = statistics.median(r["hello_us"] for r in rounds)
+        cold = statistics.median(r.get("cold_ms", float("nan")) for r in rounds)
         size = statistics.median(r["sandbox_kib"] for r in rounds)
-        print(f"{tree:<30} {hello:>16.1f} {size:>20.1f}")
+        print(f"{tree:<30} {hello:>16.1f} {cold:>16.2f} {size:>20.1f}")
 
 
 if __name__ == "__main__":
