@@ -102,6 +102,10 @@ class SharedMemory:
 Callback = Callable[[Any], None]
 
 
+#: One isolate made at a time: two threads making a process's first isolates at once can
+#: both set up V8's shared memory pools, which V8 answers by aborting the process ("Check
+#: failed: !IsConfigurablePoolInitialized()"; seen when a compile and the spare blank raced).
+_making = threading.Lock()
 #: Engines by their slot in `_handoff`, for the one Python callback it forwards to.
 _by_slot: dict[int, Engine] = {}
 _forward: Any = None  # that callback (a ctypes function pointer): made once, kept for good
@@ -152,7 +156,8 @@ class Engine:
             self._callback = _native_callback(self._dll)
         else:
             self._callback = MR_CALLBACK(self._on_callback)  # must outlive the context
-        self._ctx = self._dll.mr_init_context(self._callback)
+        with _making:
+            self._ctx = self._dll.mr_init_context(self._callback)
         if self._native is not None:
             self._native.bind(self._slot, self._ctx)
         self._closed = threading.Event()
