@@ -11,6 +11,9 @@
  *   SIGNAL  a run's `notify`: the mailbox (see mailbox.py) is copied while JS waits, as Python would
  *           read it, and a record {id, copy, size, time} is written to the pipe of the event loop
  *           that waits for the run; that loop reads it when it next looks at its file descriptors.
+ *           Only for the run Python expects, once: a notify of anything else (work a run left
+ *           behind calling the runtime again and again, say) goes to Python, which reads the
+ *           mailbox in place, so no more than one copy per isolate is ever waiting in a pipe.
  *
  * Every other id, and a QUIET or SIGNAL one that cannot be handled here (no pipe, a full pipe, no
  * memory), is forwarded to Python's callback unchanged. Ids carry their engine's slot in bits 32-60;
@@ -33,6 +36,7 @@
 #define SLOT_OF(id) ((size_t)(((id) >> 32) & 0x1fffffffULL))
 #define HEADER_SLOTS 16
 #define FIRST_ERROR_TYPE 200 /* mini-racer's value types from here on are exceptions */
+#define NO_RUN INT64_MIN
 
 typedef void (*callback_fn)(uint64_t, void *);
 typedef void (*free_fn)(uint64_t, void *);
@@ -51,6 +55,7 @@ struct raw_value {
 struct slot {
     int used;
     int fd;                  /* the waiting loop's pipe, or -1 */
+    int64_t expected;        /* the run id a SIGNAL may hand over, or NO_RUN */
     uint64_t context;        /* mini-racer's context id */
     const int32_t *mailbox;  /* header, then `capacity` UTF-16 units */
     uint32_t capacity;
@@ -105,7 +110,7 @@ static void trampoline(uint64_t id, void *value) {
             forward(id, value);
             return;
         }
-        if (s.used && s.fd >= 0 && s.mailbox != NULL) {
+        if (s.used && s.fd >= 0 && s.mailbox != NULL && s.expected == (int64_t)s.mailbox[0]) {
             struct record record = {id, 0, 0, 0.0};
             void *copy = copy_mailbox(&s, &record.size);
             struct timespec now;
@@ -113,6 +118,7 @@ static void trampoline(uint64_t id, void *value) {
             record.ended = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
             record.copy = (uint64_t)(uintptr_t)copy;
             ssize_t written = copy == NULL ? -1 : write(s.fd, &record, sizeof record);
+            if (written == (ssize_t)sizeof record) slots[index].expected = NO_RUN;
             pthread_mutex_unlock(&lock);
             if (written == (ssize_t)sizeof record) {
                 if (value != NULL) free_value(s.context, value);
@@ -163,7 +169,7 @@ static PyObject *handoff_open_slot(PyObject *self, PyObject *args) {
         slots = grown;
         slot_count = count;
     }
-    slots[index] = (struct slot){1, -1, 0, NULL, 0};
+    slots[index] = (struct slot){1, -1, NO_RUN, 0, NULL, 0};
     pthread_mutex_unlock(&lock);
     return PyLong_FromSize_t(index);
 }
@@ -218,11 +224,24 @@ static PyObject *handoff_set_fd(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* The one run whose outcome the next SIGNAL of this slot may hand over (an int32, as JS writes it). */
+static PyObject *handoff_expect(PyObject *self, PyObject *args) {
+    Py_ssize_t index;
+    int run_id;
+    if (!PyArg_ParseTuple(args, "ni", &index, &run_id)) return NULL;
+    pthread_mutex_lock(&lock);
+    int ok = slot_arg(index);
+    if (ok) slots[index].expected = run_id;
+    pthread_mutex_unlock(&lock);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *handoff_close_slot(PyObject *self, PyObject *args) {
     Py_ssize_t index;
     if (!PyArg_ParseTuple(args, "n", &index)) return NULL;
     pthread_mutex_lock(&lock);
-    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, 0, NULL, 0};
+    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, NO_RUN, 0, NULL, 0};
     pthread_mutex_unlock(&lock);
     Py_RETURN_NONE;
 }
@@ -256,6 +275,7 @@ static PyMethodDef methods[] = {
     {"bind", handoff_bind, METH_VARARGS, "bind(slot, context): the engine's mini-racer context id."},
     {"set_mailbox", handoff_set_mailbox, METH_VARARGS, "set_mailbox(slot, address, capacity)."},
     {"set_fd", handoff_set_fd, METH_VARARGS, "set_fd(slot, fd): the pipe SIGNAL records go to (-1: none)."},
+    {"expect", handoff_expect, METH_VARARGS, "expect(slot, run_id): the run a SIGNAL may hand over, once."},
     {"close_slot", handoff_close_slot, METH_VARARGS, "close_slot(slot): its context is freed."},
     {"retire_fd", handoff_retire_fd, METH_VARARGS, "retire_fd(fd): no slot writes to fd any more."},
     {"take", handoff_take, METH_VARARGS, "take(copy, size): a record's mailbox copy as bytes, freed."},

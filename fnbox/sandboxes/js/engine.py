@@ -278,13 +278,15 @@ class Engine:
         if self._native is not None:
             self._native.set_mailbox(self._slot, memory.address, capacity)
 
-    def signal_to(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Send signals to `loop` from now on (call on its thread)."""
+    def signal_to(self, loop: asyncio.AbstractEventLoop, run_id: int) -> None:
+        """Hand run `run_id`'s signal (the mailbox's first slot) to `loop` (call on its thread);
+        any other signal goes to the notifier's `on_notify`, as on the pure-Python path."""
         if self._native is not None:
             fd = handoff.pipe_for(loop).write_fd
             if fd != self._fd:
                 self._native.set_fd(self._slot, fd)
                 self._fd = fd
+            self._native.expect(self._slot, run_id)
 
     # ---- memory -------------------------------------------------------------------------
 

@@ -170,6 +170,7 @@ class _Run:
         return (time.perf_counter() - self.started) * 1000
 
 
+_MAX_RUN_ID = 2**31 - 1
 #: Seconds the isolate may take to take a run's new `process.env`.
 ENV_TIMEOUT = 1.0
 
@@ -301,7 +302,8 @@ class JsSandbox:
         if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
             context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
             self._env_of = (context, env)
-        run = _Run(next(self._run_ids), loop, started, live)
+        # The mailbox holds a run's id as an int32: ids go round within it, never reaching 0.
+        run = _Run((next(self._run_ids) - 1) % _MAX_RUN_ID + 1, loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go
         if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
@@ -313,7 +315,7 @@ class JsSandbox:
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
-        context.engine.signal_to(loop)
+        context.engine.signal_to(loop, run.id)
         run.posted = time.perf_counter()
         try:
             run.task = context.engine.start_eval(source, run.on_eval_done, quiet=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import os
 import struct
 import threading
@@ -195,3 +196,9 @@ def test_mail_from_a_copy_reads_as_the_mailbox() -> None:
     assert mail == Mail(7, READY, "ab[1],", "\u00e9{...")
     held = Mail.from_copy(struct.pack("<16i", 8, HELD, 99, -3, 5, *([0] * 11)) + b"a\0")
     assert held == Mail(8, HELD, "a", None)  # lengths past the copy are clamped, as in the mailbox
+
+
+def test_run_ids_go_round_within_the_mailbox(compile: Any) -> None:
+    sandbox = compile()
+    sandbox._run_ids = itertools.count(2**31 - 2)  # as after two billion runs
+    assert [run(sandbox).result for _ in range(4)] == ["Hello you"] * 4
