@@ -202,3 +202,30 @@ def test_run_ids_go_round_within_the_mailbox(compile: Any) -> None:
     sandbox = compile()
     sandbox._run_ids = itertools.count(2**31 - 2)  # as after two billion runs
     assert [run(sandbox).result for _ in range(4)] == ["Hello you"] * 4
+
+
+def test_a_full_pipe_hands_the_run_over_through_python() -> None:
+    _drop_spare()
+    sandbox = compile_workspace([HELLO])
+    assert sandbox._context.engine.native
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        pipe = handoff.pipe_for(loop)
+        loop.remove_reader(pipe.read_fd)  # nothing reads it: the run can only end through Python
+        empty = bytes(32)  # a record with no copy: read and dropped like a stale one
+        while True:
+            try:
+                os.write(pipe.write_fd, empty)
+            except BlockingIOError:
+                break
+        try:
+            return (await sandbox.run("hello", {"name": "you"}, LIMITS)).result
+        finally:
+            loop.add_reader(pipe.read_fd, pipe.drain)
+
+    try:
+        assert asyncio.run(main()) == "Hello you"
+        assert run(sandbox).result == "Hello you"
+    finally:
+        sandbox.close()
