@@ -54,11 +54,18 @@ class Pipe:
             data = os.read(self.read_fd, _READ)
         except (BlockingIOError, InterruptedError):
             return
-        for callback_id, copy, size, ended in _RECORD.iter_unpack(data):
-            mail = native.take(copy, size)
+        taken = [
+            (callback_id, native.take(copy, size), ended)
+            for callback_id, copy, size, ended in _RECORD.iter_unpack(data)
+        ]
+        for callback_id, mail, ended in taken:
             handler = signals.get(callback_id)
-            if handler is not None:
+            if handler is None:
+                continue
+            try:
                 handler(mail, ended)
+            except Exception:  # one bad copy must not cost the runs after it their outcomes
+                pass
 
 
 _pipes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pipe] = weakref.WeakKeyDictionary()
