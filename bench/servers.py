@@ -128,6 +128,10 @@ def start(kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: s
     argv, cwd = command(kind, port, data_dir.name if data_dir else None)
     log = log_dir / f"{kind}{tag}.log"
     environ = {**os.environ, "PORT": str(port), "SHUTDOWN_GRACE_PERIOD": "2", **(env or {})}
+    if kind.startswith("fnbox"):
+        # Worker processes start with `python -P`: without this they would import the installed
+        # fnbox (the editable checkout), not the tree this service is served from.
+        environ["PYTHONPATH"] = str(cwd)
     # Like for like: the peers keep no record of runs. bench/recording.py measures what it costs.
     environ.setdefault("EXECUTIONS_RECORD_RUNS", "no")
     with open(log, "w") as out:

@@ -303,6 +303,25 @@ def test_work_left_behind_after_the_return(service: Service, code: str, fresh: b
     service.check_healthy(True)
 
 
+def test_work_left_behind_that_calls_the_runtime_again_and_again(service: Service) -> None:
+    """Leftover work re-entering the runtime thousands of times, each with a big log stream,
+    makes as many outcome notifications: none is taken for a later call's, and the native
+    hand-off copies the mailbox for the run it expects only (the others are read in place),
+    so the worker holds no pile of copies. The next calls of both workspaces answer."""
+    code = (
+        "if (params.again) { console.log('x'.repeat(30000)); return 1; }\n"
+        "(async () => { for (let i = 0; i < 3; i++) await null;\n"
+        "  for (let k = 0; k < 3000; k++) { try { $fnbox.run(1e9 + k, 0, '{\"again\":true}'); } catch (e) {} await null; }\n"
+        "})();\n"
+        "return 'left';"
+    )
+    workspace = own_workspace(service, code)
+    assert call(service, workspace, "f")[:2] == ("ok", "left")
+    service.check_healthy(True)
+    assert call(service, workspace, "g")[:2] == ("ok", 1)  # in a fresh isolate, or once the leftover ended
+    service.check_healthy(True)
+
+
 # ---- memory ----------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ the isolate (see sandbox.py): the same functions then run on in a new one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -16,9 +17,9 @@ from typing import Any, Protocol
 from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSource
 from fnbox.sandboxes.errors import CompilationError
 from fnbox.sandboxes.js import codegen
-from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve_threadsafe
+from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve, resolve_threadsafe
 from fnbox.sandboxes.js.host import HOST_CAPACITY, MAX_HOST_TEXT, HostChannel
-from fnbox.sandboxes.js.mailbox import CAPACITY, HOST_OFFSET, Mailbox
+from fnbox.sandboxes.js.mailbox import CAPACITY, HOST_OFFSET, Mail, Mailbox
 from fnbox.sandboxes.js.names import NODE_MODULES, unavailable_requires
 from fnbox.sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
 
@@ -62,6 +63,19 @@ class Inbox:
         if mail.run_id == run.id:
             resolve_threadsafe(run.loop, run.future, (mail, ended))
 
+    def on_signal(self, copy: bytes, ended: float) -> None:
+        """`notify` through the native hand-off: the mailbox as JS left it, on a loop's thread."""
+        run = self.current
+        if run is None:
+            return
+        mail = Mail.from_copy(copy)
+        if mail.run_id != run.id:
+            return
+        if run.loop is asyncio.get_running_loop():
+            resolve(run.future, (mail, ended))
+        else:  # the run came from another loop since this one was told to expect it
+            resolve_threadsafe(run.loop, run.future, (mail, ended))
+
     def on_live(self) -> None:
         run, mailbox = self.current, self.mailbox
         if run is None or mailbox is None:
@@ -95,11 +109,12 @@ class Blank:
         )
         source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
         install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
-        notify = self.engine.notifier(self.inbox.on_notify)
+        notify = self.engine.notifier(self.inbox.on_notify, self.inbox.on_signal)
         live = self.engine.notifier(self.inbox.on_live)
         host = self.engine.notifier(self.inbox.on_host)
         memory = self.engine.call(install, notify, live, host, timeout=SETUP_TIMEOUT)
         mailbox = self.inbox.mailbox = Mailbox(memory)
+        self.engine.set_mailbox(memory, CAPACITY)
         self.inbox.host = HostChannel(memory, HOST_OFFSET, mailbox.memory_limit)
         return mailbox
 

@@ -24,12 +24,16 @@ from typing import Any
 from py_mini_racer import DEFAULT_V8_FLAGS, LibAlreadyInitializedError, init_mini_racer
 from py_mini_racer._dll import MR_CALLBACK
 
+from fnbox.sandboxes.js import handoff
+
 __all__ = ["Engine", "EngineError", "Handle", "SharedMemory", "resolve", "resolve_threadsafe", "stuck_isolates"]
 
 # Value types of the C interface (mini-racer's binary_value.h).
 _NULL, _BOOL, _INTEGER, _DOUBLE, _STRING, _UNDEFINED = 1, 2, 3, 4, 5, 11
 _SHARED_ARRAY_BUFFER, _ARRAY_BUFFER = 101, 102
-_UNPIN = 0  # callback id of the last eval, posted by close()
+_UNPIN = 0  # callback id of the last eval, posted by close() (below the engine's slot bits)
+_SLOT_SHIFT = 32  # with _handoff, an id's bits from here on name its engine's slot
+_ID_MASK = (1 << _SLOT_SHIFT) - 1
 _ERRORS = {
     200: "execute",
     201: "parse",
@@ -98,11 +102,38 @@ class SharedMemory:
 Callback = Callable[[Any], None]
 
 
+#: One isolate made at a time: two threads making a process's first isolates at once can
+#: both set up V8's shared memory pools, which V8 answers by aborting the process ("Check
+#: failed: !IsConfigurablePoolInitialized()"; seen when a compile and the spare blank raced).
+_making = threading.Lock()
+#: Engines by their slot in `_handoff`, for the one Python callback it forwards to.
+_by_slot: dict[int, Engine] = {}
+_forward: Any = None  # that callback (a ctypes function pointer): made once, kept for good
+
+
+def _forward_to_engine(callback_id: int, raw: Any) -> None:
+    engine = _by_slot.get(callback_id >> _SLOT_SHIFT & 0x1FFFFFFF)
+    if engine is not None:
+        engine._on_callback(callback_id, raw)
+
+
+def _native_callback(dll: ctypes.CDLL) -> Any:
+    """mini-racer's callback for an engine on the native path: `_handoff`'s C function."""
+    global _forward
+    if _forward is None:
+        forward = MR_CALLBACK(_forward_to_engine)
+        free_value = ctypes.cast(dll.mr_free_value, ctypes.c_void_p).value
+        handoff.native.configure(ctypes.cast(forward, ctypes.c_void_p).value, free_value)
+        _forward = forward
+    return MR_CALLBACK(handoff.native.trampoline())
+
+
 class Engine:
     """A V8 isolate and context: post evals, cancel them, close.
 
     Completion callbacks run on the isolate's thread while it waits for them, so they must
-    be quick and must not call back into the isolate synchronously.
+    be quick and must not call back into the isolate synchronously. With `_handoff` built
+    (handoff.py), quiet evals and signalling notifiers skip Python on that thread.
     """
 
     def __init__(self) -> None:
@@ -111,21 +142,51 @@ class Engine:
         self._closing = False
         self._ids = itertools.count(_UNPIN + 1)
         self._pending: dict[int, Callback] = {}  # one-shot: eval and call completions
+        self._quiet: tuple[int, Callback] | None = None  # the last quiet eval: see start_eval
         self._notifiers: dict[int, Callable[[], None]] = {}  # JS -> Python notifications
-        self._callback = MR_CALLBACK(self._on_callback)  # must outlive the context
         self._gil_state: int | None = None  # see _on_callback
-        self._ctx = self._dll.mr_init_context(self._callback)
+        self._native = handoff.native
+        self._slot = -1
+        self._fd = -1  # the pipe signals go to
+        self._base = 0  # the slot's bits of every callback id
+        if self._native is not None:
+            self._slot = self._native.open_slot()
+            self._base = self._slot << _SLOT_SHIFT
+            _by_slot[self._slot] = self
+            self._callback = _native_callback(self._dll)
+        else:
+            self._callback = MR_CALLBACK(self._on_callback)  # must outlive the context
+        with _making:
+            self._ctx = self._dll.mr_init_context(self._callback)
+        if self._native is not None:
+            self._native.bind(self._slot, self._ctx)
         self._closed = threading.Event()
+
+    @property
+    def native(self) -> bool:
+        """Whether this engine hands runs over through `_handoff` (see handoff.py)."""
+        return self._native is not None
+
+    def _next_id(self) -> int:
+        return self._base | ((next(self._ids) - 1) % _ID_MASK + 1)
 
     # ---- evals --------------------------------------------------------------------------
 
-    def start_eval(self, code: str | Handle, on_done: Callback) -> int:
-        """Post `code` to the isolate; `on_done(value or EngineError)` gets the outcome."""
+    def start_eval(self, code: str | Handle, on_done: Callback, *, quiet: bool = False) -> int:
+        """Post `code` to the isolate; `on_done(value or EngineError)` gets the outcome.
+
+        A `quiet` eval's value is not wanted: on the native path, `on_done` only hears of
+        an error. Only the last quiet eval posted is heard of at all.
+        """
         with self._lock:
             if self._closing:
                 raise EngineError("closed", "the sandbox is closed")
-            callback_id = next(self._ids)
-            self._pending[callback_id] = on_done
+            callback_id = self._next_id()
+            if quiet and self._native is not None:
+                callback_id |= handoff.QUIET
+                self._quiet = (callback_id, on_done)
+            else:
+                self._pending[callback_id] = on_done
             if isinstance(code, Handle):
                 return int(self._dll.mr_eval(self._ctx, code.raw, callback_id))
             data = code.encode("utf-8")
@@ -169,7 +230,7 @@ class Engine:
         this = self._dll.mr_alloc_int_val(self._ctx, 0, _UNDEFINED)
 
         def start(on_done: Callback) -> int:
-            callback_id = next(self._ids)
+            callback_id = self._next_id()
             self._pending[callback_id] = on_done
             return int(self._dll.mr_call_function(self._ctx, function.raw, this, argv.raw, callback_id))
 
@@ -189,11 +250,43 @@ class Engine:
             raise EngineError("timeout", f"V8 did not answer within {timeout} s")
         return _unwrap(box[0])
 
-    def notifier(self, on_notify: Callable[[], None]) -> Handle:
-        """A JS function that calls `on_notify()` on the isolate's thread, JS waiting."""
-        callback_id = next(self._ids)
+    def notifier(
+        self, on_notify: Callable[[], None], on_signal: Callable[[bytes, float], None] | None = None
+    ) -> Handle:
+        """A JS function that calls `on_notify()` on the isolate's thread, JS waiting.
+
+        With `on_signal`, on the native path, it copies the mailbox (set_mailbox) instead, and
+        `on_signal(copy, when)` gets it on the loop given to `signal_to`; `on_notify` still gets
+        the calls that cannot go that way (no loop yet, a pipe full).
+        """
+        callback_id = self._next_id()
+        if on_signal is not None and self._native is not None:
+            callback_id |= handoff.SIGNAL
+            handoff.signals[callback_id] = self._guard(on_signal)
         self._notifiers[callback_id] = on_notify
         return Handle(self._dll.mr_make_js_callback(self._ctx, callback_id))
+
+    def _guard(self, on_signal: Callable[[bytes, float], None]) -> Callable[[bytes, float], None]:
+        def guarded(copy: bytes, ended: float) -> None:
+            if not self._closing:
+                on_signal(copy, ended)
+
+        return guarded
+
+    def set_mailbox(self, memory: SharedMemory, capacity: int) -> None:
+        """The mailbox a signalling notifier copies (header, then `capacity` UTF-16 units)."""
+        if self._native is not None:
+            self._native.set_mailbox(self._slot, memory.address, capacity)
+
+    def signal_to(self, loop: asyncio.AbstractEventLoop, run_id: int) -> None:
+        """Hand run `run_id`'s signal (the mailbox's first slot) to `loop` (call on its thread);
+        any other signal goes to the notifier's `on_notify`, as on the pure-Python path."""
+        if self._native is not None:
+            fd = handoff.pipe_for(loop).write_fd
+            if fd != self._fd:
+                self._native.set_fd(self._slot, fd)
+                self._fd = fd
+            self._native.expect(self._slot, run_id)
 
     # ---- memory -------------------------------------------------------------------------
 
@@ -224,13 +317,18 @@ class Engine:
                 self._closing = True
                 # A last callback on the isolate's thread, to unpin it (see _on_callback).
                 # It comes even if JS is stuck: freeing stops JS, then drains the queue.
-                self._dll.mr_eval(self._ctx, self._dll.mr_alloc_int_val(self._ctx, 0, _NULL), _UNPIN)
+                self._dll.mr_eval(self._ctx, self._dll.mr_alloc_int_val(self._ctx, 0, _NULL), self._base | _UNPIN)
                 _freeing[id(self)] = time.monotonic()
                 threading.Thread(target=self._free, name="fnbox-js-close", daemon=True).start()
         self._closed.wait(wait)
 
     def _free(self) -> None:
         self._dll.mr_free_context(self._ctx)
+        if self._native is not None:  # no callback comes any more
+            self._native.close_slot(self._slot)
+            _by_slot.pop(self._slot, None)
+            for callback_id in self._notifiers:
+                handoff.signals.pop(callback_id, None)
         _freeing.pop(id(self), None)
         self._closed.set()
 
@@ -246,7 +344,7 @@ class Engine:
         # on the same thread, as the C API asks.
         try:
             if self._closing:
-                if callback_id == _UNPIN and self._gil_state is not None:
+                if callback_id == self._base | _UNPIN and self._gil_state is not None:
                     ctypes.pythonapi.PyGILState_Release(self._gil_state)
                     self._gil_state = None
                 return
@@ -258,6 +356,8 @@ class Engine:
                 notify()
                 return
             on_done = self._pending.pop(callback_id, None)
+            if on_done is None and self._quiet is not None and self._quiet[0] == callback_id:
+                on_done = self._quiet[1]
             value = self._decode(raw)
             if on_done is not None:
                 on_done(value)

@@ -9,6 +9,7 @@ be read all the same.
 from __future__ import annotations
 
 import ctypes
+import struct
 from dataclasses import dataclass
 
 from fnbox.sandboxes.js.engine import SharedMemory
@@ -26,6 +27,7 @@ _HEADER = 16
 #: Where the region of host calls starts (see host.py), after the header and the text.
 HOST_OFFSET = _HEADER * 4 + CAPACITY * 2
 RUNNING, READY, HELD = 0, 1, 2
+_FIRST_SLOTS = struct.Struct("<5i")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,22 @@ class Mail:
     state: int  # READY: `outcome` is here; HELD: ask $fnbox.take()
     stream: str  # log entries, each JSON followed by ","
     outcome: str | None
+
+    @classmethod
+    def from_copy(cls, copy: bytes) -> Mail:
+        """What `Mailbox.read` would have read, from a copy made while JS waited (handoff.py):
+        the header, then as much of the text as the stream and a ready outcome take."""
+        run_id, state, stream_end, start, length = _FIRST_SLOTS.unpack_from(copy)
+        text = memoryview(copy)[_HEADER * 4 :]
+        outcome = _slice(text, start, length) if state == READY else None
+        return cls(run_id, state, _slice(text, 0, stream_end), outcome)
+
+
+def _slice(text: memoryview, start: int, length: int) -> str:
+    units = len(text) // 2
+    start = min(max(start, 0), units)
+    length = min(max(length, 0), units - start)
+    return bytes(text[2 * start : 2 * (start + length)]).decode("utf-16-le", "replace")
 
 
 class Mailbox:

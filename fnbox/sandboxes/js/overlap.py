@@ -94,8 +94,10 @@ class OverlappingJsSandbox:
     ) -> RunResult:
         wait = max(limits.timeout, QUEUE_WAIT)
         try:
-            async with asyncio.timeout(wait):
-                isolate = await self._isolate(on_wait)
+            isolate = self._free_first()
+            if isolate is None:
+                async with asyncio.timeout(wait):
+                    isolate = await self._isolate(on_wait)
         except TimeoutError:
             message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
             raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
@@ -108,7 +110,14 @@ class OverlappingJsSandbox:
             self._busy.discard(isolate)
             if isolate is not self._first:
                 self._put_back(isolate)
-            self._changed()
+            self._freed()
+
+    def _free_first(self) -> JsSandbox | None:
+        """The first isolate if a run can have it at once (the usual case): no wait to bound."""
+        first = self._first
+        if first in self._busy or (first.broken and not self._closed):
+            return None
+        return first
 
     async def _isolate(self, on_wait: Callable[[], None] | None = None) -> JsSandbox:
         """The first isolate once it is free; a spare or a new one while every busy one waits on the network."""
@@ -135,6 +144,10 @@ class OverlappingJsSandbox:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._freed()  # woken, but leaving (cancelled, timed out): the next run looks instead
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -172,8 +185,18 @@ class OverlappingJsSandbox:
     def _all_wait(self) -> bool:
         return all(isolate.waiting_on_network() for isolate in self._busy)
 
+    def _freed(self) -> None:
+        """A run ended: its isolate can take one more run, so the run waiting longest looks
+        again (waking them all would cost each of them a turn of the loop per run)."""
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     def _changed(self) -> None:
-        """An isolate freed up, or a run began to wait: runs waiting for an isolate look again."""
+        """A run began to wait on the network: every run waiting for an isolate looks again
+        (each may get one of its own now)."""
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():

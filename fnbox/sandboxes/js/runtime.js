@@ -217,6 +217,7 @@
     }
     current = null;
     const outcome = "{" + body + "," + logTail(r) + "}";
+    header[H_RUN] = r.id; // whose outcome this is: Python may have posted the next run's id meanwhile
     header[H_START] = cursor;
     if (put(outcome)) {
       header[H_LENGTH] = outcome.length;

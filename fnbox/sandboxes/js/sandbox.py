@@ -142,7 +142,8 @@ class _Run:
         self.eval_done = False
 
     def on_eval_done(self, value: Any) -> None:
-        # On the isolate's thread. A completed eval only means the run has started.
+        # On the isolate's thread. A completed eval only means the run has started. (A quiet
+        # eval on the native path is only heard of when it fails: eval_done stays False.)
         self.eval_done = True
         if isinstance(value, EngineError):
             resolve_threadsafe(self.loop, self.future, value)
@@ -169,6 +170,7 @@ class _Run:
         return (time.perf_counter() - self.started) * 1000
 
 
+_MAX_RUN_ID = 2**31 - 1
 #: Seconds the isolate may take to take a run's new `process.env`.
 ENV_TIMEOUT = 1.0
 
@@ -237,7 +239,7 @@ class JsSandbox:
                 memory=limits.memory,
             )
         try:
-            return await self._run(function, request, limits, live, codegen.request(env or {}))
+            return await self._run(function, request, limits, live, codegen.request(env) if env else "{}")
         finally:
             network, self._network = self._network, None
             if network is not None:
@@ -300,7 +302,8 @@ class JsSandbox:
         if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
             context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
             self._env_of = (context, env)
-        run = _Run(next(self._run_ids), loop, started, live)
+        # The mailbox holds a run's id as an int32: ids go round within it, never reaching 0.
+        run = _Run((next(self._run_ids) - 1) % _MAX_RUN_ID + 1, loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go
         if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
@@ -312,9 +315,10 @@ class JsSandbox:
         context.inbox.current = run
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
         run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        context.engine.signal_to(loop, run.id)
         run.posted = time.perf_counter()
         try:
-            run.task = context.engine.start_eval(source, run.on_eval_done)
+            run.task = context.engine.start_eval(source, run.on_eval_done, quiet=True)
         except EngineError as exc:
             run.watch.cancel()
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
@@ -418,7 +422,7 @@ class JsSandbox:
         """End a timed-out run: its logs, and whether V8 found its heap over the limit
         meanwhile. An isolate that does not answer is dropped."""
         engine = self._context.engine
-        if not run.eval_done:
+        if not run.eval_done:  # mini-racer ignores the cancel of an eval already completed
             engine.cancel(run.task)  # TerminateExecution: stops a loop still in the eval
         for _ in range(2):  # a terminate landing just after the eval ends hits the first probe
             try:
