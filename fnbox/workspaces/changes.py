@@ -39,7 +39,7 @@ import psycopg
 
 from fnbox import metrics
 from fnbox.workspaces.pgstore import CHANGES_CHANNEL, decode
-from fnbox.workspaces.presence import ACKS_CHANNEL, Acks, Lease, clock, connect, instance_id
+from fnbox.workspaces.presence import ACKS_CHANNEL, Acks, Lease, clock, close_quietly, connect, instance_id
 from fnbox.workspaces.store import StoredDocumentError
 
 __all__ = ["ApplyOther", "ChangeFeed"]
@@ -315,11 +315,7 @@ class ChangeFeed:
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except (psycopg.Error, OSError):
-                pass
+        await close_quietly(connection)
 
     def _up(self) -> None:
         if self._down:

@@ -44,7 +44,7 @@ import psycopg
 
 from fnbox import metrics
 
-__all__ = ["ACKS_CHANNEL", "Acks", "Lease", "clock", "connect", "instance_id"]
+__all__ = ["ACKS_CHANNEL", "Acks", "Lease", "clock", "close_quietly", "connect", "instance_id"]
 
 logger = logging.getLogger("fnbox")
 
@@ -102,6 +102,15 @@ async def connect(url: str, role: str, **options: Any) -> psycopg.AsyncConnectio
         except (psycopg.Error, OSError):
             pass
         raise
+
+
+async def close_quietly(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    """Close a connection that may be broken already: nothing is left to tell its server."""
+    if connection is not None:
+        try:
+            await connection.close()
+        except (psycopg.Error, OSError):
+            pass
 
 
 @dataclass
@@ -248,8 +257,4 @@ class Acks:
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except (psycopg.Error, OSError):
-                pass
+        await close_quietly(connection)
