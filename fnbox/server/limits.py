@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fnbox.sandboxes.errors import PayloadTooLarge
 from fnbox.server.responses import error_response
 
-__all__ = ["BodySizeLimit", "too_large"]
+__all__ = ["BodySizeLimit", "declared_too_large", "too_large"]
 
 
 class BodySizeLimit:
@@ -23,8 +23,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_size:
+        if declared_too_large(dict(scope["headers"]).get(b"content-length"), self.max_size):
             await error_response(self._too_large())(scope, receive, send)
             return
         received = 0
@@ -42,6 +41,11 @@ class BodySizeLimit:
 
     def _too_large(self) -> PayloadTooLarge:
         return too_large(self.max_size)
+
+
+def declared_too_large(content_length: bytes | None, max_size: int) -> bool:
+    """Whether a request's Content-Length (the raw header, if any) says its body is over `max_size`."""
+    return content_length is not None and content_length.isdigit() and int(content_length) > max_size
 
 
 def too_large(max_size: int) -> PayloadTooLarge:

@@ -30,7 +30,7 @@ from fnbox import logs
 from fnbox.sandboxes.errors import FnboxError
 from fnbox.server.access import PRINCIPAL_KEY, AccessControl
 from fnbox.server.inputs import flag, parse_json, prefers_async
-from fnbox.server.limits import too_large
+from fnbox.server.limits import declared_too_large, too_large
 from fnbox.server.observe import count_request, request_id_of
 from fnbox.server.responses import error_response, handle_unexpected
 from fnbox.server.running import answer_run
@@ -108,7 +108,7 @@ class RunPath:
                 declared = value  # the last one, as BodySizeLimit reads it
             elif name == b"prefer" and prefer is None:
                 prefer = value.decode("latin-1")  # the first one, as Request.headers reads it
-        if declared is not None and declared.isdigit() and int(declared) > self.max_size:
+        if declared_too_large(declared, self.max_size):
             return error_response(too_large(self.max_size))
         try:
             body = parse_json(await self._body(receive), empty={})
