@@ -55,7 +55,11 @@ class OutboundError(Exception):
 
 
 class OutboundTimeout(OutboundError):
-    """A request that ran out of time: its own timeout, or the run's."""
+    """A request that ran out of time: its own timeout, or the run's (`run_ended`: the run is out of time too)."""
+
+    def __init__(self, message: str, *, run_ended: bool = False) -> None:
+        super().__init__(message)
+        self.run_ended = run_ended
 
 
 class OutboundRefused(OutboundError):
@@ -182,15 +186,16 @@ class OutboundSession:
         started = time.monotonic()
         left = self._deadline - started
         wait = left if timeout is None else min(timeout, left)
+        run_ended = wait == left  # when it times out, so does the run
         if wait <= 0:
-            raise OutboundTimeout(f"{method} {url}: no time is left in this run")
+            raise OutboundTimeout(f"{method} {url}: no time is left in this run", run_ended=True)
         try:
             async with asyncio.timeout(wait), self._open:
                 answer = await self._send(method, url, parts.hostname or "", headers, body)
         except TimeoutError:
             self._log(f"{method} {url} -> timed out after {_ms(started)} ms")
             metrics.EGRESS_REQUESTS.labels("timed_out").inc()
-            raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms") from None
+            raise OutboundTimeout(f"{method} {url} timed out after {_ms(started)} ms", run_ended=run_ended) from None
         except EgressRefused as exc:
             self._log(f"{method} {url} -> refused: {exc}")
             metrics.EGRESS_REQUESTS.labels("refused").inc()

@@ -183,8 +183,14 @@ class JsNetwork:
         return str(address)
 
     def _arrived(self, call_id: int) -> None:
-        if not self.ended:
-            self._wake(call_id)
+        holder = self._pending.get(call_id)
+        if self.ended or holder is None:
+            return
+        future = holder.future
+        error = None if future.cancelled() else future.exception()
+        if isinstance(error, OutboundTimeout) and error.run_ended:
+            return  # cut at the run's deadline: the run times out too, its code does not go on
+        self._wake(call_id)
 
     async def end(self) -> None:
         """The run is over: cancel what it left open, close its connections."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from fnbox.sandboxes.base import LiveLog, LogCollector
 from fnbox.sandboxes.network import Egress
-from fnbox.sandboxes.outbound import OutboundError, OutboundResponse, OutboundSession
+from fnbox.sandboxes.outbound import OutboundError, OutboundResponse, OutboundSession, OutboundTimeout
 from fnbox.sandboxes.python.executor import executor
 from fnbox.sandboxes.python.guards import Deadline
 from fnbox.sandboxes.python.sizes import Budget
@@ -129,6 +129,10 @@ class Run:
                 except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
                     future.cancel()
                     raise Deadline from None
+                except OutboundTimeout as exc:
+                    if exc.run_ended:  # cut at the run's deadline: the run ends there, its code does not go on
+                        raise Deadline from None
+                    raise
         finally:
             self.pending.discard(future)
 

@@ -12,6 +12,7 @@ import pytest
 
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.errors import FunctionError, TimeoutExceeded
+from fnbox.sandboxes.js.hostnet import JsNetwork
 from fnbox.sandboxes.js.sandbox import compile_workspace
 from fnbox.sandboxes.network import EgressSettings
 from tests.targets import http_target
@@ -249,6 +250,37 @@ def test_waiting_counts_against_the_run_timeout_and_a_request_left_open_is_cance
         run("await fetch(params.base + '/slow');", base, limits=Limits(timeout=0.1, memory=64 << 20))
     outcome = run("fetch(params.base + '/slow').catch(() => {}); return 'left open';", base)
     assert outcome.result == "left open"
+
+
+def test_a_request_cut_at_the_run_deadline_ends_the_run_even_when_its_error_is_caught(base):
+    code = "try { await fetch(params.base + '/slow'); } catch (e) { return 'went on: ' + e.message; }"
+    for _ in range(10):  # its code once raced the run's own deadline, and sometimes won
+        with pytest.raises(TimeoutExceeded):
+            run(code, base, limits=Limits(timeout=0.1, memory=64 << 20))
+    # A request's own timeout, shorter than the run's, is the function's to catch.
+    code = "try { await fetch(params.base + '/slow', {signal: AbortSignal.timeout(20)}); } catch (e) { return e.name; }"
+    assert run(code, base).result == "TimeoutError"
+
+
+def test_a_request_cut_at_the_run_deadline_wakes_none_of_the_runs_code(base):
+    """Woken, the code could catch the error and answer past its deadline, before its timeout ends it."""
+
+    async def woken_by(timeout: float | None) -> list[int]:
+        woken: list[int] = []
+        network = JsNetwork(asyncio.get_running_loop(), LOCAL, time.perf_counter() + 0.1, woken.append)
+
+        def fetch(holder):
+            return network.fetch(holder, "GET", base + "/slow", [], b"", "follow", timeout)
+
+        try:
+            await asyncio.to_thread(network.start, fetch)  # from the isolate's thread, as host calls are
+            await asyncio.sleep(0.25)
+            return woken
+        finally:
+            await network.end()
+
+    assert asyncio.run(woken_by(None)) == []
+    assert asyncio.run(woken_by(0.02)) == [1]  # its own timeout: the code catches it and goes on
 
 
 def test_the_request_cap_holds_per_run(base):
