@@ -410,6 +410,8 @@ class Engine:
         # state alive in between (2 µs a callback). Ensure and Release stay matched,
         # on the same thread, as the C API asks.
         try:
+            if self._thread is None:
+                self._thread = threading.get_ident()
             if self._closing:
                 if callback_id == self._base | _UNPIN:
                     if self._gil_state is not None:
@@ -419,7 +421,6 @@ class Engine:
                 return
             if self._gil_state is None:
                 self._gil_state = ctypes.pythonapi.PyGILState_Ensure()
-                self._thread = threading.get_ident()
             notify = self._notifiers.get(callback_id)
             if notify is not None:
                 self._dll.mr_free_value(self._ctx, raw)  # the call's arguments: unused
