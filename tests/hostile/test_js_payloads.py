@@ -322,6 +322,30 @@ def test_work_left_behind_that_calls_the_runtime_again_and_again(service: Servic
     service.check_healthy(True)
 
 
+def test_work_left_behind_calling_the_host_while_its_sandbox_closes(service: Service) -> None:
+    """Leftover work that keeps calling into Python (host calls, log entries, evals of its own
+    making) while its workspace is saved again and deleted: the isolate is freed while V8's
+    thread still calls back, and still has evals queued. Freeing it must not crash the worker
+    (a crash would cost the healthy workspace its warm caches)."""
+    code = (
+        "const crypto = require('crypto');\n"
+        "(async () => { for (let i = 0; ; i++) {\n"
+        "  crypto.createHash('sha256').update('x' + i).digest('hex');\n"
+        "  console.log('tick', i); await null;\n"
+        "} })();\n"
+        "return 'left';"
+    )
+    for round in range(5):
+        workspace = own_workspace(service, code)
+        assert call(service, workspace, "f")[:2] == ("ok", "left")
+        document = {"functions": {"f": {"code": f"return {round};"}}}
+        assert service.client.put(f"/v2/functions/{workspace}", json=document).status_code == 200
+        assert call(service, workspace, "f")[:2] == ("ok", round)
+        assert call(service, workspace, "f")[:2] == ("ok", round)
+        assert service.client.delete(f"/v2/functions/{workspace}").status_code in (200, 204)
+        service.check_healthy(True)
+
+
 # ---- memory ----------------------------------------------------------------------------------
 
 

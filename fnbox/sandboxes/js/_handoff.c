@@ -19,6 +19,11 @@
  * memory), is forwarded to Python's callback unchanged. Ids carry their engine's slot in bits 32-60;
  * a slot holds what this side needs of its engine, guarded by one mutex. The GIL is never taken
  * while that mutex is held, and the mutex is never held while calling into mini-racer.
+ *
+ * Freeing a value here holds mini-racer's context for the length of the call: were the engine to
+ * free its context meanwhile, the last reference would drop on V8's own thread, which then waits
+ * for itself for good. So an engine seals its slot before freeing its context: from then on this
+ * side frees nothing (the context frees what is left), and `seal` returns once no free is under way.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -59,6 +64,8 @@ struct slot {
     uint64_t context;        /* mini-racer's context id */
     const int32_t *mailbox;  /* header, then `capacity` UTF-16 units */
     uint32_t capacity;
+    int sealed;              /* its context is being freed: no more free_value */
+    int freeing;             /* free_value calls under way */
 };
 
 /* What a SIGNAL callback writes to a pipe: 32 bytes, well under PIPE_BUF, so never torn. */
@@ -70,6 +77,7 @@ struct record {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t freed = PTHREAD_COND_INITIALIZER; /* a slot's `freeing` went down */
 static struct slot *slots = NULL;
 static size_t slot_count = 0;
 static callback_fn forward = NULL;
@@ -95,22 +103,33 @@ static void *copy_mailbox(const struct slot *s, uint64_t *size) {
     return copy;
 }
 
+/* Free a value of slot `index` (whose context is `context`), unless the slot is sealed; the lock is held. */
+static void release_locked(size_t index, uint64_t context, void *value) {
+    if (value == NULL || slots[index].sealed) return; /* the context frees it */
+    slots[index].freeing++;
+    pthread_mutex_unlock(&lock);
+    free_value(context, value);
+    pthread_mutex_lock(&lock);
+    if (--slots[index].freeing == 0 && slots[index].sealed) pthread_cond_broadcast(&freed);
+}
+
 static void trampoline(uint64_t id, void *value) {
     if (id & (QUIET | SIGNAL)) {
         const struct raw_value *raw = value;
         pthread_mutex_lock(&lock);
         size_t index = SLOT_OF(id);
         struct slot s = index < slot_count ? slots[index] : (struct slot){0};
-        if (s.used && (id & QUIET)) {
-            pthread_mutex_unlock(&lock);
+        if (s.used && !s.sealed && (id & QUIET)) {
             if (raw != NULL && raw->type < FIRST_ERROR_TYPE) {
-                free_value(s.context, value);
+                release_locked(index, s.context, value);
+                pthread_mutex_unlock(&lock);
                 return;
             }
+            pthread_mutex_unlock(&lock);
             forward(id, value);
             return;
         }
-        if (s.used && s.fd >= 0 && s.mailbox != NULL && s.expected == (int64_t)s.mailbox[0]) {
+        if (s.used && !s.sealed && s.fd >= 0 && s.mailbox != NULL && s.expected == (int64_t)s.mailbox[0]) {
             struct record record = {id, 0, 0, 0.0};
             void *copy = copy_mailbox(&s, &record.size);
             struct timespec now;
@@ -118,12 +137,13 @@ static void trampoline(uint64_t id, void *value) {
             record.ended = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
             record.copy = (uint64_t)(uintptr_t)copy;
             ssize_t written = copy == NULL ? -1 : write(s.fd, &record, sizeof record);
-            if (written == (ssize_t)sizeof record) slots[index].expected = NO_RUN;
-            pthread_mutex_unlock(&lock);
             if (written == (ssize_t)sizeof record) {
-                if (value != NULL) free_value(s.context, value);
+                slots[index].expected = NO_RUN;
+                release_locked(index, s.context, value);
+                pthread_mutex_unlock(&lock);
                 return;
             }
+            pthread_mutex_unlock(&lock);
             free(copy); /* the pipe is full or gone: Python reads the mailbox itself */
             forward(id, value);
             return;
@@ -169,7 +189,7 @@ static PyObject *handoff_open_slot(PyObject *self, PyObject *args) {
         slots = grown;
         slot_count = count;
     }
-    slots[index] = (struct slot){1, -1, NO_RUN, 0, NULL, 0};
+    slots[index] = (struct slot){1, -1, NO_RUN, 0, NULL, 0, 0, 0};
     pthread_mutex_unlock(&lock);
     return PyLong_FromSize_t(index);
 }
@@ -237,11 +257,26 @@ static PyObject *handoff_expect(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* No free_value for this slot from now on; returns once none is under way (its context may then go). */
+static PyObject *handoff_seal(PyObject *self, PyObject *args) {
+    Py_ssize_t index;
+    if (!PyArg_ParseTuple(args, "n", &index)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&lock);
+    if (index >= 0 && (size_t)index < slot_count && slots[index].used) {
+        slots[index].sealed = 1;
+        while (slots[index].freeing > 0) pthread_cond_wait(&freed, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *handoff_close_slot(PyObject *self, PyObject *args) {
     Py_ssize_t index;
     if (!PyArg_ParseTuple(args, "n", &index)) return NULL;
     pthread_mutex_lock(&lock);
-    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, NO_RUN, 0, NULL, 0};
+    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, NO_RUN, 0, NULL, 0, 0, 0};
     pthread_mutex_unlock(&lock);
     Py_RETURN_NONE;
 }
@@ -276,6 +311,7 @@ static PyMethodDef methods[] = {
     {"set_mailbox", handoff_set_mailbox, METH_VARARGS, "set_mailbox(slot, address, capacity)."},
     {"set_fd", handoff_set_fd, METH_VARARGS, "set_fd(slot, fd): the pipe SIGNAL records go to (-1: none)."},
     {"expect", handoff_expect, METH_VARARGS, "expect(slot, run_id): the run a SIGNAL may hand over, once."},
+    {"seal", handoff_seal, METH_VARARGS, "seal(slot): free no more values; returns once no free is under way."},
     {"close_slot", handoff_close_slot, METH_VARARGS, "close_slot(slot): its context is freed."},
     {"retire_fd", handoff_retire_fd, METH_VARARGS, "retire_fd(fd): no slot writes to fd any more."},
     {"take", handoff_take, METH_VARARGS, "take(copy, size): a record's mailbox copy as bytes, freed."},

@@ -13,6 +13,7 @@ matching the 0.14 C interface), so a mini-racer upgrade is checked here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import itertools
 import threading
@@ -32,6 +33,11 @@ __all__ = ["Engine", "EngineError", "Handle", "SharedMemory", "resolve", "resolv
 _NULL, _BOOL, _INTEGER, _DOUBLE, _STRING, _UNDEFINED = 1, 2, 3, 4, 5, 11
 _SHARED_ARRAY_BUFFER, _ARRAY_BUFFER = 101, 102
 _UNPIN = 0  # callback id of the last eval, posted by close() (below the engine's slot bits)
+#: Seconds between looks at whether V8's thread is stuck, while freeing waits for that last
+#: eval's callback (see Engine._wait_for_tasks); and CPU seconds it must have run meanwhile to
+#: count as stuck: far more than an eval takes from starting to reading its context.
+UNPIN_WAIT = 0.1
+STUCK_CPU = 0.005
 _SLOT_SHIFT = 32  # with _handoff, an id's bits from here on name its engine's slot
 _ID_MASK = (1 << _SLOT_SHIFT) - 1
 _ERRORS = {
@@ -143,8 +149,12 @@ class Engine:
         self._ids = itertools.count(_UNPIN + 1)
         self._pending: dict[int, Callback] = {}  # one-shot: eval and call completions
         self._quiet: tuple[int, Callback] | None = None  # the last quiet eval: see start_eval
+        self._tasks: dict[int, int] = {}  # task ids of evals and calls not heard of yet, by callback id
+        self._quiet_tasks: collections.deque[int] = collections.deque(maxlen=64)  # never heard of
+        self._unpinned = threading.Event()  # the last eval's callback came: see close
         self._notifiers: dict[int, Callable[[], None]] = {}  # JS -> Python notifications
         self._gil_state: int | None = None  # see _on_callback
+        self._thread: int | None = None  # the isolate's thread (its ident), once it called back
         self._native = handoff.native
         self._slot = -1
         self._fd = -1  # the pipe signals go to
@@ -161,6 +171,9 @@ class Engine:
         if self._native is not None:
             self._native.bind(self._slot, self._ctx)
         self._closed = threading.Event()
+        # A first task, which mini-racer answers without the context: the thread its callback
+        # comes on is the isolate's (see _wait_for_tasks).
+        self.start_eval(Handle(None), _ignore)
 
     @property
     def native(self) -> bool:
@@ -182,19 +195,32 @@ class Engine:
             if self._closing:
                 raise EngineError("closed", "the sandbox is closed")
             callback_id = self._next_id()
-            if quiet and self._native is not None:
+            quiet = quiet and self._native is not None
+            if quiet:
                 callback_id |= handoff.QUIET
                 self._quiet = (callback_id, on_done)
             else:
                 self._pending[callback_id] = on_done
             if isinstance(code, Handle):
-                return int(self._dll.mr_eval(self._ctx, code.raw, callback_id))
-            data = code.encode("utf-8")
-            handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STRING)
-            try:
-                return int(self._dll.mr_eval(self._ctx, handle, callback_id))
-            finally:
-                self._dll.mr_free_value(self._ctx, handle)
+                task_id = int(self._dll.mr_eval(self._ctx, code.raw, callback_id))
+            else:
+                data = code.encode("utf-8")
+                handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STRING)
+                try:
+                    task_id = int(self._dll.mr_eval(self._ctx, handle, callback_id))
+                finally:
+                    self._dll.mr_free_value(self._ctx, handle)
+            self._track(callback_id, task_id, quiet)
+            return task_id
+
+    def _track(self, callback_id: int, task_id: int, quiet: bool) -> None:
+        """Remember a task until its callback comes, for close to cancel (see there)."""
+        if quiet:  # its callback comes only if it fails: the last few are kept
+            self._quiet_tasks.append(task_id)
+        else:
+            self._tasks[callback_id] = task_id
+            if callback_id not in self._pending:  # its callback came already
+                self._tasks.pop(callback_id, None)
 
     def script(self, code: str) -> Handle:
         """`code` kept as a JS string, to eval again and again without re-sending it."""
@@ -230,9 +256,14 @@ class Engine:
         this = self._dll.mr_alloc_int_val(self._ctx, 0, _UNDEFINED)
 
         def start(on_done: Callback) -> int:
-            callback_id = self._next_id()
-            self._pending[callback_id] = on_done
-            return int(self._dll.mr_call_function(self._ctx, function.raw, this, argv.raw, callback_id))
+            with self._lock:
+                if self._closing:
+                    raise EngineError("closed", "the sandbox is closed")
+                callback_id = self._next_id()
+                self._pending[callback_id] = on_done
+                task_id = int(self._dll.mr_call_function(self._ctx, function.raw, this, argv.raw, callback_id))
+                self._track(callback_id, task_id, False)
+                return task_id
 
         return self._wait(start, timeout)
 
@@ -311,26 +342,62 @@ class Engine:
 
         The freeing runs on its own thread: if V8 is stuck somewhere TerminateExecution
         cannot reach, the caller still gets on, and the worker's supervisor deals with it.
+
+        mini-racer's freeing cancels the tasks still queued, but does not wait for one that
+        has just started: an eval beginning then finds its context already taken apart, and
+        V8's thread crashes the process (SIGSEGV). So no eval may start while the context
+        is freed: close cancels every task it knows of (one not started never starts; one
+        running is terminated), then posts a last one, with no code (mini-racer answers it
+        without looking at the context), whose callback also unpins the thread (see
+        _on_callback). Tasks run in order, so once that callback has come, every earlier
+        task is over, and freeing is safe. See _wait_for_tasks for JS no cancel reaches.
         """
         with self._lock:
             if not self._closing:
                 self._closing = True
-                # A last callback on the isolate's thread, to unpin it (see _on_callback).
-                # It comes even if JS is stuck: freeing stops JS, then drains the queue.
-                self._dll.mr_eval(self._ctx, self._dll.mr_alloc_int_val(self._ctx, 0, _NULL), self._base | _UNPIN)
+                for task_id in [*self._tasks.values(), *self._quiet_tasks]:
+                    self._dll.mr_cancel_task(self._ctx, task_id)
+                self._tasks.clear()
+                self._quiet_tasks.clear()
+                self._dll.mr_eval(self._ctx, None, self._base | _UNPIN)
                 _freeing[id(self)] = time.monotonic()
                 threading.Thread(target=self._free, name="fnbox-js-close", daemon=True).start()
         self._closed.wait(wait)
 
     def _free(self) -> None:
+        self._wait_for_tasks()
+        if self._native is not None:
+            # Nothing of _handoff's may hold the context as it goes (see _handoff.c).
+            self._native.seal(self._slot)
         self._dll.mr_free_context(self._ctx)
         if self._native is not None:  # no callback comes any more
-            self._native.close_slot(self._slot)
-            _by_slot.pop(self._slot, None)
+            # Let go of the slot only once nothing of this engine's is left in it: an engine
+            # made meanwhile may take it, and must find its own routes there.
+            if _by_slot.get(self._slot) is self:
+                del _by_slot[self._slot]
             for callback_id in self._notifiers:
                 handoff.signals.pop(callback_id, None)
+            self._native.close_slot(self._slot)
         _freeing.pop(id(self), None)
         self._closed.set()
+
+    def _wait_for_tasks(self) -> None:
+        """Wait for the last eval's callback, unless V8's thread is stuck (see close).
+
+        JS that no cancel reaches (work a run left behind, looping in a microtask) holds that
+        callback back until the context is freed. Such a thread keeps running: once it has
+        run for STUCK_CPU s meanwhile, it is past the start of any eval (and each task it
+        knows of is cancelled, so none starts any more), so freeing is safe, and stops that
+        JS. A thread that does not run (the machine is busy, or it waits for the GIL) is
+        waited for: it would hold freeing up all the same.
+        """
+        if self._unpinned.wait(UNPIN_WAIT) or self._thread is None:
+            return  # (no callback yet: only the first task, which needs no context, has begun)
+        clock = time.pthread_getcpuclockid(self._thread)
+        since = time.clock_gettime(clock)
+        while not self._unpinned.wait(UNPIN_WAIT):
+            if time.clock_gettime(clock) - since >= STUCK_CPU:
+                return
 
     # ---- from the isolate's thread ------------------------------------------------------
 
@@ -343,10 +410,14 @@ class Engine:
         # state alive in between (2 µs a callback). Ensure and Release stay matched,
         # on the same thread, as the C API asks.
         try:
+            if self._thread is None:
+                self._thread = threading.get_ident()
             if self._closing:
-                if callback_id == self._base | _UNPIN and self._gil_state is not None:
-                    ctypes.pythonapi.PyGILState_Release(self._gil_state)
-                    self._gil_state = None
+                if callback_id == self._base | _UNPIN:
+                    if self._gil_state is not None:
+                        ctypes.pythonapi.PyGILState_Release(self._gil_state)
+                        self._gil_state = None
+                    self._unpinned.set()
                 return
             if self._gil_state is None:
                 self._gil_state = ctypes.pythonapi.PyGILState_Ensure()
@@ -356,6 +427,7 @@ class Engine:
                 notify()
                 return
             on_done = self._pending.pop(callback_id, None)
+            self._tasks.pop(callback_id, None)
             if on_done is None and self._quiet is not None and self._quiet[0] == callback_id:
                 on_done = self._quiet[1]
             value = self._decode(raw)
@@ -386,6 +458,10 @@ class Engine:
             return Handle(raw)
         self._dll.mr_free_value(self._ctx, raw)
         return result
+
+
+def _ignore(value: Any) -> None:
+    pass
 
 
 def _unwrap(value: Any) -> Any:

@@ -464,6 +464,9 @@ class JsSandbox:
         now = time.perf_counter()
         left = timeout - (now - run.started)
         context = self._context
+        if context.engine.closing:  # its mailbox goes with it: never read it again
+            resolve(run.future, _CLOSED)
+            return
         if context.engine.memory_limit_reached():
             resolve(run.future, _MEMORY)
         elif left <= 0:
