@@ -27,7 +27,16 @@ from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunRe
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 from fnbox.sandboxes.network import Egress
 
-__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
+__all__ = [
+    "IDLE_TIMEOUT",
+    "MAX_QUEUE",
+    "MAX_SANDBOXES",
+    "Pool",
+    "Requeue",
+    "SandboxKey",
+    "SandboxPool",
+    "SourcesMissing",
+]
 
 #: Warm sandboxes kept, all languages together, and seconds an idle one stays warm.
 MAX_SANDBOXES = 500
@@ -42,6 +51,11 @@ QUEUE_WAIT = 60.0
 
 class SourcesMissing(Exception):
     """No warm sandbox for a key, and no sources to build one from."""
+
+
+class Requeue(Exception):
+    """A sandbox gave a call back before it started (a run before it broke the sandbox): the
+    pool runs it on a fresh sandbox, as it does a call that finds its sandbox broken."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +252,10 @@ class SandboxPool:
                             on_start()
                     if outbound is not None and getattr(entry.sandbox, "reaches_network", False):
                         extra["outbound"] = outbound
-                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)
+                    try:
+                        return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)
+                    except Requeue:
+                        continue
                 finally:
                     entry.lock.release()
                     if entry.sandbox.broken:
