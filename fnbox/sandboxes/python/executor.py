@@ -155,9 +155,7 @@ def interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
 
 
 _PR_SET_NAME = 15
-#: PyDLL: the call keeps the GIL. Released, it would be taken back from the event loop's
-#: thread (which wants it as a run starts or ends) at the cost of two hand-offs per rename.
-_libc = ctypes.PyDLL(None)
+_libc = ctypes.CDLL(None)
 #: The OS name of a thread between runs.
 IDLE_THREAD_NAME = "fnbox-python"
 
