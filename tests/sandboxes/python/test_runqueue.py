@@ -178,3 +178,28 @@ def test_a_drain_lets_another_sandbox_have_its_thread_between_two_runs(monkeypat
         return order
 
     assert asyncio.run(main()) == ["busy0", "other", "busy1", "busy2", "busy3"]
+
+
+def test_the_wait_metric_counts_each_run_once_with_its_wait_in_the_sandbox():
+    from fnbox import metrics
+
+    def sample(name: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(f"fnbox_sandbox_wait_seconds_{name}", {"language": "python"})
+        return value or 0.0
+
+    sources = [FunctionSource("busy", BUSY + "return n", (Parameter("n"),))]
+
+    async def main() -> None:
+        pool = SandboxPool(
+            factories={"python": lambda sources: compile_workspace(sources)}, max_sandboxes=4, idle_timeout=60
+        )
+        key = SandboxKey("metered", "python", "v1")
+        try:
+            await asyncio.gather(*(pool.run(key, sources, "busy", {"n": 0.1}, limits(2)) for _ in range(3)))
+        finally:
+            await pool.close()
+
+    count, total = sample("count"), sample("sum")
+    asyncio.run(main())
+    assert sample("count") == count + 3
+    assert sample("sum") - total >= 0.1 + 0.2  # the second waited for the first, the third for both
