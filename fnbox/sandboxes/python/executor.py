@@ -30,7 +30,7 @@ MAX_THREADS = 256
 #: 4 MiB holds the deepest recursion the sandbox allows (its recursion limit comes first).
 STACK_SIZE = 4 * 1024 * 1024
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]] | Callable[[], None]
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]] | Callable[[], bool]
 
 
 class Executor:
@@ -51,13 +51,20 @@ class Executor:
         self._jobs.put((loop, future, function, args))
         return future
 
-    def start(self, function: Callable[[], None]) -> None:
+    def start(self, function: Callable[[], bool]) -> None:
         """Run `function` on a thread, with no outcome to deliver (it delivers its own); from any thread.
+
+        It returns True if it called `idle` itself (after which it takes on no more work).
 
         Raises MemoryError if no thread could be started and none runs to take it.
         """
         self._reserve()
         self._jobs.put(function)
+
+    def idle(self) -> None:
+        """The calling thread of this executor takes no more work in its job: it counts as idle."""
+        with self._lock:
+            self._idle += 1
 
     def contended(self) -> bool:
         """Whether jobs wait for a thread: a thread running job after job lets them have it."""
@@ -100,16 +107,17 @@ class Executor:
         decimal.setcontext(decimal_context())
         while True:
             job = self._jobs.get()
+            counted = False
             try:
                 if isinstance(job, tuple):
                     _run(*job)
                 else:
-                    job()  # called from here: its runs recurse as deep as those of _run
+                    counted = job() is True  # called from here: its runs recurse as deep as those of _run
             except BaseException:
                 pass
             del job
-            with self._lock:
-                self._idle += 1
+            if not counted:
+                self.idle()
 
 
 def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[..., Any], args: Any) -> None:

@@ -52,13 +52,14 @@ class RunQueue:
             self.draining = True
             return True
 
-    def take(self) -> Queued | None:
-        """The next call still awaited, or None once the queue is empty (the drain ends)."""
+    def take(self, on_empty: Callable[[], None]) -> Queued | None:
+        """The next call still awaited, or None once the queue is empty (the drain ends, after `on_empty`)."""
         with self._lock:
             while self._calls:
                 call = self._calls.popleft()
                 if not call.future.done():  # not cancelled, nor answered by its watchdog
                     return call
+            on_empty()
             self.draining = False
             return None
 

@@ -359,20 +359,23 @@ class PythonSandbox:
             if job.pending or job.session is not None:
                 await job.end()
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
         """On a run thread: run the queued calls one after the other, each answered as it ends.
 
         Each run starts its own deadline, limits, 'started' report and thread name when it
         starts (in `_run_sync`). The thread is named after the run it runs, and keeps that
         name only until the next one starts or the drain ends. Where jobs of other sandboxes
         wait for a thread, the drain goes to the back of their line after each run.
+
+        True once the thread counts as idle again: it does so as it finds the queue empty, so
+        that a call queued right after finds it idle instead of starting another thread.
         """
         queue = self._queue
         assert queue is not None
         threads = executor()
         named = False  # the thread bears the name of the last run
         try:
-            while (call := queue.take()) is not None:
+            while (call := queue.take(on_empty=threads.idle)) is not None:
                 if self.broken:
                     self._requeue(call)
                     continue
@@ -393,13 +396,17 @@ class PythonSandbox:
                 del call, job, outcome
                 if threads.contended() and len(queue):
                     threads.start(self._drain)  # the queue stays drained, by the next thread free
-                    return
+                    return False
+            return True
         except BaseException:
             queue.stop()  # a drain that could not go on: the next call queued starts one
-            raise
+            return False
         finally:
             if named:
-                name_thread(IDLE_THREAD_NAME)
+                try:
+                    name_thread(IDLE_THREAD_NAME)
+                except Deadline:  # raised into the thread late: the run it was for is over
+                    pass
 
     def _leave(self, job: Run) -> None:
         """The run's thread leaves it after an exception out of `_run_sync` (a Deadline raised into it late)."""
