@@ -250,12 +250,12 @@ class SandboxPool:
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
-                    if getattr(entry.sandbox, "reports_start", False):
+                    if on_start is not None and getattr(entry.sandbox, "reports_start", False):
                         # Its runs may still wait inside it: the wait ends when it says they start.
                         extra["on_start"] = functools.partial(_started, key.language, arrived, on_start)
                         if on_wait is not None:
                             extra["on_wait"] = on_wait
-                    else:
+                    else:  # without a caller to tell, no report from the sandbox's thread: a wake-up less
                         _started(key.language, arrived, on_start)
                     if outbound is not None and getattr(entry.sandbox, "reaches_network", False):
                         extra["outbound"] = outbound

@@ -195,7 +195,8 @@ def test_the_wait_metric_counts_each_run_once_with_its_wait_in_the_sandbox():
         )
         key = SandboxKey("metered", "python", "v1")
         try:
-            await asyncio.gather(*(pool.run(key, sources, "busy", {"n": 0.1}, limits(2)) for _ in range(3)))
+            calls = (pool.run(key, sources, "busy", {"n": 0.1}, limits(2), on_start=lambda: None) for _ in range(3))
+            await asyncio.gather(*calls)  # told when each starts, as a worker's calls are
         finally:
             await pool.close()
 
