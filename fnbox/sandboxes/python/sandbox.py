@@ -491,7 +491,8 @@ class PythonSandbox:
             if not _thread_headroom:
                 _thread_headroom.append(_headroom())  # for inline runs (see _run_inline)
             set_current(job)
-            cpu = thread_time()
+            timed = inline.enabled()  # the CPU time of its runs tells whether they may go inline
+            cpu = thread_time() if timed else 0.0
             stopped = True  # unless it ends otherwise than at its timeout or memory cap
             try:
                 result = self._call(name, entry, parameters, limits, job.collector, job.started)
@@ -501,7 +502,8 @@ class PythonSandbox:
                 stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
                 raise
             finally:
-                self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
+                if timed:
+                    self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
                 set_current(None)
                 if rename and job.label is not None:
                     name_thread(IDLE_THREAD_NAME)
