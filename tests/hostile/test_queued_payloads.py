@@ -66,3 +66,37 @@ def test_calls_queued_behind_a_hostile_run_of_their_workspace_are_answered(code,
     counts = [outcomes[f"q{index}"] for index in range(QUEUED)]
     assert all("result" in count for count in counts), counts  # none blamed, none lost
     service.check_healthy()
+
+
+BUSY = (
+    "import datetime\n"
+    "end = datetime.datetime.now() + datetime.timedelta(seconds=0.3)\n"
+    "while datetime.datetime.now() < end:\n"
+    "    pass\n"
+    "return 1"
+)
+
+
+@pytest.mark.parametrize("code, fixture", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_call_queued_behind_another_of_its_workspace_is_the_one_stopped(code, fixture, request):
+    """It starts on the thread the call before it ran on, right after it: its deadline, blame and thread name are its own."""
+    service = request.getfixturevalue(fixture)
+    workspace = f"queued{next(_names)}"
+    document = {
+        "functions": {"attack": {"language": "python", "code": code}, "busy": {"language": "python", "code": BUSY}}
+    }
+    assert service.client.put(f"/v2/functions/{workspace}", json=document).status_code == 200
+    assert service.client.post(f"/v2/functions/{workspace}/run/busy", json={}).json()["result"] == 1  # warm
+    outcomes: dict[str, Any] = {}
+    busy = threading.Thread(target=_post, args=(service.url, f"/v2/functions/{workspace}/run/busy", outcomes, "busy"))
+    busy.start()
+    time.sleep(0.1)  # the busy call runs; the attack queues behind it
+    attack = threading.Thread(
+        target=_post, args=(service.url, f"/v2/functions/{workspace}/run/attack", outcomes, "attack")
+    )
+    attack.start()
+    for thread in (busy, attack):
+        thread.join(60)
+    assert outcomes["busy"].get("result") == 1, outcomes["busy"]
+    assert outcomes["attack"].get("error") in ("TimeoutExceeded", "MemoryLimitExceeded"), outcomes["attack"]
+    service.check_healthy()
