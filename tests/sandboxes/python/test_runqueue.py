@@ -69,17 +69,17 @@ def test_runs_that_cannot_wait_queue_in_the_sandbox_and_share_one_thread():
 
 
 def test_each_queued_run_has_its_own_deadline_from_its_own_start():
-    """Three runs of 0.4 s with a timeout of 0.8 s each, queued together: the last ends 1.2 s after it was queued."""
+    """Three runs of 0.3 s with a timeout of 0.6 s each, queued together: the last ends 0.9 s after it was queued."""
     sandbox = workspace(busy=BUSY + "return n", loop="while True:\n    pass")
 
     async def main() -> list[Any]:
-        busy = [sandbox.run("busy", {"n": 0.4}, limits(0.8)) for _ in range(3)]
+        busy = [sandbox.run("busy", {"n": 0.3}, limits(0.6)) for _ in range(3)]
         looping = sandbox.run("loop", {}, limits(0.3))
-        after = sandbox.run("busy", {"n": 0}, limits(0.8))  # queued behind the one that times out
+        after = sandbox.run("busy", {"n": 0}, limits(0.6))  # queued behind the one that times out
         return await asyncio.gather(*busy, looping, after, return_exceptions=True)
 
     *busy, looping, after = asyncio.run(main())
-    assert [outcome.result for outcome in busy] == [0.4] * 3
+    assert [outcome.result for outcome in busy] == [0.3] * 3
     assert isinstance(looping, TimeoutExceeded)
     assert after.result == 0
     assert not sandbox.broken  # the loop's own deadline check stopped it
