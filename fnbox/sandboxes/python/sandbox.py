@@ -19,6 +19,9 @@ marked broken, as with the watchdog.
 Runs overlap while they wait (outbound requests, `time.sleep`): see turns.py. The pool
 gives a sandbox up to FUNCTIONS_CONCURRENCY_PER_SANDBOX runs at once; their user code takes
 turns, each with its own deadline, `env`, logs, budget and outbound session.
+A workspace whose functions cannot wait has its calls queued in the sandbox instead, and
+one thread runs them one after the other (runqueue.py); a call queued behind a run that
+breaks the sandbox goes back to the pool (pool.Requeue) for a fresh one.
 
 `limits.memory` only scales the size guards here: an in-process run cannot be capped
 for real; the worker processes' OS limit does that. A run that hits that limit gets a
