@@ -77,7 +77,9 @@ class Sandbox(Protocol):
     `run` raises only `sandboxes.errors` exceptions (FunctionError, TimeoutExceeded,
     MemoryLimitExceeded, SandboxCrashed, CompilationError), each carrying the run's
     logs and duration. After a run the sandbox may have declared itself `broken` (a
-    timeout left it wedged, say): the pool then drops it and compiles a fresh one.
+    timeout left it wedged, say): the pool then drops it and compiles a fresh one. A call
+    still waiting inside a sandbox that breaks never starts there: it raises `pool.Requeue`,
+    and the pool runs it on the fresh one.
 
     With `on_log`, each log entry is also handed to `on_log` as the function makes it,
     on the caller's event loop, before the run ends (entries past MAX_LOG_ENTRIES and

@@ -15,6 +15,7 @@ running is stopped by its sandbox (see `Sandbox.run`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,16 @@ from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunRe
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 from fnbox.sandboxes.network import Egress
 
-__all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
+__all__ = [
+    "IDLE_TIMEOUT",
+    "MAX_QUEUE",
+    "MAX_SANDBOXES",
+    "Pool",
+    "Requeue",
+    "SandboxKey",
+    "SandboxPool",
+    "SourcesMissing",
+]
 
 #: Warm sandboxes kept, all languages together, and seconds an idle one stays warm.
 MAX_SANDBOXES = 500
@@ -42,6 +52,11 @@ QUEUE_WAIT = 60.0
 
 class SourcesMissing(Exception):
     """No warm sandbox for a key, and no sources to build one from."""
+
+
+class Requeue(Exception):
+    """A sandbox gave a call back before it started (a run before it broke the sandbox): the
+    pool runs it on a fresh sandbox, as it does a call that finds its sandbox broken."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,7 @@ class _Entry:
     lock: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
     holders: int = 0  # calls queued on or running in this sandbox
     retired: bool = False
+    touched: float = float("-inf")  # when a use last restarted its idle clock
 
     def retire(self) -> None:
         self.retired = True
@@ -136,7 +152,11 @@ class SandboxPool:
         self.egress = egress
         self.concurrency_per_sandbox = concurrency_per_sandbox
         self._factories = dict(factories)
-        self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
+        #: A use restarts a sandbox's idle clock at most this often (a TTLCache insert costs
+        #: microseconds): kept warm up to that much longer, never dropped sooner.
+        self._touch_every = min(1.0, idle_timeout / 8)
+        self._clock = clock
+        self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout + self._touch_every, timer=clock)
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
         self._sweep_interval = min(max(idle_timeout / 4, 0.05), 30.0)
         self._sweeper: asyncio.Task[None] | None = None
@@ -225,20 +245,24 @@ class SandboxPool:
                 )
             entry.holders += 1
             try:
+                arrived = time.perf_counter()
                 await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
-                    if on_start is not None:
-                        if getattr(entry.sandbox, "reports_start", False):
-                            extra["on_start"] = on_start  # its runs may still wait inside it
-                            if on_wait is not None:
-                                extra["on_wait"] = on_wait
-                        else:
-                            on_start()
+                    if on_start is not None and getattr(entry.sandbox, "reports_start", False):
+                        # Its runs may still wait inside it: the wait ends when it says they start.
+                        extra["on_start"] = functools.partial(_started, key.language, arrived, on_start)
+                        if on_wait is not None:
+                            extra["on_wait"] = on_wait
+                    else:  # without a caller to tell, no report from the sandbox's thread: a wake-up less
+                        _started(key.language, arrived, on_start)
                     if outbound is not None and getattr(entry.sandbox, "reaches_network", False):
                         extra["outbound"] = outbound
-                    return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)
+                    try:
+                        return await entry.sandbox.run(function, parameters, limits, on_log=on_log, **extra)
+                    except Requeue:
+                        continue
                 finally:
                     entry.lock.release()
                     if entry.sandbox.broken:
@@ -252,9 +276,7 @@ class SandboxPool:
     async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
         if not entry.lock.locked():
             await entry.lock.acquire()  # free: taken at once, without a turn of the loop
-            metrics.SANDBOX_WAIT.labels(key.language).observe(0.0)
             return
-        waited = time.perf_counter()
         if on_wait is not None:
             on_wait()
         # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.
@@ -266,7 +288,6 @@ class SandboxPool:
                 f"waited {wait:g} s for workspace {key.workspace!r} without getting a turn",
                 details={"workspace": key.workspace},
             ) from None
-        metrics.SANDBOX_WAIT.labels(key.language).observe(time.perf_counter() - waited)
 
     def _retire(self, key: SandboxKey, entry: _Entry) -> None:
         if self._warm.get(key) is entry:
@@ -274,9 +295,15 @@ class SandboxPool:
         entry.retired = True
 
     async def _entry(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
-        entry = self._warm.get(key)
-        if entry is not None:
-            self._warm[key] = entry  # a use restarts its idle clock
+        try:
+            entry = self._warm[key]
+        except KeyError:
+            pass
+        else:
+            now = self._clock()
+            if now - entry.touched >= self._touch_every:
+                entry.touched = now
+                self._warm[key] = entry  # a use restarts its idle clock
             return entry
         building = self._building.get(key)
         if building is None and not sources:
@@ -304,7 +331,7 @@ class SandboxPool:
         # A sandbox says how many of its runs may overlap (they take turns in its code and
         # overlap only while they wait); by default one at a time.
         overlap = min(self.concurrency_per_sandbox, getattr(sandbox, "concurrency", 1))
-        return _Entry(sandbox, asyncio.Semaphore(max(1, overlap)))
+        return _Entry(sandbox, asyncio.Semaphore(max(1, overlap)), touched=self._clock())
 
     async def _compiled(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> Sandbox:
         """A new sandbox of `sources`, counted and timed in the compile metrics."""
@@ -320,6 +347,19 @@ class SandboxPool:
             entry = self._warm.pop(key, None)
             if entry is not None:
                 entry.retire()
+
+
+_WAITS: dict[str, Any] = {}
+
+
+def _started(language: str, arrived: float, on_start: Callable[[], None] | None) -> None:
+    """A run starts: how long it waited for its sandbox goes to the metrics, then its caller is told."""
+    wait = _WAITS.get(language)
+    if wait is None:
+        wait = _WAITS[language] = metrics.SANDBOX_WAIT.labels(language)
+    wait.observe(time.perf_counter() - arrived)
+    if on_start is not None:
+        on_start()
 
 
 def _retrieve(building: asyncio.Future[_Entry]) -> None:

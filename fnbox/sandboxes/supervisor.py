@@ -79,6 +79,9 @@ BUSY_SAMPLE = 0.1
 BUSY_TICKS = 2
 #: How often the supervisor looks at deadlines and memory.
 WATCH_INTERVAL = 0.05
+#: Seconds a worker with calls waiting for their turn may say nothing before the supervisor
+#: looks whether one of them runs after all (see `_started_unheard`).
+SILENT_WAITING = 0.5
 #: Why a worker was killed when one of its calls overran: the others on it are innocent.
 NEIGHBOUR_OVERRAN = "killed because a neighbouring call overran its deadline"
 #: Why a worker ended itself (see sandboxes.worker): the calls in flight are innocent too.
@@ -609,6 +612,8 @@ class WorkerPool:
             worker.suspect, worker.timed_out = None, None
             await worker.start()
             return
+        if now - worker.heard > SILENT_WAITING:
+            _started_unheard(worker)
         overdue = [(call.deadline, call_id) for call_id, call in worker.calls.items() if now > call.deadline]
         if overdue and now - worker.heard < WATCH_INTERVAL and not worker.spared:
             # It spoke just now, so it is not frozen: its loop was held by a run that just ended,
@@ -681,6 +686,21 @@ async def _culprit(worker: _Worker, overdue: list[tuple[float, int]]) -> int | N
         suspects = [(deadline, call_id) for deadline, call_id in overdue if call_id in busy]
         return min(suspects)[1] if suspects else None
     return min(overdue)[1]
+
+
+def _started_unheard(worker: _Worker) -> None:
+    """Calls said to wait for their turn that a thread bears the name of: they started, but
+    their 'started' frame was caught in a loop they froze at once (a regular expression
+    holding the GIL in C, say). Their deadline runs from now, so that an overrun is theirs.
+    """
+    process = worker.process
+    if process is None or not any(call.deadline == math.inf and not call.cancelled for call in worker.calls.values()):
+        return
+    for call_id in _thread_cpu_ticks(process.pid):
+        call = worker.calls.get(call_id)
+        if call is not None and call.deadline == math.inf and not call.cancelled:
+            call.started = time.monotonic()
+            call.deadline = call.started + call.timeout
 
 
 def _key(key: SandboxKey) -> list[str]:

@@ -383,6 +383,32 @@ def test_a_python_run_freezing_its_worker_is_blamed_even_when_a_neighbour_starte
     )
 
 
+def test_a_python_call_that_waited_for_its_turn_and_froze_its_worker_as_it_started_is_blamed():
+    """Its 'started' frame may never leave the loop it froze: the thread bearing its name tells that it started."""
+    sources = [
+        FunctionSource(
+            name="busy",
+            code="import datetime\nend = datetime.datetime.now() + datetime.timedelta(seconds=0.3)\n"
+            "while datetime.datetime.now() < end:\n    pass\nreturn 'busy'",
+        ),
+        FunctionSource(name="backtrack", code="import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))"),
+    ]
+    limits = Limits(timeout=1, memory=2**28)
+
+    async def scenario(pool):
+        workspace = SandboxKey("attacker", "python", "v1")
+        await pool.run(workspace, sources, "busy", {}, limits)  # warm
+        busy = asyncio.create_task(pool.run(workspace, sources, "busy", {}, limits))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutExceeded):  # queued behind `busy`, it waits, then starts and freezes
+            await asyncio.wait_for(pool.run(workspace, sources, "backtrack", {}, limits), 20)
+        return (await busy).result
+
+    assert supervised(scenario, workers=1, languages=("python",), factory=None, python_modules=("re", "datetime")) == (
+        "busy"
+    )
+
+
 def test_node_modules_reach_the_javascript_workers():
     """NODE_BUILTIN_MODULES goes settings -> RuntimeOptions -> WorkerOptions -> the worker's command line."""
     sources = [

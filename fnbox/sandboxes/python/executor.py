@@ -30,7 +30,7 @@ MAX_THREADS = 256
 #: 4 MiB holds the deepest recursion the sandbox allows (its recursion limit comes first).
 STACK_SIZE = 4 * 1024 * 1024
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]] | Callable[[], bool]
 
 
 class Executor:
@@ -47,13 +47,36 @@ class Executor:
     def submit(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        self._reserve()
+        self._jobs.put((loop, future, function, args))
+        return future
+
+    def start(self, function: Callable[[], bool]) -> None:
+        """Run `function` on a thread, with no outcome to deliver (it delivers its own); from any thread.
+
+        It returns True if it called `idle` itself (after which it takes on no more work).
+
+        Raises MemoryError if no thread could be started and none runs to take it.
+        """
+        self._reserve()
+        self._jobs.put(function)
+
+    def idle(self) -> None:
+        """The calling thread of this executor takes no more work in its job: it counts as idle."""
+        with self._lock:
+            self._idle += 1
+
+    def contended(self) -> bool:
+        """Whether jobs wait for a thread: a thread running job after job lets them have it."""
+        return not self._jobs.empty()
+
+    def _reserve(self) -> None:
+        """A thread for a job about to be queued: an idle one, or a new one if the limits allow."""
         with self._lock:
             if self._idle:
                 self._idle -= 1  # an idle thread will take the job
             elif self._threads - self._blocked < self._max_threads and self._threads < MAX_THREADS:
                 self._start_thread()
-        self._jobs.put((loop, future, function, args))
-        return future
 
     @contextlib.contextmanager
     def blocking(self) -> Iterator[None]:
@@ -84,13 +107,17 @@ class Executor:
         decimal.setcontext(decimal_context())
         while True:
             job = self._jobs.get()
+            counted = False
             try:
-                _run(*job)
+                if isinstance(job, tuple):
+                    _run(*job)
+                else:
+                    counted = job() is True  # called from here: its runs recurse as deep as those of _run
             except BaseException:
                 pass
             del job
-            with self._lock:
-                self._idle += 1
+            if not counted:
+                self.idle()
 
 
 def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[..., Any], args: Any) -> None:
@@ -100,6 +127,12 @@ def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function:
         outcome, failed = function(*args), False
     except BaseException as exc:  # delivered to the caller, whatever it is
         outcome, failed = exc, True
+    hand_back(future, outcome, failed)
+
+
+def hand_back(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    """From a run's thread: complete `future` with the outcome, on its loop."""
+    loop = future.get_loop()
     try:
         loop.call_soon_threadsafe(_deliver, future, outcome, failed)
     except RuntimeError:  # the loop is closed: nobody is waiting any more

@@ -19,6 +19,9 @@ marked broken, as with the watchdog.
 Runs overlap while they wait (outbound requests, `time.sleep`): see turns.py. The pool
 gives a sandbox up to FUNCTIONS_CONCURRENCY_PER_SANDBOX runs at once; their user code takes
 turns, each with its own deadline, `env`, logs, budget and outbound session.
+A workspace whose functions cannot wait has its calls queued in the sandbox instead, and
+one thread runs them one after the other (runqueue.py); a call queued behind a run that
+breaks the sandbox goes back to the pool (pool.Requeue) for a fresh one.
 
 `limits.memory` only scales the size guards here: an in-process run cannot be capped
 for real; the worker processes' OS limit does that. A run that hits that limit gets a
@@ -52,15 +55,23 @@ from fnbox.sandboxes.errors import (
 )
 from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.network import Egress
-from fnbox.sandboxes.pool import QUEUE_WAIT
+from fnbox.sandboxes.pool import QUEUE_WAIT, Requeue
 from fnbox.sandboxes.python import inline
-from fnbox.sandboxes.python.executor import IDLE_THREAD_NAME, executor, interrupt, name_thread, thread_name
+from fnbox.sandboxes.python.executor import (
+    IDLE_THREAD_NAME,
+    executor,
+    hand_back,
+    interrupt,
+    name_thread,
+    thread_name,
+)
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
 from fnbox.sandboxes.python.inline import Expiry, InlineRecord, may_wait, watchdog
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
 from fnbox.sandboxes.python.namespace import build_namespace
 from fnbox.sandboxes.python.output import Output
 from fnbox.sandboxes.python.results import NotJSON, error_message, format_stack, to_json, user_frames
+from fnbox.sandboxes.python.runqueue import Queued, RunQueue
 from fnbox.sandboxes.python.sizes import TooBig, decimal_context
 from fnbox.sandboxes.python.source import MAX_SOURCE_SIZE, compile_function
 from fnbox.sandboxes.python.turns import Run, Turns, set_current
@@ -81,9 +92,9 @@ _Entry = tuple[Callable[..., Any], tuple[str, ...]]
 class PythonSandbox:
     """Compiled once, run many times; runs overlap only while they wait (see turns.py)."""
 
-    #: Runs that may overlap: as many as the pool allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX)
-    #: where a run can wait; one at a time otherwise, so runs queue on the pool's event loop
-    #: rather than each holding a thread (and its stack, under the worker's memory cap) for a turn.
+    #: Runs the pool lets in at once: as many as it allows (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+    #: Where a run can wait, they overlap while they wait; otherwise they queue in the sandbox
+    #: (runqueue.py), holding no thread, and one thread runs them one after the other.
     concurrency = 1 << 16
     #: Its runs are given their outbound access (see Sandbox.run).
     reaches_network = True
@@ -116,8 +127,8 @@ class PythonSandbox:
             self._imports.append(compiled.imports)
         self._thread_lock = threading.Lock()
         waits = any(may_wait(imports) for imports in self._imports)
-        if not waits:
-            self.concurrency = 1
+        #: The calls of a sandbox whose runs cannot wait, for the thread that runs them in turn.
+        self._queue = None if waits else RunQueue(self._thread_lock)
         self._inline = InlineRecord(allowed=not waits)
         self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
         self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
@@ -161,6 +172,10 @@ class PythonSandbox:
                 return result
         self._in_flight += 1
         try:
+            if self._queue is not None:
+                return await self._run_queued(
+                    function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
+                )
             if not overlapping:
                 return await self._run(
                     function, entry, parameters, limits, loop, on_log, env, outbound, on_start, on_wait
@@ -302,6 +317,124 @@ class PythonSandbox:
                 job.live.close()
             await job.end()
 
+    async def _run_queued(
+        self,
+        function: str,
+        entry: _Entry,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        on_log: OnLog | None,
+        env: Mapping[str, str] | None,
+        outbound: Egress | None,
+        on_start: Callable[[], None] | None,
+        on_wait: Callable[[], None] | None,
+    ) -> RunResult:
+        """Queue the call for the thread that drains this sandbox's queue (see runqueue.py)."""
+        assert self._queue is not None
+        live = None if on_log is None else LiveLog(loop, on_log)
+        job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
+        job.on_start = on_start
+        future: asyncio.Future[RunResult] = loop.create_future()
+        call = Queued(future, job, function, entry, parameters, limits, perf_counter())
+        if self._queue.put(call):
+            try:
+                executor().start(self._drain)
+            except MemoryError as exc:
+                self._queue.clear()
+                self._queue.stop()
+                raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
+        elif on_wait is not None:
+            on_wait()
+        watchdog = loop.call_later(
+            limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits, call.since
+        )
+        try:
+            return await future
+        except asyncio.CancelledError:
+            await self._cancel(job)
+            raise
+        finally:
+            watchdog.cancel()
+            if live is not None:
+                live.close()
+            job.ended = True
+            if job.pending or job.session is not None:
+                await job.end()
+
+    def _drain(self) -> bool:
+        """On a run thread: run the queued calls one after the other, each answered as it ends.
+
+        Each run starts its own deadline, limits, 'started' report and thread name when it
+        starts (in `_run_sync`). The thread is named after the run it runs, and keeps that
+        name only until the next one starts or the drain ends. Where jobs of other sandboxes
+        wait for a thread, the drain goes to the back of their line after each run.
+
+        True once the thread counts as idle again: it does so as it finds the queue empty, so
+        that a call queued right after finds it idle instead of starting another thread.
+        """
+        queue = self._queue
+        assert queue is not None
+        threads = executor()
+        named = False  # the thread bears the name of the last run
+        try:
+            while (call := queue.take(on_empty=threads.idle)) is not None:
+                if self.broken:
+                    self._requeue(call)
+                    continue
+                job = call.job
+                if named and job.label is None:
+                    name_thread(IDLE_THREAD_NAME)
+                named = job.label is not None
+                outcome: RunResult | BaseException | None
+                try:
+                    outcome, failed = (
+                        self._run_sync(call.name, call.entry, call.parameters, call.limits, job, False),
+                        False,
+                    )
+                except BaseException as exc:  # delivered to the caller, whatever it is
+                    outcome, failed = exc, True
+                    self._leave(job)
+                hand_back(call.future, outcome, failed)
+                del call, job, outcome
+                if threads.contended() and len(queue):
+                    threads.start(self._drain)  # the queue stays drained, by the next thread free
+                    return False
+            return True
+        except BaseException:
+            queue.stop()  # a drain that could not go on: the next call queued starts one
+            return False
+        finally:
+            if named:
+                try:
+                    name_thread(IDLE_THREAD_NAME)
+                except Deadline:  # raised into the thread late: the run it was for is over
+                    pass
+
+    def _leave(self, job: Run) -> None:
+        """The run's thread leaves it after an exception out of `_run_sync` (a Deadline raised into it late)."""
+        while True:
+            try:
+                with self._thread_lock:
+                    if job.thread_id is not None:
+                        job.thread_id = None
+                        interrupt(threading.get_ident(), None)  # a Deadline still pending
+                return
+            except Deadline:
+                continue
+
+    def _requeue(self, call: Queued) -> None:
+        """Give a queued call back to the pool, for a fresh sandbox (this one broke before it started)."""
+        with self._thread_lock:
+            call.job.cancelled = True
+        hand_back(call.future, Requeue(), True)
+
+    def _requeue_all(self) -> None:
+        """This sandbox broke: the calls queued behind the run that broke it go to a fresh one."""
+        if self._queue is not None:
+            for call in self._queue.clear():
+                self._requeue(call)
+
     async def _cancel(self, job: Run) -> None:
         """Stop a run whose caller gave up: see the module's docstring."""
         with self._thread_lock:
@@ -323,6 +456,8 @@ class PythonSandbox:
                     interrupt(job.thread_id, Deadline)
                     job.interrupted = True
                     self.broken = True
+            if self.broken:
+                self._requeue_all()
 
     def close(self) -> None:
         """Drops the namespace: a thread still running in it stops at its next check."""
@@ -334,8 +469,9 @@ class PythonSandbox:
     # The part that runs on the worker thread.
 
     def _run_sync(
-        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: Run
+        self, name: str, entry: _Entry, parameters: Mapping[str, Any], limits: Limits, job: Run, rename: bool = True
     ) -> RunResult | None:
+        """One run, with the sandbox's turn; `rename`: the thread takes its idle name back after it."""
         wait = max(limits.timeout, QUEUE_WAIT)
         if not self._turns.take(job, wait):
             message = f"waited {wait:g} s for a turn in the workspace's sandbox without getting one"
@@ -358,7 +494,8 @@ class PythonSandbox:
             if not _thread_headroom:
                 _thread_headroom.append(_headroom())  # for inline runs (see _run_inline)
             set_current(job)
-            cpu = thread_time()
+            timed = inline.enabled()  # the CPU time of its runs tells whether they may go inline
+            cpu = thread_time() if timed else 0.0
             stopped = True  # unless it ends otherwise than at its timeout or memory cap
             try:
                 result = self._call(name, entry, parameters, limits, job.collector, job.started)
@@ -368,9 +505,10 @@ class PythonSandbox:
                 stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
                 raise
             finally:
-                self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
+                if timed:
+                    self._inline.ran(thread_time() - cpu, stopped=stopped or self.broken)
                 set_current(None)
-                if job.label is not None:
+                if rename and job.label is not None:
                     name_thread(IDLE_THREAD_NAME)
                 with self._thread_lock:
                     job.thread_id = None
@@ -454,12 +592,21 @@ class PythonSandbox:
 
     # The watchdog, on the event loop.
 
-    def _expire(self, future: asyncio.Future[RunResult], job: Run, name: str, limits: Limits) -> None:
+    def _expire(
+        self, future: asyncio.Future[RunResult], job: Run, name: str, limits: Limits, since: float | None = None
+    ) -> None:
+        """`since`: when the call was queued in the sandbox (runqueue.py), whose wait is bounded here."""
         if future.done():
             return
         with self._thread_lock:
             if job.queued:  # behind the workspace's other runs: its timeout starts with its turn
-                asyncio.get_running_loop().call_later(limits.timeout, self._expire, future, job, name, limits)
+                wait = max(limits.timeout, QUEUE_WAIT)
+                if since is not None and perf_counter() - since > wait:
+                    job.cancelled = True  # it never starts
+                    message = f"waited {wait:g} s for a turn in the workspace's sandbox without getting one"
+                    future.set_exception(Overloaded(message, details={"function": name}, logs=[], duration=0.0))
+                    return
+                asyncio.get_running_loop().call_later(limits.timeout, self._expire, future, job, name, limits, since)
                 return
             thread_id = job.thread_id
             left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
@@ -473,8 +620,10 @@ class PythonSandbox:
             message = f"function {name!r} did not get to run within its timeout (all worker threads were busy)"
             future.set_exception(Overloaded(message, details={"function": name}, logs=[], duration=0.0))
         elif left > 0:  # it waited for a thread and started late: its own deadline is later
-            asyncio.get_running_loop().call_later(left, self._expire, future, job, name, limits)
+            asyncio.get_running_loop().call_later(left, self._expire, future, job, name, limits, since)
         else:
+            if self.broken:
+                self._requeue_all()
             message = _timeout_message(name, limits) + " and did not stop; its sandbox is dropped"
             logs, duration = list(job.collector.entries), (perf_counter() - job.started) * 1000
             future.set_exception(TimeoutExceeded(message, details={"function": name}, logs=logs, duration=duration))

@@ -36,17 +36,19 @@ def workspace(**functions: str) -> PythonSandbox:
 
 
 class Spy:
-    """Counts the runs a sandbox hands to a thread."""
+    """Counts the runs a sandbox hands to a thread (queued for it where its runs cannot wait)."""
 
     def __init__(self, sandbox: PythonSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
         self.threaded = 0
-        handed = sandbox._run
+        for method in ("_run", "_run_queued"):
+            monkeypatch.setattr(sandbox, method, self._counted(getattr(sandbox, method)))
 
+    def _counted(self, handed: Any) -> Any:
         async def counted(*args: Any) -> Any:
             self.threaded += 1
             return await handed(*args)
 
-        monkeypatch.setattr(sandbox, "_run", counted)
+        return counted
 
 
 async def warm(sandbox: PythonSandbox, function: str = "f", runs: int = INLINE_AFTER) -> None:
