@@ -42,16 +42,19 @@ class Mail:
         """What `Mailbox.read` would have read, from a copy made while JS waited (handoff.py):
         the header, then as much of the text as the stream and a ready outcome take."""
         run_id, state, stream_end, start, length = _FIRST_SLOTS.unpack_from(copy)
-        text = memoryview(copy)[_HEADER * 4 :]
-        outcome = _slice(text, start, length) if state == READY else None
-        return cls(run_id, state, _slice(text, 0, stream_end), outcome)
+        outcome = _slice(copy, start, length) if state == READY else None
+        return cls(run_id, state, _slice(copy, 0, stream_end), outcome)
 
 
-def _slice(text: memoryview, start: int, length: int) -> str:
-    units = len(text) // 2
+def _slice(copy: bytes, start: int, length: int) -> str:
+    """Units [start, start + length) of the text after a copy's header, within the copy."""
+    if length <= 0:
+        return ""
+    units = (len(copy) - _HEADER * 4) // 2
     start = min(max(start, 0), units)
-    length = min(max(length, 0), units - start)
-    return bytes(text[2 * start : 2 * (start + length)]).decode("utf-16-le", "replace")
+    length = min(length, units - start)
+    offset = _HEADER * 4 + 2 * start
+    return copy[offset : offset + 2 * length].decode("utf-16-le", "replace")
 
 
 class Mailbox:

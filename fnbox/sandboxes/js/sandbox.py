@@ -189,7 +189,11 @@ class JsSandbox:
         self._names = {function.name for function in functions}
         self._slot = RunSlot()
         self._run_ids = itertools.count(1)
+        #: The idle check's timer (one at a time, moved on lazily: see _run) and its loop; the probe's.
         self._idle_check: asyncio.TimerHandle | None = None
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
+        self._idle_settle: asyncio.TimerHandle | None = None
+        self._last_run = 0.0  # when the last run ended (time.monotonic())
         self._closed = False
         self._finalizer = self._finalize(context)
         #: The isolate whose `process.env` is set, and to what (a JSON object's text).
@@ -266,8 +270,9 @@ class JsSandbox:
     ) -> RunResult:
         if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
-        if self._idle_check is not None:
-            self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
+        if self._idle_settle is not None:
+            self._idle_settle.cancel()  # this run's own timeout covers a busy isolate now
+            self._idle_settle = None
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         run = self._start(function, request, limits, loop, started, live, env)
@@ -285,7 +290,10 @@ class JsSandbox:
         finally:
             self._context.inbox.current = None
             if not self.broken:
-                self._idle_check = loop.call_later(IDLE_CHECK, self._check_idle)
+                # Not a timer per run: the pending check, if any, looks at _last_run when it fires.
+                self._last_run = time.monotonic()
+                if self._idle_check is None or self._idle_loop is not loop:
+                    self._arm_idle_check(loop, IDLE_CHECK)
 
     def _start(
         self,
@@ -442,20 +450,33 @@ class JsSandbox:
         self._break()
         return entries, memory
 
+    def _arm_idle_check(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+        self._idle_check = loop.call_later(delay, self._check_idle)
+        self._idle_loop = loop
+
     def _check_idle(self) -> None:
-        """Probe an isolate that should be idle; one that does not answer is stuck."""
+        """Probe an isolate that should be idle (IDLE_CHECK s after its last run); one that does
+        not answer is stuck. A run in progress arms the check again when it ends."""
+        self._idle_check = None
         context = self._context
-        if context.inbox.current is not None or context.engine.closing:
+        if context.inbox.current is not None or context.engine.closing or self.broken:
+            return
+        loop = asyncio.get_running_loop()
+        quiet = time.monotonic() - self._last_run
+        if quiet < IDLE_CHECK:  # runs came since this timer was set
+            self._arm_idle_check(loop, max(IDLE_CHECK - quiet, 0.001))
             return
         answered: list[bool] = []
         try:
             context.engine.start_eval("0", lambda value: answered.append(True))
         except EngineError:
             return
-        loop = asyncio.get_running_loop()
-        self._idle_check = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
+        self._idle_settle = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
 
     def _settle_idle_check(self, context: Context, answered: list[bool]) -> None:
+        self._idle_settle = None
         if not answered and context is self._context and context.inbox.current is None:
             self._break()
 
