@@ -18,14 +18,13 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from cachetools import TTLCache
+from typing import Any, NamedTuple, Protocol
 
 from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 from fnbox.sandboxes.network import Egress
+from fnbox.sandboxes.warm import WarmCache
 
 __all__ = ["IDLE_TIMEOUT", "MAX_QUEUE", "MAX_SANDBOXES", "Pool", "SandboxKey", "SandboxPool", "SourcesMissing"]
 
@@ -44,8 +43,9 @@ class SourcesMissing(Exception):
     """No warm sandbox for a key, and no sources to build one from."""
 
 
-@dataclass(frozen=True)
-class SandboxKey:
+class SandboxKey(NamedTuple):
+    """A workspace version's sandbox of one language (a tuple: hashed and compared in C, on every call)."""
+
     workspace: str
     language: str
     version: str
@@ -96,21 +96,6 @@ class _Entry:
             self.sandbox.close()
 
 
-class _WarmSandboxes(TTLCache[SandboxKey, "_Entry"]):
-    """cachetools' TTLCache, retiring what it evicts or lets expire."""
-
-    def popitem(self) -> tuple[SandboxKey, _Entry]:
-        key, entry = super().popitem()
-        entry.retire()
-        return key, entry
-
-    def expire(self, time: float | None = None) -> list[tuple[SandboxKey, _Entry]]:
-        expired = super().expire(time)
-        for _, entry in expired:
-            entry.retire()
-        return expired
-
-
 class SandboxPool:
     """Warm sandboxes of every language, built by `factories` (language -> factory).
 
@@ -136,7 +121,10 @@ class SandboxPool:
         self.egress = egress
         self.concurrency_per_sandbox = concurrency_per_sandbox
         self._factories = dict(factories)
-        self._warm = _WarmSandboxes(maxsize=max_sandboxes, ttl=idle_timeout, timer=clock)
+        #: Evicted or expired entries are retired.
+        self._warm: WarmCache[SandboxKey, _Entry] = WarmCache(
+            maxsize=max_sandboxes, ttl=idle_timeout, timer=clock, on_drop=_Entry.retire
+        )
         self._building: dict[SandboxKey, asyncio.Future[_Entry]] = {}
         self._sweep_interval = min(max(idle_timeout / 4, 0.05), 30.0)
         self._sweeper: asyncio.Task[None] | None = None
@@ -144,7 +132,7 @@ class SandboxPool:
 
     def warm_load(self) -> list[tuple[str, int]]:
         """(language, calls queued on or running in it) of each warm sandbox, for the metrics."""
-        return [(key.language, entry.holders) for key, entry in list(self._warm.items())]
+        return [(key.language, entry.holders) for key, entry in self._warm.items()]
 
     def __contains__(self, key: SandboxKey) -> bool:
         return key in self._warm
@@ -165,7 +153,7 @@ class SandboxPool:
             sandbox.close()
             return sandbox.errors
         self._retire_where(lambda other: other.workspace == key.workspace and other.language == key.language)
-        self._warm[key] = self._new_entry(sandbox)
+        self._warm.put(key, self._new_entry(sandbox))
         return sandbox.errors
 
     async def start(self) -> None:
@@ -252,7 +240,7 @@ class SandboxPool:
     async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
         if not entry.lock.locked():
             await entry.lock.acquire()  # free: taken at once, without a turn of the loop
-            metrics.SANDBOX_WAIT.labels(key.language).observe(0.0)
+            _waits(key.language).observe(0.0)
             return
         waited = time.perf_counter()
         if on_wait is not None:
@@ -266,17 +254,16 @@ class SandboxPool:
                 f"waited {wait:g} s for workspace {key.workspace!r} without getting a turn",
                 details={"workspace": key.workspace},
             ) from None
-        metrics.SANDBOX_WAIT.labels(key.language).observe(time.perf_counter() - waited)
+        _waits(key.language).observe(time.perf_counter() - waited)
 
     def _retire(self, key: SandboxKey, entry: _Entry) -> None:
         if self._warm.get(key) is entry:
-            del self._warm[key]
+            self._warm.pop(key)
         entry.retired = True
 
     async def _entry(self, key: SandboxKey, sources: Sequence[FunctionSource]) -> _Entry:
-        entry = self._warm.get(key)
+        entry = self._warm.use(key)  # a use restarts its idle clock
         if entry is not None:
-            self._warm[key] = entry  # a use restarts its idle clock
             return entry
         building = self._building.get(key)
         if building is None and not sources:
@@ -297,7 +284,7 @@ class SandboxPool:
         finally:
             del self._building[key]
         entry = self._new_entry(sandbox)
-        self._warm[key] = entry
+        self._warm.put(key, entry)
         return entry
 
     def _new_entry(self, sandbox: Sandbox) -> _Entry:
@@ -316,10 +303,21 @@ class SandboxPool:
 
     def _retire_where(self, matches: Callable[[SandboxKey], Any]) -> None:
         self._warm.expire()
-        for key in [key for key in list(self._warm.keys()) if matches(key)]:
-            entry = self._warm.pop(key, None)
+        for key in [key for key in self._warm if matches(key)]:
+            entry = self._warm.pop(key)
             if entry is not None:
                 entry.retire()
+
+
+#: The wait histogram of each language: `labels()` takes a lock and builds a tuple every call.
+_WAITS: dict[str, Any] = {}
+
+
+def _waits(language: str) -> Any:
+    histogram = _WAITS.get(language)
+    if histogram is None:
+        histogram = _WAITS[language] = metrics.SANDBOX_WAIT.labels(language)
+    return histogram
 
 
 def _retrieve(building: asyncio.Future[_Entry]) -> None:
