@@ -59,6 +59,7 @@ from fnbox.sandboxes.js.hostnet import JsNetwork
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, Mail
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
+from fnbox.sandboxes.js.ticker import Ticker
 from fnbox.sandboxes.network import Egress
 
 __all__ = ["JsSandbox", "compile_workspace"]
@@ -123,9 +124,8 @@ class _Run:
         "start_wait",
         "started",
         "task",
-        "watch",
+        "timeout",
     )
-    watch: asyncio.TimerHandle  # see JsSandbox._watch
 
     def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
         self.id = run_id
@@ -140,6 +140,7 @@ class _Run:
         self.picked_up = False
         self.task = 0
         self.eval_done = False
+        self.timeout = 0.0  # seconds from `started`
 
     def on_eval_done(self, value: Any) -> None:
         # On the isolate's thread. A completed eval only means the run has started. (A quiet
@@ -194,6 +195,9 @@ class JsSandbox:
         self._idle_loop: asyncio.AbstractEventLoop | None = None
         self._idle_settle: asyncio.TimerHandle | None = None
         self._last_run = 0.0  # when the last run ended (time.monotonic())
+        #: The run in flight that the ticker watches (see _watch), and the ticker.
+        self._watched: _Run | None = None
+        self._ticker = Ticker(self._on_tick)
         self._closed = False
         self._finalizer = self._finalize(context)
         #: The isolate whose `process.env` is set, and to what (a JSON object's text).
@@ -321,14 +325,16 @@ class JsSandbox:
         context.set_deadline(started + limits.timeout)
         context.set_network(self._network)
         context.inbox.current = run
+        run.timeout = limits.timeout
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
-        run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        self._watched = run
+        self._ticker.within(loop, min(MEMORY_POLL, left))
         context.engine.signal_to(loop, run.id)
         run.posted = time.perf_counter()
         try:
             run.task = context.engine.start_eval(source, run.on_eval_done, quiet=True)
         except EngineError as exc:
-            run.watch.cancel()
+            self._unwatch(run)
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
         return run
 
@@ -337,11 +343,15 @@ class JsSandbox:
         try:
             return await run.future
         except asyncio.CancelledError:
-            run.watch.cancel()
+            self._unwatch(run)
             await self._cancel(run)
             raise
         finally:
-            run.watch.cancel()
+            self._unwatch(run)
+
+    def _unwatch(self, run: _Run) -> None:
+        if self._watched is run:
+            self._watched = None  # the ticker lapses at its next tick, unless another run comes
 
     async def _cancel(self, run: _Run) -> None:
         """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
@@ -480,6 +490,11 @@ class JsSandbox:
         if not answered and context is self._context and context.inbox.current is None:
             self._break()
 
+    def _on_tick(self) -> None:
+        run = self._watched
+        if run is not None and not run.future.done():
+            self._watch(run, run.timeout)
+
     def _watch(self, run: _Run, timeout: float) -> None:
         """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
         now = time.perf_counter()
@@ -495,7 +510,7 @@ class JsSandbox:
             resolve(run.future, _WEDGED)
             return
         if not run.future.done():
-            run.watch = run.loop.call_later(min(MEMORY_POLL, left), self._watch, run, timeout)
+            self._ticker.within(run.loop, min(MEMORY_POLL, left))
 
     def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
         """What a run that never handed over its outcome had logged: handed over, or read in place."""
