@@ -141,8 +141,7 @@ async def _handle(
         def send_wait() -> None:
             nonlocal waited
             waited = True
-            writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
-            writer.flush()  # now: the run may freeze this loop next
+            _report(writer, protocol.encode({"id": message.get("id"), "waiting": True}))
 
         def report_wait() -> None:
             # Queued behind another call of its workspace: no deadline runs until it starts. Said
@@ -155,13 +154,11 @@ async def _handle(
             if wait_report is not None:
                 wait_report.cancel()
             if waited or time.monotonic() - received > LATE_START:
-                writer.write(protocol.encode({"id": message.get("id"), "started": True}))
-                writer.flush()  # now: the run may freeze this loop next
+                _report(writer, protocol.encode({"id": message.get("id"), "started": True}))
 
         def send_log(entry: LogEntry) -> None:
             try:
-                writer.write(protocol.encode({"id": message.get("id"), "log": entry}))
-                writer.flush()  # now: the run may freeze this loop next
+                _report(writer, protocol.encode({"id": message.get("id"), "log": entry}))
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
@@ -197,6 +194,18 @@ async def _handle(
     if operation == "metrics":
         return {"text": metrics.exposition().decode()}
     raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+#: Whether a run may hold this worker's event loop (short Python runs inline): then a frame saying
+#: a run waits, starts or logs leaves at once, as the loop may not get back to it for a while.
+#: Otherwise it leaves with the other frames of the loop's turn, in one write.
+_reports_at_once = False
+
+
+def _report(writer: protocol.FrameWriter, frame: bytes) -> None:
+    writer.write(frame)
+    if _reports_at_once:
+        writer.flush()
 
 
 def _egress_entries(entries: Any) -> list[str] | None:
@@ -303,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.language == "python" and args.inline_runs:
         from fnbox.sandboxes.python import inline
 
-        inline.enable()  # short runs on the loop thread: see sandboxes.python.inline
+        global _reports_at_once
+        _reports_at_once = inline.enable()  # short runs on the loop thread: see sandboxes.python.inline
     try:
         uvloop.run(_main(args, protocol_in, protocol_out))
     except KeyboardInterrupt:
