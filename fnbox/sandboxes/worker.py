@@ -196,10 +196,11 @@ async def _handle(
     raise SandboxCrashed(f"unknown operation {operation!r}")
 
 
-#: Whether a run may hold this worker's event loop (short Python runs inline): then a frame saying
-#: a run waits, starts or logs leaves at once, as the loop may not get back to it for a while.
-#: Otherwise it leaves with the other frames of the loop's turn, in one write.
-_reports_at_once = False
+#: Whether a run may hold this worker's event loop (a Python run inline, a test's fake): then a
+#: frame saying a run waits, starts or logs leaves at once, as the loop may not get back to it
+#: for a while. V8 runs JavaScript on threads of its own: there such a frame leaves with the
+#: other frames of the loop's turn, in one write.
+_reports_at_once = True
 
 
 def _report(writer: protocol.FrameWriter, frame: bytes) -> None:
@@ -295,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inline-runs", action="store_true", help="short Python runs on the loop thread")
     args = parser.parse_args(argv)
 
+    global _reports_at_once
+    _reports_at_once = args.language != "javascript" or args.factory is not None
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
@@ -312,8 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.language == "python" and args.inline_runs:
         from fnbox.sandboxes.python import inline
 
-        global _reports_at_once
-        _reports_at_once = inline.enable()  # short runs on the loop thread: see sandboxes.python.inline
+        inline.enable()  # short runs on the loop thread: see sandboxes.python.inline
     try:
         uvloop.run(_main(args, protocol_in, protocol_out))
     except KeyboardInterrupt:
