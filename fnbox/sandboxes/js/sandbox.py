@@ -252,7 +252,8 @@ class JsSandbox:
             network, self._network = self._network, None
             if network is not None:
                 self._context.set_network(None)
-                await network.end()
+                if not network.end_unused():
+                    await network.end()
             self._slot.release()
             if live is not None:
                 live.close()
