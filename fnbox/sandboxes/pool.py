@@ -205,7 +205,7 @@ class SandboxPool:
             extra["env"] = env
         outbound = None if self.egress is None else self.egress.for_workspace(egress)
         while True:
-            entry = await self._entry(key, sources)
+            entry = self._warm.use(key) or await self._entry(key, sources)  # warm: no coroutine to await
             if entry.holders >= self.max_queue:
                 raise Overloaded(
                     f"{entry.holders} calls are already waiting for workspace {key.workspace!r}; try again later",
@@ -213,7 +213,11 @@ class SandboxPool:
                 )
             entry.holders += 1
             try:
-                await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
+                if entry.lock.locked():
+                    await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
+                else:
+                    await entry.lock.acquire()  # free: taken at once, without a turn of the loop
+                    _waits(key.language).observe(0.0)
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
@@ -238,10 +242,7 @@ class SandboxPool:
 
     @staticmethod
     async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
-        if not entry.lock.locked():
-            await entry.lock.acquire()  # free: taken at once, without a turn of the loop
-            _waits(key.language).observe(0.0)
-            return
+        """A turn on a sandbox whose turns are all taken: wait for one, at most `wait` s."""
         waited = time.perf_counter()
         if on_wait is not None:
             on_wait()
