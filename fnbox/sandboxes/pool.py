@@ -19,7 +19,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cachetools import TTLCache
 
@@ -59,8 +59,9 @@ class Requeue(Exception):
     pool runs it on a fresh sandbox, as it does a call that finds its sandbox broken."""
 
 
-@dataclass(frozen=True)
-class SandboxKey:
+class SandboxKey(NamedTuple):
+    """A workspace version's sandbox of one language (a tuple: hashed and compared in C, on every call)."""
+
     workspace: str
     language: str
     version: str
@@ -246,7 +247,10 @@ class SandboxPool:
             entry.holders += 1
             try:
                 arrived = time.perf_counter()
-                await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
+                if entry.lock.locked():
+                    await self._acquire(entry, key, max(limits.timeout, self.queue_wait), on_wait)
+                else:
+                    await entry.lock.acquire()  # free: taken at once, without a turn of the loop
                 try:
                     if entry.sandbox.broken:
                         continue  # a call before this one wedged it: take a fresh one
@@ -274,9 +278,7 @@ class SandboxPool:
 
     @staticmethod
     async def _acquire(entry: _Entry, key: SandboxKey, wait: float, on_wait: Callable[[], None] | None) -> None:
-        if not entry.lock.locked():
-            await entry.lock.acquire()  # free: taken at once, without a turn of the loop
-            return
+        """A turn on a sandbox whose turns are all taken: wait for one, at most `wait` s."""
         if on_wait is not None:
             on_wait()
         # Not wait_for: on Python 3.11 it swallows a cancel that comes as the lock is granted.

@@ -141,8 +141,7 @@ async def _handle(
         def send_wait() -> None:
             nonlocal waited
             waited = True
-            writer.write(protocol.encode({"id": message.get("id"), "waiting": True}))
-            writer.flush()  # now: the run may freeze this loop next
+            _report(writer, protocol.encode({"id": message.get("id"), "waiting": True}))
 
         def report_wait() -> None:
             # Queued behind another call of its workspace: no deadline runs until it starts. Said
@@ -155,13 +154,11 @@ async def _handle(
             if wait_report is not None:
                 wait_report.cancel()
             if waited or time.monotonic() - received > LATE_START:
-                writer.write(protocol.encode({"id": message.get("id"), "started": True}))
-                writer.flush()  # now: the run may freeze this loop next
+                _report(writer, protocol.encode({"id": message.get("id"), "started": True}))
 
         def send_log(entry: LogEntry) -> None:
             try:
-                writer.write(protocol.encode({"id": message.get("id"), "log": entry}))
-                writer.flush()  # now: the run may freeze this loop next
+                _report(writer, protocol.encode({"id": message.get("id"), "log": entry}))
             except (protocol.ProtocolError, TypeError, ValueError):
                 pass  # it still ends up in the run's logs, or its error says why not
 
@@ -197,6 +194,19 @@ async def _handle(
     if operation == "metrics":
         return {"text": metrics.exposition().decode()}
     raise SandboxCrashed(f"unknown operation {operation!r}")
+
+
+#: Whether a run may hold this worker's event loop (a Python run inline, a test's fake): then a
+#: frame saying a run waits, starts or logs leaves at once, as the loop may not get back to it
+#: for a while. V8 runs JavaScript on threads of its own: there such a frame leaves with the
+#: other frames of the loop's turn, in one write.
+_reports_at_once = True
+
+
+def _report(writer: protocol.FrameWriter, frame: bytes) -> None:
+    writer.write(frame)
+    if _reports_at_once:
+        writer.flush()
 
 
 def _egress_entries(entries: Any) -> list[str] | None:
@@ -286,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inline-runs", action="store_true", help="short Python runs on the loop thread")
     args = parser.parse_args(argv)
 
+    global _reports_at_once
+    _reports_at_once = args.language != "javascript" or args.factory is not None
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)

@@ -646,3 +646,39 @@ def test_huge_or_deep_sources(service: Service, code: str, expected: str) -> Non
     body = js(service, code, expect=(expected,))
     if expected == "CompilationError":
         assert "Maximum call stack size exceeded" in body["message"]
+
+
+def test_results_a_fast_json_reader_could_read_otherwise(service: Service) -> None:
+    """The worker reads outcomes with orjson where it agrees with `json`: numbers past 64 bits, past a
+    double's range, escapes of lone surrogates and escaped backslashes before them come out as before."""
+    code = (
+        'return [2 ** 64, -(2 ** 63) - 4096, 1e308 * 10, "\\ud800", "\\\\ud800x", "\\\\\\ud800", '
+        '{["__proto__"]: 1}, "9".repeat(40) * 1, Number("1" + "0".repeat(25))];'
+    )
+    assert js(service, code, expect=("ok",)) == [
+        18446744073709552000,
+        -9223372036854780000,
+        None,
+        "\ufffd",
+        "\\ud800x",
+        "\\\ufffd",
+        {"__proto__": 1},
+        1e40,
+        1e25,
+    ]
+
+
+def test_parameters_a_fast_json_writer_could_write_otherwise(service: Service) -> None:
+    """Parameters written for JS with orjson where it agrees with `json`: an integer past 64 bits
+    arrives as the number JSON.parse makes of it, nulls stay nulls, U+2028 and astral text stay text."""
+    code = "const p = params.p; return [p.s.length, p.s.codePointAt(1), p.n, p.z === null, Object.keys(p).join()];"
+    workspace = own_workspace(service, code)
+    body = (
+        b'{"parameters": {"p": {"s": "\\u2028\\ud83d\\ude00", "n": 1180591620717411303424, "z": null, "__proto__": 1}}}'
+    )
+    answer = service.client.post(
+        f"/v2/functions/{workspace}/run/f", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["result"] == [3, 0x1F600, 1.1805916207174113e21, True, "s,n,z,__proto__"]
+    service.check_healthy(warm=True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fnbox import jsonfast
 from fnbox.sandboxes.base import FunctionSource, JSONValue
 from fnbox.sandboxes.js.names import IDENTIFIER, PARAMS, is_local_parameter, is_valid_name
 
@@ -69,7 +70,10 @@ GO = "$fnbox.go()\n//# sourceURL=fnbox:run"
 
 def request(parameters: Mapping[str, Any]) -> str:
     """A run's parameters as JSON text, for JSON.parse (so a `__proto__` key stays data)."""
-    return json.dumps(parameters, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return jsonfast.dumps(parameters, allow_nan=False).decode()
+    except UnicodeEncodeError:  # a lone surrogate, which JS strings may hold: `json` keeps it
+        return json.dumps(parameters, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
 def set_env_call(env: str) -> str:

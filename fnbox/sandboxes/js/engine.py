@@ -18,6 +18,7 @@ import ctypes
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +159,7 @@ class Engine:
         self._native = handoff.native
         self._slot = -1
         self._fd = -1  # the pipe signals go to
+        self._signal_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None  # the loop that pipe is of
         self._base = 0  # the slot's bits of every callback id
         if self._native is not None:
             self._slot = self._native.open_slot()
@@ -313,10 +315,11 @@ class Engine:
         """Hand run `run_id`'s signal (the mailbox's first slot) to `loop` (call on its thread);
         any other signal goes to the notifier's `on_notify`, as on the pure-Python path."""
         if self._native is not None:
-            fd = handoff.pipe_for(loop).write_fd
-            if fd != self._fd:
-                self._native.set_fd(self._slot, fd)
-                self._fd = fd
+            if self._signal_loop is None or self._signal_loop() is not loop:
+                # A new loop's pipe may reuse the number of a gone loop's (whose slots were retired).
+                self._fd = handoff.pipe_for(loop).write_fd
+                self._native.set_fd(self._slot, self._fd)
+                self._signal_loop = weakref.ref(loop)
             self._native.expect(self._slot, run_id)
 
     # ---- memory -------------------------------------------------------------------------

@@ -192,6 +192,13 @@ class JsNetwork:
             return  # cut at the run's deadline: the run times out too, its code does not go on
         self._wake(call_id)
 
+    def end_unused(self) -> bool:
+        """The run is over: if it opened nothing, it ends here and now (True); else see `end`."""
+        if self._session is None and not self._pending:
+            self.ended = True
+            return True
+        return False
+
     async def end(self) -> None:
         """The run is over: cancel what it left open, close its connections."""
         self.ended = True

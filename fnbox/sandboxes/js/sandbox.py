@@ -59,6 +59,7 @@ from fnbox.sandboxes.js.hostnet import JsNetwork
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, Mail
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
+from fnbox.sandboxes.js.ticker import Ticker
 from fnbox.sandboxes.network import Egress
 
 __all__ = ["JsSandbox", "compile_workspace"]
@@ -123,9 +124,8 @@ class _Run:
         "start_wait",
         "started",
         "task",
-        "watch",
+        "timeout",
     )
-    watch: asyncio.TimerHandle  # see JsSandbox._watch
 
     def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
         self.id = run_id
@@ -140,6 +140,7 @@ class _Run:
         self.picked_up = False
         self.task = 0
         self.eval_done = False
+        self.timeout = 0.0  # seconds from `started`
 
     def on_eval_done(self, value: Any) -> None:
         # On the isolate's thread. A completed eval only means the run has started. (A quiet
@@ -189,7 +190,14 @@ class JsSandbox:
         self._names = {function.name for function in functions}
         self._slot = RunSlot()
         self._run_ids = itertools.count(1)
+        #: The idle check's timer (one at a time, moved on lazily: see _run) and its loop; the probe's.
         self._idle_check: asyncio.TimerHandle | None = None
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
+        self._idle_settle: asyncio.TimerHandle | None = None
+        self._last_run = 0.0  # when the last run ended (time.monotonic())
+        #: The run in flight that the ticker watches (see _watch), and the ticker.
+        self._watched: _Run | None = None
+        self._ticker = Ticker(self._on_tick)
         self._closed = False
         self._finalizer = self._finalize(context)
         #: The isolate whose `process.env` is set, and to what (a JSON object's text).
@@ -244,7 +252,8 @@ class JsSandbox:
             network, self._network = self._network, None
             if network is not None:
                 self._context.set_network(None)
-                await network.end()
+                if not network.end_unused():
+                    await network.end()
             self._slot.release()
             if live is not None:
                 live.close()
@@ -266,8 +275,9 @@ class JsSandbox:
     ) -> RunResult:
         if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
-        if self._idle_check is not None:
-            self._idle_check.cancel()  # this run's own timeout covers a busy isolate now
+        if self._idle_settle is not None:
+            self._idle_settle.cancel()  # this run's own timeout covers a busy isolate now
+            self._idle_settle = None
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         run = self._start(function, request, limits, loop, started, live, env)
@@ -285,7 +295,10 @@ class JsSandbox:
         finally:
             self._context.inbox.current = None
             if not self.broken:
-                self._idle_check = loop.call_later(IDLE_CHECK, self._check_idle)
+                # Not a timer per run: the pending check, if any, looks at _last_run when it fires.
+                self._last_run = time.monotonic()
+                if self._idle_check is None or self._idle_loop is not loop:
+                    self._arm_idle_check(loop, IDLE_CHECK)
 
     def _start(
         self,
@@ -313,14 +326,16 @@ class JsSandbox:
         context.set_deadline(started + limits.timeout)
         context.set_network(self._network)
         context.inbox.current = run
+        run.timeout = limits.timeout
         left = max(limits.timeout - run.elapsed() / 1000, 0.0)
-        run.watch = loop.call_later(min(MEMORY_POLL, left), self._watch, run, limits.timeout)
+        self._watched = run
+        self._ticker.within(loop, min(MEMORY_POLL, left))
         context.engine.signal_to(loop, run.id)
         run.posted = time.perf_counter()
         try:
             run.task = context.engine.start_eval(source, run.on_eval_done, quiet=True)
         except EngineError as exc:
-            run.watch.cancel()
+            self._unwatch(run)
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
         return run
 
@@ -329,11 +344,15 @@ class JsSandbox:
         try:
             return await run.future
         except asyncio.CancelledError:
-            run.watch.cancel()
+            self._unwatch(run)
             await self._cancel(run)
             raise
         finally:
-            run.watch.cancel()
+            self._unwatch(run)
+
+    def _unwatch(self, run: _Run) -> None:
+        if self._watched is run:
+            self._watched = None  # the ticker lapses at its next tick, unless another run comes
 
     async def _cancel(self, run: _Run) -> None:
         """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
@@ -442,22 +461,40 @@ class JsSandbox:
         self._break()
         return entries, memory
 
+    def _arm_idle_check(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+        self._idle_check = loop.call_later(delay, self._check_idle)
+        self._idle_loop = loop
+
     def _check_idle(self) -> None:
-        """Probe an isolate that should be idle; one that does not answer is stuck."""
+        """Probe an isolate that should be idle (IDLE_CHECK s after its last run); one that does
+        not answer is stuck. A run in progress arms the check again when it ends."""
+        self._idle_check = None
         context = self._context
-        if context.inbox.current is not None or context.engine.closing:
+        if context.inbox.current is not None or context.engine.closing or self.broken:
+            return
+        loop = asyncio.get_running_loop()
+        quiet = time.monotonic() - self._last_run
+        if quiet < IDLE_CHECK:  # runs came since this timer was set
+            self._arm_idle_check(loop, max(IDLE_CHECK - quiet, 0.001))
             return
         answered: list[bool] = []
         try:
             context.engine.start_eval("0", lambda value: answered.append(True))
         except EngineError:
             return
-        loop = asyncio.get_running_loop()
-        self._idle_check = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
+        self._idle_settle = loop.call_later(IDLE_CHECK, self._settle_idle_check, context, answered)
 
     def _settle_idle_check(self, context: Context, answered: list[bool]) -> None:
+        self._idle_settle = None
         if not answered and context is self._context and context.inbox.current is None:
             self._break()
+
+    def _on_tick(self) -> None:
+        run = self._watched
+        if run is not None and not run.future.done():
+            self._watch(run, run.timeout)
 
     def _watch(self, run: _Run, timeout: float) -> None:
         """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
@@ -477,7 +514,7 @@ class JsSandbox:
             resolve(run.future, _WEDGED)
             return
         if not run.future.done():
-            run.watch = run.loop.call_later(min(MEMORY_POLL, left), self._watch, run, timeout)
+            self._ticker.within(run.loop, min(MEMORY_POLL, left))
 
     def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
         """What a run that never handed over its outcome had logged: handed over, or read in place."""

@@ -97,3 +97,32 @@ def test_runs_queued_for_the_first_isolate_get_their_whole_timeout_once_they_sta
         assert [outcome.result for outcome in asyncio.run(main())] == [1, 1, 1]  # the last waited 0.3 s
     finally:
         sandbox.close()
+
+
+def test_a_run_that_waits_too_long_for_its_turn_is_overloaded_and_leaves_the_queue(monkeypatch):
+    from fnbox.sandboxes.errors import Overloaded
+    from fnbox.sandboxes.js import overlap
+
+    monkeypatch.setattr(overlap, "QUEUE_WAIT", 0.2)
+    code = (
+        "const end = Date.now() + params.ms; while (Date.now() < end) {} cache.n = (cache.n || 0) + 1; return cache.n;"
+    )
+    sandbox = compile_overlapping([FunctionSource("f", code)])
+    woken = []
+
+    async def main():
+        busy = asyncio.ensure_future(sandbox.run("f", {"ms": 600}, Limits(timeout=5.0, memory=64 << 20)))
+        await asyncio.sleep(0.05)
+        try:
+            await sandbox.run("f", {"ms": 0}, Limits(timeout=0.1, memory=64 << 20), on_wait=lambda: woken.append(1))
+        except Overloaded as exc:
+            assert "without getting one" in exc.message
+            still_busy = not busy.done()  # its own bound (QUEUE_WAIT here) ended its wait, not the busy run
+        first = await busy
+        return still_busy, first.result, (await sandbox.run("f", {"ms": 0}, LIMITS)).result, list(sandbox._waiters)
+
+    try:
+        still_busy, first, after, waiters = asyncio.run(main())
+    finally:
+        sandbox.close()
+    assert (still_busy, first, after, waiters, woken) == (True, 1, 2, [], [1])

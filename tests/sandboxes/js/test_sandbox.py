@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -255,6 +256,36 @@ def test_a_lone_surrogate_becomes_a_replacement_character(compile: Any) -> None:
     sandbox = compile(fn("f", 'console.log("\\ud800"); return "a\\udc00b";'))
     result = run(sandbox, "f")
     assert (result.result, result.logs[0]["message"]) == ("a\ufffdb", "\ufffd")
+
+
+def test_numbers_and_text_a_fast_json_reader_could_change_read_as_json_reads_them(compile: Any) -> None:
+    # Outcomes are read with orjson where it gives what `json` gives: an integer past 64 bits stays
+    # an exact int, a number past a double's range and escapes of lone surrogates are read as before.
+    sandbox = compile(
+        fn("big", "return [2 ** 64, -(2 ** 63) - 4096, 1e21, 1e-7, 0.1 + 0.2, -0, 5e-324, 1.7976931348623157e308];"),
+        fn("text", 'return ["\\ud800", "\\\\ud800", "\\ud83d\\ude00", "\\u0000", "\\u2028"];'),
+        fn("keys", 'return JSON.parse(\'{"__proto__": 1, "a": 2}\');'),
+    )
+    assert run(sandbox, "big").result == json.loads(
+        "[18446744073709552000,-9223372036854780000,1e+21,1e-7,0.30000000000000004,0,5e-324,1.7976931348623157e+308]"
+    )
+    assert [type(n) for n in run(sandbox, "big").result[:2]] == [int, int]
+    assert run(sandbox, "text").result == ["\ufffd", "\\ud800", "\U0001f600", "\x00", "\u2028"]
+    assert run(sandbox, "keys").result == {"__proto__": 1, "a": 2}
+
+
+def test_parameters_reach_js_as_json_would_write_them(compile: Any) -> None:
+    sandbox = compile(fn("echo", "return [typeof p, JSON.stringify(p), Object.keys(p || {}).length];", Parameter("p")))
+    for value, text in [
+        (2**70, "1.1805916207174113e+21"),
+        ({"x": None, "y": 1e-7}, '{"x":null,"y":1e-7}'),
+        ("\ud800", '"\\ud800"'),
+        ({"1": [True, False]}, '{"1":[true,false]}'),
+    ]:
+        result = run(sandbox, "echo", {"p": value}).result
+        assert result[1] == text, value
+    with pytest.raises(InvalidParameters):
+        run(sandbox, "echo", {"p": float("nan")})
 
 
 def test_a_sync_loop_times_out_and_the_sandbox_goes_on(compile: Any) -> None:
