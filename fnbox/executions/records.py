@@ -32,6 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fnbox.executions import rowjson
 from fnbox.executions.bounds import RecordBounds, cap_row, prune_to_size, row_bytes, storage_error
 from fnbox.randomness import random_hex
 from fnbox.sandboxes.base import RunResult
@@ -441,8 +442,8 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-# Built once: json.dumps with options builds an encoder per call, half the cost of a row.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# json.dumps with options builds an encoder per call, half the cost of a row; rowjson skips that.
+_dumps = rowjson.dumps
 
 
 def _parameters_text(parameters: Any) -> str:
