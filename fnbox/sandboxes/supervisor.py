@@ -513,7 +513,8 @@ class WorkerPool:
         for attempt in (1, 2):
             worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
             try:
-                await self._ready(worker)
+                if not worker.alive:
+                    await self._ready(worker)
                 answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
                 if answer.get("missing") and sources is not None:
                     message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}

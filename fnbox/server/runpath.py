@@ -111,7 +111,7 @@ class RunPath:
             def respond_async() -> bool:
                 query = scope["query_string"]
                 given = QueryParams(query).get("async") if query else None
-                return prefers_async(prefer or "") or flag("async", given)
+                return (prefer is not None and prefers_async(prefer)) or flag("async", given)
 
             return await answer_run(
                 self.runtime,
