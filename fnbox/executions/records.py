@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fnbox.executions import rowjson
-from fnbox.executions.bounds import RecordBounds, cap_row, prune_to_size, row_bytes, storage_error
+from fnbox.executions.bounds import RecordBounds, cap_row, prune_to_size, rows_bytes, storage_error
 from fnbox.randomness import random_hex
 from fnbox.sandboxes.base import RunResult
 from fnbox.sandboxes.errors import Dismissed, FnboxError, InvalidRequest, SandboxCrashed
@@ -296,7 +296,7 @@ class ExecutionStore:
         limit = self.bounds.prune_after
         if limit is None or self.bounds.max_bytes is None:
             return
-        self._written += sum(row_bytes(row) for row in rows)
+        self._written += rows_bytes(rows)
         if self._written < limit:
             return
         try:
