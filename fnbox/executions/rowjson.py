@@ -16,7 +16,8 @@ from typing import Any
 __all__ = ["dumps"]
 
 _STANDARD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_make = _encoder.c_make_encoder
+# Both are C functions where the accelerator is built (CPython's `_json`); typeshed leaves the first out.
+_make: Any = getattr(_encoder, "c_make_encoder", None)
 _quote = _encoder.encode_basestring
 
 
