@@ -13,14 +13,16 @@ entries and bytes there were.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fnbox.sandboxes.errors import InsufficientStorage
 
-__all__ = ["RecordBounds", "cap_row", "prune_to_size", "row_bytes", "storage_error", "used_bytes"]
+__all__ = ["RecordBounds", "cap_row", "prune_to_size", "row_bytes", "rows_bytes", "storage_error", "used_bytes"]
 
 #: Where the result and the logs sit in a row (see records.to_row).
 RESULT, LOGS = 11, 12
@@ -53,6 +55,14 @@ def _size(text: str | None) -> int:
 def row_bytes(row: tuple[Any, ...]) -> int:
     """About how many bytes a row takes (its texts counted in characters)."""
     return sum(len(value) for value in row if isinstance(value, str)) + 8 * len(row)
+
+
+def rows_bytes(rows: Sequence[tuple[Any, ...]]) -> int:
+    """The sum of `row_bytes` over `rows`, counted in C rather than row by row in Python."""
+    return sum(map(len, filter(_is_text, itertools.chain.from_iterable(rows)))) + 8 * sum(map(len, rows))
+
+
+_is_text = str.__instancecheck__
 
 
 #: SQLite's primary result codes for a file system that refuses writes.

@@ -212,6 +212,8 @@ class _Worker:
     #: When its last frame came: a worker that spoke within WATCH_INTERVAL is not frozen.
     heard: float = 0.0
     spared: bool = False  # its overdue calls were given one more watch tick (see `_watch_one`)
+    #: The event loop it was started on (asking for the running loop costs a system call each time).
+    loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         per_worker = max(1, self.options.max_sandboxes // self.options.workers)
@@ -253,6 +255,7 @@ class _Worker:
         )
         self.death = None
         assert self.process.stdin is not None
+        self.loop = asyncio.get_running_loop()
         self.frames = protocol.FrameWriter(self.process.stdin)
         self.reader_task = asyncio.create_task(self._read_answers(self.process))
 
@@ -271,7 +274,7 @@ class _Worker:
         if self.frames.is_closing():
             raise _WorkerDied("its pipe is closed")
         call_id = next(self.ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = (self.loop or asyncio.get_running_loop()).create_future()
         call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
@@ -513,7 +516,8 @@ class WorkerPool:
         for attempt in (1, 2):
             worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
             try:
-                await self._ready(worker)
+                if not worker.alive:
+                    await self._ready(worker)
                 answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
                 if answer.get("missing") and sources is not None:
                     message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}

@@ -138,6 +138,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         completed = self._completed
         super().data_received(data)
+        if self._arriving and self._arrival_timer is None:
+            # A request began in this chunk and has not all arrived. Armed here rather than at its
+            # beginning: a request that arrives in one chunk (most do) never needs the timer.
+            self._arm_arrival_timer()
         if self._completed != completed:
             self._header_bytes = 0  # a request ended in this chunk: what follows is counted from its next one
         elif self._refusal is None and (self._in_headers or not self._arriving):
@@ -153,7 +157,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._in_headers = True
         self._arriving = True
-        self._arm_arrival_timer()
+        self._cancel_arrival_timer()  # the wait for a first request; `data_received` arms this one's if it needs it
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1

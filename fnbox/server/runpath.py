@@ -24,7 +24,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fnbox import logs
 from fnbox.sandboxes.errors import FnboxError
@@ -66,23 +66,16 @@ class RunPath:
         scope["route"] = self.route
         scope["endpoint"] = self.route.endpoint
         scope["path_params"] = match.groupdict()
-        started = False
-
-        async def send_noting(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        started: list[bool] = []  # holds True once the answer's start is sent
         try:
-            await self._observed(scope, receive, send_noting)
+            await self._observed(scope, receive, send, started)
         except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer if still possible, then raise
             response = await handle_unexpected(Request(scope), exc)
             if not started:
                 await response(scope, receive, send)
             raise
 
-    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _observed(self, scope: Scope, receive: Receive, send: Send, started: list[bool]) -> None:
         """What `observe.Observe` does around a request: its id, its log context and its metrics."""
         request_id = request_id_of(scope)
         token = logs.CONTEXT.set({"request_id": request_id, "scope": scope})
@@ -92,6 +85,7 @@ class RunPath:
             response = await self._answer(scope, receive)
             status = response.status_code
             headers = [*response.raw_headers, (b"x-request-id", request_id.encode())]
+            started.append(True)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
         finally:
@@ -117,7 +111,7 @@ class RunPath:
             def respond_async() -> bool:
                 query = scope["query_string"]
                 given = QueryParams(query).get("async") if query else None
-                return prefers_async(prefer or "") or flag("async", given)
+                return (prefer is not None and prefers_async(prefer)) or flag("async", given)
 
             return await answer_run(
                 self.runtime,
