@@ -3,9 +3,10 @@
     python bench/warm_cpu.py --before /tmp/fnbox-before [--vm2] [--runs 5] [--duration 4]
 
 Starts `fnbox serve` from both trees with runs recorded (the default), and the vm2 peer if asked,
-alternates wrk runs between them so that a noisy moment hits all, and prints medians of requests/s,
-p99, and the CPU time per request of the server process and of its workers (steadier than
-requests/s on a shared machine), with each figure's ratio to the older tree.
+alternates wrk runs between them so that a noisy moment hits all (each round in the other
+order), and prints medians of requests/s, p99, and the CPU time per request of the server
+process and of its workers (steadier than requests/s on a shared machine), with each
+figure's ratio to the older tree.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def main() -> None:
                 loadgen.wrk(
                     service.url(f"/v2/functions/bench/run/{function}"), connections=args.connections, duration=1
                 )
-            for _ in range(args.runs):
-                for kind, service in services.items():
+            for round_number in range(args.runs):
+                # Each round in the other order: the service measured first in a round fared better.
+                order = list(services.items())
+                for kind, service in order if round_number % 2 == 0 else reversed(order):
                     if function not in PEER_FUNCTIONS and not kind.startswith("fnbox"):
                         continue  # the peers run JavaScript only
                     workers = servers.descendants(service.pid)[1:]
