@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,12 +40,19 @@ def limits(timeout: float) -> Limits:
     return Limits(timeout=timeout, memory=64 << 20)
 
 
-def labelled(label: str, sandbox: PythonSandbox, function: str, n: Any, timeout: float) -> asyncio.Task[Any]:
+def labelled(
+    label: str,
+    sandbox: PythonSandbox,
+    function: str,
+    n: Any,
+    timeout: float,
+    on_start: Callable[[], None] | None = None,
+) -> asyncio.Task[Any]:
     """A task running one call, its thread named `label` while it runs (as a worker names them)."""
 
     async def call() -> Any:
         RUN_LABEL.set(label)
-        return await sandbox.run(function, {"n": n}, limits(timeout))
+        return await sandbox.run(function, {"n": n}, limits(timeout), on_start=on_start)
 
     return asyncio.create_task(call())
 
@@ -109,19 +118,30 @@ def test_the_thread_bears_the_name_of_the_run_it_runs_and_no_other():
     """What the supervisor reads in /proc to blame a frozen worker's run (see supervisor._culprit)."""
     sandbox = workspace(busy=BUSY + "return n")
 
-    async def main() -> list[set[int]]:
+    async def main() -> tuple[list[tuple[int, set[int]]], set[int]]:
+        started: asyncio.Queue[int] = asyncio.Queue()
+        tasks = [
+            labelled(f"call-{index}", sandbox, "busy", 0.5, 3, functools.partial(started.put_nowait, index))
+            for index in (101, 102, 103)
+        ]
         seen = []
-        tasks = [labelled(f"call-{index}", sandbox, "busy", 0.3, 2) for index in (101, 102, 103)]
-        await asyncio.sleep(0.15)
         for _ in range(3):
-            seen.append(set(_thread_cpu_ticks(os.getpid())))
-            await asyncio.sleep(0.3)
+            index = await started.get()  # sampled while that run is certainly under way
+            await asyncio.sleep(0.05)
+            seen.append((index, set(_thread_cpu_ticks(os.getpid()))))
         await asyncio.gather(*tasks)
-        seen.append(set(_thread_cpu_ticks(os.getpid())))
-        return seen
+        # The last answer leaves before the drain ends: the thread takes its idle name right after.
+        for _ in range(100):
+            if not _thread_cpu_ticks(os.getpid()):
+                break
+            await asyncio.sleep(0.01)
+        return seen, set(_thread_cpu_ticks(os.getpid()))
 
-    assert asyncio.run(main()) == [{101}, {102}, {103}, set()]
-    assert not [name for name in _thread_names() if name.startswith("call-")]  # idle again
+    seen, after = asyncio.run(main())
+    assert [index for index, _ in seen] == [101, 102, 103]  # in the order they were queued
+    assert [names for _, names in seen] == [{101}, {102}, {103}]
+    assert after == set()  # idle again
+    assert not [name for name in _thread_names() if name.startswith("call-")]
 
 
 def test_calls_queued_behind_a_run_that_broke_the_sandbox_run_on_a_fresh_one():
