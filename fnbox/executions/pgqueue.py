@@ -137,7 +137,8 @@ class PgScheduler:
             if claimed and len(claimed) == free:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):  # not wait_for: see scheduler.wait
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
@@ -212,7 +213,8 @@ class PgScheduler:
         entry = self._held.get(execution_id)
         if entry is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(entry.live.ended.wait()), timeout)
+                async with asyncio.timeout(timeout):
+                    await entry.live.ended.wait()
             except TimeoutError:
                 pass
             return entry.live.execution

@@ -100,7 +100,8 @@ class LiveExecution:
             if not follow:
                 return
             try:
-                await asyncio.wait_for(changed.wait(), heartbeat)
+                async with asyncio.timeout(heartbeat):
+                    await changed.wait()
             except TimeoutError:
                 yield None
 
@@ -175,8 +176,11 @@ class Scheduler:
         live = self._live.get(execution_id)
         if live is None:
             return None
+        # Not wait_for: on Python 3.11 a cancel that comes as its timeout fires is lost (it
+        # answers TimeoutError), and a loop around it, such as the claimer's, never ends.
         try:
-            await asyncio.wait_for(asyncio.shield(live.ended.wait()), timeout)
+            async with asyncio.timeout(timeout):
+                await live.ended.wait()
         except TimeoutError:
             pass
         return live.execution

@@ -1,12 +1,13 @@
 """What only the shared queue does: claims across instances, leases, and fencing of late writes."""
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 
 from fnbox.database import Database
-from fnbox.executions.pgqueue import INSTANCE_STOPPED
+from fnbox.executions.pgqueue import INSTANCE_STOPPED, PgScheduler
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import Execution, ExecutionStatus
 from fnbox.sandboxes.base import RunResult
@@ -76,3 +77,23 @@ def test_the_queue_bound_holds_when_instances_accept_at_once(stores):
         answers = list(threads.map(accept, range(30)))
     assert answers.count(None) == 10 and all(answer == 10 for answer in answers if answer is not None)
     assert stores[0].accept(accepted("e00"), 100) == -1  # taken
+
+
+def test_a_scheduler_closes_even_when_the_close_comes_as_its_claimer_is_woken(stores):
+    """A cancel arriving just as the claimer's wait ended was once lost: its loop, and the close, never ended."""
+
+    async def script(execution, on_log):
+        return RunResult(result=None, logs=[], duration=0.0)
+
+    async def cycles() -> None:
+        for index in range(40):
+            scheduler = PgScheduler(stores[0], script, max_queue=100, per_workspace=1, lease=10, poll=10)
+            scheduler.start()
+            await asyncio.sleep(0.05)  # its first look at the queue is over: it waits to be woken
+            await scheduler.submit(accepted(f"e{index}"))  # wakes it
+            for _ in range(index % 4):
+                await asyncio.sleep(0)
+            async with asyncio.timeout(10):  # hung for good before the fix
+                await scheduler.close(grace=1)
+
+    asyncio.run(cycles())
