@@ -19,7 +19,11 @@ def test_the_text_is_the_standard_encoders(value):
     assert rowjson.dumps(value) == STANDARD.encode(value)
 
 
-@pytest.mark.parametrize("value", [object(), {(1, 2): "a tuple key"}, {"x": b"bytes"}, [{1, 2}]], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [object(), {(1, 2): "a tuple key"}, {"x": b"bytes"}, [{1, 2}]],
+    ids=["object", "tuple key", "bytes", "set"],  # stable ids: xdist's workers must collect the same tests
+)
 def test_what_the_standard_encoder_refuses_is_refused_the_same_way(value):
     with pytest.raises(TypeError) as standard:
         STANDARD.encode(value)
