@@ -305,17 +305,7 @@ class PythonSandbox:
             future = executor().submit(self._run_sync, function, entry, parameters, limits, job)
         except MemoryError as exc:
             raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
-        watchdog = loop.call_later(limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            await self._cancel(job)
-            raise
-        finally:
-            watchdog.cancel()
-            if job.live is not None:
-                job.live.close()
-            await job.end()
+        return await self._outcome(future, job, function, limits)
 
     async def _run_queued(
         self,
@@ -346,8 +336,14 @@ class PythonSandbox:
                 raise MemoryLimitExceeded(str(exc), details={"function": function}, logs=[], duration=0.0) from None
         elif on_wait is not None:
             on_wait()
-        watchdog = loop.call_later(
-            limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits, call.since
+        return await self._outcome(future, job, function, limits, call.since)
+
+    async def _outcome(
+        self, future: asyncio.Future[RunResult], job: Run, function: str, limits: Limits, since: float | None = None
+    ) -> RunResult:
+        """A run's outcome, under its watchdog; a cancel stops the run; what it left open is closed."""
+        watchdog = job.loop.call_later(
+            limits.timeout + WATCHDOG_GRACE, self._expire, future, job, function, limits, since
         )
         try:
             return await future
@@ -356,11 +352,11 @@ class PythonSandbox:
             raise
         finally:
             watchdog.cancel()
-            if live is not None:
-                live.close()
-            job.ended = True
+            if job.live is not None:
+                job.live.close()
+            job.ended = True  # no new request of it starts from here
             if job.pending or job.session is not None:
-                await job.end()
+                await job.end()  # cancel and close what it left open
 
     def _drain(self) -> bool:
         """On a run thread: run the queued calls one after the other, each answered as it ends.
