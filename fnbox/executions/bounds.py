@@ -22,14 +22,23 @@ from typing import Any
 
 from fnbox.sandboxes.errors import InsufficientStorage
 
-__all__ = ["RecordBounds", "cap_row", "prune_to_size", "row_bytes", "rows_bytes", "storage_error", "used_bytes"]
+__all__ = [
+    "MAX_CHAR_BYTES",
+    "RecordBounds",
+    "cap_row",
+    "prune_to_size",
+    "row_bytes",
+    "rows_bytes",
+    "storage_error",
+    "used_bytes",
+]
 
 #: Where the result and the logs sit in a row (see records.to_row).
 RESULT, LOGS = 11, 12
 #: Bytes kept for the marker entry that ends cut logs.
 _MARKER_ROOM = 256
 #: A UTF-8 character takes at most this many bytes: a text this short needs no encoding to measure.
-_MAX_CHAR_BYTES = 4
+MAX_CHAR_BYTES = 4
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -89,7 +98,7 @@ def cap_row(row: tuple[Any, ...], max_record_bytes: int | None) -> tuple[Any, ..
     if max_record_bytes is None:
         return row
     result, logs = row[RESULT], row[LOGS]
-    if (len(result) + len(logs)) * _MAX_CHAR_BYTES <= max_record_bytes:
+    if (len(result) + len(logs)) * MAX_CHAR_BYTES <= max_record_bytes:
         return row
     result_size, logs_size = _size(result), _size(logs)
     if result_size + logs_size <= max_record_bytes:

@@ -398,34 +398,39 @@ class Runtime:
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
             return await self._run_on_pool(key, current, spec, function, checked)
-        execution = Execution(
-            new_execution_id(),
-            current.name,
-            function,
-            current.version,
-            spec.language,
-            checked,
-            status=ExecutionStatus.RUNNING,
-            owner=owner,
-        )
-        execution.started = execution.created
+        # The record is made once, in its final form: a run that succeeds (most) costs one
+        # constructor call here, and the writer's thread makes its row.
+        execution_id, started = new_execution_id(), time.time()
         try:
             outcome = await self._run_on_pool(key, current, spec, function, checked)
-        except FnboxError as exc:
-            execution.fail(exc)
-            exc.execution_id = execution.id
-            exc.details = {**exc.details, "execution": execution.id}  # where the caller finds the record
+        except BaseException as exc:
+            execution = Execution(
+                execution_id, current.name, function, current.version, spec.language, checked,
+                ExecutionStatus.RUNNING, started, started, owner=owner,
+            )  # fmt: skip
+            if isinstance(exc, FnboxError):
+                execution.fail(exc)
+                exc.execution_id = execution_id
+                exc.details = {**exc.details, "execution": execution_id}  # where the caller finds the record
+            elif isinstance(exc, asyncio.CancelledError):
+                execution.dismiss(
+                    "the run was cancelled before it ended (its client went away, or the service stopped)"
+                )
+            self._record_run(execution)
             raise
-        except asyncio.CancelledError:
-            execution.dismiss("the run was cancelled before it ended (its client went away, or the service stopped)")
-            raise
-        else:
-            execution.succeed(outcome)
-            return dataclasses.replace(outcome, execution_id=execution.id)
-        finally:
-            self._recorder.record(execution)
-            if self._log_sink is not None:
-                self._log_sink.put(execution)
+        result, logs, duration = outcome.result, outcome.logs, outcome.duration
+        ended = Execution(
+            execution_id, current.name, function, current.version, spec.language, checked,
+            ExecutionStatus.SUCCESSFUL, started, started, time.time(), result, logs, duration, None, owner,
+        )  # fmt: skip
+        self._record_run(ended)
+        return RunResult(result, logs, duration, execution_id)
+
+    def _record_run(self, execution: Execution) -> None:
+        assert self._recorder is not None
+        self._recorder.record(execution)
+        if self._log_sink is not None:
+            self._log_sink.put(execution)
 
     # ---- executions --------------------------------------------------------------------
 

@@ -51,6 +51,22 @@ def test_cut_logs_keep_their_first_entries_and_say_how_many_there_were(tmp_path)
         store.close()
 
 
+def test_in_a_batch_only_the_records_over_the_cap_are_cut(tmp_path):
+    # A batch of small records skips the one-by-one check; one big record among them turns it back on.
+    store = ExecutionStore(tmp_path / "x.sqlite3", bounds=RecordBounds(max_record_bytes=16 * KB))
+    wide = "é€" * (2 * KB)  # 4 K characters, 10 KB in UTF-8: under the cap, though 4 bytes a character would pass it
+    try:
+        small = [ended(f"s{i:03}", result="ok", logs=log_flood(1, 10)) for i in range(120)]
+        store.write_many([*small[:70], ended("big", result="r" * (20 * KB)), ended("wide", result=wide), *small[70:]])
+        assert store.get("big").result == {"truncated": True, "size": 20 * KB + 2}
+        assert store.get("wide").result == wide
+        assert [store.get(e.id).logs for e in small] == [e.logs for e in small]
+        store.write_many([ended("wide-alone", result=wide)])
+        assert store.get("wide-alone").result == wide
+    finally:
+        store.close()
+
+
 def test_an_execution_inserted_and_updated_is_capped_too(tmp_path):
     store = ExecutionStore(tmp_path / "x.sqlite3", bounds=RecordBounds(max_record_bytes=16 * KB))
     try:

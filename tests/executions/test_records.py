@@ -257,6 +257,19 @@ def test_the_database_is_in_wal_mode(sqlite_store):
     other.close()
 
 
+def test_none_is_stored_as_sql_null(sqlite_store):
+    sqlite_store.write_many([execution(error=None, owner=None, started=None)])
+    other = sqlite3.connect(sqlite_store.path)
+    row = other.execute(
+        "SELECT error IS NULL, owner IS NULL, started IS NULL, typeof(owner) FROM executions"
+    ).fetchone()
+    other.close()
+    assert row == (1, 1, 1, "null")
+    memory = sqlite3.connect(":memory:")  # None binds as NULL in any connection of the process
+    assert memory.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")
+    memory.close()
+
+
 @pytest.mark.parametrize("broken", ["directory", "under a file", "not a database"])
 def test_an_unusable_database_path_fails_at_open_with_its_name(tmp_path, broken):
     path = tmp_path / "executions.sqlite3"

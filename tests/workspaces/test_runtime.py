@@ -3,7 +3,7 @@ import asyncio
 import pytest
 import yaml
 
-from fnbox.sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound
+from fnbox.sandboxes.errors import CompilationError, InvalidParameters, InvalidRequest, NotFound, TimeoutExceeded
 from fnbox.workspaces import runtime as runtime_module
 from fnbox.workspaces.document import parse_workspace
 from fnbox.workspaces.runtime import Runtime, RuntimeOptions, make_pool
@@ -248,3 +248,37 @@ def test_a_step_of_closing_that_hangs_is_logged_and_passed_over(monkeypatch, cap
     asyncio.run(main())
     assert ended == ["closed"]
     assert "closing a hung thing took more than 0.05 s" in caplog.text
+
+
+def test_each_end_of_a_synchronous_run_is_recorded_under_the_id_it_answers_with(tmp_path):
+    runtime, _ = fake_runtime(tmp_path, js_timeout_ms=100)
+
+    async def scenario():
+        await runtime.start()
+        try:
+            await runtime.put_workspace("w", workspace(hello="echo", slow="sleep 0.08", stuck="sleep 5"))
+            answered = await runtime.run("w", "hello", {"name": "x"}, owner="token-1")
+            succeeded = await runtime.get_execution(answered.execution_id)
+            with pytest.raises(TimeoutExceeded) as timed_out:
+                await runtime.run("w", "stuck")
+            failed = await runtime.get_execution(timed_out.value.execution_id)
+            task = asyncio.create_task(runtime.run("w", "slow"))
+            await asyncio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            records, _ = await runtime.list_executions(function="slow")
+            return answered, succeeded, timed_out.value, failed, records
+        finally:
+            await runtime.close()
+
+    answered, succeeded, error, failed, records = asyncio.run(scenario())
+    assert succeeded.status == "successful" and succeeded.result == answered.result == {"name": "x"}
+    assert (succeeded.workspace, succeeded.function, succeeded.owner) == ("w", "hello", "token-1")
+    assert succeeded.parameters == {"name": "x"} and succeeded.logs == [] and succeeded.duration == 0.1
+    assert succeeded.created == succeeded.started <= succeeded.finished and succeeded.error is None
+    assert error.details["execution"] == error.execution_id == failed.id
+    assert failed.status == "failed" and failed.error["error"] == error.code and failed.duration == 100
+    [dismissed] = records
+    assert dismissed.status == "dismissed" and "cancelled before it ended" in dismissed.error["message"]
+    assert dismissed.finished is not None and dismissed.result is None
