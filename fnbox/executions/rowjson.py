@@ -32,7 +32,7 @@ def dumps(value: Any) -> str:
     try:
         encode = _local.encode
     except AttributeError:
-        encode = _local.encode = _encoder_()
+        encode = _local.encode = _new_encoder()
     try:
         return "".join(encode(value, 0))
     except BaseException:
@@ -42,7 +42,7 @@ def dumps(value: Any) -> str:
         raise
 
 
-def _encoder_() -> Any:
+def _new_encoder() -> Any:
     # The marker dict, which finds circular references, is empty again after each call that succeeds.
     return _make(
         {}, _STANDARD.default, _quote, None, _STANDARD.key_separator, _STANDARD.item_separator, False, False, True
