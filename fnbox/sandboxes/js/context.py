@@ -127,7 +127,6 @@ class Blank:
         try:
             self.mailbox = self._install_runtime()
             self.go: Handle = self.engine.script(codegen.GO)
-            self.go_batch: Handle = self.engine.script(codegen.GO_BATCH)
         except BaseException:
             self.engine.close()
             raise
@@ -202,7 +201,7 @@ class Context:
         self.inbox = blank.inbox
         self.mailbox = blank.mailbox
         self.go = blank.go
-        self.go_batch = blank.go_batch
+        self._go_batch: Handle | None = None
         self.errors: dict[str, CompilationError] = {}
         self.indexes: dict[str, int] = {}  # compiled functions, by name
         self.memory_limit: int | None = None
@@ -214,6 +213,13 @@ class Context:
         except BaseException:
             self.engine.close()
             raise
+
+    @property
+    def go_batch(self) -> Handle:
+        """The eval of a batch of runs (see runtime.js), made the first time one is posted."""
+        if self._go_batch is None:
+            self._go_batch = self.engine.script(codegen.GO_BATCH)
+        return self._go_batch
 
     def set_deadline(self, deadline: float) -> None:
         """When the run about to start times out (time.perf_counter()): host calls check it."""

@@ -96,6 +96,8 @@ class OverlappingJsSandbox:
         wait = max(limits.timeout, QUEUE_WAIT)
         deadline = asyncio.get_running_loop().time() + wait
         batchable = on_log is None and not env
+        if on_start is not None:
+            on_start = _Once(on_start)  # a run given back before it started says so only once
         while True:
             try:
                 isolate = self._free_first()
@@ -263,6 +265,16 @@ class OverlappingJsSandbox:
             if isolate is not self._first:
                 isolate.close()  # its run ends, and puts it back: counted then
         self._spares.clear()
+
+
+class _Once:
+    def __init__(self, call: Callable[[], None]) -> None:
+        self._call: Callable[[], None] | None = call
+
+    def __call__(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call()
 
 
 def _overloaded(wait: float, function: str) -> Overloaded:

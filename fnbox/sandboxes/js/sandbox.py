@@ -313,9 +313,16 @@ class JsSandbox:
                 live.close()
 
     def waiting_on_network(self) -> bool:
-        """Whether the run in progress waits on an outbound request or lookup."""
+        """Whether the run in progress waits on an outbound request or lookup (any run of the
+        batch in flight: JS may be runs ahead of the one the loop follows)."""
         network = self._network
-        return network is not None and network.waiting()
+        if network is not None and network.waiting():
+            return True
+        for item in self._posted:
+            run = item.run
+            if run is not None and run.network is not None and run.network.waiting():
+                return True
+        return False
 
     def _arrived(self, call_id: int) -> None:
         """An outbound request or lookup of the run has ended: wake the promise awaiting it."""
@@ -394,9 +401,14 @@ class JsSandbox:
     def _overdue(self, item: _Queued, error: Callable[[], FnboxError]) -> None:
         """A queued run waited as long as it may for its turn: it leaves, unless JS took it."""
         item.overdue = None
+        if item.result.done():
+            return
         run = item.run
-        if run is None or self._withdraw(run.index):
-            _hand(item, error())
+        if run is not None:  # posted: only if still in the batch in flight, and JS has not taken it
+            index = run.index
+            if self._context.inbox.batch.get(run.id) is not run or not self._withdraw(index):
+                return
+        _hand(item, error())
 
     async def _drive(self) -> None:
         try:
@@ -584,13 +596,12 @@ class JsSandbox:
 
     async def _end_batched(self, item: _Queued, run: _Run, signal: Any) -> None:
         """A batched run that did not hand its outcome over: as `_run` ends a lone one."""
-        if isinstance(signal, _Requeued):  # JS never took it (nor any run after it)
+        if isinstance(signal, _Requeued):  # JS never took it (nor any run after it): the isolate is stuck
             item.run = None  # (so that the batch's end does not take it for one that ran)
-            if signal.why is _WEDGED or isinstance(signal.why, EngineError):
-                try:
-                    await self._reboot(run)
-                except SandboxCrashed:
-                    pass
+            try:
+                await self._reboot(run)
+            except SandboxCrashed:
+                pass
             self._give_back([item])
             return
         if signal is _CANCELLED:
