@@ -11,9 +11,10 @@
  *   SIGNAL  a run's `notify`: the mailbox (see mailbox.py) is copied while JS waits, as Python would
  *           read it, and a record {id, copy, size, time} is written to the pipe of the event loop
  *           that waits for the run; that loop reads it when it next looks at its file descriptors.
- *           Only for the run Python expects, once: a notify of anything else (work a run left
- *           behind calling the runtime again and again, say) goes to Python, which reads the
- *           mailbox in place, so no more than one copy per isolate is ever waiting in a pipe.
+ *           Only for the runs Python expects (one, or a batch's, whose ids follow each other),
+ *           each once and in order: a notify of anything else (work a run left behind calling
+ *           the runtime again and again, say) goes to Python, which reads the mailbox in place,
+ *           so no more than one copy per expected run is ever waiting in a pipe.
  *
  * Every other id, and a QUIET or SIGNAL one that cannot be handled here (no pipe, a full pipe, no
  * memory), is forwarded to Python's callback unchanged. Ids carry their engine's slot in bits 32-60;

@@ -3,7 +3,8 @@
 // It defines the globals a workspace function may use (cache, console, setTimeout,
 // clearTimeout, setInterval, clearInterval) and `$fnbox`, the entry points of the Python
 // half: define() compiles a function, go() starts a run (run() too, for a request too big
-// for the mailbox), abandon() ends one that timed out, take() hands over an outcome too
+// for the mailbox; goBatch() several, one after another), abandon() ends one that timed
+// out, take() hands over an outcome too
 // big for the mailbox. All else stays in this closure, out of reach of user code, with
 // the built-ins it needs captured up front.
 //

@@ -17,6 +17,11 @@ to a fresh isolate with the same functions (the workspace's `cache` is lost with
 So does a run whose eval throws before its function is called: work left behind has broken
 the runtime's state (by calling `$fnbox` itself, say).
 
+Runs that come while the isolate is busy queue here and go out together, as one eval of a
+batch (see "batches" below): V8's thread then goes from one to the next without sleeping in
+between, and the loop is woken once for several outcomes, which is most of what a warm run
+costs. Runs with live logs or their own `process.env` never wait in a batch.
+
 A run whose caller follows its logs (`on_log`) has JS hand each entry over as it is made,
 through a second callback (`live`, see runtime.js); other runs cross into Python only at
 their end. A run whose caller is cancelled is stopped as a timed-out one is, the isolate
