@@ -158,3 +158,25 @@ def test_runs_queued_behind_one_that_waits_on_the_network_do_not_wait_for_it():
             sandbox.close()
     assert results == ["gate", "late", 0, 1, 2]
     assert max(ended[f"echo{i}"] for i in range(3)) < ended["fetcher"]
+
+
+def test_a_run_that_ends_itself_and_starts_the_next_of_its_batch_still_times_out():
+    # It guesses its own id, drops itself, asks the runtime to start its batch again (to have
+    # the next run begin while it goes on looping): its deadline holds all the same.
+    hijack = (
+        "for (let id = 1; id < 100000; id++) $fnbox.abandon(id);try { $fnbox.goBatch(); } catch (e) {}while (true) {}"
+    )
+    calls = [("echo", {"i": 0}), ("hijack", {}), ("echo", {"i": 1}), ("echo", {"i": 2})]
+    started = time.perf_counter()
+    outcomes = _batch({"echo": ECHO, "hijack": hijack}, calls, Limits(timeout=0.5, memory=64 << 20))
+    assert time.perf_counter() - started < 5
+    results = _results(outcomes)
+    assert results[:2] == [0, "TimeoutExceeded"]
+    assert results[2:] == [1, 2]  # a batch starts once: the runs it did not reach go out again
+
+
+def test_a_run_that_writes_another_run_s_id_where_the_runtime_keeps_it_gets_nothing_of_that_run():
+    spoof = "for (let id = 1; id < 1000; id++) { try { $fnbox.run(id, 0, '{}'); } catch (e) {} } while (true) {}"
+    calls = [("echo", {"i": 0}), ("spoof", {}), ("echo", {"i": 1})]
+    outcomes = _batch({"echo": ECHO, "spoof": spoof}, calls, Limits(timeout=0.3, memory=64 << 20))
+    assert _results(outcomes) == [0, "TimeoutExceeded", 1]

@@ -41,6 +41,7 @@ class Waiting(Protocol):
     timeout: float
     network: Any
     mail: Any  # its outcome (mail, when), once handed over
+    index: int  # its place in its batch (-1: none)
 
     def on_piece(self, data: bytes, more: bool) -> None: ...
 
@@ -71,8 +72,8 @@ class Inbox:
             return
         batch, mailbox = self.batch, self.mailbox
         if batch and mailbox is not None:  # JS may be runs ahead of the loop: calls are its run's
-            run = batch.get(mailbox.started())
-            if run is not None and run is not self.hosting:
+            run = batch.get(mailbox.started())  # (only a run JS took: user code can write that id)
+            if run is not None and run is not self.hosting and mailbox.taken(run.index):
                 self.hosting = run
                 # Its run began as the one before it handed its outcome over (or as the batch was posted).
                 host.deadline = max(run.posted, self.ended()) + run.timeout

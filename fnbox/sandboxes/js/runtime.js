@@ -188,6 +188,7 @@
 
   function goBatch() {
     const n = header[H_BATCH];
+    header[H_BATCH] = 0; // once per batch Python posts: its text is the runs' after this
     if (!(n > 0 && n <= MAX_BATCH)) throw new Error("fnbox: no batch to run");
     let total = 0;
     for (let k = 0; k < n; k++) total += table[4 * k + 2];
@@ -211,8 +212,8 @@
   }
 
   function run(id, index, json) {
-    atomicsStore(header, H_STARTED, id);
     if (current !== null) throw new Error("fnbox: a run is already in progress");
+    atomicsStore(header, H_STARTED, id);
     const r = { id, done: false, count: 0, dropped: 0, overflow: false, extra: null, timers: null, view: null };
     r.live = header[H_LIVE] !== 0;
     r.compacted = false; // see reserve()

@@ -256,6 +256,7 @@ class JsSandbox:
         self._driver: asyncio.Task[None] | None = None
         self._driver_loop: asyncio.AbstractEventLoop | None = None
         self._posted: list[_Queued] = []  # the batch in flight
+        self._withdrawn: set[int] = set()  # the places in it of the runs taken back before JS took them
 
     def _finalize(self, context: Context) -> weakref.finalize:
         finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
@@ -497,6 +498,7 @@ class JsSandbox:
         inbox = context.inbox
         inbox.batch = {run.id: run for run in runs}
         self._posted = items
+        self._withdrawn = set()
         engine.signal_to(loop, runs[0].id, runs[-1].id)
         try:
             try:
@@ -518,9 +520,10 @@ class JsSandbox:
                 if isinstance(outcome_or_signal, tuple):
                     mail, ended = outcome_or_signal
                     previous = ended
-                    await self._deliver(item, run, mail, ended)
-                    if mail.state == HELD or self.broken:  # JS stopped the batch there, or it broke
+                    if mail.state == HELD:  # JS stopped the batch there, for take(): the rest go again
                         self._withdraw_after(k)
+                    await self._deliver(item, run, mail, ended)
+                    if mail.state == HELD or self.broken:
                         break
                     continue
                 if outcome_or_signal is None:  # withdrawn before JS took it: its caller went
@@ -538,10 +541,11 @@ class JsSandbox:
             for item in items:
                 if item.result.done():
                     continue
-                if item.run is not None and context.mailbox.taken(item.run.index):  # never run twice
+                if item.run is not None and item.run.index not in self._withdrawn:  # JS may have begun it
                     _hand(item, SandboxCrashed("the JavaScript sandbox failed during the run", logs=[], duration=0.0))
                 else:
                     rest.append(item)
+            self._withdrawn = set()
             if rest:
                 self._give_back(rest)
             if not self.broken:
@@ -552,7 +556,6 @@ class JsSandbox:
     async def _next_of_batch(self, item: _Queued, run: _Run) -> Any:
         """The batch's run `run`'s outcome (mail, end), the signal that stops it (JS then being
         on it, no later run able to start), or None if it was withdrawn before it started."""
-        mailbox = self._context.mailbox
         if item.result.done() and self._withdraw(run.index):
             return None
         loop = run.loop
@@ -573,21 +576,41 @@ class JsSandbox:
                 self._unwatch(run)
             if isinstance(signal, tuple) or signal is _CLOSED or self._context.engine.closing:
                 return signal
-            self._withdraw_after(run.index)
+            past = not self._withdraw_after(run.index)
             if self._withdraw(run.index):  # JS never took it: wedged, or its caller went
                 return None if signal is _CANCELLED else _Requeued(signal)
-            if run.mail is None and mailbox.started() == run.id:
+            if run.mail is not None:
+                return run.mail
+            if not past:
                 return signal  # JS is on it, and can go no further
-            # JS has gone past it: its outcome is on its way
-            run.future = loop.create_future()
+            # JS took a later run: this one's outcome should be on its way (a memory limit
+            # reached by the next, say). Not for long: then this run is stopped all the same.
+            grace = loop.create_future()
+            run.future = grace
+            timer = loop.call_later(PROBE_TIMEOUT, resolve, grace, signal)
+            try:
+                late = await grace
+            finally:
+                timer.cancel()
+            return late
 
     def _withdraw(self, index: int) -> bool:
+        """Take back the batch's run `index` before JS takes it: True if it never starts.
+        Never once the isolate is being freed (its mailbox goes with it): JS may have taken it."""
         context = self._context
-        return context.mailbox.withdraw(index, context.engine.swap)
+        if index in self._withdrawn:
+            return True
+        if context.engine.closing or not context.mailbox.withdraw(index, context.engine.swap):
+            return False
+        self._withdrawn.add(index)
+        return True
 
-    def _withdraw_after(self, index: int) -> None:
+    def _withdraw_after(self, index: int) -> bool:
+        """Withdraw the runs after `index`: False if JS had taken one of them."""
+        withdrawn = True
         for later in range(index + 1, MAX_BATCH):
-            self._withdraw(later)
+            withdrawn = self._withdraw(later) and withdrawn
+        return withdrawn
 
     async def _deliver(self, item: _Queued, run: _Run, mail: Mail, ended: float) -> None:
         try:
@@ -648,9 +671,8 @@ class JsSandbox:
             _hand(item, Requeue())
         for item in self._posted:  # posted, not begun: withdrawn, unless JS took one meanwhile
             run = item.run
-            if run is not None and not item.result.done() and not self._context.mailbox.taken(run.index):
-                if self._withdraw(run.index):
-                    _hand(item, Requeue())
+            if run is not None and not item.result.done() and self._withdraw(run.index):
+                _hand(item, Requeue())
 
     async def _run(
         self, function: str, request: str, limits: Limits, live: LiveLog | None, env: str = "{}"
@@ -886,14 +908,13 @@ class JsSandbox:
         if context.engine.closing:  # its mailbox goes with it: never read it again
             resolve(run.future, _CLOSED)
             return
-        mailbox = context.mailbox
-        if run.index >= 0 and mailbox.taken(run.index) and mailbox.started() != run.id:
-            pass  # a batched run JS has gone past: its outcome is on its way
-        elif context.engine.memory_limit_reached():
+        if context.engine.memory_limit_reached():
             resolve(run.future, _MEMORY)
         elif left <= 0:
             resolve(run.future, _TIMEOUT)
-        elif not run.picked_up and (mailbox.started() == run.id or (run.index >= 0 and mailbox.taken(run.index))):
+        elif not run.picked_up and (
+            context.mailbox.taken(run.index) if run.index >= 0 else context.mailbox.started() == run.id
+        ):
             run.picked_up = True
         elif not run.picked_up and now - run.posted >= run.start_wait:
             resolve(run.future, _WEDGED)
