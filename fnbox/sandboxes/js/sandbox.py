@@ -292,9 +292,18 @@ class JsSandbox:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         if on_log is None and not env and (self._queue or self._slot.busy) and self._batchable(request):
             return await self._queued(function, request, limits, outbound, on_start, on_wait, overdue)
+        if overdue is None:
+            await self._slot.acquire()
+        else:  # it came to wait for its turn here (see overlap.py), and cannot in a batch
+            if on_wait is not None and self._slot.busy:
+                on_wait()
+            try:
+                async with asyncio.timeout_at(overdue[0]):
+                    await self._slot.acquire()
+            except TimeoutError:
+                raise overdue[1]() from None
         if on_start is not None:
             on_start()
-        await self._slot.acquire()
         loop = asyncio.get_running_loop()
         live = None if on_log is None else LiveLog(loop, on_log)
         if outbound is not None:

@@ -12,6 +12,7 @@ from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
 from fnbox.sandboxes.js import handoff
 from fnbox.sandboxes.js.mailbox import CAPACITY
 from fnbox.sandboxes.js.overlap import compile_overlapping
+from fnbox.sandboxes.js.sandbox import BATCH_REQUEST
 
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
 GATE = FunctionSource("gate", "const end = Date.now() + 100; while (Date.now() < end) {} return 'gate';", ())
@@ -101,5 +102,16 @@ def test_a_full_pipe_hands_a_batch_over_through_python() -> None:
 
     try:
         assert asyncio.run(asyncio.wait_for(main(), 20)) == [f"Hello {i}" for i in range(5)]
+    finally:
+        sandbox.close()
+
+
+def test_a_run_whose_request_is_too_big_for_a_batch_waits_its_turn_alone() -> None:
+    sandbox = compile_overlapping([GATE, HELLO])
+    big = "y" * (BATCH_REQUEST + 1)
+    calls = [("hello", {"name": "a"}, {"limits": LIMITS}), ("hello", {"name": big}, {"limits": LIMITS})]
+    calls += [("hello", {"name": "b"}, {"limits": LIMITS})]
+    try:
+        assert _behind_gate(sandbox, calls) == ["Hello a", "Hello " + big, "Hello b"]
     finally:
         sandbox.close()
