@@ -180,3 +180,32 @@ def test_a_run_that_writes_another_run_s_id_where_the_runtime_keeps_it_gets_noth
     calls = [("echo", {"i": 0}), ("spoof", {}), ("echo", {"i": 1})]
     outcomes = _batch({"echo": ECHO, "spoof": spoof}, calls, Limits(timeout=0.3, memory=64 << 20))
     assert _results(outcomes) == [0, "TimeoutExceeded", 1]
+
+
+def test_a_batched_run_whose_caller_gives_up_while_it_runs_is_stopped_and_the_rest_go_on():
+    spin = "cache.spun = true; while (true) {}"
+    sandbox = compile_overlapping(
+        [FunctionSource("gate", GATE), FunctionSource("echo", ECHO), FunctionSource("spin", spin)]
+    )
+
+    async def main() -> tuple[list[Any], float]:
+        gate = asyncio.ensure_future(sandbox.run("gate", {}, LIMITS))
+        await asyncio.sleep(0.05)
+        limits = Limits(timeout=30.0, memory=64 << 20)
+        queued = [
+            asyncio.ensure_future(sandbox.run(name, {"i": i}, limits))
+            for i, name in enumerate(["echo", "spin", "echo"])
+        ]
+        await gate
+        await asyncio.sleep(0.2)  # the spin runs
+        started = time.perf_counter()
+        queued[1].cancel()
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        return outcomes, time.perf_counter() - started
+
+    try:
+        outcomes, took = asyncio.run(main())
+    finally:
+        sandbox.close()
+    assert _results(outcomes) == [0, "CancelledError", 2]
+    assert took < 5  # not its 30 s timeout
