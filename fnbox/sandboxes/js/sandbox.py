@@ -628,7 +628,7 @@ class JsSandbox:
             )
         except FnboxError as exc:
             result = exc
-        await _end_network(self._context, run)
+        await _end_network(run)
         _hand(item, result)
 
     async def _end_batched(self, item: _Queued, run: _Run, signal: Any) -> None:
@@ -643,10 +643,10 @@ class JsSandbox:
             return
         if signal is _CANCELLED:
             await self._stop(run)
-            await _end_network(self._context, run)
+            await _end_network(run)
             return
         failure = await self._failure(run, signal, item.limits)
-        await _end_network(self._context, run)
+        await _end_network(run)
         _hand(item, failure)
 
     def _give_back(self, items: list[_Queued]) -> None:
@@ -990,12 +990,15 @@ def _hand(item: _Queued, value: RunResult | BaseException) -> None:
         item.result.set_result(value)
 
 
-async def _end_network(context: Context, run: _Run) -> None:
+async def _end_network(run: _Run) -> None:
+    """A batched run is over: so are its outbound requests. (The host channel's network is the
+    run JS is on, which may be a later one by now: see Inbox.on_host.)"""
     network, run.network = run.network, None
-    if network is not None:
-        context.set_network(None)
-        if not network.end_unused():
+    if network is not None and not network.end_unused():
+        try:
             await network.end()
+        except Exception:  # its own clean-up: the runs after it in the batch go on all the same
+            pass
 
 
 def _on_batch_error(context: Context, runs: list[_Run], value: Any) -> None:

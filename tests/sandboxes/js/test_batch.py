@@ -115,3 +115,34 @@ def test_a_run_whose_request_is_too_big_for_a_batch_waits_its_turn_alone() -> No
         assert _behind_gate(sandbox, calls) == ["Hello a", "Hello " + big, "Hello b"]
     finally:
         sandbox.close()
+
+
+def test_host_calls_and_requests_of_later_runs_of_a_batch_are_their_own() -> None:
+    import hashlib
+
+    from fnbox.sandboxes.network import EgressSettings
+    from tests.targets import http_target
+
+    digest = FunctionSource(
+        "digest", "return require('crypto').createHash('sha256').update(params.s).digest('hex');", ()
+    )
+    fetcher = FunctionSource("fetcher", "return await (await fetch(params.base + '/echo?' + params.s)).text();", ())
+
+    def echo(handler: Any) -> tuple[int, dict[str, str], bytes]:
+        return 200, {}, handler.path.split("?", 1)[1].encode()
+
+    with http_target({"/echo": echo}) as base:
+        sandbox = compile_overlapping([GATE, digest, fetcher])
+        outbound = EgressSettings(policy="127.0.0.1").build().for_workspace(None)
+        calls = []
+        for i in range(4):
+            calls.append(("digest", {"s": f"d{i}"}, {"limits": LIMITS, "outbound": outbound}))
+            calls.append(("fetcher", {"base": base, "s": f"f{i}"}, {"limits": LIMITS, "outbound": outbound}))
+        try:
+            results = _behind_gate(sandbox, calls)
+        finally:
+            sandbox.close()
+    expected = []
+    for i in range(4):
+        expected += [hashlib.sha256(f"d{i}".encode()).hexdigest(), f"f{i}"]
+    assert results == expected
