@@ -11,9 +11,10 @@
  *   SIGNAL  a run's `notify`: the mailbox (see mailbox.py) is copied while JS waits, as Python would
  *           read it, and a record {id, copy, size, time} is written to the pipe of the event loop
  *           that waits for the run; that loop reads it when it next looks at its file descriptors.
- *           Only for the run Python expects, once: a notify of anything else (work a run left
- *           behind calling the runtime again and again, say) goes to Python, which reads the
- *           mailbox in place, so no more than one copy per isolate is ever waiting in a pipe.
+ *           Only for the runs Python expects (one, or a batch's, whose ids follow each other),
+ *           each once and in order: a notify of anything else (work a run left behind calling
+ *           the runtime again and again, say) goes to Python, which reads the mailbox in place,
+ *           so no more than one copy per expected run is ever waiting in a pipe.
  *
  * Every other id, and a QUIET or SIGNAL one that cannot be handled here (no pipe, a full pipe, no
  * memory), is forwarded to Python's callback unchanged. Ids carry their engine's slot in bits 32-60;
@@ -60,7 +61,9 @@ struct raw_value {
 struct slot {
     int used;
     int fd;                  /* the waiting loop's pipe, or -1 */
-    int64_t expected;        /* the run id a SIGNAL may hand over, or NO_RUN */
+    int64_t expected;        /* the first run id a SIGNAL may hand over, or NO_RUN */
+    int64_t last;            /* the last one (a batch's runs have consecutive ids) */
+    double ended;            /* when the last SIGNAL handed over was made */
     uint64_t context;        /* mini-racer's context id */
     const int32_t *mailbox;  /* header, then `capacity` UTF-16 units */
     uint32_t capacity;
@@ -129,7 +132,9 @@ static void trampoline(uint64_t id, void *value) {
             forward(id, value);
             return;
         }
-        if (s.used && !s.sealed && s.fd >= 0 && s.mailbox != NULL && s.expected == (int64_t)s.mailbox[0]) {
+        int64_t run = s.mailbox != NULL ? (int64_t)s.mailbox[0] : NO_RUN;
+        if (s.used && !s.sealed && s.fd >= 0 && s.mailbox != NULL && s.expected != NO_RUN && s.expected <= run &&
+            run <= s.last) {
             struct record record = {id, 0, 0, 0.0};
             void *copy = copy_mailbox(&s, &record.size);
             struct timespec now;
@@ -138,7 +143,9 @@ static void trampoline(uint64_t id, void *value) {
             record.copy = (uint64_t)(uintptr_t)copy;
             ssize_t written = copy == NULL ? -1 : write(s.fd, &record, sizeof record);
             if (written == (ssize_t)sizeof record) {
-                slots[index].expected = NO_RUN;
+                /* Each run at most once, in order: a batch's later runs stay expected. */
+                slots[index].expected = run < s.last ? run + 1 : NO_RUN;
+                slots[index].ended = record.ended;
                 release_locked(index, s.context, value);
                 pthread_mutex_unlock(&lock);
                 return;
@@ -189,7 +196,7 @@ static PyObject *handoff_open_slot(PyObject *self, PyObject *args) {
         slots = grown;
         slot_count = count;
     }
-    slots[index] = (struct slot){1, -1, NO_RUN, 0, NULL, 0, 0, 0};
+    slots[index] = (struct slot){1, -1, NO_RUN, NO_RUN, 0.0, 0, NULL, 0, 0, 0};
     pthread_mutex_unlock(&lock);
     return PyLong_FromSize_t(index);
 }
@@ -244,14 +251,18 @@ static PyObject *handoff_set_fd(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* The one run whose outcome the next SIGNAL of this slot may hand over (an int32, as JS writes it). */
+/* The runs whose outcomes SIGNALs of this slot may hand over, each once and in order: ids
+ * first..last (int32s, as JS writes them; last defaults to first). */
 static PyObject *handoff_expect(PyObject *self, PyObject *args) {
     Py_ssize_t index;
-    int run_id;
-    if (!PyArg_ParseTuple(args, "ni", &index, &run_id)) return NULL;
+    int run_id, last = INT32_MIN;
+    if (!PyArg_ParseTuple(args, "ni|i", &index, &run_id, &last)) return NULL;
     pthread_mutex_lock(&lock);
     int ok = slot_arg(index);
-    if (ok) slots[index].expected = run_id;
+    if (ok) {
+        slots[index].expected = run_id;
+        slots[index].last = last < run_id ? run_id : last;
+    }
     pthread_mutex_unlock(&lock);
     if (!ok) return NULL;
     Py_RETURN_NONE;
@@ -276,7 +287,7 @@ static PyObject *handoff_close_slot(PyObject *self, PyObject *args) {
     Py_ssize_t index;
     if (!PyArg_ParseTuple(args, "n", &index)) return NULL;
     pthread_mutex_lock(&lock);
-    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, NO_RUN, 0, NULL, 0, 0, 0};
+    if (index >= 0 && (size_t)index < slot_count) slots[index] = (struct slot){0, -1, NO_RUN, NO_RUN, 0.0, 0, NULL, 0, 0, 0};
     pthread_mutex_unlock(&lock);
     Py_RETURN_NONE;
 }
@@ -291,6 +302,29 @@ static PyObject *handoff_retire_fd(PyObject *self, PyObject *args) {
     }
     pthread_mutex_unlock(&lock);
     Py_RETURN_NONE;
+}
+
+/* When the last SIGNAL this slot handed over was made (0.0 if none): as a record's `ended`. */
+static PyObject *handoff_ended(PyObject *self, PyObject *args) {
+    Py_ssize_t index;
+    if (!PyArg_ParseTuple(args, "n", &index)) return NULL;
+    pthread_mutex_lock(&lock);
+    double ended = index >= 0 && (size_t)index < slot_count && slots[index].used ? slots[index].ended : 0.0;
+    pthread_mutex_unlock(&lock);
+    return PyFloat_FromDouble(ended);
+}
+
+/* Compare-and-swap an int32 of shared memory, sequentially consistent as JS's Atomics are: what it held. */
+static PyObject *handoff_swap(PyObject *self, PyObject *args) {
+    PyObject *address;
+    int expected, desired;
+    if (!PyArg_ParseTuple(args, "Oii", &address, &expected, &desired)) return NULL;
+    int32_t *word = PyLong_AsVoidPtr(address);
+    if (PyErr_Occurred()) return NULL;
+    if (word == NULL || ((uintptr_t)word & 3) != 0) return PyErr_Format(PyExc_ValueError, "not an int32's address");
+    int32_t seen = expected;
+    __atomic_compare_exchange_n(word, &seen, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return PyLong_FromLong(seen);
 }
 
 /* A record's copy of the mailbox, as bytes; the copy is freed. */
@@ -310,7 +344,9 @@ static PyMethodDef methods[] = {
     {"bind", handoff_bind, METH_VARARGS, "bind(slot, context): the engine's mini-racer context id."},
     {"set_mailbox", handoff_set_mailbox, METH_VARARGS, "set_mailbox(slot, address, capacity)."},
     {"set_fd", handoff_set_fd, METH_VARARGS, "set_fd(slot, fd): the pipe SIGNAL records go to (-1: none)."},
-    {"expect", handoff_expect, METH_VARARGS, "expect(slot, run_id): the run a SIGNAL may hand over, once."},
+    {"expect", handoff_expect, METH_VARARGS, "expect(slot, first[, last]): the runs SIGNALs may hand over, once each."},
+    {"ended", handoff_ended, METH_VARARGS, "ended(slot): when the last SIGNAL handed over was made."},
+    {"swap", handoff_swap, METH_VARARGS, "swap(address, expected, desired): an int32 compare-and-swap; what it held."},
     {"seal", handoff_seal, METH_VARARGS, "seal(slot): free no more values; returns once no free is under way."},
     {"close_slot", handoff_close_slot, METH_VARARGS, "close_slot(slot): its context is freed."},
     {"retire_fd", handoff_retire_fd, METH_VARARGS, "retire_fd(fd): no slot writes to fd any more."},

@@ -18,7 +18,17 @@ from fnbox import jsonfast
 from fnbox.sandboxes.base import FunctionSource, JSONValue
 from fnbox.sandboxes.js.names import IDENTIFIER, PARAMS, is_local_parameter, is_valid_name
 
-__all__ = ["GO", "HEADER_LINES", "define_call", "request", "run_call", "source_url", "stack_line", "syntax_error"]
+__all__ = [
+    "GO",
+    "GO_BATCH",
+    "HEADER_LINES",
+    "define_call",
+    "request",
+    "run_call",
+    "source_url",
+    "stack_line",
+    "syntax_error",
+]
 
 HEADER_LINES = 2
 # mini-racer's report of an uncaught exception: "<script>:<line>: <message>\n<source line>..."
@@ -66,6 +76,8 @@ def define_call(function: FunctionSource) -> str:
 
 #: The eval of a run whose request is in the mailbox: always the same text, compiled once.
 GO = "$fnbox.go()\n//# sourceURL=fnbox:run"
+#: The eval of a batch of runs whose requests are in the mailbox (see runtime.js's goBatch).
+GO_BATCH = "$fnbox.goBatch()\n//# sourceURL=fnbox:run"
 
 
 def request(parameters: Mapping[str, Any]) -> str:

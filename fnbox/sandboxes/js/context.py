@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,8 +18,8 @@ from fnbox.sandboxes.base import MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, FunctionSourc
 from fnbox.sandboxes.errors import CompilationError
 from fnbox.sandboxes.js import codegen
 from fnbox.sandboxes.js.engine import Engine, EngineError, Handle, resolve, resolve_threadsafe
-from fnbox.sandboxes.js.host import HOST_CAPACITY, MAX_HOST_TEXT, HostChannel
-from fnbox.sandboxes.js.mailbox import CAPACITY, HOST_OFFSET, Mail, Mailbox
+from fnbox.sandboxes.js.host import HOST_CAPACITY, HOST_HEADER, MAX_HOST_TEXT, HostChannel
+from fnbox.sandboxes.js.mailbox import CAPACITY, HOST_OFFSET, MAX_BATCH, Mail, Mailbox
 from fnbox.sandboxes.js.names import NODE_MODULES, unavailable_requires
 from fnbox.sandboxes.js.outcome import MAX_RESULT, MAX_RESULT_DEPTH
 
@@ -37,6 +37,11 @@ class Waiting(Protocol):
     id: int
     loop: Any
     future: Any
+    posted: float
+    timeout: float
+    network: Any
+    mail: Any  # its outcome (mail, when), once handed over
+    index: int  # its place in its batch (-1: none)
 
     def on_piece(self, data: bytes, more: bool) -> None: ...
 
@@ -48,33 +53,57 @@ class Inbox:
         self.mailbox: Mailbox | None = None
         self.current: Waiting | None = None
         self.host: HostChannel | None = None
+        #: The runs of the batch in flight, by id (see sandbox.py), and the one host calls are for.
+        self.batch: dict[int, Waiting] = {}
+        self.hosting: Waiting | None = None
+        #: When the isolate last handed a run's outcome over (time.perf_counter()): see on_host.
+        self.ended: Callable[[], float] = time.perf_counter
+
+    def waiting(self, run_id: int) -> Waiting | None:
+        """The run whose outcome `run_id` is, if one waits for it."""
+        run = self.current
+        if run is not None and run.id == run_id:
+            return run
+        return self.batch.get(run_id) if self.batch else None
 
     def on_host(self) -> None:
         host = self.host
-        if host is not None:  # JS waits for this call to return: see host.py
-            host.on_call()
+        if host is None:
+            return
+        batch, mailbox = self.batch, self.mailbox
+        if batch and mailbox is not None:  # JS may be runs ahead of the loop: calls are its run's
+            run = batch.get(mailbox.started())  # (only a run JS took: user code can write that id)
+            if run is not None and run is not self.hosting and mailbox.taken(run.index):
+                self.hosting = run
+                # Its run began as the one before it handed its outcome over (or as the batch was posted).
+                host.deadline = max(run.posted, self.ended()) + run.timeout
+                host.network = run.network
+                if run.network is not None:
+                    run.network.deadline = host.deadline
+        host.on_call()  # JS waits for this call to return: see host.py
 
     def on_notify(self) -> None:
-        run, mailbox = self.current, self.mailbox
-        if run is None or mailbox is None:
+        mailbox = self.mailbox
+        if mailbox is None:
             return
         ended = time.perf_counter()
         mail = mailbox.read()  # JS waits for this call to return, so the mail is complete
-        if mail.run_id == run.id:
-            resolve_threadsafe(run.loop, run.future, (mail, ended))
+        run = self.waiting(mail.run_id)
+        if run is not None:
+            run.mail = (mail, ended)
+            resolve_threadsafe(run.loop, run.future, run.mail)
 
     def on_signal(self, copy: bytes, ended: float) -> None:
         """`notify` through the native hand-off: the mailbox as JS left it, on a loop's thread."""
-        run = self.current
+        mail = Mail.from_copy(copy)
+        run = self.waiting(mail.run_id)
         if run is None:
             return
-        mail = Mail.from_copy(copy)
-        if mail.run_id != run.id:
-            return
+        run.mail = (mail, ended)
         if run.loop is asyncio.get_running_loop():
-            resolve(run.future, (mail, ended))
+            resolve(run.future, run.mail)
         else:  # the run came from another loop since this one was told to expect it
-            resolve_threadsafe(run.loop, run.future, (mail, ended))
+            resolve_threadsafe(run.loop, run.future, run.mail)
 
     def on_live(self) -> None:
         run, mailbox = self.current, self.mailbox
@@ -95,6 +124,7 @@ class Blank:
     def __init__(self) -> None:
         self.engine = Engine()
         self.inbox = Inbox()
+        self.inbox.ended = self.engine.last_signal
         try:
             self.mailbox = self._install_runtime()
             self.go: Handle = self.engine.script(codegen.GO)
@@ -105,7 +135,7 @@ class Blank:
     def _install_runtime(self) -> Mailbox:
         arguments = (
             f"{MAX_LOG_ENTRIES},{MAX_LOG_MESSAGE},{CAPACITY},{codegen.HEADER_LINES},{MAX_RESULT},{MAX_RESULT_DEPTH},"
-            f"{HOST_CAPACITY},{MAX_HOST_TEXT},{json.dumps(list(NODE_MODULES))}"
+            f"{HOST_CAPACITY},{MAX_HOST_TEXT},{json.dumps(list(NODE_MODULES))},{MAX_BATCH}"
         )
         source = f"{_RUNTIME}({arguments})\n//# sourceURL=fnbox:runtime"
         install = self.engine.eval(source, timeout=SETUP_TIMEOUT)
@@ -113,7 +143,7 @@ class Blank:
         live = self.engine.notifier(self.inbox.on_live)
         host = self.engine.notifier(self.inbox.on_host)
         memory = self.engine.call(install, notify, live, host, timeout=SETUP_TIMEOUT)
-        mailbox = self.inbox.mailbox = Mailbox(memory)
+        mailbox = self.inbox.mailbox = Mailbox(memory, HOST_OFFSET + HOST_HEADER * 4 + HOST_CAPACITY * 2)
         self.engine.set_mailbox(memory, CAPACITY)
         self.inbox.host = HostChannel(memory, HOST_OFFSET, mailbox.memory_limit)
         return mailbox
@@ -172,6 +202,7 @@ class Context:
         self.inbox = blank.inbox
         self.mailbox = blank.mailbox
         self.go = blank.go
+        self._go_batch: Handle | None = None
         self.errors: dict[str, CompilationError] = {}
         self.indexes: dict[str, int] = {}  # compiled functions, by name
         self.memory_limit: int | None = None
@@ -183,6 +214,13 @@ class Context:
         except BaseException:
             self.engine.close()
             raise
+
+    @property
+    def go_batch(self) -> Handle:
+        """The eval of a batch of runs (see runtime.js), made the first time one is posted."""
+        if self._go_batch is None:
+            self._go_batch = self.engine.script(codegen.GO_BATCH)
+        return self._go_batch
 
     def set_deadline(self, deadline: float) -> None:
         """When the run about to start times out (time.perf_counter()): host calls check it."""

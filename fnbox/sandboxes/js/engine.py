@@ -311,16 +311,25 @@ class Engine:
         if self._native is not None:
             self._native.set_mailbox(self._slot, memory.address, capacity)
 
-    def signal_to(self, loop: asyncio.AbstractEventLoop, run_id: int) -> None:
-        """Hand run `run_id`'s signal (the mailbox's first slot) to `loop` (call on its thread);
-        any other signal goes to the notifier's `on_notify`, as on the pure-Python path."""
+    def swap(self, address: int, expected: int, desired: int) -> int:
+        """Compare-and-swap an int32 of shared memory (native path only): what it held."""
+        return int(self._native.swap(address, expected, desired))
+
+    def last_signal(self) -> float:
+        """When the isolate last handed a run's signal over natively (time.perf_counter()), or 0."""
+        return float(self._native.ended(self._slot)) if self._native is not None else 0.0
+
+    def signal_to(self, loop: asyncio.AbstractEventLoop, run_id: int, last: int | None = None) -> None:
+        """Hand run `run_id`'s signal (the mailbox's first slot) to `loop` (call on its thread), or
+        those of runs `run_id`..`last`, each once and in order (a batch's); any other signal goes
+        to the notifier's `on_notify`, as on the pure-Python path."""
         if self._native is not None:
             if self._signal_loop is None or self._signal_loop() is not loop:
                 # A new loop's pipe may reuse the number of a gone loop's (whose slots were retired).
                 self._fd = handoff.pipe_for(loop).write_fd
                 self._native.set_fd(self._slot, self._fd)
                 self._signal_loop = weakref.ref(loop)
-            self._native.expect(self._slot, run_id)
+            self._native.expect(self._slot, run_id, run_id if last is None else last)
 
     # ---- memory -------------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fnbox.sandboxes.js.engine import SharedMemory
 
-__all__ = ["CAPACITY", "HELD", "HOST_OFFSET", "READY", "Mail", "Mailbox"]
+__all__ = ["CAPACITY", "HELD", "HOST_OFFSET", "MAX_BATCH", "READY", "Mail", "Mailbox"]
 
 #: UTF-16 units of text (64 KiB, per sandbox): a bigger request goes in the eval's text, a
 #: bigger outcome through `$fnbox.take()`, and log entries past it with the outcome.
@@ -27,6 +28,12 @@ _HEADER = 16
 #: Where the region of host calls starts (see host.py), after the header and the text.
 HOST_OFFSET = _HEADER * 4 + CAPACITY * 2
 RUNNING, READY, HELD = 0, 1, 2
+#: Runs one batch may hold (see runtime.js's goBatch), and its table's int32 slots per run:
+#: id, function, request length, state (QUEUED, TAKEN by JS, WITHDRAWN by Python).
+MAX_BATCH = 16
+_ENTRY = 4
+QUEUED, TAKEN, WITHDRAWN = 0, 1, 2
+_H_BATCH = 12
 _FIRST_SLOTS = struct.Struct("<5i")
 _RUN_ID = struct.Struct("<i")  # slot 0
 _REQUEST = struct.Struct("<2i")  # slots 5 and 6: the function and the request's length
@@ -60,9 +67,15 @@ def _slice(copy: bytes, start: int, length: int) -> str:
 
 
 class Mailbox:
-    def __init__(self, memory: SharedMemory) -> None:
+    def __init__(self, memory: SharedMemory, table_offset: int | None = None) -> None:
         if memory.size < _HEADER * 4 + CAPACITY * 2:
             raise ValueError("the mailbox is smaller than expected")
+        #: The batch table (runtime.js puts it at the end), or None: no batches then.
+        self._table: ctypes.Array[ctypes.c_int32] | None = None
+        self._table_address = 0
+        if table_offset is not None and memory.size >= table_offset + MAX_BATCH * _ENTRY * 4:
+            self._table_address = memory.address + table_offset
+            self._table = (ctypes.c_int32 * (MAX_BATCH * _ENTRY)).from_address(self._table_address)
         self._memory = memory  # keeps the buffer alive
         self._header = (ctypes.c_int32 * _HEADER).from_address(memory.address)
         self._text = memory.address + _HEADER * 4
@@ -83,6 +96,40 @@ class Mailbox:
         _RUN_ID.pack_into(memory, 0, run_id)
         _REQUEST.pack_into(memory, 20, function, size // 2)
         return True
+
+    @property
+    def batches(self) -> bool:
+        return self._table is not None
+
+    def post_batch(self, runs: list[tuple[int, int, str]]) -> bool:
+        """Write a batch's requests (run id, function, request), for runtime.js's goBatch;
+        False if they do not all fit (nothing is written then)."""
+        table = self._table
+        if table is None or not 0 < len(runs) <= MAX_BATCH:
+            return False
+        parts = [request.encode("utf-16-le", "surrogatepass") for _, _, request in runs]
+        if sum(len(part) for part in parts) > 2 * CAPACITY:
+            return False
+        memory = self._bytes
+        at = _HEADER * 4
+        for k, ((run_id, function, _), part) in enumerate(zip(runs, parts, strict=True)):
+            memory[at : at + len(part)] = part
+            at += len(part)
+            table[k * _ENTRY : k * _ENTRY + _ENTRY] = [run_id, function, len(part) // 2, QUEUED]
+        header = self._header
+        header[9] = 0  # not live
+        header[_H_BATCH] = len(runs)
+        _RUN_ID.pack_into(memory, 0, runs[0][0])
+        return True
+
+    def withdraw(self, index: int, swap: Callable[[int, int, int], int]) -> bool:
+        """Take a batch's run `index` back before JS takes it: True if it never starts.
+        `swap` is a compare-and-swap of an int32 (handoff's), as JS's Atomics do theirs."""
+        return swap(self._table_address + (index * _ENTRY + 3) * 4, QUEUED, WITHDRAWN) != TAKEN
+
+    def taken(self, index: int) -> bool:
+        """Whether JS took a batch's run `index` (began it)."""
+        return self._table is not None and self._table[index * _ENTRY + 3] == TAKEN
 
     def read(self) -> Mail:
         """The whole mailbox: only while JS waits in `notify` is it sure to be complete."""

@@ -5,8 +5,9 @@ run's). A run that waits on the network would hold its workspace's next runs beh
 so when every isolate of the workspace is busy with a run that waits on an outbound
 request or lookup, the next run gets an isolate of its own: a spare one, or a new one
 compiled from the same functions (about 10 ms). Runs that compute rather than wait still
-take turns in the first isolate, as before; the pool bounds how many runs come at once
-(FUNCTIONS_CONCURRENCY_PER_SANDBOX).
+take turns in the first isolate, as before: those that may (no live logs, no `process.env`
+of their own) queue inside it and go out in batches (see sandbox.py), the others wait here;
+the pool bounds how many runs come at once (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
 
 Each isolate has its own `cache`: the workspace's `cache` is the first isolate's, which
 every run uses when runs do not overlap; an overlapping run sees the cache of the isolate
@@ -17,6 +18,7 @@ run ends and more than SPARES of them are idle, or when they break.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -25,7 +27,7 @@ from fnbox.sandboxes.errors import CompilationError, Overloaded, SandboxCrashed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.sandbox import JsSandbox, compile_workspace
 from fnbox.sandboxes.network import Egress
-from fnbox.sandboxes.pool import QUEUE_WAIT
+from fnbox.sandboxes.pool import QUEUE_WAIT, Requeue
 
 __all__ = ["MAX_ISOLATES", "SPARES", "OverlappingJsSandbox", "compile_overlapping"]
 
@@ -60,7 +62,7 @@ class OverlappingJsSandbox:
         self._first = first
         self._functions = tuple(functions)
         self._node_modules = tuple(node_modules)
-        self._busy: set[JsSandbox] = set()
+        self._busy: dict[JsSandbox, int] = {}  # isolates with runs, and how many (queued ones too)
         self._spares: list[JsSandbox] = []
         self._count = 1  # isolates, first included
         self._closed = False
@@ -93,23 +95,52 @@ class OverlappingJsSandbox:
         on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         wait = max(limits.timeout, QUEUE_WAIT)
-        try:
-            isolate = self._free_first()
-            if isolate is None:
-                isolate = await self._isolate(on_wait, asyncio.get_running_loop().time() + wait)
-        except TimeoutError:
-            message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
-            raise Overloaded(message, details={"function": function}, logs=[], duration=0.0) from None
-        self._busy.add(isolate)
+        deadline = asyncio.get_running_loop().time() + wait
+        batchable = on_log is None and not env
         if on_start is not None:
-            on_start()
-        try:
-            return await isolate.run(function, parameters, limits, on_log=on_log, env=env, outbound=outbound)
-        finally:
-            self._busy.discard(isolate)
-            if isolate is not self._first:
-                self._put_back(isolate)
-            self._freed()
+            on_start = _Once(on_start)  # a run given back before it started says so only once
+        while True:
+            try:
+                isolate = self._free_first()
+                if isolate is None and batchable and self._first.joinable():
+                    isolate = self._first  # it queues there, and goes out in the isolate's next batch
+                if isolate is None:
+                    isolate = await self._isolate(on_wait, deadline, batchable)
+            except TimeoutError:
+                raise _overloaded(wait, function) from None
+            joined = isolate is self._first and isolate in self._busy  # to wait for its turn in there
+            self._busy[isolate] = self._busy.get(isolate, 0) + 1
+            if on_start is not None and not joined:
+                on_start()
+                on_start = None
+            try:
+                if joined:
+                    overdue = (deadline, functools.partial(_overloaded, wait, function))
+                    return await isolate.run(
+                        function,
+                        parameters,
+                        limits,
+                        on_log=on_log,
+                        env=env,
+                        outbound=outbound,
+                        on_start=on_start,
+                        on_wait=on_wait,
+                        overdue=overdue,
+                    )
+                return await isolate.run(function, parameters, limits, on_log=on_log, env=env, outbound=outbound)
+            except Requeue:
+                if self._closed:
+                    raise
+                on_wait = None  # it never started: another turn (a fresh first isolate if that one broke)
+            finally:
+                left = self._busy.get(isolate, 1) - 1
+                if left > 0:
+                    self._busy[isolate] = left
+                else:
+                    self._busy.pop(isolate, None)
+                if isolate is not self._first:
+                    self._put_back(isolate)
+                self._freed()
 
     def _free_first(self) -> JsSandbox | None:
         """The first isolate if a run can have it at once (the usual case): no wait to bound."""
@@ -118,7 +149,7 @@ class OverlappingJsSandbox:
             return None
         return first
 
-    async def _isolate(self, on_wait: Callable[[], None] | None, deadline: float) -> JsSandbox:
+    async def _isolate(self, on_wait: Callable[[], None] | None, deadline: float, batchable: bool = False) -> JsSandbox:
         """The first isolate once it is free; a spare or a new one while every busy one waits on the network.
 
         TimeoutError at `deadline` (the loop's time). A queued run's wait is bounded by a timer
@@ -131,7 +162,7 @@ class OverlappingJsSandbox:
                 async with asyncio.timeout_at(deadline):
                     await self._replace_first(first)  # a run before this one broke it
                 continue
-            if first not in self._busy or self._closed:
+            if first not in self._busy or self._closed or (batchable and first.joinable()):
                 return first  # (a closed one answers the run why)
             if self._all_wait():
                 if self._spares:
@@ -235,6 +266,21 @@ class OverlappingJsSandbox:
             if isolate is not self._first:
                 isolate.close()  # its run ends, and puts it back: counted then
         self._spares.clear()
+
+
+class _Once:
+    def __init__(self, call: Callable[[], None]) -> None:
+        self._call: Callable[[], None] | None = call
+
+    def __call__(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call()
+
+
+def _overloaded(wait: float, function: str) -> Overloaded:
+    message = f"waited {wait:g} s for a turn in the workspace's isolates without getting one"
+    return Overloaded(message, details={"function": function}, logs=[], duration=0.0)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

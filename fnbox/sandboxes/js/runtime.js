@@ -3,7 +3,8 @@
 // It defines the globals a workspace function may use (cache, console, setTimeout,
 // clearTimeout, setInterval, clearInterval) and `$fnbox`, the entry points of the Python
 // half: define() compiles a function, go() starts a run (run() too, for a request too big
-// for the mailbox), abandon() ends one that timed out, take() hands over an outcome too
+// for the mailbox; goBatch() several, one after another), abandon() ends one that timed
+// out, take() hands over an outcome too
 // big for the mailbox. All else stays in this closure, out of reach of user code, with
 // the built-ins it needs captured up front.
 //
@@ -27,13 +28,13 @@
 // time a run uses it, so a function that uses none of it costs nothing more.
 //
 // Evaluated as `(<this file>)(MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT,
-// MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES)`: the value is
+// MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES, MAX_BATCH)`: the value is
 // install(notify, live, host), which returns the mailbox.
 //
 // User code shares this context and may replace any built-in (its own workspace only).
 // What a run's start and end go through uses built-ins captured here, so a replaced one
 // fails the user's own calls, not the hand-over of their outcomes.
-(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES) {
+(function (MAX_ENTRIES, MAX_MESSAGE, CAPACITY, HEADER_LINES, MAX_RESULT, MAX_RESULT_DEPTH, HOST_CAPACITY, MAX_HOST_TEXT, MODULES, MAX_BATCH) {
   "use strict";
 
   const G = globalThis;
@@ -73,6 +74,8 @@
   const SharedArrayBufferCtor = SharedArrayBuffer;
   const atomicsNotify = Atomics.notify;
   const atomicsStore = Atomics.store;
+  const atomicsCompareExchange = Atomics.compareExchange;
+  const stringSlice = String.prototype.slice;
   const AsyncFunction = getPrototypeOf(async function () {}).constructor;
   const indirectEval = G.eval;
 
@@ -83,10 +86,16 @@
   const H_MEMORY = 8; // the run's memory limit, KiB: ArrayBuffers count against it too
   const H_LIVE = 9; // non-zero: hand each log entry of the run to Python as it is made
   const H_PIECE = 10, H_MORE = 11; // a live entry's piece at the start of the text: its length, 1 if more follows
+  const H_BATCH = 12; // runs in the batch Python posted (see goBatch)
   const RUNNING = 0, READY = 1, HELD = 2;
   const HOST_HEADER = 8; // int32 slots of the host region: see hostCall()
   const HOST_AT = HEADER * 4 + CAPACITY * 2;
-  const mailbox = new SharedArrayBuffer(HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2);
+  // A batch's table, after the host region: per run its id, function, request length and
+  // state, which this side and Python each claim with a compare-and-swap.
+  const BATCH_AT = HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2;
+  const QUEUED = 0, TAKEN = 1, WITHDRAWN = 2;
+  const mailbox = new SharedArrayBuffer(BATCH_AT + MAX_BATCH * 16);
+  const table = new Int32ArrayCtor(mailbox, BATCH_AT, MAX_BATCH * 4);
   const header = new Int32Array(mailbox, 0, HEADER);
   const text = new Uint16Array(mailbox, HEADER * 4, CAPACITY);
   let cursor = 0; // next free unit of `text`
@@ -158,18 +167,53 @@
   // A run whose request Python wrote into the mailbox: the eval's text never changes, so
   // V8 compiles it once.
   function go() {
-    const n = header[H_REQUEST];
+    batch = null;
+    run(header[H_RUN], header[H_FUNCTION], readText(0, header[H_REQUEST]));
+  }
+
+  function readText(at, n) {
     let json = "";
     for (let i = 0; i < n; i += 8192) {
       // A view made by the built-in constructor: subarray() would look up a species.
-      json += apply(fromCharCode, null, new Uint16ArrayCtor(mailbox, HEADER * 4 + i * 2, i + 8192 < n ? 8192 : n - i));
+      json += apply(fromCharCode, null, new Uint16ArrayCtor(mailbox, HEADER * 4 + (at + i) * 2, i + 8192 < n ? 8192 : n - i));
     }
-    run(header[H_RUN], header[H_FUNCTION], json);
+    return json;
+  }
+
+  // Several runs Python queued at once, in one eval: their requests one after another in the
+  // text (read before the first run writes there), their ids, functions and lengths in the
+  // table. Each is a run of its own (its id, outcome, notify); the next starts as the one
+  // before settles, unless Python withdrew it first (a caller gone, a run timed out).
+  let batch = null;
+
+  function goBatch() {
+    const n = header[H_BATCH];
+    header[H_BATCH] = 0; // once per batch Python posts: its text is the runs' after this
+    if (!(n > 0 && n <= MAX_BATCH)) throw new Error("fnbox: no batch to run");
+    let total = 0;
+    for (let k = 0; k < n; k++) total += table[4 * k + 2];
+    batch = { n, k: 0, text: readText(0, total), at: 0 };
+    next();
+  }
+
+  function next() {
+    const b = batch;
+    while (b !== null && current === null && b.k < b.n) {
+      const k = b.k++;
+      const length = table[4 * k + 2];
+      const at = b.at;
+      b.at += length;
+      if (atomicsCompareExchange(table, 4 * k + 3, QUEUED, TAKEN) !== QUEUED) continue;
+      header[H_LIVE] = 0;
+      run(table[4 * k], table[4 * k + 1], apply(stringSlice, b.text, [at, at + length]));
+      return;
+    }
+    if (b !== null && b.k >= b.n && batch === b) batch = null;
   }
 
   function run(id, index, json) {
-    atomicsStore(header, H_STARTED, id);
     if (current !== null) throw new Error("fnbox: a run is already in progress");
+    atomicsStore(header, H_STARTED, id);
     const r = { id, done: false, count: 0, dropped: 0, overflow: false, extra: null, timers: null, view: null };
     r.live = header[H_LIVE] !== 0;
     r.compacted = false; // see reserve()
@@ -227,6 +271,7 @@
       header[H_STATE] = HELD;
     }
     notify();
+    if (batch !== null && held === null) next(); // (a held outcome waits for take(): the batch ends)
   }
 
   function abandon(id) {
@@ -1215,7 +1260,7 @@
   constant("setInterval", (callback, delay, ...args) => schedule(callback, delay, args, true));
   constant("clearTimeout", (id) => cancel(id));
   constant("clearInterval", (id) => cancel(id));
-  constant("$fnbox", freeze({ define, go, run, abandon, take, allow, setEnv, arrived }));
+  constant("$fnbox", freeze({ define, go, goBatch, run, abandon, take, allow, setEnv, arrived }));
   installLibrary();
   // WebAssembly memory lives outside the V8 heap limit, and a sandbox has no use for it.
   delete G.WebAssembly;

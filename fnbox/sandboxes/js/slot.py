@@ -22,6 +22,11 @@ class RunSlot:
         self._busy = False
         self._waiters: deque[_Waiter] = deque()
 
+    @property
+    def busy(self) -> bool:
+        """Whether a run holds the slot (or it is being handed to one)."""
+        return self._busy
+
     async def acquire(self) -> None:
         with self._lock:
             if not self._busy:

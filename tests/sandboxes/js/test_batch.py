@@ -1,0 +1,148 @@
+"""Runs queued for a busy isolate go out together, in one eval (see JsSandbox's batches)."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import itertools
+import os
+from typing import Any
+
+from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
+from fnbox.sandboxes.js import handoff
+from fnbox.sandboxes.js.mailbox import CAPACITY
+from fnbox.sandboxes.js.overlap import compile_overlapping
+from fnbox.sandboxes.js.sandbox import BATCH_REQUEST
+
+LIMITS = Limits(timeout=2.0, memory=64 << 20)
+GATE = FunctionSource("gate", "const end = Date.now() + 100; while (Date.now() < end) {} return 'gate';", ())
+HELLO = FunctionSource("hello", "console.log('hi', name); return 'Hello ' + name;", (Parameter("name"),))
+BIG = FunctionSource("big", f"return 'x'.repeat({CAPACITY * 2});", ())
+
+
+def _behind_gate(sandbox: Any, calls: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[Any]:
+    async def main() -> list[Any]:
+        gate = asyncio.ensure_future(sandbox.run("gate", {}, LIMITS))
+        await asyncio.sleep(0.03)
+        queued = [asyncio.ensure_future(sandbox.run(name, params, **options)) for name, params, options in calls]
+        return await asyncio.gather(gate, *queued, return_exceptions=True)
+
+    gate, *outcomes = asyncio.run(asyncio.wait_for(main(), 20))
+    assert gate.result == "gate"
+    return [getattr(outcome, "result", type(outcome).__name__) for outcome in outcomes]
+
+
+def test_swap_is_a_compare_and_swap() -> None:
+    word = ctypes.c_int32(0)
+    address = ctypes.addressof(word)
+    assert handoff.native.swap(address, 0, 1) == 0 and word.value == 1
+    assert handoff.native.swap(address, 0, 2) == 1 and word.value == 1  # lost: unchanged
+
+
+def test_queued_runs_with_their_own_logs_limits_and_env() -> None:
+    sandbox = compile_overlapping([GATE, HELLO, FunctionSource("env", "return process.env.WHO || null;", ())])
+    lines: list[Any] = []
+    calls = [
+        ("hello", {"name": "a"}, {"limits": LIMITS}),
+        ("hello", {"name": "b"}, {"limits": Limits(timeout=1.0, memory=32 << 20)}),
+        ("hello", {"name": "c"}, {"limits": LIMITS, "on_log": lines.append}),
+        ("env", {}, {"limits": LIMITS, "env": {"WHO": "me"}}),
+        ("env", {}, {"limits": LIMITS}),
+        ("hello", {"name": "d"}, {"limits": LIMITS}),
+    ]
+    try:
+        assert _behind_gate(sandbox, calls) == ["Hello a", "Hello b", "Hello c", "me", None, "Hello d"]
+    finally:
+        sandbox.close()
+    assert [line["message"] for line in lines] == ["hi c"]
+
+
+def test_an_outcome_too_big_for_the_mailbox_in_a_batch() -> None:
+    sandbox = compile_overlapping([GATE, HELLO, BIG])
+    calls = [("hello", {"name": "a"}, {"limits": LIMITS}), ("big", {}, {"limits": LIMITS})]
+    calls += [("hello", {"name": str(i)}, {"limits": LIMITS}) for i in range(3)]
+    try:
+        results = _behind_gate(sandbox, calls)
+    finally:
+        sandbox.close()
+    assert results[0] == "Hello a" and results[1] == "x" * CAPACITY * 2
+    assert results[2:] == [f"Hello {i}" for i in range(3)]
+
+
+def test_a_batch_s_run_ids_go_round_within_the_mailbox() -> None:
+    sandbox = compile_overlapping([GATE, HELLO])
+    sandbox._first._run_ids = itertools.count(2**31 - 3)  # as after two billion runs
+    calls = [("hello", {"name": str(i)}, {"limits": LIMITS}) for i in range(6)]
+    try:
+        assert _behind_gate(sandbox, calls) == [f"Hello {i}" for i in range(6)]
+    finally:
+        sandbox.close()
+
+
+def test_a_full_pipe_hands_a_batch_over_through_python() -> None:
+    sandbox = compile_overlapping([GATE, HELLO])
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        gate = asyncio.ensure_future(sandbox.run("gate", {}, LIMITS))
+        await asyncio.sleep(0.03)
+        pipe = handoff.pipe_for(loop)
+        loop.remove_reader(pipe.read_fd)  # nothing reads it: the runs can only end through Python
+        while True:
+            try:
+                os.write(pipe.write_fd, bytes(32))  # records with no copy: read and dropped later
+            except BlockingIOError:
+                break
+        try:
+            queued = [asyncio.ensure_future(sandbox.run("hello", {"name": str(i)}, LIMITS)) for i in range(5)]
+            await gate
+            return [outcome.result for outcome in await asyncio.gather(*queued)]
+        finally:
+            loop.add_reader(pipe.read_fd, pipe.drain)
+
+    try:
+        assert asyncio.run(asyncio.wait_for(main(), 20)) == [f"Hello {i}" for i in range(5)]
+    finally:
+        sandbox.close()
+
+
+def test_a_run_whose_request_is_too_big_for_a_batch_waits_its_turn_alone() -> None:
+    sandbox = compile_overlapping([GATE, HELLO])
+    big = "y" * (BATCH_REQUEST + 1)
+    calls = [("hello", {"name": "a"}, {"limits": LIMITS}), ("hello", {"name": big}, {"limits": LIMITS})]
+    calls += [("hello", {"name": "b"}, {"limits": LIMITS})]
+    try:
+        assert _behind_gate(sandbox, calls) == ["Hello a", "Hello " + big, "Hello b"]
+    finally:
+        sandbox.close()
+
+
+def test_host_calls_and_requests_of_later_runs_of_a_batch_are_their_own() -> None:
+    import hashlib
+
+    from fnbox.sandboxes.network import EgressSettings
+    from tests.targets import http_target
+
+    digest = FunctionSource(
+        "digest", "return require('crypto').createHash('sha256').update(params.s).digest('hex');", ()
+    )
+    fetcher = FunctionSource("fetcher", "return await (await fetch(params.base + '/echo?' + params.s)).text();", ())
+
+    def echo(handler: Any) -> tuple[int, dict[str, str], bytes]:
+        return 200, {}, handler.path.split("?", 1)[1].encode()
+
+    with http_target({"/echo": echo}) as base:
+        sandbox = compile_overlapping([GATE, digest, fetcher])
+        outbound = EgressSettings(policy="127.0.0.1").build().for_workspace(None)
+        calls = []
+        for i in range(4):
+            calls.append(("digest", {"s": f"d{i}"}, {"limits": LIMITS, "outbound": outbound}))
+            calls.append(("fetcher", {"base": base, "s": f"f{i}"}, {"limits": LIMITS, "outbound": outbound}))
+        try:
+            results = _behind_gate(sandbox, calls)
+        finally:
+            sandbox.close()
+    expected = []
+    for i in range(4):
+        expected += [hashlib.sha256(f"d{i}".encode()).hexdigest(), f"f{i}"]
+    assert results == expected
