@@ -32,7 +32,7 @@ _RUNTIME = (Path(__file__).with_name("runtime.js")).read_text(encoding="utf-8")
 
 
 class Waiting(Protocol):
-    """The run an inbox delivers to (sandbox.py's _Run)."""
+    """The run an inbox delivers to (inflight.py's Run)."""
 
     id: int
     loop: Any

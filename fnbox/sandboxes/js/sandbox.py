@@ -37,11 +37,9 @@ import itertools
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from fnbox.sandboxes.base import (
-    MAX_LOG_ENTRIES,
     FunctionSource,
     JSONValue,
     Limits,
@@ -63,6 +61,7 @@ from fnbox.sandboxes.js import codegen, outcome
 from fnbox.sandboxes.js.context import Context
 from fnbox.sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
 from fnbox.sandboxes.js.hostnet import JsNetwork
+from fnbox.sandboxes.js.inflight import CANCELLED, CLOSED, MEMORY, PROBE_TIMEOUT, TIMEOUT, WEDGED, Run
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, MAX_BATCH, Mail
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
@@ -72,22 +71,12 @@ from fnbox.sandboxes.pool import Requeue
 
 __all__ = ["JsSandbox", "compile_workspace"]
 
-#: Seconds a timed-out run's isolate has to answer the probe, or be dropped. An isolate
-#: that is not stuck answers in well under a millisecond.
-PROBE_TIMEOUT = 0.1
 #: Seconds between checks of V8's memory-limit flag during a run.
 MEMORY_POLL = 0.05
-#: Seconds a run may wait for its isolate to pick it up (plus 0.1 s a MB of a request that
-#: V8 must parse); past that, work a previous run left behind has wedged the isolate, and
-#: the run moves to a fresh one. Generous: a busy machine must not pass for a wedged isolate.
-START_WAIT = 0.25
 #: Seconds close() waits for V8 to free an isolate that is not known to be stuck.
 CLOSE_WAIT = 1.0
 #: Seconds after a run, if no other follows, to check the isolate is idle; and for it to answer.
 IDLE_CHECK = 1.0
-#: Bytes of one live log entry: far more than runtime.js ever makes (an 8 Ki-character
-#: message, JSON-escaped), so only a broken runtime passes it.
-MAX_LIVE_ENTRY = 8 * CAPACITY
 #: Characters of a request that may wait for its turn in a batch (see _queued); the requests
 #: of one batch share the mailbox, in UTF-16 units, at most two per character.
 BATCH_REQUEST = 4096
@@ -107,89 +96,6 @@ def compile_workspace(functions: Sequence[FunctionSource], node_modules: Sequenc
     return JsSandbox(context, functions)
 
 
-@dataclass(frozen=True)
-class _Signal:
-    """Why a run stopped waiting, other than its outcome or a failed eval."""
-
-    name: str
-
-
-_TIMEOUT = _Signal("timeout")
-_MEMORY = _Signal("memory")
-_CLOSED = _Signal("closed")
-_WEDGED = _Signal("wedged")
-_CANCELLED = _Signal("cancelled")  # a batched run's caller gave up
-
-
-class _Run:
-    """A run in flight: where its outcome goes, and what became of its eval."""
-
-    __slots__ = (
-        "eval_done",
-        "future",
-        "handed",
-        "id",
-        "index",
-        "live",
-        "loop",
-        "mail",
-        "network",
-        "partial",
-        "picked_up",
-        "posted",
-        "start_wait",
-        "started",
-        "task",
-        "timeout",
-    )
-
-    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
-        self.id = run_id
-        self.loop = loop
-        self.live = live  # the caller's on_log, if it follows the run's logs
-        self.handed: list[LogEntry] = []  # the entries handed over live so far
-        self.partial = bytearray()  # a live entry's pieces until its last
-        self.future: asyncio.Future[Any] = loop.create_future()
-        self.started = started  # when the caller's run began: its timeout counts from there
-        self.posted = 0.0  # when this eval was posted to the isolate
-        self.start_wait = START_WAIT
-        self.picked_up = False
-        self.task = 0
-        self.eval_done = False
-        self.timeout = 0.0  # seconds from `started`
-        self.index = -1  # its place in its batch, if it is in one
-        self.mail: tuple[Mail, float] | None = None  # its outcome, once handed over
-        self.network: JsNetwork | None = None  # a batched run's outbound requests
-
-    def on_eval_done(self, value: Any) -> None:
-        # On the isolate's thread. A completed eval only means the run has started. (A quiet
-        # eval on the native path is only heard of when it fails: eval_done stays False.)
-        self.eval_done = True
-        if isinstance(value, EngineError):
-            resolve_threadsafe(self.loop, self.future, value)
-
-    def on_piece(self, data: bytes, more: bool) -> None:
-        # On the isolate's thread, JS waiting: a piece of a log entry runtime.js made.
-        partial = self.partial
-        if len(partial) + len(data) > MAX_LIVE_ENTRY or len(self.handed) >= MAX_LOG_ENTRIES or self.live is None:
-            partial.clear()
-            return
-        partial += data
-        if more:
-            return
-        text = partial.decode("utf-16-le", "replace")
-        partial.clear()
-        try:
-            entry = outcome.load(text)
-        except FnboxError:
-            return
-        self.handed.append(entry)
-        self.live(entry)
-
-    def elapsed(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-
 class _Queued:
     """A caller's run waiting for its turn in a batch (see JsSandbox._queued)."""
 
@@ -203,7 +109,7 @@ class _Queued:
         self.limits = limits
         self.outbound = outbound
         self.result: asyncio.Future[RunResult] = loop.create_future()
-        self.run: _Run | None = None  # once posted
+        self.run: Run | None = None  # once posted
         self.on_start: Callable[[], None] | None = None  # told when its turn comes
         self.overdue: asyncio.TimerHandle | None = None  # the bound of its wait for its turn
 
@@ -241,7 +147,7 @@ class JsSandbox:
         self._idle_settle: asyncio.TimerHandle | None = None
         self._last_run = 0.0  # when the last run ended (time.monotonic())
         #: The run in flight that the ticker watches (see _watch), and the ticker.
-        self._watched: _Run | None = None
+        self._watched: Run | None = None
         self._ticker = Ticker(self._on_tick)
         self._closed = False
         self._finalizer = self._finalize(context)
@@ -407,7 +313,7 @@ class JsSandbox:
         except asyncio.CancelledError:
             run = item.run
             if run is not None:
-                resolve(run.future, _CANCELLED)  # the driver withdraws it, or stops it
+                resolve(run.future, CANCELLED)  # the driver withdraws it, or stops it
             raise
         finally:
             if item.overdue is not None:
@@ -482,7 +388,7 @@ class JsSandbox:
         now = time.perf_counter()
         runs = []
         for k, item in enumerate(items):
-            run = item.run = _Run(first + k, loop, now, None)
+            run = item.run = Run(first + k, loop, now, None)
             run.index, run.timeout, run.posted = k, item.limits.timeout, now
             if item.outbound is not None:
                 run.network = JsNetwork(
@@ -562,7 +468,7 @@ class JsSandbox:
                 if self._idle_check is None or self._idle_loop is not loop:
                     self._arm_idle_check(loop, IDLE_CHECK)
 
-    async def _next_of_batch(self, item: _Queued, run: _Run) -> Any:
+    async def _next_of_batch(self, item: _Queued, run: Run) -> Any:
         """The batch's run `run`'s outcome (mail, end), the signal that stops it (JS then being
         on it, no later run able to start), or None if it was withdrawn before it started."""
         if item.result.done() and self._withdraw(run.index):
@@ -583,11 +489,11 @@ class JsSandbox:
                 raise
             finally:
                 self._unwatch(run)
-            if isinstance(signal, tuple) or signal is _CLOSED or self._context.engine.closing:
+            if isinstance(signal, tuple) or signal is CLOSED or self._context.engine.closing:
                 return signal
             past = not self._withdraw_after(run.index)
             if self._withdraw(run.index):  # JS never took it: wedged, or its caller went
-                return None if signal is _CANCELLED else _Requeued(signal)
+                return None if signal is CANCELLED else _Requeued(signal)
             if run.mail is not None:
                 return run.mail
             if not past:
@@ -621,7 +527,7 @@ class JsSandbox:
             withdrawn = self._withdraw(later) and withdrawn
         return withdrawn
 
-    async def _deliver(self, item: _Queued, run: _Run, mail: Mail, ended: float) -> None:
+    async def _deliver(self, item: _Queued, run: Run, mail: Mail, ended: float) -> None:
         try:
             result: RunResult | FnboxError = await self._finish(
                 item.function, run, mail, (ended - run.started) * 1000, item.limits
@@ -631,7 +537,7 @@ class JsSandbox:
         await _end_network(run)
         _hand(item, result)
 
-    async def _end_batched(self, item: _Queued, run: _Run, signal: Any) -> None:
+    async def _end_batched(self, item: _Queued, run: Run, signal: Any) -> None:
         """A batched run that did not hand its outcome over: as `_run` ends a lone one."""
         if isinstance(signal, _Requeued):  # JS never took it (nor any run after it): the isolate is stuck
             item.run = None  # (so that the batch's end does not take it for one that ran)
@@ -641,7 +547,7 @@ class JsSandbox:
                 pass
             self._give_back([item])
             return
-        if signal is _CANCELLED:
+        if signal is CANCELLED:
             await self._stop(run)
             await _end_network(run)
             return
@@ -696,7 +602,7 @@ class JsSandbox:
         run = self._start(function, request, limits, loop, started, live, env)
         try:
             signal = await self._wait(run)
-            if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
+            if signal is WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
                 await self._reboot(run)
                 run = self._start(function, request, limits, loop, started, live, env)
                 run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
@@ -722,14 +628,14 @@ class JsSandbox:
         started: float,
         live: LiveLog | None,
         env: str = "{}",
-    ) -> _Run:
+    ) -> Run:
         """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
         context = self._context
         if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
             context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
             self._env_of = (context, env)
         # The mailbox holds a run's id as an int32: ids go round within it, never reaching 0.
-        run = _Run((next(self._run_ids) - 1) % _MAX_RUN_ID + 1, loop, started, live)
+        run = Run((next(self._run_ids) - 1) % _MAX_RUN_ID + 1, loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go
         if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
@@ -752,7 +658,7 @@ class JsSandbox:
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
         return run
 
-    async def _wait(self, run: _Run) -> Any:
+    async def _wait(self, run: Run) -> Any:
         """The run's outcome (mail, end time), or a _Signal, or the EngineError its eval failed with."""
         try:
             return await run.future
@@ -763,11 +669,11 @@ class JsSandbox:
         finally:
             self._unwatch(run)
 
-    def _unwatch(self, run: _Run) -> None:
+    def _unwatch(self, run: Run) -> None:
         if self._watched is run:
             self._watched = None  # the ticker lapses at its next tick, unless another run comes
 
-    async def _cancel(self, run: _Run) -> None:
+    async def _cancel(self, run: Run) -> None:
         """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
         try:
             await self._stop(run)
@@ -775,7 +681,7 @@ class JsSandbox:
             self._break()
             raise
 
-    async def _reboot(self, run: _Run) -> None:
+    async def _reboot(self, run: Run) -> None:
         """Swap an isolate that work a previous run left behind wedged or broke for a fresh one."""
         old = self._context
         old.inbox.current = None
@@ -801,7 +707,7 @@ class JsSandbox:
         self._context = context
         self._finalizer = self._finalize(context)
 
-    async def _finish(self, function: str, run: _Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
+    async def _finish(self, function: str, run: Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
         text = mail.outcome
         if mail.state == HELD:  # too big for the mailbox
             try:
@@ -821,10 +727,10 @@ class JsSandbox:
             return RunResult(result.get("result"), entries, duration)
         raise outcome.failure(function, result, entries, duration)
 
-    async def _failure(self, run: _Run, signal: Any, limits: Limits) -> FnboxError:
-        if signal is _CLOSED:
+    async def _failure(self, run: Run, signal: Any, limits: Limits) -> FnboxError:
+        if signal is CLOSED:
             return SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
-        memory = signal is _MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
+        memory = signal is MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
         if memory or self._context.engine.memory_limit_reached():
             entries = self._abandoned_logs(run)
             self._break()  # its heap is full of the run's leftovers: start afresh
@@ -833,7 +739,7 @@ class JsSandbox:
                 logs=entries,
                 duration=run.elapsed(),
             )
-        if signal is _TIMEOUT:
+        if signal is TIMEOUT:
             duration = run.elapsed()
             entries, memory = await self._stop(run)
             if memory:  # stuck in V8's native code, its heap past the limit meanwhile
@@ -850,7 +756,7 @@ class JsSandbox:
         message = signal.message if isinstance(signal, EngineError) else str(signal)
         return SandboxCrashed(f"the JavaScript engine failed: {message}", logs=entries, duration=run.elapsed())
 
-    async def _stop(self, run: _Run) -> tuple[list[LogEntry], bool]:
+    async def _stop(self, run: Run) -> tuple[list[LogEntry], bool]:
         """End a timed-out run: its logs, and whether V8 found its heap over the limit
         meanwhile. An isolate that does not answer is dropped."""
         engine = self._context.engine
@@ -909,29 +815,29 @@ class JsSandbox:
         if run is not None and not run.future.done():
             self._watch(run, run.timeout)
 
-    def _watch(self, run: _Run, timeout: float) -> None:
+    def _watch(self, run: Run, timeout: float) -> None:
         """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
         now = time.perf_counter()
         left = timeout - (now - run.started)
         context = self._context
         if context.engine.closing:  # its mailbox goes with it: never read it again
-            resolve(run.future, _CLOSED)
+            resolve(run.future, CLOSED)
             return
         if context.engine.memory_limit_reached():
-            resolve(run.future, _MEMORY)
+            resolve(run.future, MEMORY)
         elif left <= 0:
-            resolve(run.future, _TIMEOUT)
+            resolve(run.future, TIMEOUT)
         elif not run.picked_up and (
             context.mailbox.taken(run.index) if run.index >= 0 else context.mailbox.started() == run.id
         ):
             run.picked_up = True
         elif not run.picked_up and now - run.posted >= run.start_wait:
-            resolve(run.future, _WEDGED)
+            resolve(run.future, WEDGED)
             return
         if not run.future.done():
             self._ticker.within(run.loop, min(MEMORY_POLL, left))
 
-    def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
+    def _abandoned_logs(self, run: Run) -> list[LogEntry]:
         """What a run that never handed over its outcome had logged: handed over, or read in place."""
         return outcome.logs(self._mailbox_stream(), handed=run.handed)
 
@@ -956,9 +862,9 @@ class JsSandbox:
         context = self._context
         run = context.inbox.current
         if run is not None:
-            resolve_threadsafe(run.loop, run.future, _CLOSED)
+            resolve_threadsafe(run.loop, run.future, CLOSED)
         for batched in list(context.inbox.batch.values()):
-            resolve_threadsafe(batched.loop, batched.future, _CLOSED)
+            resolve_threadsafe(batched.loop, batched.future, CLOSED)
         context.engine.close(wait=0.0 if self.broken else CLOSE_WAIT)
 
 
@@ -990,7 +896,7 @@ def _hand(item: _Queued, value: RunResult | BaseException) -> None:
         item.result.set_result(value)
 
 
-async def _end_network(run: _Run) -> None:
+async def _end_network(run: Run) -> None:
     """A batched run is over: so are its outbound requests. (The host channel's network is the
     run JS is on, which may be a later one by now: see Inbox.on_host.)"""
     network, run.network = run.network, None
@@ -1001,7 +907,7 @@ async def _end_network(run: _Run) -> None:
             pass
 
 
-def _on_batch_error(context: Context, runs: list[_Run], value: Any) -> None:
+def _on_batch_error(context: Context, runs: list[Run], value: Any) -> None:
     """A batch's eval failed (on the isolate's thread): the run JS was on gets the error."""
     if not isinstance(value, EngineError):
         return

@@ -24,6 +24,7 @@ from fnbox.sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
+from fnbox.sandboxes.js import inflight
 from fnbox.sandboxes.js import sandbox as js_sandbox
 from fnbox.sandboxes.js.engine import stuck_isolates
 from fnbox.sandboxes.js.names import RESERVED_NAMES
@@ -746,7 +747,7 @@ def test_live_logs_are_the_logs_of_a_run_that_is_not_followed(compile: Any) -> N
 
 def test_a_run_not_followed_never_hands_entries_over(compile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     pieces: list[bytes] = []
-    monkeypatch.setattr(js_sandbox._Run, "on_piece", lambda self, data, more: pieces.append(data))
+    monkeypatch.setattr(inflight.Run, "on_piece", lambda self, data, more: pieces.append(data))
     sandbox = compile(fn("talk", "console.log('a'); return 1;"))
     assert [entry["message"] for entry in run(sandbox, "talk").logs] == ["a"]
     assert pieces == []
