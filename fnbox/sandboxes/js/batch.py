@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from fnbox.sandboxes.base import Limits, RunResult
+from fnbox.sandboxes.base import Limits, LogEntry, RunResult
 from fnbox.sandboxes.errors import FnboxError, SandboxCrashed
 from fnbox.sandboxes.js.context import Context
 from fnbox.sandboxes.js.engine import EngineError, resolve, resolve_threadsafe
@@ -60,7 +60,7 @@ class Owner(Protocol):
     def _arrived(self, call_id: int) -> None: ...
     async def _finish(self, function: str, run: Run, mail: Mail, duration: float, limits: Limits) -> RunResult: ...
     async def _failure(self, run: Run, signal: Any, limits: Limits) -> FnboxError: ...
-    async def _stop(self, run: Run) -> Any: ...
+    async def _stop(self, run: Run) -> tuple[list[LogEntry], bool]: ...
     async def _cancel(self, run: Run) -> None: ...
     async def _reboot(self, run: Run) -> None: ...
     def _break(self) -> None: ...
@@ -133,6 +133,7 @@ class Batches:
         )
 
     def has_room(self) -> bool:
+        """Whether another run may queue (see JsSandbox.joinable)."""
         return len(self._queue) < 4 * MAX_BATCH
 
     def waiting_on_network(self) -> bool:
@@ -385,7 +386,7 @@ class Batches:
         _hand(item, result)
 
     async def _end_batched(self, item: _Queued, run: Run, signal: Any) -> None:
-        """A batched run that did not hand its outcome over: as `_run` ends a lone one."""
+        """A batched run that did not hand its outcome over: as JsSandbox._run ends a lone one."""
         if isinstance(signal, _Requeued):  # JS never took it (nor any run after it): the isolate is stuck
             item.run = None  # (so that the batch's end does not take it for one that ran)
             try:

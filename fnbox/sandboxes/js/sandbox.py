@@ -12,15 +12,16 @@ or a timer is out of reach of any cancel: then the probe fails, the isolate is f
 the sandbox is `broken`, for the pool to replace. A run can also end while work it left
 behind spins on (a detached promise loop): a probe after IDLE_CHECK seconds without runs
 catches that, so an idle sandbox does not burn a core for long. And if the next run comes
-first, it finds the isolate still busy: a run not picked up within START_WAIT seconds moves
+first, it finds the isolate still busy: a run not picked up within START_WAIT seconds (inflight.py) moves
 to a fresh isolate with the same functions (the workspace's `cache` is lost with the old one).
 So does a run whose eval throws before its function is called: work left behind has broken
 the runtime's state (by calling `$fnbox` itself, say).
 
-Runs that come while the isolate is busy queue here and go out together, as one eval of a
-batch (see "batches" below): V8's thread then goes from one to the next without sleeping in
-between, and the loop is woken once for several outcomes, which is most of what a warm run
-costs. Runs with live logs or their own `process.env` never wait in a batch.
+Runs that come while the isolate is busy queue and go out together, as one eval of a batch
+(see batch.py): V8's thread then goes from one to the next without sleeping in between, and
+the loop is woken once for several outcomes, which is most of what a warm run costs. Runs
+with live logs or their own `process.env` never wait in a batch. A batch holds the sandbox's
+turn as a lone run does, and watches, stops and ends its runs with the sandbox's own means.
 
 A run whose caller follows its logs (`on_log`) has JS hand each entry over as it is made,
 through a second callback (`live`, see runtime.js); other runs cross into Python only at
