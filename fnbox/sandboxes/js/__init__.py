@@ -11,7 +11,9 @@ codegen.py  the JS text evaluated, and V8's lines mapped back to the user's
 runtime.js  what every isolate gets before the functions: console, cache, timers
 mailbox.py  a SharedArrayBuffer shared in place with the isolate
 outcome.py  the JSON a run hands over, to a result or an error
-sandbox.py  JsSandbox and compile_workspace
+sandbox.py  JsSandbox and compile_workspace: a run at a time, and the isolate's life cycle
+batch.py    runs queued for a busy isolate, posted together in one eval
+inflight.py a run in flight: where its outcome goes, and why it stopped waiting
 names.py    the names a function or parameter may not take, and the Node modules (no engine)
 host.py     synchronous calls from a run into Python, over a region of the mailbox
 hostops.py, hostcrypto.py, hosturl.py   what those calls do: hashes, zlib, keys, URLs...

@@ -32,7 +32,7 @@ _RUNTIME = (Path(__file__).with_name("runtime.js")).read_text(encoding="utf-8")
 
 
 class Waiting(Protocol):
-    """The run an inbox delivers to (sandbox.py's _Run)."""
+    """The run an inbox delivers to (inflight.py's Run)."""
 
     id: int
     loop: Any
@@ -53,7 +53,7 @@ class Inbox:
         self.mailbox: Mailbox | None = None
         self.current: Waiting | None = None
         self.host: HostChannel | None = None
-        #: The runs of the batch in flight, by id (see sandbox.py), and the one host calls are for.
+        #: The runs of the batch in flight, by id (see batch.py), and the one host calls are for.
         self.batch: dict[int, Waiting] = {}
         self.hosting: Waiting | None = None
         #: When the isolate last handed a run's outcome over (time.perf_counter()): see on_host.

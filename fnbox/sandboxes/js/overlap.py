@@ -6,7 +6,7 @@ so when every isolate of the workspace is busy with a run that waits on an outbo
 request or lookup, the next run gets an isolate of its own: a spare one, or a new one
 compiled from the same functions (about 10 ms). Runs that compute rather than wait still
 take turns in the first isolate, as before: those that may (no live logs, no `process.env`
-of their own) queue inside it and go out in batches (see sandbox.py), the others wait here;
+of their own) queue inside it and go out in batches (see batch.py), the others wait here;
 the pool bounds how many runs come at once (FUNCTIONS_CONCURRENCY_PER_SANDBOX).
 
 Each isolate has its own `cache`: the workspace's `cache` is the first isolate's, which

@@ -12,15 +12,16 @@ or a timer is out of reach of any cancel: then the probe fails, the isolate is f
 the sandbox is `broken`, for the pool to replace. A run can also end while work it left
 behind spins on (a detached promise loop): a probe after IDLE_CHECK seconds without runs
 catches that, so an idle sandbox does not burn a core for long. And if the next run comes
-first, it finds the isolate still busy: a run not picked up within START_WAIT seconds moves
+first, it finds the isolate still busy: a run not picked up within START_WAIT seconds (inflight.py) moves
 to a fresh isolate with the same functions (the workspace's `cache` is lost with the old one).
 So does a run whose eval throws before its function is called: work left behind has broken
 the runtime's state (by calling `$fnbox` itself, say).
 
-Runs that come while the isolate is busy queue here and go out together, as one eval of a
-batch (see "batches" below): V8's thread then goes from one to the next without sleeping in
-between, and the loop is woken once for several outcomes, which is most of what a warm run
-costs. Runs with live logs or their own `process.env` never wait in a batch.
+Runs that come while the isolate is busy queue and go out together, as one eval of a batch
+(see batch.py): V8's thread then goes from one to the next without sleeping in between, and
+the loop is woken once for several outcomes, which is most of what a warm run costs. Runs
+with live logs or their own `process.env` never wait in a batch. A batch holds the sandbox's
+turn as a lone run does, and watches, stops and ends its runs with the sandbox's own means.
 
 A run whose caller follows its logs (`on_log`) has JS hand each entry over as it is made,
 through a second callback (`live`, see runtime.js); other runs cross into Python only at
@@ -31,17 +32,13 @@ kept if it answers the probe.
 from __future__ import annotations
 
 import asyncio
-import collections
-import functools
 import itertools
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from fnbox.sandboxes.base import (
-    MAX_LOG_ENTRIES,
     FunctionSource,
     JSONValue,
     Limits,
@@ -60,38 +57,25 @@ from fnbox.sandboxes.errors import (
     TimeoutExceeded,
 )
 from fnbox.sandboxes.js import codegen, outcome
+from fnbox.sandboxes.js.batch import Batches
 from fnbox.sandboxes.js.context import Context
 from fnbox.sandboxes.js.engine import EngineError, Handle, resolve, resolve_threadsafe
 from fnbox.sandboxes.js.hostnet import JsNetwork
-from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, MAX_BATCH, Mail
+from fnbox.sandboxes.js.inflight import CLOSED, MEMORY, PROBE_TIMEOUT, TIMEOUT, WEDGED, Run
+from fnbox.sandboxes.js.mailbox import HELD, Mail
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.js.slot import RunSlot
 from fnbox.sandboxes.js.ticker import Ticker
 from fnbox.sandboxes.network import Egress
-from fnbox.sandboxes.pool import Requeue
 
 __all__ = ["JsSandbox", "compile_workspace"]
 
-#: Seconds a timed-out run's isolate has to answer the probe, or be dropped. An isolate
-#: that is not stuck answers in well under a millisecond.
-PROBE_TIMEOUT = 0.1
 #: Seconds between checks of V8's memory-limit flag during a run.
 MEMORY_POLL = 0.05
-#: Seconds a run may wait for its isolate to pick it up (plus 0.1 s a MB of a request that
-#: V8 must parse); past that, work a previous run left behind has wedged the isolate, and
-#: the run moves to a fresh one. Generous: a busy machine must not pass for a wedged isolate.
-START_WAIT = 0.25
 #: Seconds close() waits for V8 to free an isolate that is not known to be stuck.
 CLOSE_WAIT = 1.0
 #: Seconds after a run, if no other follows, to check the isolate is idle; and for it to answer.
 IDLE_CHECK = 1.0
-#: Bytes of one live log entry: far more than runtime.js ever makes (an 8 Ki-character
-#: message, JSON-escaped), so only a broken runtime passes it.
-MAX_LIVE_ENTRY = 8 * CAPACITY
-#: Characters of a request that may wait for its turn in a batch (see _queued); the requests
-#: of one batch share the mailbox, in UTF-16 units, at most two per character.
-BATCH_REQUEST = 4096
-_BATCH_TEXT = CAPACITY // 2
 
 
 def compile_workspace(functions: Sequence[FunctionSource], node_modules: Sequence[str] = NODE_MODULES) -> JsSandbox:
@@ -105,115 +89,6 @@ def compile_workspace(functions: Sequence[FunctionSource], node_modules: Sequenc
     except (EngineError, ValueError) as exc:
         raise SandboxCrashed(f"the JavaScript engine did not start: {exc}") from exc
     return JsSandbox(context, functions)
-
-
-@dataclass(frozen=True)
-class _Signal:
-    """Why a run stopped waiting, other than its outcome or a failed eval."""
-
-    name: str
-
-
-_TIMEOUT = _Signal("timeout")
-_MEMORY = _Signal("memory")
-_CLOSED = _Signal("closed")
-_WEDGED = _Signal("wedged")
-_CANCELLED = _Signal("cancelled")  # a batched run's caller gave up
-
-
-class _Run:
-    """A run in flight: where its outcome goes, and what became of its eval."""
-
-    __slots__ = (
-        "eval_done",
-        "future",
-        "handed",
-        "id",
-        "index",
-        "live",
-        "loop",
-        "mail",
-        "network",
-        "partial",
-        "picked_up",
-        "posted",
-        "start_wait",
-        "started",
-        "task",
-        "timeout",
-    )
-
-    def __init__(self, run_id: int, loop: asyncio.AbstractEventLoop, started: float, live: LiveLog | None) -> None:
-        self.id = run_id
-        self.loop = loop
-        self.live = live  # the caller's on_log, if it follows the run's logs
-        self.handed: list[LogEntry] = []  # the entries handed over live so far
-        self.partial = bytearray()  # a live entry's pieces until its last
-        self.future: asyncio.Future[Any] = loop.create_future()
-        self.started = started  # when the caller's run began: its timeout counts from there
-        self.posted = 0.0  # when this eval was posted to the isolate
-        self.start_wait = START_WAIT
-        self.picked_up = False
-        self.task = 0
-        self.eval_done = False
-        self.timeout = 0.0  # seconds from `started`
-        self.index = -1  # its place in its batch, if it is in one
-        self.mail: tuple[Mail, float] | None = None  # its outcome, once handed over
-        self.network: JsNetwork | None = None  # a batched run's outbound requests
-
-    def on_eval_done(self, value: Any) -> None:
-        # On the isolate's thread. A completed eval only means the run has started. (A quiet
-        # eval on the native path is only heard of when it fails: eval_done stays False.)
-        self.eval_done = True
-        if isinstance(value, EngineError):
-            resolve_threadsafe(self.loop, self.future, value)
-
-    def on_piece(self, data: bytes, more: bool) -> None:
-        # On the isolate's thread, JS waiting: a piece of a log entry runtime.js made.
-        partial = self.partial
-        if len(partial) + len(data) > MAX_LIVE_ENTRY or len(self.handed) >= MAX_LOG_ENTRIES or self.live is None:
-            partial.clear()
-            return
-        partial += data
-        if more:
-            return
-        text = partial.decode("utf-16-le", "replace")
-        partial.clear()
-        try:
-            entry = outcome.load(text)
-        except FnboxError:
-            return
-        self.handed.append(entry)
-        self.live(entry)
-
-    def elapsed(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-
-class _Queued:
-    """A caller's run waiting for its turn in a batch (see JsSandbox._queued)."""
-
-    __slots__ = ("function", "limits", "on_start", "outbound", "overdue", "request", "result", "run")
-
-    def __init__(
-        self, function: str, request: str, limits: Limits, outbound: Egress | None, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.function = function
-        self.request = request
-        self.limits = limits
-        self.outbound = outbound
-        self.result: asyncio.Future[RunResult] = loop.create_future()
-        self.run: _Run | None = None  # once posted
-        self.on_start: Callable[[], None] | None = None  # told when its turn comes
-        self.overdue: asyncio.TimerHandle | None = None  # the bound of its wait for its turn
-
-    def started(self) -> None:
-        if self.overdue is not None:
-            self.overdue.cancel()
-            self.overdue = None
-        on_start, self.on_start = self.on_start, None
-        if on_start is not None:
-            on_start()
 
 
 _MAX_RUN_ID = 2**31 - 1
@@ -241,7 +116,7 @@ class JsSandbox:
         self._idle_settle: asyncio.TimerHandle | None = None
         self._last_run = 0.0  # when the last run ended (time.monotonic())
         #: The run in flight that the ticker watches (see _watch), and the ticker.
-        self._watched: _Run | None = None
+        self._watched: Run | None = None
         self._ticker = Ticker(self._on_tick)
         self._closed = False
         self._finalizer = self._finalize(context)
@@ -251,12 +126,8 @@ class JsSandbox:
         self._network: JsNetwork | None = None
         #: Called (from any thread, with the run's loop) when the run starts a request or lookup.
         self.on_waiting: Callable[[asyncio.AbstractEventLoop], None] | None = None
-        #: Runs waiting for a batch, the task that posts them, and its loop (see _queued).
-        self._queue: collections.deque[_Queued] = collections.deque()
-        self._driver: asyncio.Task[None] | None = None
-        self._driver_loop: asyncio.AbstractEventLoop | None = None
-        self._posted: list[_Queued] = []  # the batch in flight
-        self._withdrawn: set[int] = set()  # the places in it of the runs taken back before JS took them
+        #: Runs that come while the isolate is busy, and the batches they go out in (see batch.py).
+        self._batches = Batches(self, self._slot)
 
     def _finalize(self, context: Context) -> weakref.finalize:
         finalizer = weakref.finalize(self, context.engine.close, wait=0.0)
@@ -290,8 +161,9 @@ class JsSandbox:
             request = codegen.request(parameters)
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
-        if on_log is None and not env and (self._queue or self._slot.busy) and self._batchable(request):
-            return await self._queued(function, request, limits, outbound, on_start, on_wait, overdue)
+        batches = self._batches
+        if on_log is None and not env and (len(batches) or self._slot.busy) and batches.accepts(request):
+            return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue)
         if overdue is None:
             await self._slot.acquire()
         else:  # it came to wait for its turn here (see overlap.py), and cannot in a batch
@@ -333,42 +205,7 @@ class JsSandbox:
         network = self._network
         if network is not None and network.waiting():
             return True
-        for item in self._posted:
-            run = item.run
-            if run is not None and run.network is not None and run.network.waiting():
-                return True
-        return False
-
-    def _arrived(self, call_id: int) -> None:
-        """An outbound request or lookup of the run has ended: wake the promise awaiting it."""
-        try:
-            self._context.engine.start_eval(codegen.arrived_call(call_id), _ignore)
-        except EngineError:
-            pass  # the isolate is closing: the run ends anyway
-
-    # ---- batches ------------------------------------------------------------------------
-    #
-    # Runs that come while the isolate is busy wait in `_queue`; one task (`_drive`) posts
-    # them, up to MAX_BATCH at a time, as ONE eval (`$fnbox.goBatch()`): V8's thread then
-    # goes from one run to the next as each settles, without sleeping in between or a round
-    # trip through the event loop, and their outcomes come back through the mailbox one by
-    # one, as a lone run's do. Each run keeps its own id, outcome, timeout (counted from the
-    # moment the run before it handed its outcome over), memory limit (the batch's runs share
-    # one), outbound requests, and cancel. Python follows the runs in order; before a run
-    # is stopped or blamed (a timeout, memory, a cancel), the runs after it are withdrawn
-    # (a compare-and-swap both sides use), so JS can never have gone on to one of them:
-    # they go back to the queue, or to the pool if the isolate is gone.
-
-    def _batchable(self, request: str) -> bool:
-        context = self._context
-        return (
-            len(request) <= BATCH_REQUEST
-            and context.engine.native
-            and context.mailbox.batches
-            and not self.broken
-            and not self._closed
-            and (self._driver_loop is None or self._driver_loop is asyncio.get_running_loop())
-        )
+        return self._batches.waiting_on_network()
 
     def joinable(self) -> bool:
         """Whether a run may queue here while the isolate is busy (see overlap.py): not while
@@ -377,311 +214,16 @@ class JsSandbox:
             not self.broken
             and not self._closed
             and self._context.engine.native
-            and len(self._queue) < 4 * MAX_BATCH
+            and self._batches.has_room()
             and not self.waiting_on_network()
         )
 
-    async def _queued(
-        self,
-        function: str,
-        request: str,
-        limits: Limits,
-        outbound: Egress | None,
-        on_start: Callable[[], None] | None,
-        on_wait: Callable[[], None] | None,
-        overdue: tuple[float, Callable[[], FnboxError]] | None,
-    ) -> RunResult:
-        loop = asyncio.get_running_loop()
-        item = _Queued(function, request, limits, outbound, loop)
-        item.on_start = on_start
-        if on_wait is not None:
-            on_wait()
-        if overdue is not None:
-            item.overdue = loop.call_at(overdue[0], self._overdue, item, overdue[1])
-        self._queue.append(item)
-        if self._driver is None:
-            self._driver_loop = loop
-            self._driver = loop.create_task(self._drive())
+    def _arrived(self, call_id: int) -> None:
+        """An outbound request or lookup of the run has ended: wake the promise awaiting it."""
         try:
-            return await item.result
-        except asyncio.CancelledError:
-            run = item.run
-            if run is not None:
-                resolve(run.future, _CANCELLED)  # the driver withdraws it, or stops it
-            raise
-        finally:
-            if item.overdue is not None:
-                item.overdue.cancel()
-
-    def _overdue(self, item: _Queued, error: Callable[[], FnboxError]) -> None:
-        """A queued run waited as long as it may for its turn: it leaves, unless JS took it."""
-        item.overdue = None
-        if item.result.done():
-            return
-        run = item.run
-        if run is not None:  # posted: only if still in the batch in flight, and JS has not taken it
-            index = run.index
-            if self._context.inbox.batch.get(run.id) is not run or not self._withdraw(index):
-                return
-        _hand(item, error())
-
-    async def _drive(self) -> None:
-        try:
-            while self._queue:
-                await self._slot.acquire()
-                try:
-                    items = self._take()
-                    if items:
-                        await self._run_batch(items)
-                finally:
-                    self._slot.release()
-        finally:
-            self._driver = None
-            self._driver_loop = None
-            while self._queue:  # only if this task was cancelled: no caller waits for good
-                _hand(self._queue.popleft(), SandboxCrashed("the JavaScript sandbox was closed", logs=[], duration=0.0))
-
-    def _take(self) -> list[_Queued]:
-        """The next batch: queued runs, oldest first, with the same limits, while they fit."""
-        items: list[_Queued] = []
-        size = 0
-        queue = self._queue
-        while queue and len(items) < MAX_BATCH:
-            item = queue[0]
-            if item.result.done():  # its caller went before it was posted
-                queue.popleft()
-                continue
-            if items and (item.limits != items[0].limits or size + len(item.request) > _BATCH_TEXT):
-                break
-            queue.popleft()
-            items.append(item)
-            size += len(item.request)
-        return items
-
-    async def _run_batch(self, items: list[_Queued]) -> None:
-        context = self._context
-        engine = context.engine
-        if self.broken or self._closed or engine.closing:
-            self._give_back(items)
-            return
-        loop = asyncio.get_running_loop()
-        if self._env_of != (context, "{}"):
-            try:
-                engine.eval(codegen.set_env_call("{}"), timeout=ENV_TIMEOUT)
-            except EngineError:
-                self._break()
-                self._give_back(items)
-                return
-            self._env_of = (context, "{}")
-        first = (next(self._run_ids) - 1) % _MAX_RUN_ID + 1
-        if first + len(items) - 1 > _MAX_RUN_ID:  # a batch's ids are consecutive: go round first
-            self._run_ids = itertools.count(1)
-            first = next(self._run_ids)
-        for _ in range(len(items) - 1):
-            next(self._run_ids)
-        now = time.perf_counter()
-        runs = []
-        for k, item in enumerate(items):
-            run = item.run = _Run(first + k, loop, now, None)
-            run.index, run.timeout, run.posted = k, item.limits.timeout, now
-            if item.outbound is not None:
-                run.network = JsNetwork(
-                    loop,
-                    item.outbound,
-                    now + item.limits.timeout,
-                    self._arrived,
-                    on_start=self._network_started,
-                    memory=item.limits.memory,
-                )
-            runs.append(run)
-        if not context.mailbox.post_batch(
-            [(run.id, context.indexes[item.function], item.request) for item, run in zip(items, runs, strict=True)]
-        ):
-            self._queue.extendleft(reversed(items[1:]))  # cannot happen (see _take): one at a time then
-            items, runs = items[:1], runs[:1]
-            if not context.mailbox.post_batch([(runs[0].id, context.indexes[items[0].function], items[0].request)]):
-                _hand(items[0], SandboxCrashed("the run's request does not fit the mailbox", logs=[], duration=0.0))
-                return
-        context.set_memory_limit(items[0].limits.memory)
-        context.set_network(None)
-        inbox = context.inbox
-        inbox.batch = {run.id: run for run in runs}
-        self._posted = items
-        self._withdrawn = set()
-        engine.signal_to(loop, runs[0].id, runs[-1].id)
-        try:
-            try:
-                task = engine.start_eval(
-                    context.go_batch, functools.partial(_on_batch_error, context, runs), quiet=True
-                )
-            except EngineError as exc:
-                raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
-            for run in runs:
-                run.task = task
-            previous = now
-            for k, item in enumerate(items):
-                run = runs[k]
-                run.started = run.posted = previous  # its clock runs from the end of the one before
-                self._network = run.network
-                if not item.result.done():
-                    item.started()
-                outcome_or_signal = await self._next_of_batch(item, run)
-                if isinstance(outcome_or_signal, tuple):
-                    mail, ended = outcome_or_signal
-                    previous = ended
-                    if mail.state == HELD:  # JS stopped the batch there, for take(): the rest go again
-                        self._withdraw_after(k)
-                    await self._deliver(item, run, mail, ended)
-                    if mail.state == HELD or self.broken:
-                        break
-                    continue
-                if outcome_or_signal is None:  # withdrawn before JS took it: its caller went
-                    continue
-                await self._end_batched(item, run, outcome_or_signal)
-                break
-        finally:
-            inbox.batch = {}
-            inbox.hosting = None
-            self._posted = []
-            self._network = None
-            self._watched = None
-            context.set_network(None)
-            rest = []
-            for item in items:
-                if item.result.done():
-                    continue
-                if item.run is not None and item.run.index not in self._withdrawn:  # JS may have begun it
-                    _hand(item, SandboxCrashed("the JavaScript sandbox failed during the run", logs=[], duration=0.0))
-                else:
-                    rest.append(item)
-            self._withdrawn = set()
-            if rest:
-                self._give_back(rest)
-            if not self.broken:
-                self._last_run = time.monotonic()
-                if self._idle_check is None or self._idle_loop is not loop:
-                    self._arm_idle_check(loop, IDLE_CHECK)
-
-    async def _next_of_batch(self, item: _Queued, run: _Run) -> Any:
-        """The batch's run `run`'s outcome (mail, end), the signal that stops it (JS then being
-        on it, no later run able to start), or None if it was withdrawn before it started."""
-        if item.result.done() and self._withdraw(run.index):
-            return None
-        loop = run.loop
-        while True:
-            if run.mail is not None:
-                return run.mail
-            self._watched = run
-            self._ticker.within(loop, min(MEMORY_POLL, max(run.timeout - run.elapsed() / 1000, 0.0)))
-            try:
-                signal = await run.future
-            except asyncio.CancelledError:  # the driver itself: stop this run as a caller's cancel would
-                self._withdraw_after(run.index)
-                if self._withdraw(run.index):
-                    raise
-                await self._cancel(run)
-                raise
-            finally:
-                self._unwatch(run)
-            if isinstance(signal, tuple) or signal is _CLOSED or self._context.engine.closing:
-                return signal
-            past = not self._withdraw_after(run.index)
-            if self._withdraw(run.index):  # JS never took it: wedged, or its caller went
-                return None if signal is _CANCELLED else _Requeued(signal)
-            if run.mail is not None:
-                return run.mail
-            if not past:
-                return signal  # JS is on it, and can go no further
-            # JS took a later run: this one's outcome should be on its way (a memory limit
-            # reached by the next, say). Not for long: then this run is stopped all the same.
-            grace = loop.create_future()
-            run.future = grace
-            timer = loop.call_later(PROBE_TIMEOUT, resolve, grace, signal)
-            try:
-                late = await grace
-            finally:
-                timer.cancel()
-            return late
-
-    def _withdraw(self, index: int) -> bool:
-        """Take back the batch's run `index` before JS takes it: True if it never starts.
-        Never once the isolate is being freed (its mailbox goes with it): JS may have taken it."""
-        context = self._context
-        if index in self._withdrawn:
-            return True
-        if context.engine.closing or not context.mailbox.withdraw(index, context.engine.swap):
-            return False
-        self._withdrawn.add(index)
-        return True
-
-    def _withdraw_after(self, index: int) -> bool:
-        """Withdraw the runs after `index`: False if JS had taken one of them."""
-        withdrawn = True
-        for later in range(index + 1, MAX_BATCH):
-            withdrawn = self._withdraw(later) and withdrawn
-        return withdrawn
-
-    async def _deliver(self, item: _Queued, run: _Run, mail: Mail, ended: float) -> None:
-        try:
-            result: RunResult | FnboxError = await self._finish(
-                item.function, run, mail, (ended - run.started) * 1000, item.limits
-            )
-        except FnboxError as exc:
-            result = exc
-        await _end_network(run)
-        _hand(item, result)
-
-    async def _end_batched(self, item: _Queued, run: _Run, signal: Any) -> None:
-        """A batched run that did not hand its outcome over: as `_run` ends a lone one."""
-        if isinstance(signal, _Requeued):  # JS never took it (nor any run after it): the isolate is stuck
-            item.run = None  # (so that the batch's end does not take it for one that ran)
-            try:
-                await self._reboot(run)
-            except SandboxCrashed:
-                pass
-            self._give_back([item])
-            return
-        if signal is _CANCELLED:
-            await self._stop(run)
-            await _end_network(run)
-            return
-        failure = await self._failure(run, signal, item.limits)
-        await _end_network(run)
-        _hand(item, failure)
-
-    def _give_back(self, items: list[_Queued]) -> None:
-        """Runs of a batch that never started: to the front of the queue, to the pool if the
-        isolate broke (a fresh sandbox takes them), or failed if the sandbox is closed."""
-        items = [item for item in items if not item.result.done()]
-        for item in items:
-            item.run = None
-        if self._closed:
-            for item in items:
-                _hand(item, SandboxCrashed("the JavaScript sandbox was closed", logs=[], duration=0.0))
-        elif self.broken:
-            for item in items:
-                _hand(item, Requeue())
-        else:
-            self._queue.extendleft(reversed(items))
-
-    def _network_started(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A batched run began to wait on the network: the runs queued behind it go back to
-        the pool, which may give them isolates of their own (see overlap.py)."""
-        try:
-            loop.call_soon_threadsafe(self._shed)
-        except RuntimeError:
-            pass
-        if self.on_waiting is not None:
-            self.on_waiting(loop)
-
-    def _shed(self) -> None:
-        queue, self._queue = self._queue, collections.deque()
-        for item in queue:
-            _hand(item, Requeue())
-        for item in self._posted:  # posted, not begun: withdrawn, unless JS took one meanwhile
-            run = item.run
-            if run is not None and not item.result.done() and self._withdraw(run.index):
-                _hand(item, Requeue())
+            self._context.engine.start_eval(codegen.arrived_call(call_id), _ignore)
+        except EngineError:
+            pass  # the isolate is closing: the run ends anyway
 
     async def _run(
         self, function: str, request: str, limits: Limits, live: LiveLog | None, env: str = "{}"
@@ -696,7 +238,7 @@ class JsSandbox:
         run = self._start(function, request, limits, loop, started, live, env)
         try:
             signal = await self._wait(run)
-            if signal is _WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
+            if signal is WEDGED or (isinstance(signal, EngineError) and signal.kind == "execute"):
                 await self._reboot(run)
                 run = self._start(function, request, limits, loop, started, live, env)
                 run.picked_up = True  # a fresh isolate has nothing left behind: just its timeout
@@ -707,11 +249,7 @@ class JsSandbox:
             raise await self._failure(run, signal, limits)
         finally:
             self._context.inbox.current = None
-            if not self.broken:
-                # Not a timer per run: the pending check, if any, looks at _last_run when it fires.
-                self._last_run = time.monotonic()
-                if self._idle_check is None or self._idle_loop is not loop:
-                    self._arm_idle_check(loop, IDLE_CHECK)
+            self._ran(loop)
 
     def _start(
         self,
@@ -722,14 +260,11 @@ class JsSandbox:
         started: float,
         live: LiveLog | None,
         env: str = "{}",
-    ) -> _Run:
+    ) -> Run:
         """Post a run to the isolate: its request in the mailbox (or the eval's text), its watch set."""
+        self._use_env(env)
         context = self._context
-        if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
-            context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
-            self._env_of = (context, env)
-        # The mailbox holds a run's id as an int32: ids go round within it, never reaching 0.
-        run = _Run((next(self._run_ids) - 1) % _MAX_RUN_ID + 1, loop, started, live)
+        run = Run(self._next_ids(1), loop, started, live)
         index = context.indexes[function]
         source: str | Handle = context.go
         if not context.mailbox.post(run.id, index, request, live is not None):  # too big: in the eval's text
@@ -740,9 +275,7 @@ class JsSandbox:
         context.set_network(self._network)
         context.inbox.current = run
         run.timeout = limits.timeout
-        left = max(limits.timeout - run.elapsed() / 1000, 0.0)
-        self._watched = run
-        self._ticker.within(loop, min(MEMORY_POLL, left))
+        self._follow(run)
         context.engine.signal_to(loop, run.id)
         run.posted = time.perf_counter()
         try:
@@ -752,7 +285,25 @@ class JsSandbox:
             raise SandboxCrashed(f"the JavaScript engine failed: {exc.message}", logs=[], duration=0.0) from exc
         return run
 
-    async def _wait(self, run: _Run) -> Any:
+    def _use_env(self, env: str) -> None:
+        """Give the isolate the run's `process.env` (a JSON object's text), unless it has it."""
+        context = self._context
+        if self._env_of != (context, env):  # the secrets changed, or the isolate is a fresh one
+            context.engine.eval(codegen.set_env_call(env), timeout=ENV_TIMEOUT)
+            self._env_of = (context, env)
+
+    def _next_ids(self, count: int) -> int:
+        """The first of `count` consecutive run ids (a batch's are): the mailbox holds a run's id
+        as an int32, so ids go round within it, never reaching 0."""
+        first = (next(self._run_ids) - 1) % _MAX_RUN_ID + 1
+        if first + count - 1 > _MAX_RUN_ID:  # go round first
+            self._run_ids = itertools.count(1)
+            first = next(self._run_ids)
+        for _ in range(count - 1):
+            next(self._run_ids)
+        return first
+
+    async def _wait(self, run: Run) -> Any:
         """The run's outcome (mail, end time), or a _Signal, or the EngineError its eval failed with."""
         try:
             return await run.future
@@ -763,11 +314,16 @@ class JsSandbox:
         finally:
             self._unwatch(run)
 
-    def _unwatch(self, run: _Run) -> None:
+    def _follow(self, run: Run) -> None:
+        """Have the ticker watch `run` (see _watch), from now to its deadline."""
+        self._watched = run
+        self._ticker.within(run.loop, min(MEMORY_POLL, max(run.timeout - run.elapsed() / 1000, 0.0)))
+
+    def _unwatch(self, run: Run) -> None:
         if self._watched is run:
             self._watched = None  # the ticker lapses at its next tick, unless another run comes
 
-    async def _cancel(self, run: _Run) -> None:
+    async def _cancel(self, run: Run) -> None:
         """Stop the run of a caller that gave up, as a timed-out one (in at most 2 probes)."""
         try:
             await self._stop(run)
@@ -775,7 +331,7 @@ class JsSandbox:
             self._break()
             raise
 
-    async def _reboot(self, run: _Run) -> None:
+    async def _reboot(self, run: Run) -> None:
         """Swap an isolate that work a previous run left behind wedged or broke for a fresh one."""
         old = self._context
         old.inbox.current = None
@@ -801,7 +357,7 @@ class JsSandbox:
         self._context = context
         self._finalizer = self._finalize(context)
 
-    async def _finish(self, function: str, run: _Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
+    async def _finish(self, function: str, run: Run, mail: Mail, duration: float, limits: Limits) -> RunResult:
         text = mail.outcome
         if mail.state == HELD:  # too big for the mailbox
             try:
@@ -821,10 +377,10 @@ class JsSandbox:
             return RunResult(result.get("result"), entries, duration)
         raise outcome.failure(function, result, entries, duration)
 
-    async def _failure(self, run: _Run, signal: Any, limits: Limits) -> FnboxError:
-        if signal is _CLOSED:
+    async def _failure(self, run: Run, signal: Any, limits: Limits) -> FnboxError:
+        if signal is CLOSED:
             return SandboxCrashed("the JavaScript sandbox was closed during the run", logs=[], duration=run.elapsed())
-        memory = signal is _MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
+        memory = signal is MEMORY or (isinstance(signal, EngineError) and signal.kind == "oom")
         if memory or self._context.engine.memory_limit_reached():
             entries = self._abandoned_logs(run)
             self._break()  # its heap is full of the run's leftovers: start afresh
@@ -833,7 +389,7 @@ class JsSandbox:
                 logs=entries,
                 duration=run.elapsed(),
             )
-        if signal is _TIMEOUT:
+        if signal is TIMEOUT:
             duration = run.elapsed()
             entries, memory = await self._stop(run)
             if memory:  # stuck in V8's native code, its heap past the limit meanwhile
@@ -850,7 +406,7 @@ class JsSandbox:
         message = signal.message if isinstance(signal, EngineError) else str(signal)
         return SandboxCrashed(f"the JavaScript engine failed: {message}", logs=entries, duration=run.elapsed())
 
-    async def _stop(self, run: _Run) -> tuple[list[LogEntry], bool]:
+    async def _stop(self, run: Run) -> tuple[list[LogEntry], bool]:
         """End a timed-out run: its logs, and whether V8 found its heap over the limit
         meanwhile. An isolate that does not answer is dropped."""
         engine = self._context.engine
@@ -873,6 +429,14 @@ class JsSandbox:
         memory = engine.memory_limit_reached()
         self._break()
         return entries, memory
+
+    def _ran(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A run or a batch has ended: the isolate should be idle IDLE_CHECK s from now."""
+        if not self.broken:
+            # Not a timer per run: the pending check, if any, looks at _last_run when it fires.
+            self._last_run = time.monotonic()
+            if self._idle_check is None or self._idle_loop is not loop:
+                self._arm_idle_check(loop, IDLE_CHECK)
 
     def _arm_idle_check(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
         if self._idle_check is not None:
@@ -909,29 +473,29 @@ class JsSandbox:
         if run is not None and not run.future.done():
             self._watch(run, run.timeout)
 
-    def _watch(self, run: _Run, timeout: float) -> None:
+    def _watch(self, run: Run, timeout: float) -> None:
         """Every MEMORY_POLL s of a run: has V8 stopped it for memory, is it late, has it started?"""
         now = time.perf_counter()
         left = timeout - (now - run.started)
         context = self._context
         if context.engine.closing:  # its mailbox goes with it: never read it again
-            resolve(run.future, _CLOSED)
+            resolve(run.future, CLOSED)
             return
         if context.engine.memory_limit_reached():
-            resolve(run.future, _MEMORY)
+            resolve(run.future, MEMORY)
         elif left <= 0:
-            resolve(run.future, _TIMEOUT)
+            resolve(run.future, TIMEOUT)
         elif not run.picked_up and (
             context.mailbox.taken(run.index) if run.index >= 0 else context.mailbox.started() == run.id
         ):
             run.picked_up = True
         elif not run.picked_up and now - run.posted >= run.start_wait:
-            resolve(run.future, _WEDGED)
+            resolve(run.future, WEDGED)
             return
         if not run.future.done():
             self._ticker.within(run.loop, min(MEMORY_POLL, left))
 
-    def _abandoned_logs(self, run: _Run) -> list[LogEntry]:
+    def _abandoned_logs(self, run: Run) -> list[LogEntry]:
         """What a run that never handed over its outcome had logged: handed over, or read in place."""
         return outcome.logs(self._mailbox_stream(), handed=run.handed)
 
@@ -956,9 +520,9 @@ class JsSandbox:
         context = self._context
         run = context.inbox.current
         if run is not None:
-            resolve_threadsafe(run.loop, run.future, _CLOSED)
+            resolve_threadsafe(run.loop, run.future, CLOSED)
         for batched in list(context.inbox.batch.values()):
-            resolve_threadsafe(batched.loop, batched.future, _CLOSED)
+            resolve_threadsafe(batched.loop, batched.future, CLOSED)
         context.engine.close(wait=0.0 if self.broken else CLOSE_WAIT)
 
 
@@ -969,43 +533,3 @@ def _ignore(value: Any) -> None:
 def _close_context(building: asyncio.Future[Context]) -> None:
     if not building.cancelled() and building.exception() is None:
         building.result().engine.close(wait=0.0)
-
-
-class _Requeued:
-    """A batched run JS never took, stopped for `why` (wedged isolate, failed eval): it goes back."""
-
-    __slots__ = ("why",)
-
-    def __init__(self, why: Any) -> None:
-        self.why = why
-
-
-def _hand(item: _Queued, value: RunResult | BaseException) -> None:
-    """Answer a batched run's caller, unless it went."""
-    if item.result.done():
-        return
-    if isinstance(value, BaseException):
-        item.result.set_exception(value)
-    else:
-        item.result.set_result(value)
-
-
-async def _end_network(run: _Run) -> None:
-    """A batched run is over: so are its outbound requests. (The host channel's network is the
-    run JS is on, which may be a later one by now: see Inbox.on_host.)"""
-    network, run.network = run.network, None
-    if network is not None and not network.end_unused():
-        try:
-            await network.end()
-        except Exception:  # its own clean-up: the runs after it in the batch go on all the same
-            pass
-
-
-def _on_batch_error(context: Context, runs: list[_Run], value: Any) -> None:
-    """A batch's eval failed (on the isolate's thread): the run JS was on gets the error."""
-    if not isinstance(value, EngineError):
-        return
-    started = context.mailbox.started()
-    run = next((run for run in runs if run.id == started), runs[0])
-    run.eval_done = True
-    resolve_threadsafe(run.loop, run.future, value)

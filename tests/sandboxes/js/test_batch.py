@@ -1,4 +1,4 @@
-"""Runs queued for a busy isolate go out together, in one eval (see JsSandbox's batches)."""
+"""Runs queued for a busy isolate go out together, in one eval (see batch.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
 from fnbox.sandboxes.js import handoff
+from fnbox.sandboxes.js.batch import BATCH_REQUEST
 from fnbox.sandboxes.js.mailbox import CAPACITY
 from fnbox.sandboxes.js.overlap import compile_overlapping
-from fnbox.sandboxes.js.sandbox import BATCH_REQUEST
 
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
 GATE = FunctionSource("gate", "const end = Date.now() + 100; while (Date.now() < end) {} return 'gate';", ())

@@ -24,6 +24,7 @@ from fnbox.sandboxes.errors import (
     SandboxCrashed,
     TimeoutExceeded,
 )
+from fnbox.sandboxes.js import inflight
 from fnbox.sandboxes.js import sandbox as js_sandbox
 from fnbox.sandboxes.js.engine import stuck_isolates
 from fnbox.sandboxes.js.names import RESERVED_NAMES
@@ -529,7 +530,7 @@ def test_a_run_moves_to_a_fresh_isolate_when_work_left_behind_wedges_it(compile:
     assert run(sandbox, "leave").result == "left"
     started = time.monotonic()
     assert run(sandbox, "count").result == 1  # the old isolate, and its cache, are gone
-    assert time.monotonic() - started < js_sandbox.START_WAIT + 1
+    assert time.monotonic() - started < inflight.START_WAIT + 1
     assert run(sandbox, "count").result == 2 and not sandbox.broken
 
 
@@ -746,7 +747,7 @@ def test_live_logs_are_the_logs_of_a_run_that_is_not_followed(compile: Any) -> N
 
 def test_a_run_not_followed_never_hands_entries_over(compile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     pieces: list[bytes] = []
-    monkeypatch.setattr(js_sandbox._Run, "on_piece", lambda self, data, more: pieces.append(data))
+    monkeypatch.setattr(inflight.Run, "on_piece", lambda self, data, more: pieces.append(data))
     sandbox = compile(fn("talk", "console.log('a'); return 1;"))
     assert [entry["message"] for entry in run(sandbox, "talk").logs] == ["a"]
     assert pieces == []
