@@ -15,7 +15,9 @@ from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 LIMITS = Limits(timeout=0.5, memory=2**26)
-FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
+FUNCTIONS = [
+    FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "half", "hog", "fine")
+] + [
     FunctionSource(name="nap", code="sleep 1"),
     FunctionSource(name="doze", code="sleep 0.4"),
 ]
@@ -130,6 +132,28 @@ def test_a_worker_that_exits_answers_sandbox_crashed_and_comes_back():
         return (await run(pool, "w", "count")).result
 
     assert supervised(scenario) == 1
+
+
+def test_a_worker_dying_in_the_middle_of_an_answer_answers_sandbox_crashed_and_comes_back():
+    async def scenario(pool):
+        before = (await run(pool, "w", "count")).result
+        with pytest.raises(SandboxCrashed):
+            await run(pool, "w", "half")
+        answers = await asyncio.gather(*(run(pool, "w", "count") for _ in range(20)))
+        return before, sorted(answer.result for answer in answers)
+
+    assert supervised(scenario, workers=1) == (1, list(range(1, 21)))  # a fresh worker, its frames read whole
+
+
+def test_answers_dispatched_from_the_read_callback_reach_their_calls_in_order():
+    functions = [*FUNCTIONS, FunctionSource(name="echo", code="echo")]
+
+    async def scenario(pool):
+        calls = [pool.run(key("w"), functions, "fine", {}, LIMITS) for _ in range(50)]
+        calls += [pool.run(key("w"), functions, "echo", {"n": index}, LIMITS) for index in range(50)]
+        return [answer.result for answer in await asyncio.gather(*calls)]
+
+    assert supervised(scenario, workers=1) == ["fine"] * 50 + [{"n": index} for index in range(50)]
 
 
 def test_a_worker_over_its_rss_cap_is_killed():
