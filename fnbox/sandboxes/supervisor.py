@@ -272,7 +272,8 @@ class _Worker:
         call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
-                self.frames.write(protocol.encode({**message, "id": call_id}))
+                message["id"] = call_id  # the message is the caller's to send: no copy of it
+                self.frames.write(protocol.encode(message))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise _WorkerDied(f"its pipe broke: {exc}") from None
             return await future
@@ -511,7 +512,8 @@ class WorkerPool:
         A call whose worker died under it is tried once more, in all (see the module's doc).
         """
         for attempt in (1, 2):
-            worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
+            # Again on a retry: its workspace may be quarantined now.
+            worker = self._worker_now(key) or await self._worker_for(key)
             try:
                 if not worker.alive:
                     await self._ready(worker)
@@ -538,6 +540,13 @@ class WorkerPool:
     def _home(self, key: SandboxKey) -> _Worker:
         workers = self._workers[key.language]
         return workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+
+    def _worker_now(self, key: SandboxKey) -> _Worker | None:
+        """`_worker_for` when nothing is to be awaited (its worker is not to be started first), else None."""
+        worker = self._quarantine.worker_for(key.language, key.workspace)
+        if worker is None:
+            return self._home(key)
+        return worker if worker.process is not None else None
 
     async def _worker_for(self, key: SandboxKey) -> _Worker:
         """The workspace's own worker, or its quarantine worker (started on first use)."""

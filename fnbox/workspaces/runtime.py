@@ -393,7 +393,8 @@ class Runtime:
         When runs are recorded, the result (or the error) names the record: `execution_id`;
         `owner` names the token that asked for the run in it.
         """
-        await self.refresh()
+        if self._feed is not None:  # as `refresh`, without a coroutine of its own
+            await self._feed.catch_up()
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
@@ -576,7 +577,7 @@ class Runtime:
         metrics.count_run(spec.language, "ok", outcome.duration / 1000, current.name, function)
         return outcome
 
-    async def _run_with_secrets(
+    def _run_with_secrets(
         self,
         key: SandboxKey,
         current: Workspace,
@@ -585,14 +586,39 @@ class Runtime:
         parameters: Mapping[str, Any],
         *,
         on_log: Callable[[LogEntry], None] | None = None,
-    ) -> RunResult:
+    ) -> Awaitable[RunResult]:
+        """The pool's run itself when the workspace has no secrets (no coroutine around it), else `_run_redacted`."""
         env = self.secrets.values(current.name)
-        # Only when the document narrows the egress policy: a pool without outbound access need not take it.
-        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
-        if not env:
-            return await self.pool.run(
-                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
+        if env:
+            return self._run_redacted(key, current, spec, function, parameters, env, on_log=on_log)
+        if current.egress is None:
+            return self.pool.run(
+                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log
             )
+        # Only when the document narrows the egress policy: a pool without outbound access need not take it.
+        return self.pool.run(
+            key,
+            current.sources[spec.language],
+            function,
+            parameters,
+            self.limits(spec),
+            on_log=on_log,
+            egress=current.egress,
+        )
+
+    async def _run_redacted(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        env: Mapping[str, str],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
+        """Run with the workspace's secrets as its env, blanked out of all it gives back."""
+        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
         live = None if on_log is None else _redacting(on_log, env)
         try:
             outcome = await self.pool.run(
