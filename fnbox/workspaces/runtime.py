@@ -66,6 +66,8 @@ MERGE_ATTEMPTS = 20
 LEASE_MARGIN = 5.0
 #: Seconds a step of closing may take beyond the time it is given (see Runtime.close).
 CLOSE_TIMEOUT = 10.0
+#: Limits kept by a Runtime, by a function's (language, timeout, memory).
+MAX_KEPT_LIMITS = 1024
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class Runtime:
         self._scheduler: Scheduler | PgScheduler | None = None
         self._workspaces: dict[str, Workspace] = {}
         self._writing: dict[str, asyncio.Lock] = {}
+        #: `limits` by a function's (language, timeout, memory), under these options (fixed once built).
+        self._kept_limits: dict[tuple[str, float | None, float | None], Limits] = {}
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -422,7 +426,8 @@ class Runtime:
             raise
         else:
             execution.succeed(outcome)
-            return dataclasses.replace(outcome, execution_id=execution.id)
+            # RunResult's fields given in full: dataclasses.replace looks them up on every call.
+            return RunResult(outcome.result, outcome.logs, outcome.duration, execution.id)
         finally:
             self._recorder.record(execution)
             if self._log_sink is not None:
@@ -649,7 +654,16 @@ class Runtime:
         return current, spec, check_parameters(spec, parameters)
 
     def limits(self, spec: FunctionSpec) -> Limits:
-        """A function's own timeout and memory, capped by the server maxima."""
+        """A function's own timeout and memory, capped by the server maxima (kept: a frozen dataclass costs to build)."""
+        wanted = (spec.language, spec.timeout, spec.memory)
+        limits = self._kept_limits.get(wanted)
+        if limits is None:
+            limits = self._limits(spec)
+            if len(self._kept_limits) < MAX_KEPT_LIMITS:  # functions' own limits are few; never let them grow this
+                self._kept_limits[wanted] = limits
+        return limits
+
+    def _limits(self, spec: FunctionSpec) -> Limits:
         if spec.language == "python":
             max_timeout, max_memory = self.options.python_timeout_ms, self.options.python_memory_mb
         else:
