@@ -289,6 +289,8 @@ class _Worker:
         stdin = self.process.stdin if self.process is not None else None
         if not self.alive or stdin is None or call_id not in self.calls:
             return
+        if call.future.done() and not call.future.cancelled():
+            return  # its answer came before its caller gave up: nothing runs any more, the worker knows it not
         call.cancelled = True
         call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
         try:

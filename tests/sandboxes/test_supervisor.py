@@ -10,7 +10,7 @@ import pytest
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
 from fnbox.sandboxes.pool import SandboxKey
-from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
+from fnbox.sandboxes.supervisor import CANCEL_GRACE, WorkerOptions, WorkerPool, _Worker
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
@@ -154,6 +154,31 @@ def test_answers_dispatched_from_the_read_callback_reach_their_calls_in_order():
         return [answer.result for answer in await asyncio.gather(*calls)]
 
     assert supervised(scenario, workers=1) == ["fine"] * 50 + [{"n": index} for index in range(50)]
+
+
+def test_a_run_cancelled_after_its_answer_came_leaves_its_worker_alone(monkeypatch):
+    """Its caller gave up between the answer and its turn to read it: the worker, which knows the call no
+    more, is sent no cancel that it would never answer (and be killed for)."""
+    waiting: list[asyncio.Task] = []
+    dispatch = _Worker._dispatch
+
+    def dispatch_then_cancel(worker, messages):
+        dispatch(worker, messages)
+        if waiting and any("result" in message for message in messages):
+            waiting.pop().cancel()
+
+    monkeypatch.setattr(_Worker, "_dispatch", dispatch_then_cancel)
+
+    async def scenario(pool):
+        pid = (await run(pool, "w", "pid")).result
+        waiting.append(asyncio.create_task(run(pool, "w", "fine")))
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[0]
+        await asyncio.sleep(CANCEL_GRACE + 0.5)
+        return pid, (await run(pool, "w", "pid")).result
+
+    pid, later = supervised(scenario, workers=1)
+    assert later == pid
 
 
 def test_a_worker_over_its_rss_cap_is_killed():
