@@ -290,7 +290,7 @@ class _Worker:
         if not self.alive or stdin is None or call_id not in self.calls:
             return
         if call.future.done() and not call.future.cancelled():
-            return  # its answer came before its caller gave up: nothing runs any more, the worker knows it not
+            return  # its answer came before its caller gave up: the worker has nothing left to stop
         call.cancelled = True
         call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
         try:

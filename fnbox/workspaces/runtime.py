@@ -596,19 +596,10 @@ class Runtime:
         env = self.secrets.values(current.name)
         if env:
             return self._run_redacted(key, current, spec, function, parameters, env, on_log=on_log)
-        if current.egress is None:
-            return self.pool.run(
-                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log
-            )
         # Only when the document narrows the egress policy: a pool without outbound access need not take it.
+        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
         return self.pool.run(
-            key,
-            current.sources[spec.language],
-            function,
-            parameters,
-            self.limits(spec),
-            on_log=on_log,
-            egress=current.egress,
+            key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
         )
 
     async def _run_redacted(
