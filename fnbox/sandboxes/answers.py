@@ -10,12 +10,15 @@ of one read are dispatched in the order they were sent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fnbox.sandboxes import protocol
 
 __all__ = ["AnswerProtocol", "start_process"]
+
+logger = logging.getLogger("fnbox")
 
 #: Dispatches the frames of one read of the worker's stdout, in order.
 OnFrames = Callable[[list[dict[str, Any]]], None]
@@ -25,8 +28,8 @@ class AnswerProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     """The protocol of a worker process: its stdout's frames go to `on_frames` as they are read.
 
     `ended` is set once no frame will come any more: to None when the worker closed its
-    stdout between frames, to the reason when it broke the protocol (nothing it sends after
-    that is dispatched).
+    stdout between frames, else to the reason to kill it (it broke the protocol, or its
+    answers could not be handed on); nothing it sends after that is dispatched.
     """
 
     def __init__(self, on_frames: OnFrames, loop: asyncio.AbstractEventLoop) -> None:
@@ -44,10 +47,14 @@ class AnswerProtocol(asyncio.subprocess.SubprocessStreamProtocol):
         try:
             messages = self._parser.feed(data if isinstance(data, bytes) else data.encode())
         except protocol.ProtocolError as exc:
-            self.ended.set_result(str(exc))
+            self.ended.set_result(f"broke the protocol: {exc}")
             return
         if messages:
-            self._on_frames(messages)
+            try:
+                self._on_frames(messages)
+            except Exception as exc:  # a fault of this side: the worker is replaced, its calls tried again
+                logger.exception("the answers of a worker could not be handed on")
+                self.ended.set_result(f"its answers could not be handed on ({exc!r})")
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         super().pipe_connection_lost(fd, exc)
@@ -56,7 +63,7 @@ class AnswerProtocol(asyncio.subprocess.SubprocessStreamProtocol):
         try:
             self._parser.end()
         except protocol.ProtocolError as error:
-            self.ended.set_result(str(error))
+            self.ended.set_result(f"broke the protocol: {error}")
             return
         self.ended.set_result(None)
 

@@ -366,7 +366,7 @@ class _Worker:
         """Wait for the end of the worker's answers (`_dispatch` hands them on), then fail what it left unanswered."""
         broken = await ended
         if broken is not None:
-            self.kill(f"broke the protocol: {broken}")
+            self.kill(broken)
         await process.wait()
         if process.returncode == protocol.RECYCLED:
             self.death = RECYCLED

@@ -99,3 +99,25 @@ def test_a_read_breaking_the_protocol_has_nothing_dispatched_from_it_or_after() 
     batches, reason, _ = _answers_of(script)
     assert [message["id"] for batch in batches for message in batch] == []
     assert reason is not None and "over the" in reason
+
+
+@pytest.mark.slow  # a subprocess
+def test_frames_that_cannot_be_handed_on_end_the_answers_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    batches: list[list[dict[str, Any]]] = []
+
+    def hand_on(messages: list[dict[str, Any]]) -> None:
+        batches.append(messages)
+        raise KeyError("a bug of this side")
+
+    async def scenario() -> str | None:
+        script = f"put({FRAMES[1]!r}); put({FRAMES[2]!r})\n"
+        process, ended = await answers.start_process(_child(script), hand_on)
+        reason = await ended
+        await process.wait()
+        return reason
+
+    with caplog.at_level("ERROR", logger="fnbox"):
+        reason = asyncio.run(scenario())
+    assert reason is not None and reason.startswith("its answers could not be handed on")
+    assert len(batches) == 1 and batches[0][0] == {"id": 1, "text": "é" * 100}  # nothing after the failed one
+    assert "could not be handed on" in caplog.text
