@@ -14,6 +14,7 @@ hangs so, `exit` kills it, and
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import threading
 import time
@@ -22,6 +23,19 @@ from typing import Any
 
 from fnbox.sandboxes.base import FunctionSource, Limits, LogCollector, OnLog, RunResult
 from fnbox.sandboxes.errors import CompilationError, NotFound, TimeoutExceeded
+
+
+def _frames_fd() -> int:
+    """The worker's end of its answer pipe (fd 1 points at stderr in a worker): its one writable pipe past 2."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > 2 and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+                    return fd
+        except OSError:
+            continue
+    raise AssertionError("no answer pipe")
 
 
 class FakeSandbox:
@@ -75,6 +89,12 @@ class FakeSandbox:
         if code == "hang":
             time.sleep(3600)
         if code == "exit":
+            os._exit(3)
+        if code.startswith("frame "):  # bytes of its own on the worker's stdout, in the middle of the frames
+            os.write(_frames_fd(), bytes.fromhex(code[6:]))
+            await asyncio.sleep(3600)
+        if code == "half":  # the start of an answer frame on the worker's stdout, then death
+            os.write(_frames_fd(), (1000).to_bytes(4, "big") + b'{"id": 0, "result": "')
             os._exit(3)
         if code == "hog":
             self.hog = bytearray(400 * 1024 * 1024)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fnbox import jsonfast
@@ -116,12 +116,58 @@ class FrameReader:
         return messages
 
 
-async def frames(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
-    """The messages of a pipe, in order, until the peer closes it (read many at a time: FrameReader)."""
-    frame_reader = FrameReader(reader)
-    while (messages := await frame_reader.read_many()) is not None:
-        for message in messages:
-            yield message
+class FrameParser:
+    """Frames cut out of the chunks a pipe gives, for a reader fed by callbacks (see sandboxes.answers).
+
+    `feed` returns the frames a chunk completes, in order; a partial frame waits for the
+    next chunks, which are kept in a list and joined once, when its last byte is in (a big
+    frame costs no quadratic copying). A frame's length is checked against MAX_FRAME as
+    soon as its header is in, before its body is waited for.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._need = _LENGTH.size  # bytes the kept chunks must reach before a frame can be cut
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        if self._chunks:
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            if self._size < self._need:
+                return []
+            data = b"".join(self._chunks)
+            self._chunks, self._size = [], 0
+        else:
+            data = chunk
+        messages: list[dict[str, Any]] = []
+        offset, size = 0, len(data)
+        need = _LENGTH.size
+        while size - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(data, offset)
+            if length > MAX_FRAME:
+                raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
+            end = offset + _LENGTH.size + length
+            if end > size:
+                need = _LENGTH.size + length
+                break
+            try:
+                message = jsonfast.loads(data[offset + _LENGTH.size : end])
+            except (ValueError, RecursionError) as exc:
+                raise ProtocolError(f"a broken frame: {exc}") from exc
+            if not isinstance(message, dict):
+                raise ProtocolError("a frame that is not a JSON object")
+            messages.append(message)
+            offset = end
+        if offset < size:
+            rest = data[offset:] if offset else data
+            self._chunks, self._size, self._need = [rest], len(rest), need
+        return messages
+
+    def end(self) -> None:
+        """The pipe closed: raise ProtocolError if it did in the middle of a frame."""
+        if self._size >= _LENGTH.size:
+            raise ProtocolError("a broken frame: the pipe closed in the middle of it")
 
 
 class FrameWriter:

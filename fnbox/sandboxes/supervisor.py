@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fnbox import metrics
-from fnbox.sandboxes import protocol
+from fnbox.sandboxes import answers, protocol
 from fnbox.sandboxes.base import (
     MAX_LOG_ENTRIES,
     MAX_LOG_MESSAGE,
@@ -246,18 +246,12 @@ class _Worker:
             command += ["--factory", self.options.factory]
         command += ["--egress", self.options.egress.to_json()]
         command += ["--concurrency-per-sandbox", str(self.options.concurrency_per_sandbox)]
-        self.process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=protocol.MAX_FRAME,
-            start_new_session=True,
-        )
+        self.process, ended = await answers.start_process(command, self._dispatch)
         self.death = None
         assert self.process.stdin is not None
         self.loop = asyncio.get_running_loop()
         self.frames = protocol.FrameWriter(self.process.stdin)
-        self.reader_task = asyncio.create_task(self._read_answers(self.process))
+        self.reader_task = asyncio.create_task(self._read_answers(self.process, ended))
 
     def _lingering(self) -> bool:
         return self.timed_out is not None and time.monotonic() - self.timed_out[0] < LINGER_SECONDS
@@ -278,7 +272,8 @@ class _Worker:
         call = self.calls[call_id] = _Call(future, time.monotonic() + timeout, timeout, on_log, workspace)
         try:
             try:
-                self.frames.write(protocol.encode({**message, "id": call_id}))
+                message["id"] = call_id  # the message is the caller's to send: no copy of it
+                self.frames.write(protocol.encode(message))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise _WorkerDied(f"its pipe broke: {exc}") from None
             return await future
@@ -294,6 +289,8 @@ class _Worker:
         stdin = self.process.stdin if self.process is not None else None
         if not self.alive or stdin is None or call_id not in self.calls:
             return
+        if call.future.done() and not call.future.cancelled():
+            return  # its answer came before its caller gave up: the worker has nothing left to stop
         call.cancelled = True
         call.deadline = min(call.deadline, time.monotonic() + CANCEL_GRACE)
         try:
@@ -341,32 +338,35 @@ class _Worker:
             return 0.0
         return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
-    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
-        stdout = process.stdout
-        assert stdout is not None  # started with stdout=PIPE
-        try:
-            async for message in protocol.frames(stdout):
-                self.heard = time.monotonic()
-                call_id = message.get("id")
-                if type(call_id) is not int or (call := self.calls.get(call_id)) is None:
-                    continue
-                if "log" in message:
-                    call.log(message["log"])
-                elif message.get("waiting"):
-                    if not call.cancelled:
-                        call.deadline = math.inf  # queued behind its workspace: it runs nothing yet
-                elif message.get("started"):
-                    if not call.cancelled:
-                        call.started = time.monotonic()
-                        call.deadline = call.started + call.timeout  # it waited in the worker's queue
-                elif call.cancelled:
-                    del self.calls[call_id]  # it stopped
-                elif not call.future.done():
-                    if _timed_out(message):
-                        self.timed_out = (time.monotonic(), call.workspace)
-                    call.future.set_result(message)
-        except protocol.ProtocolError as exc:
-            self.kill(f"broke the protocol: {exc}")
+    def _dispatch(self, messages: list[dict[str, Any]]) -> None:
+        """The frames of one read of the worker's stdout, handed on in order from the read callback."""
+        self.heard = time.monotonic()
+        calls = self.calls
+        for message in messages:
+            call_id = message.get("id")
+            if type(call_id) is not int or (call := calls.get(call_id)) is None:
+                continue
+            if "log" in message:
+                call.log(message["log"])
+            elif message.get("waiting"):
+                if not call.cancelled:
+                    call.deadline = math.inf  # queued behind its workspace: it runs nothing yet
+            elif message.get("started"):
+                if not call.cancelled:
+                    call.started = time.monotonic()
+                    call.deadline = call.started + call.timeout  # it waited in the worker's queue
+            elif call.cancelled:
+                del calls[call_id]  # it stopped
+            elif not call.future.done():
+                if _timed_out(message):
+                    self.timed_out = (time.monotonic(), call.workspace)
+                call.future.set_result(message)
+
+    async def _read_answers(self, process: asyncio.subprocess.Process, ended: asyncio.Future[str | None]) -> None:
+        """Wait for the end of the worker's answers (`_dispatch` hands them on), then fail what it left unanswered."""
+        broken = await ended
+        if broken is not None:
+            self.kill(broken)
         await process.wait()
         if process.returncode == protocol.RECYCLED:
             self.death = RECYCLED
@@ -514,7 +514,8 @@ class WorkerPool:
         A call whose worker died under it is tried once more, in all (see the module's doc).
         """
         for attempt in (1, 2):
-            worker = await self._worker_for(key)  # again on a retry: its workspace may be quarantined now
+            # Again on a retry: its workspace may be quarantined now.
+            worker = self._worker_now(key) or await self._worker_for(key)
             try:
                 if not worker.alive:
                     await self._ready(worker)
@@ -541,6 +542,13 @@ class WorkerPool:
     def _home(self, key: SandboxKey) -> _Worker:
         workers = self._workers[key.language]
         return workers[zlib.crc32(key.workspace.encode()) % len(workers)]
+
+    def _worker_now(self, key: SandboxKey) -> _Worker | None:
+        """`_worker_for` when nothing is to be awaited (its worker is not to be started first), else None."""
+        worker = self._quarantine.worker_for(key.language, key.workspace)
+        if worker is None:
+            return self._home(key)
+        return worker if worker.process is not None else None
 
     async def _worker_for(self, key: SandboxKey) -> _Worker:
         """The workspace's own worker, or its quarantine worker (started on first use)."""

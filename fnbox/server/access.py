@@ -133,6 +133,10 @@ class AccessControl:
         whether a token holds belongs in this method.
         """
         await self.catch_up(scope)
+        return self.judge(scope)
+
+    def judge(self, scope: Scope) -> Response | None:
+        """`admit` once the tokens are caught up (a caller that knows they need not be may skip `catch_up`)."""
         try:
             scope[PRINCIPAL_KEY] = self._check(scope)
         except FnboxError as exc:

@@ -24,7 +24,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fnbox import logs
 from fnbox.sandboxes.errors import FnboxError
@@ -66,34 +66,34 @@ class RunPath:
         scope["route"] = self.route
         scope["endpoint"] = self.route.endpoint
         scope["path_params"] = match.groupdict()
-        started: list[bool] = []  # holds True once the answer's start is sent
+        started = False  # True once the answer's start is sent
         try:
-            await self._observed(scope, receive, send, started)
+            # What `observe.Observe` does around a request: its id, its log context and its metrics.
+            request_id = request_id_of(scope)
+            token = logs.CONTEXT.set({"request_id": request_id, "scope": scope})
+            began = time.perf_counter()
+            status = 500
+            try:
+                response = await self._answer(scope, receive)
+                status = response.status_code
+                headers = [*response.raw_headers, (b"x-request-id", request_id.encode())]
+                started = True
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": response.body})
+            finally:
+                count_request(self._template, "POST", status, time.perf_counter() - began)
+                logs.CONTEXT.reset(token)
         except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer if still possible, then raise
             response = await handle_unexpected(Request(scope), exc)
             if not started:
                 await response(scope, receive, send)
             raise
 
-    async def _observed(self, scope: Scope, receive: Receive, send: Send, started: list[bool]) -> None:
-        """What `observe.Observe` does around a request: its id, its log context and its metrics."""
-        request_id = request_id_of(scope)
-        token = logs.CONTEXT.set({"request_id": request_id, "scope": scope})
-        began = time.perf_counter()
-        status = 500
-        try:
-            response = await self._answer(scope, receive)
-            status = response.status_code
-            headers = [*response.raw_headers, (b"x-request-id", request_id.encode())]
-            started.append(True)
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": response.body})
-        finally:
-            count_request(self._template, "POST", status, time.perf_counter() - began)
-            logs.CONTEXT.reset(token)
-
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
-        refusal = await self.access.admit(scope)
+        access = self.access
+        if access.tokens.shared:
+            await access.catch_up(scope)
+        refusal = access.judge(scope)
         if refusal is not None:
             return refusal
         declared, prefer = None, None
@@ -105,7 +105,14 @@ class RunPath:
         if declared_too_large(declared, self.max_size):
             return error_response(too_large(self.max_size))
         try:
-            body = parse_json(await self._body(receive), empty={})
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                data = message.get("body", b"")  # the whole body at once, as it mostly comes
+                if len(data) > self.max_size:
+                    raise too_large(self.max_size)
+            else:
+                data = await self._body(receive, message)
+            body = parse_json(data, empty={})
             params = scope["path_params"]
 
             def respond_async() -> bool:
@@ -125,12 +132,11 @@ class RunPath:
             exc.__traceback__ = None  # an error kept and raised again must not pile up tracebacks
             return error_response(exc)
 
-    async def _body(self, receive: Receive) -> bytes:
-        """The whole request body, refused as soon as it passes the limit (a chunked one too)."""
+    async def _body(self, receive: Receive, message: Message) -> bytes:
+        """The whole body from its first `message` on, refused as soon as it passes the limit (a chunked one too)."""
         chunks: list[bytes] = []
         received = 0
         while True:
-            message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 received += len(chunk)
@@ -142,3 +148,4 @@ class RunPath:
                     return b"".join(chunks)
             elif message["type"] == "http.disconnect":
                 raise ClientDisconnect()
+            message = await receive()

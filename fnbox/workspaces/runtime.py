@@ -66,6 +66,8 @@ MERGE_ATTEMPTS = 20
 LEASE_MARGIN = 5.0
 #: Seconds a step of closing may take beyond the time it is given (see Runtime.close).
 CLOSE_TIMEOUT = 10.0
+#: Limits kept by a Runtime, by a function's (language, timeout, memory).
+MAX_KEPT_LIMITS = 1024
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class Runtime:
         self._scheduler: Scheduler | PgScheduler | None = None
         self._workspaces: dict[str, Workspace] = {}
         self._writing: dict[str, asyncio.Lock] = {}
+        #: `limits` by a function's (language, timeout, memory), under these options (fixed once built).
+        self._kept_limits: dict[tuple[str, float | None, float | None], Limits] = {}
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -393,7 +397,8 @@ class Runtime:
         When runs are recorded, the result (or the error) names the record: `execution_id`;
         `owner` names the token that asked for the run in it.
         """
-        await self.refresh()
+        if self._feed is not None:  # as `refresh`, without a coroutine of its own
+            await self._feed.catch_up()
         current, spec, checked = self._prepare(workspace, function, parameters)
         key = SandboxKey(current.name, spec.language, current.version)
         if self._recorder is None or not self.options.record_runs:
@@ -581,7 +586,7 @@ class Runtime:
         metrics.count_run(spec.language, "ok", outcome.duration / 1000, current.name, function)
         return outcome
 
-    async def _run_with_secrets(
+    def _run_with_secrets(
         self,
         key: SandboxKey,
         current: Workspace,
@@ -590,14 +595,30 @@ class Runtime:
         parameters: Mapping[str, Any],
         *,
         on_log: Callable[[LogEntry], None] | None = None,
-    ) -> RunResult:
+    ) -> Awaitable[RunResult]:
+        """The pool's run itself when the workspace has no secrets (no coroutine around it), else `_run_redacted`."""
         env = self.secrets.values(current.name)
+        if env:
+            return self._run_redacted(key, current, spec, function, parameters, env, on_log=on_log)
         # Only when the document narrows the egress policy: a pool without outbound access need not take it.
         narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
-        if not env:
-            return await self.pool.run(
-                key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
-            )
+        return self.pool.run(
+            key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
+        )
+
+    async def _run_redacted(
+        self,
+        key: SandboxKey,
+        current: Workspace,
+        spec: FunctionSpec,
+        function: str,
+        parameters: Mapping[str, Any],
+        env: Mapping[str, str],
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> RunResult:
+        """Run with the workspace's secrets as its env, blanked out of all it gives back."""
+        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
         live = None if on_log is None else _redacting(on_log, env)
         try:
             outcome = await self.pool.run(
@@ -628,7 +649,16 @@ class Runtime:
         return current, spec, check_parameters(spec, parameters)
 
     def limits(self, spec: FunctionSpec) -> Limits:
-        """A function's own timeout and memory, capped by the server maxima."""
+        """A function's own timeout and memory, capped by the server maxima (kept: a frozen dataclass costs to build)."""
+        wanted = (spec.language, spec.timeout, spec.memory)
+        limits = self._kept_limits.get(wanted)
+        if limits is None:
+            limits = self._limits(spec)
+            if len(self._kept_limits) < MAX_KEPT_LIMITS:  # functions' own limits are few; never let them grow this
+                self._kept_limits[wanted] = limits
+        return limits
+
+    def _limits(self, spec: FunctionSpec) -> Limits:
         if spec.language == "python":
             max_timeout, max_memory = self.options.python_timeout_ms, self.options.python_memory_mb
         else:

@@ -160,14 +160,14 @@ def test_a_cancelled_call_still_queued_never_runs(kind: str, language: str) -> N
 @LANGUAGES
 def test_a_worker_gets_log_frames_only_for_runs_that_ask(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     frames: list[dict[str, Any]] = []
-    read = protocol.frames
+    feed = protocol.FrameParser.feed
 
-    async def spy(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
-        async for message in read(reader):
-            frames.append(message)
-            yield message
+    def spy(parser: protocol.FrameParser, chunk: bytes) -> list[dict[str, Any]]:
+        messages = feed(parser, chunk)
+        frames.extend(messages)
+        return messages
 
-    monkeypatch.setattr(protocol, "frames", spy)
+    monkeypatch.setattr(protocol.FrameParser, "feed", spy)
     key = SandboxKey("w", language, "v1")
 
     async def body(pool: Pool) -> Any:

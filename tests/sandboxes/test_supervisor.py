@@ -10,12 +10,14 @@ import pytest
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
 from fnbox.sandboxes.pool import SandboxKey
-from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
+from fnbox.sandboxes.supervisor import CANCEL_GRACE, WorkerOptions, WorkerPool, _Worker
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
 LIMITS = Limits(timeout=0.5, memory=2**26)
-FUNCTIONS = [FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "hog", "fine")] + [
+FUNCTIONS = [
+    FunctionSource(name=name, code=name) for name in ("count", "pid", "hang", "exit", "half", "hog", "fine")
+] + [
     FunctionSource(name="nap", code="sleep 1"),
     FunctionSource(name="doze", code="sleep 0.4"),
 ]
@@ -130,6 +132,53 @@ def test_a_worker_that_exits_answers_sandbox_crashed_and_comes_back():
         return (await run(pool, "w", "count")).result
 
     assert supervised(scenario) == 1
+
+
+def test_a_worker_dying_in_the_middle_of_an_answer_answers_sandbox_crashed_and_comes_back():
+    async def scenario(pool):
+        before = (await run(pool, "w", "count")).result
+        with pytest.raises(SandboxCrashed):
+            await run(pool, "w", "half")
+        answers = await asyncio.gather(*(run(pool, "w", "count") for _ in range(20)))
+        return before, sorted(answer.result for answer in answers)
+
+    assert supervised(scenario, workers=1) == (1, list(range(1, 21)))  # a fresh worker, its frames read whole
+
+
+def test_answers_dispatched_from_the_read_callback_reach_their_calls_in_order():
+    functions = [*FUNCTIONS, FunctionSource(name="echo", code="echo")]
+
+    async def scenario(pool):
+        calls = [pool.run(key("w"), functions, "fine", {}, LIMITS) for _ in range(50)]
+        calls += [pool.run(key("w"), functions, "echo", {"n": index}, LIMITS) for index in range(50)]
+        return [answer.result for answer in await asyncio.gather(*calls)]
+
+    assert supervised(scenario, workers=1) == ["fine"] * 50 + [{"n": index} for index in range(50)]
+
+
+def test_a_run_cancelled_after_its_answer_came_leaves_its_worker_alone(monkeypatch):
+    """Its caller gave up between the answer and its turn to read it: the worker, which knows the call no
+    more, is sent no cancel that it would never answer (and be killed for)."""
+    waiting: list[asyncio.Task] = []
+    dispatch = _Worker._dispatch
+
+    def dispatch_then_cancel(worker, messages):
+        dispatch(worker, messages)
+        if waiting and any("result" in message for message in messages):
+            waiting.pop().cancel()
+
+    monkeypatch.setattr(_Worker, "_dispatch", dispatch_then_cancel)
+
+    async def scenario(pool):
+        pid = (await run(pool, "w", "pid")).result
+        waiting.append(asyncio.create_task(run(pool, "w", "fine")))
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[0]
+        await asyncio.sleep(CANCEL_GRACE + 0.5)
+        return pid, (await run(pool, "w", "pid")).result
+
+    pid, later = supervised(scenario, workers=1)
+    assert later == pid
 
 
 def test_a_worker_over_its_rss_cap_is_killed():

@@ -289,3 +289,15 @@ def test_an_unexpected_failure_answers_500_and_is_raised_on_both_paths(both):
             (type(raised.value).__name__, sent[0]["status"], sent[0]["headers"], json.loads(sent[1]["body"]))
         )
     assert answers[0] == answers[1] and answers[0][:2] == ("ClientDisconnect", 500)
+
+
+def test_a_body_in_several_messages_is_read_whole_on_both_paths(both):
+    """A body that comes in pieces (with an empty one among them) is joined before it is parsed."""
+    chunks = [b'{"parameters": ', b"", b'{"name": "pie', b'ces"}}']
+    messages = [{"type": "http.request", "body": chunk, "more_body": index < 3} for index, chunk in enumerate(chunks)]
+    answers = []
+    for client, tokens in both:
+        sent: list[dict[str, Any]] = []
+        unread, _ = drive(client, tokens["run"], messages, sent)
+        answers.append((unread, sent[0]["status"], json.loads(sent[1]["body"])["result"]))
+    assert answers == [(0, 200, "Hello pieces")] * 2
