@@ -1,6 +1,6 @@
 """What operators watch: every Prometheus metric of fnbox, declared once, in its own registry.
 
-Any layer increments these (this module imports nothing of fnbox but its light metrics). A worker process counts
+Any layer increments these (this module imports nothing of fnbox). A worker process counts
 in its own copy of `REGISTRY`; the server asks each worker for its exposition text over the
 existing frames (`{"op": "metrics"}`) when /metrics is scraped and adds the workers' samples
 to its own (`merged_exposition`), so counters of sandboxes, wherever they run, reach one endpoint.
@@ -25,8 +25,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from fnbox.lightmetrics import LightCounter, LightHistogram
-
 __all__ = ["CONTENT_TYPE", "REGISTRY", "merged_exposition", "outcome_of", "per_workspace"]
 
 disable_created_metrics()  # a `_created` series per counter doubles the scrape, and sums of them mean nothing
@@ -37,13 +35,13 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _RUN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
-RUNS = LightCounter(
+RUNS = Counter(
     "fnbox_runs",
     "Function runs, by language and outcome (ok, or the error code)",
     ["language", "outcome"],
     registry=REGISTRY,
 )
-RUN_DURATION = LightHistogram(
+RUN_DURATION = Histogram(
     "fnbox_run_duration_seconds",
     "The function's own running time",
     ["language"],
@@ -97,13 +95,13 @@ CHANGE_WAITS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
-HTTP_REQUESTS = LightCounter(
+HTTP_REQUESTS = Counter(
     "fnbox_http_requests",
     "HTTP requests, by route template, method and status",
     ["route", "method", "status"],
     registry=REGISTRY,
 )
-HTTP_DURATION = LightHistogram(
+HTTP_DURATION = Histogram(
     "fnbox_http_request_duration_seconds",
     "HTTP request handling time, by route template",
     ["route"],
