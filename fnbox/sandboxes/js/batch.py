@@ -249,7 +249,7 @@ class Batches:
                     item.outbound,
                     now + item.limits.timeout,
                     owner._arrived,
-                    on_start=self._network_started,
+                    on_start=self.network_started,
                     memory=item.limits.memory,
                 )
             runs.append(run)
@@ -418,9 +418,9 @@ class Batches:
         else:
             self._queue.extendleft(reversed(items))
 
-    def _network_started(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A batched run began to wait on the network: the runs queued behind it go back to
-        the pool, which may give them isolates of their own (see overlap.py)."""
+    def network_started(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A run of the isolate (batched or lone) began to wait on the network: the runs queued
+        behind it go back to the pool, which may give them isolates of their own (see overlap.py)."""
         try:
             loop.call_soon_threadsafe(self._shed)
         except RuntimeError:

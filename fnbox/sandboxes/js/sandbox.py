@@ -184,7 +184,7 @@ class JsSandbox:
                 outbound,
                 time.perf_counter() + limits.timeout,
                 self._arrived,
-                on_start=self.on_waiting,
+                on_start=self._batches.network_started,  # the runs queued behind it may go elsewhere
                 memory=limits.memory,
             )
         try:

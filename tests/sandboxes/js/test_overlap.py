@@ -52,6 +52,42 @@ def test_runs_that_wait_overlap_each_with_its_own_env_and_logs():
     assert seen["most"] >= 4  # eight waits of 0.3 s, not one after the other
 
 
+def test_runs_queued_behind_one_that_waits_on_the_network_get_isolates_of_their_own():
+    # No env and no live logs: these runs may queue for a batch behind the first one. Once it
+    # waits on the network they must leave that queue, or they wait for its answer.
+    arrived = threading.Semaphore(0)
+    release = threading.Event()
+
+    def held(handler):
+        arrived.release()
+        release.wait(10)
+        return 200, {}, b"released"
+
+    code = "return await (await fetch(params.base + '/held')).text();"
+    with http_target({"/held": held}) as base:
+        sandbox = compile_overlapping([FunctionSource("f", code)])
+
+        async def main():
+            runs = asyncio.gather(*(sandbox.run("f", {"base": base}, LIMITS, outbound=LOCAL) for _ in range(8)))
+            deadline = time.monotonic() + 4
+            count = 0
+            while count < 8 and time.monotonic() < deadline:
+                if arrived.acquire(blocking=False):
+                    count += 1
+                else:
+                    await asyncio.sleep(0.01)
+            release.set()
+            return count, await runs
+
+        try:
+            count, outcomes = asyncio.run(main())
+        finally:
+            release.set()
+            sandbox.close()
+    assert count == 8  # all at the target while the first was still held
+    assert [outcome.result for outcome in outcomes] == ["released"] * 8
+
+
 def test_runs_that_compute_take_turns_in_the_first_isolate_and_share_its_cache():
     sandbox = compile_overlapping([FunctionSource("f", "cache.n = (cache.n || 0) + 1; return cache.n;")])
 
