@@ -116,6 +116,59 @@ class FrameReader:
         return messages
 
 
+class FrameParser:
+    """Frames out of a byte stream handed over piece by piece (a Protocol's `data_received`).
+
+    Frames come out in the order they were sent, as soon as each is whole; a frame's length is
+    checked against MAX_FRAME as soon as its header is in. Only the start of a frame not all in
+    yet is kept, and a big frame arriving in many pieces is gathered in linear time.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    @property
+    def partial(self) -> bool:
+        """Whether a frame has begun and not ended (the pipe closing now breaks it)."""
+        return bool(self._pending)
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """The frames that `data` completes, in order."""
+        pending = self._pending
+        if pending:
+            pending += data
+            if len(pending) < _LENGTH.size:
+                return []
+            (length,) = _LENGTH.unpack_from(pending)
+            if len(pending) < _LENGTH.size + length and length <= MAX_FRAME:
+                return []  # the rest of a frame: wait for it without a copy
+            data, self._pending = bytes(pending), bytearray()
+        messages: list[dict[str, Any]] = []
+        offset, size = 0, len(data)
+        while size - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(data, offset)
+            if length > MAX_FRAME:
+                raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
+            end = offset + _LENGTH.size + length
+            if end > size:
+                break
+            messages.append(_message(data[offset + _LENGTH.size : end]))
+            offset = end
+        if offset < size:
+            self._pending += memoryview(data)[offset:]
+        return messages
+
+
+def _message(body: bytes) -> dict[str, Any]:
+    try:
+        message = jsonfast.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"a broken frame: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("a frame that is not a JSON object")
+    return message
+
+
 async def frames(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
     """The messages of a pipe, in order, until the peer closes it (read many at a time: FrameReader)."""
     frame_reader = FrameReader(reader)
