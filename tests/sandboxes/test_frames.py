@@ -125,12 +125,12 @@ def test_a_run_cancelled_in_the_read_that_brought_it_answers_cancelled():
     async def scenario() -> list[dict[str, object]]:
         frames, answers, transport = await _pipe()
         pool = SandboxPool(factories={"javascript": FakeFactory()}, max_sandboxes=4, idle_timeout=60)
-        requests = asyncio.StreamReader()
+        read_fd, write_fd = os.pipe()
         run = {"op": "run", "id": 7, "key": ["w", "javascript", "v1"], "function": "echo", "parameters": {}}
         run |= {"limits": [1.0, 2**26], "sources": [{"name": "echo", "code": "echo", "parameters": []}]}
-        requests.feed_data(protocol.encode(run) + protocol.encode({"op": "cancel", "call": 7}))
-        requests.feed_eof()
-        await serve(pool, requests, frames, {})
+        os.write(write_fd, protocol.encode(run) + protocol.encode({"op": "cancel", "call": 7}))
+        os.close(write_fd)
+        await serve(pool, os.fdopen(read_fd, "rb", 0), frames, {})
         await asyncio.sleep(0.05)
         received = await protocol.FrameReader(answers).read_many()
         transport.close()
