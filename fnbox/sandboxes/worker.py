@@ -28,13 +28,14 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import uvloop
 
 from fnbox import logs, metrics
 from fnbox.sandboxes import protocol
-from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
+from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
@@ -136,15 +137,30 @@ async def _answer(
     unstarted: set[Any] | None = None,
     tasks: dict[Any, asyncio.Task[None]] | None = None,
 ) -> None:
-    """Answer one call; `tasks` (where its task is, by id) loses it as it ends."""
+    """Answer one call; `tasks` (where its task is, by id) loses it as it ends.
+
+    A run is awaited here rather than in a coroutine of its own: one level less for each of
+    its suspensions and resumptions to pass through.
+    """
     call_id = message.get("id")
+    reports: _Reports | None = None
     try:
         if unstarted is not None:
             unstarted.discard(call_id)
         try:
-            reply = await _handle(pool, message, writer, call_id, received=received)
+            if message.get("op") == "run":
+                reports, run = _run(pool, message, writer, call_id, received)
+                if run is None:
+                    reply = {"id": call_id, "missing": True}
+                else:
+                    reply = {"id": call_id, "result": protocol.result_to_json(await run)}
+            else:
+                reply = {"id": call_id}
+                reply.update(await _handle(pool, message))
+        except SourcesMissing:
+            reply = {"id": call_id, "missing": True}  # its sandbox was replaced while it waited: the supervisor resends
         except FnboxError as exc:
-            reply = {"error": exc.to_json()}
+            reply = {"id": call_id, "error": exc.to_json()}
         except asyncio.CancelledError:
             try:
                 writer.write(protocol.encode({"id": call_id, "cancelled": True}))
@@ -152,8 +168,13 @@ async def _answer(
                 pass
             raise
         except BaseException as exc:
-            reply = {"error": SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()}
-        reply["id"] = call_id
+            reply = {
+                "id": call_id,
+                "error": SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json(),
+            }
+        finally:
+            if reports is not None and reports.wait_report is not None:
+                reports.wait_report.cancel()
         try:
             frame = protocol.encode(reply)
         except protocol.ProtocolError as exc:
@@ -207,41 +228,33 @@ class _Reports:
             pass  # it still ends up in the run's logs, or its error says why not
 
 
-async def _handle(
-    pool: SandboxPool,
-    message: dict[str, Any],
-    writer: protocol.FrameWriter,
-    call_id: Any,
-    *,
-    received: float | None = None,
-) -> dict[str, Any]:
+def _run(
+    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, call_id: Any, received: float | None
+) -> tuple[_Reports | None, Coroutine[Any, Any, RunResult] | None]:
+    """A run frame's reports and its run on the pool, to await; no run when the supervisor must send its sources."""
+    key = SandboxKey(*message["key"])
+    sources = message.get("sources")
+    if sources is None and key not in pool:
+        return None, None
+    RUN_LABEL.set(f"call-{call_id}")  # this task's own context: see RUN_LABEL
+    reports = _Reports(call_id, writer, time.monotonic() if received is None else received)
+    return reports, pool.run(
+        key,
+        protocol.sources_from_json(sources) if sources else (),
+        message["function"],
+        message["parameters"],
+        protocol.limits_from_json(message["limits"]),
+        on_log=reports.log if message.get("logs") else None,
+        on_start=reports.start,
+        on_wait=reports.wait,
+        env=message.get("env"),
+        egress=_egress_entries(message.get("egress")),
+    )
+
+
+async def _handle(pool: SandboxPool, message: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a frame other than a run."""
     operation = message.get("op")
-    if operation == "run":
-        key = SandboxKey(*message["key"])
-        sources = message.get("sources")
-        if sources is None and key not in pool:
-            return {"missing": True}
-        RUN_LABEL.set(f"call-{call_id}")  # this task's own context: see RUN_LABEL
-        reports = _Reports(call_id, writer, time.monotonic() if received is None else received)
-        try:
-            result = await pool.run(
-                key,
-                protocol.sources_from_json(sources) if sources else (),
-                message["function"],
-                message["parameters"],
-                protocol.limits_from_json(message["limits"]),
-                on_log=reports.log if message.get("logs") else None,
-                on_start=reports.start,
-                on_wait=reports.wait,
-                env=message.get("env"),
-                egress=_egress_entries(message.get("egress")),
-            )
-        except SourcesMissing:
-            return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
-        finally:
-            if reports.wait_report is not None:
-                reports.wait_report.cancel()
-        return {"result": protocol.result_to_json(result)}
     if operation == "compile":
         errors = await pool.compile(
             SandboxKey(*message["key"]),
