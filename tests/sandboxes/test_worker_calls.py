@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -118,3 +122,47 @@ def test_the_parser_gives_frames_as_they_complete_and_gathers_a_big_one():
     assert parser.feed(big[:2]) == [] and parser.partial
     with pytest.raises(protocol.ProtocolError, match="not a JSON object"):
         protocol.FrameParser().feed(b"\x00\x00\x00\x03[1]")
+
+
+def _worker() -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "fnbox.sandboxes.worker", "--language", "javascript"]
+    command += [
+        "--max-sandboxes",
+        "4",
+        "--idle-timeout",
+        "60",
+        "--max-queue",
+        "8",
+        "--factory",
+        "tests.fakes:FakeFactory",
+    ]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_a_worker_process_answers_then_exits_when_the_supervisor_closes_the_pipe():
+    with _worker() as worker:
+        assert worker.stdin is not None and worker.stdout is not None
+        frame = protocol.encode(_run(1))
+        worker.stdin.write(frame[:7])
+        worker.stdin.flush()
+        time.sleep(0.05)  # the rest of the frame in a read of its own
+        worker.stdin.write(frame[7:] + protocol.encode(_run(2)))
+        worker.stdin.flush()
+        answers = []
+        for _ in range(2):
+            length = int.from_bytes(worker.stdout.read(4), "big")
+            answers.append(json.loads(worker.stdout.read(length)))
+        worker.stdin.close()
+        assert worker.wait(timeout=10) == 0
+    assert [answer["id"] for answer in answers] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_worker_process_given_a_frame_over_the_cap_exits_with_an_error():
+    with _worker() as worker:
+        assert worker.stdin is not None
+        worker.stdin.write((protocol.MAX_FRAME + 1).to_bytes(4, "big"))
+        worker.stdin.flush()
+        assert worker.wait(timeout=10) != 0
+        worker.stdin.close()
