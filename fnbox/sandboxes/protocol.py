@@ -189,6 +189,7 @@ class FrameWriter:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
+        self._transport = writer.transport  # written to straight: a call less per write
         self._loop = asyncio.get_running_loop()
         self._frames: list[bytes] = []
         self._size = 0
@@ -204,7 +205,7 @@ class FrameWriter:
             return
         frames, self._frames, self._size = self._frames, [], 0
         try:
-            self.writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the peer is gone: its reader ends, and what waits on it with it
 
@@ -213,7 +214,7 @@ class FrameWriter:
 
     async def drain(self) -> None:
         """Wait for the pipe only when much is queued: small frames leave at the end of the turn."""
-        if self._size < self.DRAIN_AT and self.writer.transport.get_write_buffer_size() < self.DRAIN_AT:
+        if self._size < self.DRAIN_AT and self._transport.get_write_buffer_size() < self.DRAIN_AT:
             return
         self.flush()
         await self.writer.drain()
