@@ -76,7 +76,8 @@ class Calls(asyncio.Protocol):
         self.pool = pool
         self.writer = writer
         self.tasks = tasks
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = self._loop.create_future()
         self.unstarted: set[Any] = set()  # calls whose task has not taken its first step
         self._frames = protocol.FrameParser()
         self._last_read = time.monotonic()
@@ -108,7 +109,7 @@ class Calls(asyncio.Protocol):
                 continue
             call_id = message.get("id")
             unstarted.add(call_id)
-            tasks[call_id] = asyncio.create_task(
+            tasks[call_id] = self._loop.create_task(  # the loop's own: no look-up of the running loop
                 _answer(self.pool, message, self.writer, received=arrived, unstarted=unstarted, tasks=tasks)
             )
 
