@@ -104,13 +104,7 @@ class FrameReader:
             end = offset + _LENGTH.size + length
             if end > size:
                 break
-            try:
-                message = jsonfast.loads(data[offset + _LENGTH.size : end])
-            except (ValueError, RecursionError) as exc:
-                raise ProtocolError(f"a broken frame: {exc}") from exc
-            if not isinstance(message, dict):
-                raise ProtocolError("a frame that is not a JSON object")
-            messages.append(message)
+            messages.append(_message(data[offset + _LENGTH.size : end]))
             offset = end
         self._pending = data[offset:] if offset else data
         return messages
