@@ -104,63 +104,70 @@ class FrameReader:
             end = offset + _LENGTH.size + length
             if end > size:
                 break
-            messages.append(_message(data[offset + _LENGTH.size : end]))
+            try:
+                message = jsonfast.loads(data[offset + _LENGTH.size : end])
+            except (ValueError, RecursionError) as exc:
+                raise ProtocolError(f"a broken frame: {exc}") from exc
+            if not isinstance(message, dict):
+                raise ProtocolError("a frame that is not a JSON object")
+            messages.append(message)
             offset = end
         self._pending = data[offset:] if offset else data
         return messages
 
 
 class FrameParser:
-    """Frames out of a byte stream handed over piece by piece (a Protocol's `data_received`).
+    """Frames cut out of the chunks a pipe gives, for a reader fed by callbacks (see sandboxes.answers).
 
-    Frames come out in the order they were sent, as soon as each is whole; a frame's length is
-    checked against MAX_FRAME as soon as its header is in. Only the start of a frame not all in
-    yet is kept, and a big frame arriving in many pieces is gathered in linear time.
+    `feed` returns the frames a chunk completes, in order; a partial frame waits for the
+    next chunks, which are kept in a list and joined once, when its last byte is in (a big
+    frame costs no quadratic copying). A frame's length is checked against MAX_FRAME as
+    soon as its header is in, before its body is waited for.
     """
 
     def __init__(self) -> None:
-        self._pending = bytearray()
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._need = _LENGTH.size  # bytes the kept chunks must reach before a frame can be cut
 
-    @property
-    def partial(self) -> bool:
-        """Whether a frame has begun and not ended (the pipe closing now breaks it)."""
-        return bool(self._pending)
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        """The frames that `data` completes, in order."""
-        pending = self._pending
-        if pending:
-            pending += data
-            if len(pending) < _LENGTH.size:
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        if self._chunks:
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            if self._size < self._need:
                 return []
-            (length,) = _LENGTH.unpack_from(pending)
-            if len(pending) < _LENGTH.size + length and length <= MAX_FRAME:
-                return []  # the rest of a frame: wait for it without a copy
-            data, self._pending = bytes(pending), bytearray()
+            data = b"".join(self._chunks)
+            self._chunks, self._size = [], 0
+        else:
+            data = chunk
         messages: list[dict[str, Any]] = []
         offset, size = 0, len(data)
+        need = _LENGTH.size
         while size - offset >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(data, offset)
             if length > MAX_FRAME:
                 raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
             end = offset + _LENGTH.size + length
             if end > size:
+                need = _LENGTH.size + length
                 break
-            messages.append(_message(data[offset + _LENGTH.size : end]))
+            try:
+                message = jsonfast.loads(data[offset + _LENGTH.size : end])
+            except (ValueError, RecursionError) as exc:
+                raise ProtocolError(f"a broken frame: {exc}") from exc
+            if not isinstance(message, dict):
+                raise ProtocolError("a frame that is not a JSON object")
+            messages.append(message)
             offset = end
         if offset < size:
-            self._pending += memoryview(data)[offset:]
+            rest = data[offset:] if offset else data
+            self._chunks, self._size, self._need = [rest], len(rest), need
         return messages
 
-
-def _message(body: bytes) -> dict[str, Any]:
-    try:
-        message = jsonfast.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"a broken frame: {exc}") from exc
-    if not isinstance(message, dict):
-        raise ProtocolError("a frame that is not a JSON object")
-    return message
+    def end(self) -> None:
+        """The pipe closed: raise ProtocolError if it did in the middle of a frame."""
+        if self._size >= _LENGTH.size:
+            raise ProtocolError("a broken frame: the pipe closed in the middle of it")
 
 
 async def frames(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:

@@ -123,8 +123,10 @@ class Calls(asyncio.Protocol):
     def _end(self) -> None:
         if self.closed.done():
             return
-        if self._frames.partial:
-            self.closed.set_exception(protocol.ProtocolError("a broken frame: the pipe closed in the middle of it"))
+        try:
+            self._frames.end()
+        except protocol.ProtocolError as exc:
+            self.closed.set_exception(exc)
         else:
             self.closed.set_result(None)
 

@@ -115,11 +115,13 @@ def test_the_parser_gives_frames_as_they_complete_and_gathers_a_big_one():
     data = protocol.encode({"id": 1}) + protocol.encode({"id": 2})
     out = [parser.feed(data[index : index + 1]) for index in range(len(data))]
     assert [messages for messages in out if messages] == [[{"id": 1}], [{"id": 2}]]
-    assert not parser.partial
+    parser.end()  # between frames: a clean close
     big = protocol.encode({"id": 3, "text": "x" * 1_000_000})
     pieces = [big[start : start + 4096] for start in range(0, len(big), 4096)]
     assert [message for piece in pieces for message in parser.feed(piece)] == [{"id": 3, "text": "x" * 1_000_000}]
-    assert parser.feed(big[:2]) == [] and parser.partial
+    assert parser.feed(big[:6]) == []
+    with pytest.raises(protocol.ProtocolError, match="broken frame"):
+        parser.end()
     with pytest.raises(protocol.ProtocolError, match="not a JSON object"):
         protocol.FrameParser().feed(b"\x00\x00\x00\x03[1]")
 
