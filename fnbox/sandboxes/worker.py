@@ -29,7 +29,7 @@ import resource
 import sys
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, BinaryIO
 
 import uvloop
 
@@ -53,7 +53,7 @@ RECYCLE_GRACE = 10.0
 
 
 async def serve(
-    pool: SandboxPool, requests: Any, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]
+    pool: SandboxPool, requests: BinaryIO, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]
 ) -> None:
     """Answer the frames of the pipe `requests` (a file) until the supervisor closes it; `tasks` holds the
     calls in flight, by id."""
