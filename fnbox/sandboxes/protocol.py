@@ -52,70 +52,6 @@ async def read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     return message
 
 
-class FrameReader:
-    """Reads frames many at a time: one read of the pipe gives every frame that has arrived.
-
-    A frame's length is checked against MAX_FRAME as soon as its header is in, before its
-    body is waited for; frames come out in the order they were sent.
-    """
-
-    #: Bytes asked of the pipe per read.
-    CHUNK = 256 * 1024
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-        self._pending = b""  # the start of a frame not all in yet
-
-    async def read_many(self) -> list[dict[str, Any]] | None:
-        """The next frames (one at least), or None when the peer has closed the pipe between frames."""
-        while True:
-            if len(self._pending) >= _LENGTH.size:
-                (length,) = _LENGTH.unpack_from(self._pending)
-                if length > MAX_FRAME:
-                    raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
-                missing = _LENGTH.size + length - len(self._pending)
-                if missing > self.CHUNK:  # the rest of a big frame: read it whole
-                    try:
-                        self._pending += await self.reader.readexactly(missing)
-                    except asyncio.IncompleteReadError as exc:
-                        raise ProtocolError(f"a broken frame: {exc}") from exc
-                    messages = self._parse(b"")
-                    if messages:
-                        return messages
-                    continue
-            chunk = await self.reader.read(self.CHUNK)
-            if not chunk:
-                if len(self._pending) >= _LENGTH.size:
-                    raise ProtocolError("a broken frame: the pipe closed in the middle of it")
-                return None
-            messages = self._parse(chunk)
-            if messages:
-                return messages
-
-    def _parse(self, chunk: bytes) -> list[dict[str, Any]]:
-        """The frames completed by `chunk`; what is left of it waits for the next."""
-        data = self._pending + chunk if self._pending else chunk
-        messages: list[dict[str, Any]] = []
-        offset, size = 0, len(data)
-        while size - offset >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(data, offset)
-            if length > MAX_FRAME:
-                raise ProtocolError(f"a frame of {length} bytes is over the {MAX_FRAME} bytes allowed")
-            end = offset + _LENGTH.size + length
-            if end > size:
-                break
-            try:
-                message = jsonfast.loads(data[offset + _LENGTH.size : end])
-            except (ValueError, RecursionError) as exc:
-                raise ProtocolError(f"a broken frame: {exc}") from exc
-            if not isinstance(message, dict):
-                raise ProtocolError("a frame that is not a JSON object")
-            messages.append(message)
-            offset = end
-        self._pending = data[offset:] if offset else data
-        return messages
-
-
 class FrameParser:
     """Frames cut out of the chunks a pipe gives, for a reader fed by callbacks (see sandboxes.answers).
 
@@ -182,6 +118,7 @@ class FrameWriter:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
+        self._transport = writer.transport  # written to straight: a call less per write
         self._loop = asyncio.get_running_loop()
         self._frames: list[bytes] = []
         self._size = 0
@@ -197,7 +134,7 @@ class FrameWriter:
             return
         frames, self._frames, self._size = self._frames, [], 0
         try:
-            self.writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the peer is gone: its reader ends, and what waits on it with it
 
@@ -206,7 +143,7 @@ class FrameWriter:
 
     async def drain(self) -> None:
         """Wait for the pipe only when much is queued: small frames leave at the end of the turn."""
-        if self._size < self.DRAIN_AT and self.writer.transport.get_write_buffer_size() < self.DRAIN_AT:
+        if self._size < self.DRAIN_AT and self._transport.get_write_buffer_size() < self.DRAIN_AT:
             return
         self.flush()
         await self.writer.drain()

@@ -22,20 +22,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
-import functools
 import importlib
 import logging
 import os
 import resource
 import sys
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, BinaryIO
 
 import uvloop
 
 from fnbox import logs, metrics
 from fnbox.sandboxes import protocol
-from fnbox.sandboxes.base import RUN_LABEL, LogEntry, SandboxFactory
+from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
@@ -53,38 +53,82 @@ RECYCLE_GRACE = 10.0
 
 
 async def serve(
-    pool: SandboxPool,
-    reader: asyncio.StreamReader,
-    writer: protocol.FrameWriter,
-    tasks: dict[Any, asyncio.Task[None]],
+    pool: SandboxPool, requests: BinaryIO, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]
 ) -> None:
-    """Answer frames until the supervisor closes the pipe; `tasks` holds the calls in flight, by id."""
-    frames = protocol.FrameReader(reader)
-    unstarted: set[Any] = set()  # calls whose task has not taken its first step
-    last_read = time.monotonic()
-    while (messages := await frames.read_many()) is not None:
+    """Answer the frames of the pipe `requests` (a file) until the supervisor closes it; `tasks` holds the
+    calls in flight, by id."""
+    loop = asyncio.get_running_loop()
+    transport, calls = await loop.connect_read_pipe(lambda: Calls(pool, writer, tasks), requests)
+    try:
+        await calls.closed
+    finally:
+        transport.close()
+
+
+class Calls(asyncio.Protocol):
+    """The supervisor's frames, taken as they are read: each call's task starts from the read itself,
+    without a reader task's turn of the loop in between, and a cancel acts in the order it came.
+
+    `closed` ends when the pipe does, or fails with ProtocolError on a frame that breaks the protocol.
+    """
+
+    def __init__(self, pool: SandboxPool, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]):
+        self.pool = pool
+        self.writer = writer
+        self.tasks = tasks
+        self._loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.unstarted: set[Any] = set()  # calls whose task has not taken its first step
+        self._frames = protocol.FrameParser()
+        self._last_read = time.monotonic()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed.done():
+            return
+        try:
+            messages = self._frames.feed(data)
+        except protocol.ProtocolError as exc:
+            self.closed.set_exception(exc)
+            return
+        if not messages:
+            return
         now = time.monotonic()
-        arrived = HOLDS.arrived(last_read, now)  # earlier if a run held the loop meanwhile
-        last_read = now
+        arrived = HOLDS.arrived(self._last_read, now)  # earlier if a run held the loop meanwhile
+        self._last_read = now
+        tasks, unstarted = self.tasks, self.unstarted
         for message in messages:
             if message.get("op") == "cancel":
                 call = message.get("call")
                 cancelled = tasks.get(call)
                 if cancelled is not None:
                     cancelled.cancel()
-                    if call in unstarted:  # it never runs, so it cannot say so itself
+                    if call in unstarted:  # it never runs, so it cannot say so itself (nor forget itself)
                         unstarted.discard(call)
-                        writer.write(protocol.encode({"id": call, "cancelled": True}))
+                        del tasks[call]
+                        self.writer.write(protocol.encode({"id": call, "cancelled": True}))
                 continue
             call_id = message.get("id")
             unstarted.add(call_id)
-            task = asyncio.create_task(_answer(pool, message, writer, received=arrived, unstarted=unstarted))
-            tasks[call_id] = task
-            task.add_done_callback(functools.partial(_forget, tasks, call_id))
+            tasks[call_id] = self._loop.create_task(  # the loop's own: no look-up of the running loop
+                _answer(self.pool, message, self.writer, received=arrived, unstarted=unstarted, tasks=tasks)
+            )
 
+    def eof_received(self) -> bool | None:
+        self._end()
+        return None
 
-def _forget(tasks: dict[Any, asyncio.Task[None]], call_id: Any, _: asyncio.Task[None]) -> None:
-    tasks.pop(call_id, None)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if self.closed.done():
+            return
+        try:
+            self._frames.end()
+        except protocol.ProtocolError as exc:
+            self.closed.set_exception(exc)
+        else:
+            self.closed.set_result(None)
 
 
 async def _answer(
@@ -94,93 +138,126 @@ async def _answer(
     *,
     received: float | None = None,
     unstarted: set[Any] | None = None,
+    tasks: dict[Any, asyncio.Task[None]] | None = None,
 ) -> None:
-    reply: dict[str, Any] = {"id": message.get("id")}
-    if unstarted is not None:
-        unstarted.discard(reply["id"])
+    """Answer one call; `tasks` (where its task is, by id) loses it as it ends.
+
+    A run is awaited here rather than in a coroutine of its own: one level less for each of
+    its suspensions and resumptions to pass through.
+    """
+    call_id = message.get("id")
+    reports: _Reports | None = None
     try:
-        reply.update(await _handle(pool, message, writer, received=received))
-    except FnboxError as exc:
-        reply["error"] = exc.to_json()
-    except asyncio.CancelledError:
+        if unstarted is not None:
+            unstarted.discard(call_id)
         try:
-            writer.write(protocol.encode({"id": reply["id"], "cancelled": True}))
-        except Exception:
-            pass
-        raise
-    except BaseException as exc:
-        reply["error"] = SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()
-    try:
-        frame = protocol.encode(reply)
-    except protocol.ProtocolError as exc:
-        frame = protocol.encode(
-            {"id": reply["id"], "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()}
-        )
-    except (TypeError, ValueError) as exc:
-        frame = protocol.encode(
-            {"id": reply["id"], "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()}
-        )
-    writer.write(frame)
-    await writer.drain()
-
-
-async def _handle(
-    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, *, received: float | None = None
-) -> dict[str, Any]:
-    operation = message.get("op")
-    if operation == "run":
-        key = SandboxKey(*message["key"])
-        if "sources" not in message and key not in pool:
-            return {"missing": True}
-        received = time.monotonic() if received is None else received
-        RUN_LABEL.set(f"call-{message.get('id')}")  # this task's own context: see RUN_LABEL
-
-        waited = False
-        wait_report: asyncio.TimerHandle | None = None
-
-        def send_wait() -> None:
-            nonlocal waited
-            waited = True
-            _report(writer, protocol.encode({"id": message.get("id"), "waiting": True}))
-
-        def report_wait() -> None:
-            # Queued behind another call of its workspace: no deadline runs until it starts. Said
-            # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
-            nonlocal wait_report
-            wait_report = asyncio.get_running_loop().call_later(LATE_START, send_wait)
-
-        def report_late_start() -> None:
-            # The supervisor's deadline counts from the start of the run, not from its queueing.
-            if wait_report is not None:
-                wait_report.cancel()
-            if waited or time.monotonic() - received > LATE_START:
-                _report(writer, protocol.encode({"id": message.get("id"), "started": True}))
-
-        def send_log(entry: LogEntry) -> None:
-            try:
-                _report(writer, protocol.encode({"id": message.get("id"), "log": entry}))
-            except (protocol.ProtocolError, TypeError, ValueError):
-                pass  # it still ends up in the run's logs, or its error says why not
-
-        try:
-            result = await pool.run(
-                key,
-                protocol.sources_from_json(message.get("sources", [])),
-                message["function"],
-                message["parameters"],
-                protocol.limits_from_json(message["limits"]),
-                on_log=send_log if message.get("logs") else None,
-                on_start=report_late_start,
-                on_wait=report_wait,
-                env=message.get("env"),
-                egress=_egress_entries(message.get("egress")),
-            )
+            if message.get("op") == "run":
+                reports, run = _run(pool, message, writer, call_id, received)
+                if run is None:
+                    reply = {"id": call_id, "missing": True}
+                else:
+                    reply = {"id": call_id, "result": protocol.result_to_json(await run)}
+            else:
+                reply = {"id": call_id}
+                reply.update(await _handle(pool, message))
         except SourcesMissing:
-            return {"missing": True}  # its sandbox was replaced while it waited: the supervisor resends
+            reply = {"id": call_id, "missing": True}  # its sandbox was replaced while it waited: the supervisor resends
+        except FnboxError as exc:
+            reply = {"id": call_id, "error": exc.to_json()}
+        except asyncio.CancelledError:
+            try:
+                writer.write(protocol.encode({"id": call_id, "cancelled": True}))
+            except Exception:
+                pass
+            raise
+        except BaseException as exc:
+            reply = {
+                "id": call_id,
+                "error": SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json(),
+            }
         finally:
-            if wait_report is not None:
-                wait_report.cancel()
-        return {"result": protocol.result_to_json(result)}
+            if reports is not None and reports.wait_report is not None:
+                reports.wait_report.cancel()
+        try:
+            frame = protocol.encode(reply)
+        except protocol.ProtocolError as exc:
+            frame = protocol.encode(
+                {"id": call_id, "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()}
+            )
+        except (TypeError, ValueError) as exc:
+            frame = protocol.encode(
+                {"id": call_id, "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()}
+            )
+        writer.write(frame)
+        await writer.drain()
+    finally:
+        if tasks is not None:
+            tasks.pop(call_id, None)
+
+
+class _Reports:
+    """What a run tells the supervisor before its answer, as it happens: that it waits for its turn,
+    that it starts late, its log entries (one object per run rather than a closure for each)."""
+
+    __slots__ = ("call_id", "received", "wait_report", "waited", "writer")
+
+    def __init__(self, call_id: Any, writer: protocol.FrameWriter, received: float) -> None:
+        self.call_id = call_id
+        self.writer = writer
+        self.received = received
+        self.waited = False
+        self.wait_report: asyncio.TimerHandle | None = None
+
+    def wait(self) -> None:
+        # Queued behind another call of its workspace: no deadline runs until it starts. Said
+        # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
+        self.wait_report = asyncio.get_running_loop().call_later(LATE_START, self._waiting)
+
+    def _waiting(self) -> None:
+        self.waited = True
+        _report(self.writer, protocol.encode({"id": self.call_id, "waiting": True}))
+
+    def start(self) -> None:
+        # The supervisor's deadline counts from the start of the run, not from its queueing.
+        if self.wait_report is not None:
+            self.wait_report.cancel()
+        if self.waited or time.monotonic() - self.received > LATE_START:
+            _report(self.writer, protocol.encode({"id": self.call_id, "started": True}))
+
+    def log(self, entry: LogEntry) -> None:
+        try:
+            _report(self.writer, protocol.encode({"id": self.call_id, "log": entry}))
+        except (protocol.ProtocolError, TypeError, ValueError):
+            pass  # it still ends up in the run's logs, or its error says why not
+
+
+def _run(
+    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, call_id: Any, received: float | None
+) -> tuple[_Reports | None, Coroutine[Any, Any, RunResult] | None]:
+    """A run frame's reports and its run on the pool, to await; no run when the supervisor must send its sources."""
+    key = SandboxKey(*message["key"])
+    sources = message.get("sources")
+    if sources is None and key not in pool:
+        return None, None
+    RUN_LABEL.set(f"call-{call_id}")  # this task's own context: see RUN_LABEL
+    reports = _Reports(call_id, writer, time.monotonic() if received is None else received)
+    return reports, pool.run(
+        key,
+        protocol.sources_from_json(sources) if sources else (),
+        message["function"],
+        message["parameters"],
+        protocol.limits_from_json(message["limits"]),
+        on_log=reports.log if message.get("logs") else None,
+        on_start=reports.start,
+        on_wait=reports.wait,
+        env=message.get("env"),
+        egress=_egress_entries(message.get("egress")),
+    )
+
+
+async def _handle(pool: SandboxPool, message: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a frame other than a run."""
+    operation = message.get("op")
     if operation == "compile":
         errors = await pool.compile(
             SandboxKey(*message["key"]),
@@ -234,8 +311,6 @@ def _factory(
 
 async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=protocol.MAX_FRAME)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(protocol_in, "rb", 0))
     transport, stream_protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(protocol_out, "wb", 0)
     )
@@ -254,7 +329,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
     )
     try:
-        await serve(pool, reader, writer, tasks)
+        await serve(pool, os.fdopen(protocol_in, "rb", 0), writer, tasks)
     finally:
         if recycler is not None:
             recycler.cancel()
