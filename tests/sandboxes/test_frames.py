@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-
 from fnbox.sandboxes import protocol
 
 
