@@ -163,6 +163,8 @@ class JsNetwork:
         redirect: str,
         timeout: float | None,
     ) -> OutboundResponse:
+        if self.ended:  # started on the isolate's thread as the run ended: `end` has closed all
+            raise OutboundError("the run is over")
         if self._session is None:
             left = self.deadline - time.perf_counter()
             self._session = self.egress.session(deadline=time.monotonic() + left, on_log=self._logs.append)
@@ -179,6 +181,8 @@ class JsNetwork:
         return answer
 
     async def lookup(self, holder: _Pending, host: str) -> str:
+        if self.ended:
+            raise OutboundError("the run is over")
         address = await asyncio.to_thread(resolve, self.egress.policy, host, 0)
         return str(address)
 
