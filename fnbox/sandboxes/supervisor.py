@@ -413,6 +413,9 @@ class WorkerPool:
         self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
+            # A restart it was making is undone (its process killed and reaped) before this
+            # returns: left to the end of the loop, that process would never be reaped.
+            await asyncio.gather(self._watcher, return_exceptions=True)
         for worker in self._all():
             if worker.process is not None and worker.process.returncode is None:
                 if worker.process.stdin is not None:
