@@ -245,10 +245,14 @@ class Engine:
         future: asyncio.Future[Any] = loop.create_future()
         task_id = self.start_eval(code, lambda value: resolve_threadsafe(loop, future, value))
         try:
-            return _unwrap(await asyncio.wait_for(future, timeout))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # as the eval's answer does, and the caller would go on as if never cancelled.
+            async with asyncio.timeout(timeout):
+                value = await future
         except TimeoutError:
             self.cancel(task_id)
             raise
+        return _unwrap(value)
 
     def call(self, function: Handle, *args: Handle, timeout: float) -> Any:
         """Call a JS function with JS values, and wait (set-up only)."""
