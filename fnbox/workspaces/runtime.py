@@ -596,45 +596,19 @@ class Runtime:
         *,
         on_log: Callable[[LogEntry], None] | None = None,
     ) -> Awaitable[RunResult]:
-        """The pool's run itself when the workspace has no secrets (no coroutine around it), else `_run_redacted`."""
+        """The pool's run, with the workspace's secrets as its env, blanked out of all it gives
+        back (`_redacted`); a workspace without secrets gets the pool's run itself, no coroutine around it."""
         env = self.secrets.values(current.name)
-        if env:
-            return self._run_redacted(key, current, spec, function, parameters, env, on_log=on_log)
         # Only when the document narrows the egress policy: a pool without outbound access need not take it.
-        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
-        return self.pool.run(
-            key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **narrowed
+        options: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
+        if env:
+            options["env"] = env
+            if on_log is not None:
+                on_log = _redacting(on_log, env)
+        run = self.pool.run(
+            key, current.sources[spec.language], function, parameters, self.limits(spec), on_log=on_log, **options
         )
-
-    async def _run_redacted(
-        self,
-        key: SandboxKey,
-        current: Workspace,
-        spec: FunctionSpec,
-        function: str,
-        parameters: Mapping[str, Any],
-        env: Mapping[str, str],
-        *,
-        on_log: Callable[[LogEntry], None] | None = None,
-    ) -> RunResult:
-        """Run with the workspace's secrets as its env, blanked out of all it gives back."""
-        narrowed: dict[str, Any] = {} if current.egress is None else {"egress": current.egress}
-        live = None if on_log is None else _redacting(on_log, env)
-        try:
-            outcome = await self.pool.run(
-                key,
-                current.sources[spec.language],
-                function,
-                parameters,
-                self.limits(spec),
-                on_log=live,
-                env=env,
-                **narrowed,
-            )
-        except FnboxError as exc:
-            redact_error(exc, env)
-            raise
-        return dataclasses.replace(outcome, result=redact(outcome.result, env), logs=redact(outcome.logs, env))
+        return _redacted(run, env) if env else run
 
     def _prepare(
         self, workspace: str, function: str, parameters: Mapping[str, Any] | None
@@ -739,6 +713,16 @@ def _reloading(follower: Follower) -> ApplyOther:
         await asyncio.to_thread(follower.reload, names)
 
     return reload
+
+
+async def _redacted(run: Awaitable[RunResult], env: Mapping[str, str]) -> RunResult:
+    """`run`'s outcome or error with the values of `env` (the workspace's secrets) blanked out."""
+    try:
+        outcome = await run
+    except FnboxError as exc:
+        redact_error(exc, env)
+        raise
+    return dataclasses.replace(outcome, result=redact(outcome.result, env), logs=redact(outcome.logs, env))
 
 
 def _redacting(on_log: Callable[[LogEntry], None], env: Mapping[str, str]) -> Callable[[LogEntry], None]:
