@@ -128,6 +128,10 @@ class PgSecretStore(SecretStore):
             ).fetchone()
             if gone is None:  # the transaction rolls back: the change number is not taken
                 raise NotFound(f"no secret {name!r} in workspace {workspace!r}", details={"name": name})
+            connection.execute(  # remembered: copying a data directory again never brings it back
+                "INSERT INTO fnbox_secrets_deleted (workspace, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (workspace, name),
+            )
             items = _grouped(
                 connection.execute(
                     "SELECT workspace, name, value, updated FROM fnbox_secrets WHERE workspace = %s", (workspace,)
