@@ -130,6 +130,15 @@ MIGRATIONS: tuple[str, ...] = (
         started timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # 5: the names of the secrets ever deleted from the database, so that copying a data
+    # directory again (fnbox migrate) never brings one back.
+    """
+    CREATE TABLE fnbox_secrets_deleted (
+        workspace text NOT NULL,
+        name text NOT NULL,
+        PRIMARY KEY (workspace, name)
+    );
+    """,
 )
 
 

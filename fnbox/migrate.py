@@ -4,8 +4,9 @@ Workspaces are copied as new versions (one unchanged since an earlier copy is le
 is, so the command can run again), and the execution records of `executions.sqlite3` are
 upserted (an ended record in the database stays as it is). Secrets are copied as they are
 stored, still encrypted (the key is never read here: every instance needs it), and access
-tokens as their hashes; either is copied only when the database does not hold it, and a
-token ever revoked in the database is never brought back.
+tokens as their hashes; either is copied only when the database never held it (by name in
+its workspace, by id): a secret deleted or a token revoked in the database is never brought
+back, a secret changed there keeps its value, and one new in the directory since is copied.
 """
 
 from __future__ import annotations

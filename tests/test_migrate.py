@@ -104,6 +104,58 @@ def test_secrets_stay_encrypted_tokens_stay_hashed_and_a_revoked_token_is_never_
         database.close()
 
 
+def migrated_secrets(tmp_path, database_url, key, change=None):
+    """The secrets the database holds after `change(store)`, made through the store the REST API uses."""
+    database = Database(database_url)
+    database.open()
+    try:
+        secrets = PgSecretStore(database, tmp_path / "instance", keys=key)
+        secrets.load()
+        if change is not None:
+            change(secrets)
+        return dict(secrets.values("w"))
+    finally:
+        database.close()
+
+
+def test_a_secret_deleted_in_the_database_is_never_brought_back_by_migrating_again(tmp_path, database_url):
+    key = Fernet.generate_key().decode()
+    local = SecretStore(tmp_path, keys=key)
+    local.set("w", "LEAKED", "sk-leaked-0123456789")
+    local.set("w", "KEPT", "kept-value")
+    assert migrate(tmp_path, database_url).returncode == 0
+    migrated_secrets(tmp_path, database_url, key, lambda store: store.delete("w", "LEAKED"))
+
+    again = migrate(tmp_path, database_url)
+    assert again.returncode == 0, again.stderr
+    assert "0 secrets copied" in again.stdout, again.stdout
+    assert migrated_secrets(tmp_path, database_url, key) == {"KEPT": "kept-value"}
+
+
+def test_a_secret_changed_in_the_database_keeps_its_value_when_migrating_again(tmp_path, database_url):
+    key = Fernet.generate_key().decode()
+    SecretStore(tmp_path, keys=key).set("w", "API_KEY", "old-value")
+    assert migrate(tmp_path, database_url).returncode == 0
+    migrated_secrets(tmp_path, database_url, key, lambda store: store.set("w", "API_KEY", "changed-in-database"))
+    SecretStore(tmp_path, keys=key).set("w", "API_KEY", "changed-in-directory")  # newer, still not copied
+
+    again = migrate(tmp_path, database_url)
+    assert "0 secrets copied" in again.stdout, again.stdout
+    assert migrated_secrets(tmp_path, database_url, key) == {"API_KEY": "changed-in-database"}
+
+
+def test_a_secret_new_in_the_directory_is_copied_beside_one_deleted_in_the_database(tmp_path, database_url):
+    key = Fernet.generate_key().decode()
+    SecretStore(tmp_path, keys=key).set("w", "OLD", "old-value")
+    assert migrate(tmp_path, database_url).returncode == 0
+    migrated_secrets(tmp_path, database_url, key, lambda store: store.delete("w", "OLD"))
+    SecretStore(tmp_path, keys=key).set("w", "NEW", "new-value")
+
+    again = migrate(tmp_path, database_url)
+    assert "1 secrets copied" in again.stdout, again.stdout
+    assert migrated_secrets(tmp_path, database_url, key) == {"NEW": "new-value"}
+
+
 async def nothing() -> None:
     pass
 

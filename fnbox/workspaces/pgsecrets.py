@@ -128,6 +128,10 @@ class PgSecretStore(SecretStore):
             ).fetchone()
             if gone is None:  # the transaction rolls back: the change number is not taken
                 raise NotFound(f"no secret {name!r} in workspace {workspace!r}", details={"name": name})
+            connection.execute(  # remembered: copying a data directory again never brings it back
+                "INSERT INTO fnbox_secrets_deleted (workspace, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (workspace, name),
+            )
             items = _grouped(
                 connection.execute(
                     "SELECT workspace, name, value, updated FROM fnbox_secrets WHERE workspace = %s", (workspace,)
@@ -177,26 +181,35 @@ class PgSecretStore(SecretStore):
 
 
 def copy_secrets(database: Database, stored: Stored) -> int:
-    """Copy encrypted secrets (of a data directory) that the database does not hold; how many were copied.
+    """Copy encrypted secrets (of a data directory) whose name the database never held; how many were copied.
 
-    A secret the database holds already is left as it is, so copying again changes nothing.
+    So copying the same directory again changes nothing the database did since: a secret
+    deleted there stays deleted (a leaked key is not brought back, even if the directory's
+    value changed since), and one changed there keeps its value. A secret new in the
+    directory since, under a name its workspace never had in the database, is copied.
     """
     copied = 0
     for workspace, items in sorted(stored.items()):
         with database.connection() as connection, connection.transaction():
-            present = {
+            known = {
                 row[0]
-                for row in connection.execute("SELECT name FROM fnbox_secrets WHERE workspace = %s", (workspace,))
+                for row in connection.execute(
+                    "SELECT name FROM fnbox_secrets WHERE workspace = %(w)s"
+                    " UNION SELECT name FROM fnbox_secrets_deleted WHERE workspace = %(w)s",
+                    {"w": workspace},
+                )
             }
-            missing = [(name, item) for name, item in sorted(items.items()) if name not in present]
+            missing = [(name, item) for name, item in sorted(items.items()) if name not in known]
             if not missing:
                 continue
-            take_change(connection, SECRETS, workspace)
+            take_change(connection, SECRETS, workspace)  # the counter's lock: a delete since is seen below
             for name, (token, updated) in missing:
                 inserted = connection.execute(
-                    "INSERT INTO fnbox_secrets (workspace, name, value, updated) VALUES (%s, %s, %s, %s)"
+                    "INSERT INTO fnbox_secrets (workspace, name, value, updated)"
+                    " SELECT %(w)s, %(n)s, %(v)s, %(u)s WHERE NOT EXISTS"
+                    " (SELECT 1 FROM fnbox_secrets_deleted WHERE workspace = %(w)s AND name = %(n)s)"
                     " ON CONFLICT (workspace, name) DO NOTHING RETURNING name",
-                    (workspace, name, token, updated),
+                    {"w": workspace, "n": name, "v": token, "u": updated},
                 ).fetchone()
                 copied += inserted is not None
     return copied
