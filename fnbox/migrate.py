@@ -1,12 +1,14 @@
 """`fnbox migrate --from-dir DIR`: copy a single machine's data directory into the shared database.
 
-Workspaces are copied as new versions (one unchanged since an earlier copy is left as it
-is, so the command can run again), and the execution records of `executions.sqlite3` are
-upserted (an ended record in the database stays as it is). Secrets are copied as they are
-stored, still encrypted (the key is never read here: every instance needs it), and access
-tokens as their hashes; either is copied only when the database never held it (by name in
-its workspace, by id): a secret deleted or a token revoked in the database is never brought
-back, a secret changed there keeps its value, and one new in the directory since is copied.
+The command can run again. A workspace is copied only under a name the database never held
+(fnbox/workspaces/pgstore.py keeps deletions as versions), and the execution records of
+`executions.sqlite3` are upserted (an ended record in the database stays as it is). Secrets
+are copied as they are stored, still encrypted (the key is never read here: every instance
+needs it), and access tokens as their hashes; either is copied only when the database never
+held it (by name in its workspace, by id). So a workspace or a secret deleted, or a token
+revoked, in the database is never brought back, a workspace or a secret changed there keeps
+its version or value (the directory's changes since are not copied either: the summary names
+such workspaces), and one new in the directory since is copied.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ BATCH = 500
 class Migration:
     copied: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: Workspaces the database holds in another version, or deleted: the database's state stands.
+    kept: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # each with why
     records: int = 0
     secrets: int = 0
@@ -52,6 +56,9 @@ class Migration:
             f"{len(self.copied)} workspaces copied, {len(self.unchanged)} already there unchanged, "
             f"{self.records} execution records copied, {self.secrets} secrets copied, {self.tokens} tokens copied"
         ]
+        if self.kept:
+            names = ", ".join(repr(name) for name in self.kept)
+            lines.append(f"not copied (the database holds another version, or deleted them): workspaces {names}")
         lines += [f"skipped: {reason}" for reason in self.skipped]
         if self.secrets:
             key = f"the key in {self.key_file}" if self.key_file else "the FNBOX_SECRETS_KEY this directory used"
@@ -90,12 +97,12 @@ def _copy_workspaces(source: FileStore, target: PgStore, migration: Migration) -
         except (StoredDocumentError, FnboxError) as exc:
             migration.skipped.append(f"workspace {name!r}: {getattr(exc, 'message', exc)}")
             continue
-        current = target.load(name)
-        if current is not None and document_version(current) == document_version(document):
+        if target.copy(name, document):
+            migration.copied.append(name)
+        elif target.versions(name)[-1][1] == document_version(document):
             migration.unchanged.append(name)
-            continue
-        target.save(name, document)
-        migration.copied.append(name)
+        else:
+            migration.kept.append(name)
 
 
 def _copy_records(source: ExecutionStore, target: PgExecutionStore) -> int:

@@ -64,6 +64,56 @@ def test_workspaces_and_records_are_copied_once_and_a_second_run_changes_nothing
         database.close()
 
 
+def migrated_workspaces(database_url, change=None):
+    """The workspaces the database holds after `change(store)`, made through the store the REST API uses."""
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PgStore(database)
+        if change is not None:
+            change(store)
+        return {name: store.load(name) for name in store.names()}
+    finally:
+        database.close()
+
+
+def test_a_workspace_deleted_in_the_database_is_never_brought_back_by_migrating_again(tmp_path, database_url):
+    files = FileStore(tmp_path)
+    files.save("gone", HELLO)
+    files.save("kept", HELLO)
+    assert migrate(tmp_path, database_url).returncode == 0
+    migrated_workspaces(database_url, lambda store: store.delete("gone"))
+
+    again = migrate(tmp_path, database_url)
+    assert again.returncode == 0, again.stderr
+    assert "0 workspaces copied, 1 already there unchanged" in again.stdout, again.stdout
+    assert "deleted them): workspaces 'gone'" in again.stdout
+    assert migrated_workspaces(database_url) == {"kept": HELLO}
+
+
+def test_a_workspace_changed_in_the_database_keeps_its_version_when_migrating_again(tmp_path, database_url):
+    FileStore(tmp_path).save("w", HELLO)
+    assert migrate(tmp_path, database_url).returncode == 0
+    in_database = {"functions": {"hello": {"code": "return 'changed in the database';"}}}
+    migrated_workspaces(database_url, lambda store: store.save("w", in_database))
+    FileStore(tmp_path).save("w", {"functions": {"hello": {"code": "return 'changed in the directory';"}}})
+
+    again = migrate(tmp_path, database_url)
+    assert "0 workspaces copied, 0 already there unchanged" in again.stdout, again.stdout
+    assert migrated_workspaces(database_url) == {"w": in_database}
+
+
+def test_a_workspace_new_in_the_directory_is_copied_beside_one_deleted_in_the_database(tmp_path, database_url):
+    FileStore(tmp_path).save("old", HELLO)
+    assert migrate(tmp_path, database_url).returncode == 0
+    migrated_workspaces(database_url, lambda store: store.delete("old"))
+    FileStore(tmp_path).save("new", HELLO)
+
+    again = migrate(tmp_path, database_url)
+    assert "1 workspaces copied, 0 already there unchanged" in again.stdout, again.stdout
+    assert migrated_workspaces(database_url) == {"new": HELLO}
+
+
 def test_secrets_stay_encrypted_tokens_stay_hashed_and_a_revoked_token_is_never_brought_back(tmp_path, database_url):
     key = Fernet.generate_key().decode()
     SecretStore(tmp_path, keys=key).set("w", "API_KEY", "sk-migrated-0123456789")

@@ -5,6 +5,8 @@ and its content hash) and points the workspace's head at it; a delete appends a 
 no document and removes the head. Each change takes the next number of one counter,
 whose row lock serialises writers: change numbers follow commit order, which is what
 lets every instance follow the changes (fnbox/workspaces/changes.py) without missing one.
+Since a deletion is kept as a version, the store knows every name it ever held: a copy
+(of a data directory, by fnbox migrate) is saved only under a name it never held.
 """
 
 from __future__ import annotations
@@ -62,22 +64,26 @@ class PgStore:
         return None if row is None else decode(name, row[0])
 
     def save(self, name: str, document: dict[str, Any], *, expected: str | None = None) -> int:
-        try:
-            text = yaml_text.dump(document)
-        except yaml.YAMLError as exc:
-            raise InvalidRequest(f"the document cannot be stored: {exc}") from exc
-        version = document_version(document)
+        text = _text(document)
         with unavailable(f"workspace {name!r} was not saved"), self._changing(name, expected) as (connection, seq, _):
-            connection.execute(
-                "INSERT INTO fnbox_workspace_versions (seq, name, version, document) VALUES (%s, %s, %s, %s)",
-                (seq, name, version, text),
-            )
-            connection.execute(
-                "INSERT INTO fnbox_workspaces (name, seq) VALUES (%s, %s)"
-                " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
-                (name, seq),
-            )
+            _write(connection, seq, name, document, text)
         return seq
+
+    def copy(self, name: str, document: dict[str, Any]) -> bool:
+        """Save a workspace under a name the database never held; False, and nothing saved, if it held it.
+
+        A deletion is a version too, so copying a data directory again (fnbox migrate) never
+        brings back a workspace deleted in the database since, nor replaces one changed there.
+        """
+        text = _text(document)
+        with unavailable(f"workspace {name!r} was not copied"):
+            if self._held(name):  # most are when copying again: they take no change number
+                return False
+            with self._changing(name, None) as (connection, seq, _):
+                if _held(connection, name):  # saved or deleted since the look above: seen under the counter's lock
+                    return False  # the change number stays unused: readers skip such gaps
+                _write(connection, seq, name, document, text)
+        return True
 
     def delete(self, name: str, *, expected: str | None = None) -> bool:
         with unavailable(f"workspace {name!r} was not deleted"), self._changing(name, expected) as changing:
@@ -97,6 +103,10 @@ class PgStore:
                     "SELECT seq, version FROM fnbox_workspace_versions WHERE name = %s ORDER BY seq", (name,)
                 )
             ]
+
+    def _held(self, name: str) -> bool:
+        with self.database.connection() as connection:
+            return _held(connection, name)
 
     @contextmanager
     def _changing(self, name: str, expected: str | None) -> Iterator[tuple[psycopg.Connection[Any], int, str | None]]:
@@ -118,3 +128,30 @@ def _next_change(connection: psycopg.Connection[Any]) -> int:
 def _head(connection: psycopg.Connection[Any], name: str) -> str | None:
     row = connection.execute(HEAD, (name,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def _held(connection: psycopg.Connection[Any], name: str) -> bool:
+    """Whether the database ever had a version of this workspace, a deletion included."""
+    return (
+        connection.execute("SELECT 1 FROM fnbox_workspace_versions WHERE name = %s LIMIT 1", (name,)).fetchone()
+        is not None
+    )
+
+
+def _text(document: dict[str, Any]) -> str:
+    try:
+        return yaml_text.dump(document)
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"the document cannot be stored: {exc}") from exc
+
+
+def _write(connection: psycopg.Connection[Any], seq: int, name: str, document: dict[str, Any], text: str) -> None:
+    """The new version `seq` of a workspace, and its head."""
+    connection.execute(
+        "INSERT INTO fnbox_workspace_versions (seq, name, version, document) VALUES (%s, %s, %s, %s)",
+        (seq, name, document_version(document), text),
+    )
+    connection.execute(
+        "INSERT INTO fnbox_workspaces (name, seq) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+        (name, seq),
+    )

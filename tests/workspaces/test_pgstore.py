@@ -8,7 +8,7 @@ import pytest
 from fnbox.database import MIGRATIONS, Database
 from fnbox.sandboxes.errors import PreconditionFailed
 from fnbox.workspaces.document import document_version
-from fnbox.workspaces.pgstore import PgStore
+from fnbox.workspaces.pgstore import NEXT_CHANGE, PgStore
 from fnbox.workspaces.stores import ABSENT
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,48 @@ def test_every_version_is_kept_with_its_content_hash_and_never_changes(database_
         assert versions == [document_version(first), document_version(second), None, document_version(first)]
         with database.connection() as connection, pytest.raises(psycopg.errors.RaiseException, match="never changed"):
             connection.execute("UPDATE fnbox_workspace_versions SET document = 'functions: {}' WHERE name = 'w'")
+    finally:
+        database.close()
+
+
+def test_a_copy_saves_only_a_name_the_database_never_held(database_url):
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PgStore(database)
+        first, changed = {"functions": {"f": {"code": "return 1;"}}}, {"functions": {"f": {"code": "return 2;"}}}
+        store.save("changed", first)
+        store.save("changed", changed)
+        store.save("deleted", first)
+        store.delete("deleted")
+        assert not store.copy("changed", first) and not store.copy("deleted", first)
+        assert store.copy("new", first) and not store.copy("new", changed)
+        assert store.load("changed") == changed and store.load("deleted") is None and store.load("new") == first
+        assert [version for _, version in store.versions("deleted")] == [document_version(first), None]
+    finally:
+        database.close()
+
+
+def test_a_copy_never_saves_over_a_deletion_committed_while_it_waited_for_the_counter(database_url):
+    """The copy looks, finds no version, then waits for the counter a deleting instance holds: it looks again."""
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PgStore(database)
+        with psycopg.connect(database_url) as other, ThreadPoolExecutor(1) as threads:
+            seq = other.execute(NEXT_CHANGE).fetchone()[0]  # the counter's row lock, until commit
+            other.execute("INSERT INTO fnbox_workspace_versions (seq, name) VALUES (%s, 'w')", (seq,))
+            copying = threads.submit(store.copy, "w", {"functions": {"f": {"code": "return 1;"}}})
+            while (
+                not copying.done()
+                and not other.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).fetchone()
+            ):
+                pass  # until the copy waits for the counter
+            other.commit()
+            assert copying.result() is False
+        assert store.load("w") is None and store.versions("w") == [(seq, None)]
     finally:
         database.close()
 

@@ -508,9 +508,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "migrate",
         migrate,
-        "copy a data directory's workspaces and execution records into the database shared by several instances",
+        "copy a data directory's workspaces, execution records, secrets and tokens into the database shared "
+        "by several instances",
         "FNBOX_DATABASE_URL=postgresql://fnbox@db/fnbox fnbox migrate --from-dir data/functions",
         client=False,
+    )
+    sub.description = (
+        f"{sub.description}\n"
+        "Secrets stay encrypted (every instance needs the key that encrypted them), tokens stay hashes.\n"
+        "Run it again: nothing is copied twice, a workspace or a secret deleted (or a token revoked) in\n"
+        "the database since is never brought back, one changed there keeps its version, and a workspace\n"
+        "or a secret new in the directory is copied."
     )
     sub.add_argument("--from-dir", metavar="DIR", required=True, help="the data directory to copy")
     sub.add_argument("--database-url", metavar="URL", help="the database (default $FNBOX_DATABASE_URL)")

@@ -312,6 +312,13 @@ def test_every_command_has_help_with_an_example():
         assert "example:" in sub.format_help(), name
 
 
+def test_the_help_of_migrate_names_everything_it_copies_and_what_running_it_again_does():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    text = " ".join(commands["migrate"].format_help().split())
+    assert "workspaces, execution records, secrets and tokens into the database" in text
+    assert "a workspace or a secret deleted (or a token revoked) in the database since is never brought back" in text
+
+
 def test_common_options_go_before_or_after_the_command():
     parser = build_parser()
     assert parser.parse_args(["--json", "ls"]).json and parser.parse_args(["ls", "--json"]).json
