@@ -517,6 +517,7 @@ class JsSandbox:
         """
         self._closed = True
         self._finalizer.detach()
+        self._batches.close()
         context = self._context
         run = context.inbox.current
         if run is not None:
