@@ -123,8 +123,8 @@ class Batches:
         """How many runs wait for a batch."""
         return len(self._queue)
 
-    def accepts(self, request: str) -> bool:
-        """Whether a run with this request (a JSON text) may wait for a batch."""
+    def accepts(self, request: str, loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Whether a run with this request (a JSON text) may wait for a batch (`loop`: the running one)."""
         owner = self._owner
         context = owner._context
         return (
@@ -133,7 +133,7 @@ class Batches:
             and context.mailbox.batches
             and not owner.broken
             and not owner._closed
-            and (self._driver_loop is None or self._driver_loop is asyncio.get_running_loop())
+            and (self._driver_loop is None or self._driver_loop is (loop or asyncio.get_running_loop()))
         )
 
     def has_room(self) -> bool:
@@ -158,9 +158,11 @@ class Batches:
         on_start: Callable[[], None] | None,
         on_wait: Callable[[], None] | None,
         overdue: tuple[float, Callable[[], FnboxError]] | None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> RunResult:
         """A run, once its turn in a batch comes (see JsSandbox.run for the arguments)."""
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         item = _Queued(function, request, limits, outbound, loop)
         item.on_start = on_start
         if on_wait is not None:
