@@ -33,6 +33,7 @@ from fnbox.sandboxes.js.hostnet import JsNetwork
 from fnbox.sandboxes.js.inflight import CANCELLED, CLOSED, PROBE_TIMEOUT, Run
 from fnbox.sandboxes.js.mailbox import CAPACITY, HELD, MAX_BATCH, Mail
 from fnbox.sandboxes.js.slot import RunSlot
+from fnbox.sandboxes.js.ticker import Ticker
 from fnbox.sandboxes.network import Egress
 from fnbox.sandboxes.pool import Requeue
 
@@ -70,7 +71,7 @@ class Owner(Protocol):
 class _Queued:
     """A caller's run waiting for its turn in a batch (see Batches.queued)."""
 
-    __slots__ = ("function", "limits", "on_start", "outbound", "overdue", "request", "result", "run")
+    __slots__ = ("due", "function", "limits", "on_start", "outbound", "overdue", "request", "result", "run")
 
     def __init__(
         self, function: str, request: str, limits: Limits, outbound: Egress | None, loop: asyncio.AbstractEventLoop
@@ -82,12 +83,12 @@ class _Queued:
         self.result: asyncio.Future[RunResult] = loop.create_future()
         self.run: Run | None = None  # once posted
         self.on_start: Callable[[], None] | None = None  # told when its turn comes
-        self.overdue: asyncio.TimerHandle | None = None  # the bound of its wait for its turn
+        #: The loop's time its wait for its turn ends (None: no bound, or its turn came), and the error it ends with.
+        self.due: float | None = None
+        self.overdue: Callable[[], FnboxError] | None = None
 
     def started(self) -> None:
-        if self.overdue is not None:
-            self.overdue.cancel()
-            self.overdue = None
+        self.due = None
         on_start, self.on_start = self.on_start, None
         if on_start is not None:
             on_start()
@@ -114,13 +115,16 @@ class Batches:
         self._driver_loop: asyncio.AbstractEventLoop | None = None
         self._posted: list[_Queued] = []  # the batch in flight
         self._withdrawn: set[int] = set()  # the places in it of the runs taken back before JS took them
+        #: One timer for the bounds of the waits (see _sweep_overdue), not one per run, and its loop.
+        self._dues = Ticker(self._sweep_overdue)
+        self._dues_loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         """How many runs wait for a batch."""
         return len(self._queue)
 
-    def accepts(self, request: str) -> bool:
-        """Whether a run with this request (a JSON text) may wait for a batch."""
+    def accepts(self, request: str, loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Whether a run with this request (a JSON text) may wait for a batch (`loop`: the running one)."""
         owner = self._owner
         context = owner._context
         return (
@@ -129,7 +133,7 @@ class Batches:
             and context.mailbox.batches
             and not owner.broken
             and not owner._closed
-            and (self._driver_loop is None or self._driver_loop is asyncio.get_running_loop())
+            and (self._driver_loop is None or self._driver_loop is (loop or asyncio.get_running_loop()))
         )
 
     def has_room(self) -> bool:
@@ -154,15 +158,19 @@ class Batches:
         on_start: Callable[[], None] | None,
         on_wait: Callable[[], None] | None,
         overdue: tuple[float, Callable[[], FnboxError]] | None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> RunResult:
         """A run, once its turn in a batch comes (see JsSandbox.run for the arguments)."""
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         item = _Queued(function, request, limits, outbound, loop)
         item.on_start = on_start
         if on_wait is not None:
             on_wait()
         if overdue is not None:
-            item.overdue = loop.call_at(overdue[0], self._overdue, item, overdue[1])
+            item.due, item.overdue = overdue
+            self._dues_loop = loop
+            self._dues.within(loop, max(item.due - loop.time(), 0.0))
         self._queue.append(item)
         if self._driver is None:
             self._driver_loop = loop
@@ -175,12 +183,31 @@ class Batches:
                 resolve(run.future, CANCELLED)  # the driver withdraws it, or stops it
             raise
         finally:
-            if item.overdue is not None:
-                item.overdue.cancel()
+            item.due = None
+
+    def _sweep_overdue(self) -> None:
+        """The waits' timer fired: the runs that waited as long as they may for their turn leave
+        (see _overdue), and the timer is set for the next bound. Runs join a queue in the order
+        of their bounds, mostly: the timer seldom moves, and never per run."""
+        loop = self._dues_loop
+        if loop is None:
+            return
+        now = loop.time()
+        nearest: float | None = None
+        for item in [*self._queue, *self._posted]:
+            due, error = item.due, item.overdue
+            if due is None or error is None or item.result.done():
+                continue
+            if due <= now:
+                item.due = None
+                self._overdue(item, error)
+            elif nearest is None or due < nearest:
+                nearest = due
+        if nearest is not None:
+            self._dues.within(loop, nearest - now)
 
     def _overdue(self, item: _Queued, error: Callable[[], FnboxError]) -> None:
         """A queued run waited as long as it may for its turn: it leaves, unless JS took it."""
-        item.overdue = None
         if item.result.done():
             return
         run = item.run
@@ -417,6 +444,10 @@ class Batches:
                 _hand(item, Requeue())
         else:
             self._queue.extendleft(reversed(items))
+
+    def close(self) -> None:
+        """The sandbox is closed: no timer of its waits holds it any more."""
+        self._dues.cancel()
 
     def network_started(self, loop: asyncio.AbstractEventLoop) -> None:
         """A run of the isolate (batched or lone) began to wait on the network: the runs queued

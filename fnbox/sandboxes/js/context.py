@@ -104,14 +104,14 @@ class Inbox:
             run.mail = (mail, ended)
             resolve_threadsafe(run.loop, run.future, run.mail)
 
-    def on_signal(self, copy: bytes, ended: float) -> None:
-        """`notify` through the native hand-off: the mailbox as JS left it, on a loop's thread."""
+    def on_signal(self, copy: bytes, ended: float, loop: asyncio.AbstractEventLoop) -> None:
+        """`notify` through the native hand-off: the mailbox as JS left it, on `loop`'s thread."""
         mail = Mail.from_copy(copy)
         run = self.waiting(mail.run_id)
         if run is None:
             return
         run.mail = (mail, ended)
-        if run.loop is asyncio.get_running_loop():
+        if run.loop is loop:
             resolve(run.future, run.mail)
         else:  # the run came from another loop since this one was told to expect it
             resolve_threadsafe(run.loop, run.future, run.mail)

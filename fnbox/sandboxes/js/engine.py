@@ -288,12 +288,14 @@ class Engine:
         return _unwrap(box[0])
 
     def notifier(
-        self, on_notify: Callable[[], None], on_signal: Callable[[bytes, float], None] | None = None
+        self,
+        on_notify: Callable[[], None],
+        on_signal: Callable[[bytes, float, asyncio.AbstractEventLoop], None] | None = None,
     ) -> Handle:
         """A JS function that calls `on_notify()` on the isolate's thread, JS waiting.
 
         With `on_signal`, on the native path, it copies the mailbox (set_mailbox) instead, and
-        `on_signal(copy, when)` gets it on the loop given to `signal_to`; `on_notify` still gets
+        `on_signal(copy, when, loop)` gets it on `loop`, the one given to `signal_to`; `on_notify` still gets
         the calls that cannot go that way (no loop yet, a pipe full).
         """
         callback_id = self._next_id()
@@ -303,10 +305,12 @@ class Engine:
         self._notifiers[callback_id] = on_notify
         return Handle(self._dll.mr_make_js_callback(self._ctx, callback_id))
 
-    def _guard(self, on_signal: Callable[[bytes, float], None]) -> Callable[[bytes, float], None]:
-        def guarded(copy: bytes, ended: float) -> None:
+    def _guard(
+        self, on_signal: Callable[[bytes, float, asyncio.AbstractEventLoop], None]
+    ) -> Callable[[bytes, float, asyncio.AbstractEventLoop], None]:
+        def guarded(copy: bytes, ended: float, loop: asyncio.AbstractEventLoop) -> None:
             if not self._closing:
-                on_signal(copy, ended)
+                on_signal(copy, ended, loop)
 
         return guarded
 

@@ -36,8 +36,9 @@ SIGNAL = 1 << 61
 _RECORD = struct.Struct("=QQQd")
 _READ = _RECORD.size * 512
 
-#: The handler of each SIGNAL id, called on the loop that reads the record: (mailbox copy, when).
-signals: dict[int, Callable[[bytes, float], None]] = {}
+#: The handler of each SIGNAL id, called on the loop that reads the record: (mailbox copy, when,
+#: that loop: a look-up of the running loop is a system call on Python 3.11).
+signals: dict[int, Callable[[bytes, float, asyncio.AbstractEventLoop], None]] = {}
 
 
 class Pipe:
@@ -45,6 +46,7 @@ class Pipe:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._loop = weakref.ref(loop)  # (not the loop itself: it keys this pipe in _pipes)
         loop.add_reader(self.read_fd, self.drain)
         # Closed only once the loop is gone: an isolate may still write to it until then.
         weakref.finalize(loop, _retire, native, self.read_fd, self.write_fd)
@@ -58,12 +60,15 @@ class Pipe:
             (callback_id, native.take(copy, size), ended)
             for callback_id, copy, size, ended in _RECORD.iter_unpack(data)
         ]
+        loop = self._loop()
+        if loop is None:
+            return
         for callback_id, mail, ended in taken:
             handler = signals.get(callback_id)
             if handler is None:
                 continue
             try:
-                handler(mail, ended)
+                handler(mail, ended, loop)
             except Exception:  # one bad copy must not cost the runs after it their outcomes
                 pass
 

@@ -95,7 +95,8 @@ class OverlappingJsSandbox:
         on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         wait = max(limits.timeout, QUEUE_WAIT)
-        deadline = asyncio.get_running_loop().time() + wait
+        loop = asyncio.get_running_loop()  # looked up once for the layers below (a getpid each on Python 3.11)
+        deadline = loop.time() + wait
         batchable = on_log is None and not env
         if on_start is not None:
             on_start = _Once(on_start)  # a run given back before it started says so only once
@@ -126,8 +127,11 @@ class OverlappingJsSandbox:
                         on_start=on_start,
                         on_wait=on_wait,
                         overdue=overdue,
+                        loop=loop,
                     )
-                return await isolate.run(function, parameters, limits, on_log=on_log, env=env, outbound=outbound)
+                return await isolate.run(
+                    function, parameters, limits, on_log=on_log, env=env, outbound=outbound, loop=loop
+                )
             except Requeue:
                 if self._closed:
                     raise

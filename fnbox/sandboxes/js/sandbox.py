@@ -148,9 +148,14 @@ class JsSandbox:
         on_start: Callable[[], None] | None = None,
         on_wait: Callable[[], None] | None = None,
         overdue: tuple[float, Callable[[], FnboxError]] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> RunResult:
         """A run; `on_start`, `on_wait` and `overdue` (the loop's time its wait for a turn ends,
-        and the error it ends with) are for a run that may have to wait its turn here."""
+        and the error it ends with) are for a run that may have to wait its turn here. `loop` is
+        the running loop, from a caller that has it at hand: on Python 3.11 each look-up of the
+        running loop is a getpid system call."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         if function not in self._names:
             details = {"function": function}
             raise NotFound(f"no JavaScript function {function!r}", details=details, logs=[], duration=0.0)
@@ -162,8 +167,8 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         batches = self._batches
-        if on_log is None and not env and (len(batches) or self._slot.busy) and batches.accepts(request):
-            return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue)
+        if on_log is None and not env and (len(batches) or self._slot.busy) and batches.accepts(request, loop):
+            return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue, loop)
         if overdue is None:
             await self._slot.acquire()
         else:  # it came to wait for its turn here (see overlap.py), and cannot in a batch
@@ -176,7 +181,6 @@ class JsSandbox:
                 raise overdue[1]() from None
         if on_start is not None:
             on_start()
-        loop = asyncio.get_running_loop()
         live = None if on_log is None else LiveLog(loop, on_log)
         if outbound is not None:
             self._network = JsNetwork(
@@ -188,7 +192,7 @@ class JsSandbox:
                 memory=limits.memory,
             )
         try:
-            return await self._run(function, request, limits, live, codegen.request(env) if env else "{}")
+            return await self._run(function, request, limits, live, codegen.request(env) if env else "{}", loop)
         finally:
             network, self._network = self._network, None
             if network is not None:
@@ -226,14 +230,21 @@ class JsSandbox:
             pass  # the isolate is closing: the run ends anyway
 
     async def _run(
-        self, function: str, request: str, limits: Limits, live: LiveLog | None, env: str = "{}"
+        self,
+        function: str,
+        request: str,
+        limits: Limits,
+        live: LiveLog | None,
+        env: str = "{}",
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> RunResult:
         if self.broken or self._context.engine.closing:
             raise SandboxCrashed("the JavaScript sandbox is closed", logs=[], duration=0.0)
         if self._idle_settle is not None:
             self._idle_settle.cancel()  # this run's own timeout covers a busy isolate now
             self._idle_settle = None
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         started = time.perf_counter()
         run = self._start(function, request, limits, loop, started, live, env)
         try:
@@ -517,6 +528,7 @@ class JsSandbox:
         """
         self._closed = True
         self._finalizer.detach()
+        self._batches.close()
         context = self._context
         run = context.inbox.current
         if run is not None:

@@ -33,6 +33,12 @@ class Ticker:
         self._loop = loop
         self._due = due
 
+    def cancel(self) -> None:
+        """No tick from now on, until `within` again."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _tick(self) -> None:
         self._timer = None
         self._on_tick()

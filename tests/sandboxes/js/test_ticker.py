@@ -40,3 +40,20 @@ def test_a_tick_asked_on_another_loop_moves_there() -> None:
     asyncio.run(arm(60.0, 0.0))  # left armed on a loop that is gone
     second = asyncio.run(arm(0.01, 0.2))
     assert ticks == [second]
+
+
+def test_a_cancelled_ticker_does_not_tick_until_asked_again() -> None:
+    ticks: list[float] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ticker = Ticker(lambda: ticks.append(loop.time()))
+        ticker.within(loop, 0.01)
+        ticker.cancel()
+        await asyncio.sleep(0.05)
+        assert ticks == []
+        ticker.within(loop, 0.01)
+        await asyncio.sleep(0.05)
+        assert len(ticks) == 1
+
+    asyncio.run(main())
