@@ -76,8 +76,11 @@ def test_frames_cut_anywhere_between_reads_are_all_answered_in_order():
 def test_several_frames_in_one_read_are_all_answered():
     data = b"".join(protocol.encode(_run(call)) for call in range(20))
     received = asyncio.run(_serve([data], 20))
-    assert sorted(message["id"] for message in received) == list(range(20))
-    assert all(message["result"]["result"] == {"call": message["id"]} for message in received)
+    # Calls queued behind others may also say they wait and start (a slow machine makes them wait long enough).
+    answers = [message for message in received if "result" in message]
+    assert sorted(message["id"] for message in answers) == list(range(20))
+    assert all(message["result"]["result"] == {"call": message["id"]} for message in answers)
+    assert all(message.keys() <= {"id", "result", "waiting", "started"} for message in received)
 
 
 def test_a_cancel_right_behind_its_call_answers_cancelled_and_its_neighbours_run():
