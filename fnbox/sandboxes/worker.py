@@ -275,8 +275,8 @@ async def _handle(pool: SandboxPool, message: dict[str, Any]) -> dict[str, Any]:
 
 #: Whether a run may hold this worker's event loop (a Python run inline, a test's fake): then a
 #: frame saying a run waits, starts or logs leaves at once, as the loop may not get back to it
-#: for a while. V8 runs JavaScript on threads of its own: there such a frame leaves with the
-#: other frames of the loop's turn, in one write.
+#: for a while. V8 runs JavaScript, and Python runs run (unless inline), on threads of their
+#: own: there such a frame leaves with the other frames of the loop's turn, in one write.
 _reports_at_once = True
 
 
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     global _reports_at_once
-    _reports_at_once = args.language != "javascript" or args.factory is not None
+    _reports_at_once = (args.language == "python" and args.inline_runs) or args.factory is not None
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
