@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import uvloop
 
 from fnbox import logs, metrics
-from fnbox.sandboxes import protocol
+from fnbox.sandboxes import loops, protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
@@ -211,7 +211,7 @@ class _Reports:
     def wait(self) -> None:
         # Queued behind another call of its workspace: no deadline runs until it starts. Said
         # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
-        self.wait_report = asyncio.get_running_loop().call_later(LATE_START, self._waiting)
+        self.wait_report = loops.running().call_later(LATE_START, self._waiting)
 
     def _waiting(self) -> None:
         self.waited = True
@@ -324,6 +324,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         concurrency_per_sandbox=args.concurrency_per_sandbox,
     )
     await pool.start()
+    loops.pin(loop)  # this process's only loop, from here to its end
     tasks: dict[Any, asyncio.Task[None]] = {}
     recycler = (
         asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
@@ -334,6 +335,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         if recycler is not None:
             recycler.cancel()
         await pool.close()
+        loops.pin(None)
 
 
 async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
