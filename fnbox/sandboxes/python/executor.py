@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fnbox.sandboxes.python.mailbox import post
 from fnbox.sandboxes.python.sizes import decimal_context
 
 #: Threads at most, waiting ones included (each reserves a stack under the worker's memory cap).
@@ -135,10 +134,12 @@ def hand_back(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
     """From a run's thread: complete `future` with the outcome, on its loop."""
     loop = future.get_loop()
     try:
-        post(loop, _deliver, future, outcome, failed)  # nothing if the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
     except MemoryError:  # out of memory for the callback itself: drop the outcome, say why
         del outcome
-        post(loop, _deliver, future, MemoryError("the run's outcome could not be delivered"), True)
+        loop.call_soon_threadsafe(_deliver, future, MemoryError("the run's outcome could not be delivered"), True)
 
 
 def _deliver(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:

@@ -43,7 +43,7 @@ from time import perf_counter, thread_time
 from typing import Any
 
 from fnbox.sandboxes import loops
-from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LogCollector, OnLog, RunResult
+from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
 from fnbox.sandboxes.errors import (
     CompilationError,
     FnboxError,
@@ -68,7 +68,6 @@ from fnbox.sandboxes.python.executor import (
 )
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
 from fnbox.sandboxes.python.inline import Expiry, InlineRecord, may_wait, watchdog
-from fnbox.sandboxes.python.mailbox import MailedLog, post
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
 from fnbox.sandboxes.python.namespace import build_namespace
 from fnbox.sandboxes.python.output import Output
@@ -300,7 +299,7 @@ class PythonSandbox:
         on_start: Callable[[], None] | None = None,
         on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
-        live = None if on_log is None else MailedLog(loop, on_log)
+        live = None if on_log is None else LiveLog(loop, on_log)
         job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
         job.on_start, job.on_wait = on_start, on_wait
         try:
@@ -324,7 +323,7 @@ class PythonSandbox:
     ) -> RunResult:
         """Queue the call for the thread that drains this sandbox's queue (see runqueue.py)."""
         assert self._queue is not None
-        live = None if on_log is None else MailedLog(loop, on_log)
+        live = None if on_log is None else LiveLog(loop, on_log)
         job = Run(loop, live, RUN_LABEL.get(), limits.memory, env, outbound)
         job.on_start = on_start
         future: asyncio.Future[RunResult] = loop.create_future()
@@ -483,7 +482,10 @@ class PythonSandbox:
                 job.deadline = job.started + limits.timeout
                 self._turns.install(job)
             if job.on_start is not None:
-                post(job.loop, job.on_start)  # with its outcome, if the loop has not woken up meanwhile
+                try:
+                    job.loop.call_soon_threadsafe(job.on_start)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
             if job.label is not None:
                 name_thread(job.label)
             if not _thread_headroom:

@@ -29,7 +29,6 @@ from fnbox.sandboxes.network import Egress
 from fnbox.sandboxes.outbound import OutboundError, OutboundResponse, OutboundSession, OutboundTimeout
 from fnbox.sandboxes.python.executor import executor
 from fnbox.sandboxes.python.guards import Deadline
-from fnbox.sandboxes.python.mailbox import post
 from fnbox.sandboxes.python.sizes import Budget
 
 __all__ = ["FairTurn", "Run", "Turns", "current", "set_current"]
@@ -212,7 +211,10 @@ class Turns:
         if not self._lock.acquire(timeout=0.0):
             run.queued = True  # behind the workspace's other runs: no deadline runs yet
             if run.on_wait is not None:
-                post(run.loop, run.on_wait)
+                try:
+                    run.loop.call_soon_threadsafe(run.on_wait)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
             with executor().blocking():
                 if not self._lock.acquire(timeout=timeout):
                     run.queued = False
