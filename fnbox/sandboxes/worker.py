@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import uvloop
 
 from fnbox import logs, metrics
-from fnbox.sandboxes import protocol
+from fnbox.sandboxes import loops, protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
@@ -292,8 +292,8 @@ async def _handle(pool: SandboxPool, message: dict[str, Any]) -> dict[str, Any]:
 
 #: Whether a run may hold this worker's event loop (a Python run inline, a test's fake): then a
 #: frame saying a run waits, starts or logs leaves at once, as the loop may not get back to it
-#: for a while. V8 runs JavaScript on threads of its own: there such a frame leaves with the
-#: other frames of the loop's turn, in one write.
+#: for a while. V8 runs JavaScript, and Python runs run (unless inline), on threads of their
+#: own: there such a frame leaves with the other frames of the loop's turn, in one write.
 _reports_at_once = True
 
 
@@ -341,6 +341,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         concurrency_per_sandbox=args.concurrency_per_sandbox,
     )
     await pool.start()
+    loops.pin(loop)  # this process's only loop, from here to its end
     tasks: dict[Any, asyncio.Task[None]] = {}
     recycler = (
         asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
@@ -351,6 +352,7 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         if recycler is not None:
             recycler.cancel()
         await pool.close()
+        loops.pin(None)
 
 
 async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
@@ -389,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     global _reports_at_once
-    _reports_at_once = args.language != "javascript" or args.factory is not None
+    _reports_at_once = (args.language == "python" and args.inline_runs) or args.factory is not None
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)

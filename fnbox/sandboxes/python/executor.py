@@ -163,7 +163,9 @@ def interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
 
 
 _PR_SET_NAME = 15
-_libc = ctypes.CDLL(None)
+#: Called with the GIL held: prctl returns at once, and letting the GIL go for it would hand the
+#: event loop a turn in the middle of a drain of short runs, two thread switches each time.
+_libc = ctypes.PyDLL(None)
 #: The OS name of a thread between runs.
 IDLE_THREAD_NAME = "fnbox-python"
 

@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter, thread_time
 from typing import Any
 
+from fnbox.sandboxes import loops
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, LiveLog, LogCollector, OnLog, RunResult
 from fnbox.sandboxes.errors import (
     CompilationError,
@@ -164,7 +165,7 @@ class PythonSandbox:
             raise SandboxCrashed(
                 f"this Python sandbox was {why}", details={"function": function}, logs=[], duration=0.0
             )
-        loop = asyncio.get_running_loop()
+        loop = loops.running()
         overlapping = self._in_flight > 0
         if not overlapping and self._inline.ready() and inline.enabled():
             result = self._run_inline(function, entry, parameters, limits, on_log, env, on_start)
