@@ -102,14 +102,27 @@ class Recorder:
             if not self._pending:
                 return
             self._writing, self._pending = self._pending, OrderedDict()
+            count = len(self._writing)
             try:
-                await asyncio.to_thread(self.store.write_many, list(self._writing.values()))
-                self._written_since_prune += len(self._writing)
-                metrics.RECORDS_WRITTEN.inc(len(self._writing))
+                await asyncio.to_thread(self._write, self._writing)
+                self._written_since_prune += count
+                metrics.RECORDS_WRITTEN.inc(count)
             except Exception as exc:
-                self._drop(len(self._writing), f"the execution store refused a batch: {exc!r}")
+                self._drop(count, f"the execution store refused a batch: {exc!r}")
             finally:
                 self._writing = {}
+
+    def _write(self, batch: dict[str, Execution]) -> None:
+        """On the writer's thread: write a batch, then let go of its records there.
+
+        Freeing a batch's records takes about a microsecond each, which the event loop would
+        otherwise pay when it drops the batch. Written (or refused), they are no longer needed:
+        `get` finds a written one in the store.
+        """
+        try:
+            self.store.write_many(batch.values())
+        finally:
+            batch.clear()
 
     async def get(self, execution_id: str) -> Execution | None:
         """A record, read-after-write: a queued one is answered from memory."""
