@@ -138,6 +138,24 @@ def test_write_many_upserts_in_one_transaction(store):
     assert store.get("c") is not None
 
 
+def test_a_batch_keeps_each_record_s_error_and_owner_whatever_its_neighbours(store):
+    failed = {"error": "Boom", "message": "no", "details": {}}
+    ended = [
+        execution(id="plain-1"),
+        execution(id="owned", owner="ci"),
+        execution(id="failed", status="failed", error=failed),
+    ]
+    store.write_many(ended + [execution(id="plain-2")])
+    store.write_many([execution(id=f"bare-{n}") for n in range(3)])  # none of them with an error or an owner
+    assert [(store.get(id).error, store.get(id).owner) for id in ("plain-1", "owned", "failed", "plain-2")] == [
+        (None, None), (None, "ci"), (failed, None), (None, None),
+    ]  # fmt: skip
+    assert all(store.get(f"bare-{n}").owner is None for n in range(3))
+    store.insert(execution(id="later", status="running", owner="ci"))
+    store.write_many([execution(id="later", owner=None)])  # an upsert of a row that ends with NULLs
+    assert (store.get("later").status, store.get("later").owner) == ("successful", "ci")
+
+
 def populate(store):
     """30 records over 3 workspaces, 2 functions and 2 statuses; some share a created time."""
     records = [
