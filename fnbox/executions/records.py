@@ -35,7 +35,7 @@ from typing import Any
 
 from fnbox.executions import rowjson
 from fnbox.executions.bounds import MAX_CHAR_BYTES, RecordBounds, cap_row, prune_to_size, rows_bytes, storage_error
-from fnbox.randomness import random_hex
+from fnbox.randomness import random_bytes
 from fnbox.sandboxes.base import RunResult
 from fnbox.sandboxes.errors import Dismissed, FnboxError, InvalidRequest, SandboxCrashed
 
@@ -84,7 +84,8 @@ def new_execution_id() -> str:
     Ids that grow with time land at the end of the primary-key index: with random ids,
     each insert into a table of 100,000 records costs about four times as much.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{random_hex(10)}"
+    # One hex() of the 16 bytes: formatting the time with "012x" costs more than the rest of the id.
+    return ((time.time_ns() // 1_000_000).to_bytes(6, "big") + random_bytes(10)).hex()
 
 
 def check_execution_id(value: Any) -> str:
