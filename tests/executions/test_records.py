@@ -9,6 +9,7 @@ from fnbox.database import Database
 from fnbox.executions.pgrecords import PgExecutionStore, glob_to_regex
 from fnbox.executions.records import (
     MAX_PARAMETERS_SIZE,
+    PAGE_SIZE,
     Execution,
     ExecutionStatus,
     ExecutionStore,
@@ -273,6 +274,23 @@ def test_the_database_is_in_wal_mode(sqlite_store):
     other = sqlite3.connect(store.path)
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
+
+
+def test_a_store_made_with_smaller_pages_keeps_them_and_works(tmp_path):
+    path = tmp_path / "executions.sqlite3"
+    older = sqlite3.connect(path)
+    older.execute("PRAGMA page_size = 4096")
+    older.execute("PRAGMA journal_mode = WAL")
+    older.execute("CREATE TABLE before_us (x)")
+    older.close()
+    store = ExecutionStore(path)
+    store.write_many([finished_run(id="a"), execution(id="b")])
+    assert store.get("a") == finished_run(id="a")
+    assert store._db.execute("PRAGMA page_size").fetchone() == (4096,)
+    store.close()
+    new = ExecutionStore(tmp_path / "new.sqlite3")
+    assert new._db.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    new.close()
 
 
 def test_none_is_stored_as_sql_null(sqlite_store):
