@@ -5,9 +5,9 @@
 For each tree (the order alternating), a Python process that imports fnbox from that tree runs
 under valgrind's callgrind, one output per thread: on its event loop it makes `--calls` records
 of a warm hello as `Runtime.run` does (an id, an `Execution`, `Recorder.record`) into a store
-of 100,000 records, and yields to the loop between them so that the recorder writes them in
-batches as it does in a server. The same loop without records is subtracted from the event
-loop's count; every other thread's count is the writer's. Retention is off (see
+of 100,000 records (made by that tree), and yields to the loop between them so that the
+recorder writes them in batches as it does in a server. The same loop without records is
+subtracted from the event loop's count; every other thread's count is the writer's. Retention is off (see
 `recording_costs.py` for its cost): its runs fall where the timing puts them. Instruction
 counts do not move with the load on a shared machine, as CPU times do by ±10%. About a minute
 a process.
@@ -109,14 +109,16 @@ def main() -> None:
     trees = {"before": args.before.resolve(), "this tree": ROOT}
     results: dict[str, list[tuple[float, float]]] = {label: [] for label in trees}
     with tempfile.TemporaryDirectory(prefix="fnbox-recording-path-") as folder:
-        template = Path(folder) / "template.sqlite3"
-        env = {**os.environ, "PYTHONPATH": str(args.before.resolve())}
-        subprocess.run([sys.executable, "-P", "-c", FILL, str(template)], env=env, check=True)
+        templates = {}
+        for label, tree in trees.items():  # each tree's own store (its page size, say)
+            templates[label] = Path(folder) / f"template-{len(templates)}.sqlite3"
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            subprocess.run([sys.executable, "-P", "-c", FILL, str(templates[label])], env=env, cwd=tree, check=True)
         for round_number in range(args.rounds):
             order = list(trees.items())
             for label, tree in order if round_number % 2 == 0 else reversed(order):
-                idle, _ = counts(tree, template, args.calls, False, Path(folder))
-                loop, writer = counts(tree, template, args.calls, True, Path(folder))
+                idle, _ = counts(tree, templates[label], args.calls, False, Path(folder))
+                loop, writer = counts(tree, templates[label], args.calls, True, Path(folder))
                 results[label].append(((loop - idle) / args.calls, writer / args.calls))
     print(f"instructions per recorded run (callgrind), {args.calls} runs into 100,000 records, median of {args.rounds}")
     print(f"{'tree':10} {'event loop':>11} {'writer':>9}   ratios to before")
