@@ -9,6 +9,7 @@ from fnbox.database import Database
 from fnbox.executions.pgrecords import PgExecutionStore, glob_to_regex
 from fnbox.executions.records import (
     MAX_PARAMETERS_SIZE,
+    PAGE_SIZE,
     Execution,
     ExecutionStatus,
     ExecutionStore,
@@ -138,6 +139,24 @@ def test_write_many_upserts_in_one_transaction(store):
     assert store.get("c") is not None
 
 
+def test_a_batch_keeps_each_record_s_error_and_owner_whatever_its_neighbours(store):
+    failed = {"error": "Boom", "message": "no", "details": {}}
+    ended = [
+        execution(id="plain-1"),
+        execution(id="owned", owner="ci"),
+        execution(id="failed", status="failed", error=failed),
+    ]
+    store.write_many(ended + [execution(id="plain-2")])
+    store.write_many([execution(id=f"bare-{n}") for n in range(3)])  # none of them with an error or an owner
+    assert [(store.get(id).error, store.get(id).owner) for id in ("plain-1", "owned", "failed", "plain-2")] == [
+        (None, None), (None, "ci"), (failed, None), (None, None),
+    ]  # fmt: skip
+    assert all(store.get(f"bare-{n}").owner is None for n in range(3))
+    store.insert(execution(id="later", status="running", owner="ci"))
+    store.write_many([execution(id="later", owner=None)])  # an upsert of a row that ends with NULLs
+    assert (store.get("later").status, store.get("later").owner) == ("successful", "ci")
+
+
 def populate(store):
     """30 records over 3 workspaces, 2 functions and 2 statuses; some share a created time."""
     records = [
@@ -255,6 +274,23 @@ def test_the_database_is_in_wal_mode(sqlite_store):
     other = sqlite3.connect(store.path)
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
+
+
+def test_a_store_made_with_smaller_pages_keeps_them_and_works(tmp_path):
+    path = tmp_path / "executions.sqlite3"
+    older = sqlite3.connect(path)
+    older.execute("PRAGMA page_size = 4096")
+    older.execute("PRAGMA journal_mode = WAL")
+    older.execute("CREATE TABLE before_us (x)")
+    older.close()
+    store = ExecutionStore(path)
+    store.write_many([finished_run(id="a"), execution(id="b")])
+    assert store.get("a") == finished_run(id="a")
+    assert store._db.execute("PRAGMA page_size").fetchone() == (4096,)
+    store.close()
+    new = ExecutionStore(tmp_path / "new.sqlite3")
+    assert new._db.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    new.close()
 
 
 def test_none_is_stored_as_sql_null(sqlite_store):
