@@ -68,7 +68,8 @@ def test_frames_cut_anywhere_between_reads_are_all_answered_in_order():
     data = b"".join(protocol.encode(_run(call)) for call in range(6))
     chunks = [data[start : start + 23] for start in range(0, len(data), 23)]  # headers and bodies cut alike
     received = asyncio.run(_serve(chunks, 6))
-    assert received == [
+    answers = [message for message in received if "result" in message]  # reports of waits too, when loaded
+    assert answers == [
         {"id": call, "result": {"result": {"call": call}, "logs": [], "duration": 0.1}} for call in range(6)
     ]
 
@@ -155,9 +156,11 @@ def test_a_worker_process_answers_then_exits_when_the_supervisor_closes_the_pipe
         worker.stdin.write(frame[7:] + protocol.encode(_run(2)))
         worker.stdin.flush()
         answers = []
-        for _ in range(2):
+        while len(answers) < 2:
             length = int.from_bytes(worker.stdout.read(4), "big")
-            answers.append(json.loads(worker.stdout.read(length)))
+            frame = json.loads(worker.stdout.read(length))
+            if "result" in frame:  # not a report that a call waits or starts (a loaded machine has them)
+                answers.append(frame)
         worker.stdin.close()
         assert worker.wait(timeout=10) == 0
     assert [answer["id"] for answer in answers] == [1, 2]
