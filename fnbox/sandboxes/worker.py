@@ -39,7 +39,6 @@ from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
 from fnbox.sandboxes.languages import LANGUAGES, sandbox_factory
-from fnbox.sandboxes.later import FixedDelay, Pending
 from fnbox.sandboxes.network import EgressSettings
 from fnbox.sandboxes.pool import CONCURRENCY_PER_SANDBOX, SandboxKey, SandboxPool, SourcesMissing
 
@@ -82,7 +81,6 @@ class Calls(asyncio.Protocol):
         self.unstarted: set[Any] = set()  # calls whose task has not taken its first step
         self._frames = protocol.FrameParser()
         self._last_read = time.monotonic()
-        self._late = FixedDelay(self._loop, LATE_START)  # the calls' "waiting" reports, on one timer
 
     def data_received(self, data: bytes) -> None:
         if self.closed.done():
@@ -112,9 +110,7 @@ class Calls(asyncio.Protocol):
             call_id = message.get("id")
             unstarted.add(call_id)
             tasks[call_id] = self._loop.create_task(  # the loop's own: no look-up of the running loop
-                _answer(
-                    self.pool, message, self.writer, received=arrived, unstarted=unstarted, tasks=tasks, late=self._late
-                )
+                _answer(self.pool, message, self.writer, received=arrived, unstarted=unstarted, tasks=tasks)
             )
 
     def eof_received(self) -> bool | None:
@@ -143,10 +139,8 @@ async def _answer(
     received: float | None = None,
     unstarted: set[Any] | None = None,
     tasks: dict[Any, asyncio.Task[None]] | None = None,
-    late: FixedDelay | None = None,
 ) -> None:
-    """Answer one call; `tasks` (where its task is, by id) loses it as it ends; `late` times its
-    "waiting" report (a timer of its own without it).
+    """Answer one call; `tasks` (where its task is, by id) loses it as it ends.
 
     A run is awaited here rather than in a coroutine of its own: one level less for each of
     its suspensions and resumptions to pass through.
@@ -158,7 +152,7 @@ async def _answer(
             unstarted.discard(call_id)
         try:
             if message.get("op") == "run":
-                reports, run = _run(pool, message, writer, call_id, received, late)
+                reports, run = _run(pool, message, writer, call_id, received)
                 if run is None:
                     reply = {"id": call_id, "missing": True}
                 else:
@@ -205,25 +199,19 @@ class _Reports:
     """What a run tells the supervisor before its answer, as it happens: that it waits for its turn,
     that it starts late, its log entries (one object per run rather than a closure for each)."""
 
-    __slots__ = ("call_id", "late", "received", "wait_report", "waited", "writer")
+    __slots__ = ("call_id", "received", "wait_report", "waited", "writer")
 
-    def __init__(
-        self, call_id: Any, writer: protocol.FrameWriter, received: float, late: FixedDelay | None = None
-    ) -> None:
+    def __init__(self, call_id: Any, writer: protocol.FrameWriter, received: float) -> None:
         self.call_id = call_id
         self.writer = writer
         self.received = received
-        self.late = late
         self.waited = False
-        self.wait_report: asyncio.TimerHandle | Pending | None = None
+        self.wait_report: asyncio.TimerHandle | None = None
 
     def wait(self) -> None:
         # Queued behind another call of its workspace: no deadline runs until it starts. Said
         # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
-        if self.late is not None:
-            self.wait_report = self.late.arm(self._waiting)
-        else:
-            self.wait_report = asyncio.get_running_loop().call_later(LATE_START, self._waiting)
+        self.wait_report = asyncio.get_running_loop().call_later(LATE_START, self._waiting)
 
     def _waiting(self) -> None:
         self.waited = True
@@ -244,12 +232,7 @@ class _Reports:
 
 
 def _run(
-    pool: SandboxPool,
-    message: dict[str, Any],
-    writer: protocol.FrameWriter,
-    call_id: Any,
-    received: float | None,
-    late: FixedDelay | None = None,
+    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, call_id: Any, received: float | None
 ) -> tuple[_Reports | None, Coroutine[Any, Any, RunResult] | None]:
     """A run frame's reports and its run on the pool, to await; no run when the supervisor must send its sources."""
     key = SandboxKey(*message["key"])
@@ -257,7 +240,7 @@ def _run(
     if sources is None and key not in pool:
         return None, None
     RUN_LABEL.set(f"call-{call_id}")  # this task's own context: see RUN_LABEL
-    reports = _Reports(call_id, writer, time.monotonic() if received is None else received, late)
+    reports = _Reports(call_id, writer, time.monotonic() if received is None else received)
     return reports, pool.run(
         key,
         protocol.sources_from_json(sources) if sources else (),
