@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -556,3 +558,47 @@ def test_a_call_waiting_inside_its_sandbox_for_a_turn_has_its_deadline_from_its_
         return [outcome.result for outcome in await asyncio.gather(*calls)]
 
     assert supervised(scenario, workers=1, factory=None, languages=(language,)) == ["done", "done"]
+
+
+def test_close_during_a_restart_kills_and_reaps_the_process_the_restart_spawned(monkeypatch):
+    """A worker dies and the watch is restarting it, its new process spawned and the pipes to it not yet
+    connected, when the pool closes: that process is killed and reaped before close returns."""
+    started: list[subprocess.Popen] = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+
+    async def main():
+        pool = WorkerPool(WorkerOptions(workers=1, languages=("javascript",), factory="tests.fakes:FakeFactory"))
+        await pool.start()
+        loop = asyncio.get_running_loop()
+        connect_write_pipe = loop.connect_write_pipe
+        spawned, release = asyncio.Event(), asyncio.Event()
+
+        async def held(protocol_factory, pipe):
+            # The restart's process runs, and its start waits for the pipes to it: it stays there.
+            spawned.set()
+            await release.wait()
+            return await connect_write_pipe(protocol_factory, pipe)
+
+        loop.connect_write_pipe = held
+        try:
+            os.kill(pool.worker_pids("javascript")[0], signal.SIGKILL)
+            await spawned.wait()
+            closing = asyncio.create_task(pool.close())
+            # Callbacks run in the order they were scheduled: close's first step (which cancels
+            # the watch) runs before the pipes are let through, as when close comes mid-restart.
+            loop.call_soon(release.set)
+            await closing
+            return len(started), [process.pid for process in started if process.returncode is None]
+        finally:
+            del loop.connect_write_pipe
+            release.set()
+
+    count, left = asyncio.run(main())
+    assert count == 2  # the first worker and the one the restart spawned
+    assert left == []  # each killed and reaped, none left to the end of the loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -144,3 +145,32 @@ print("closed" if engine._closed.is_set() else "not closed")
     )
     assert "pause_eval: pausing" in done.stderr  # the shim is in place
     assert (done.returncode, done.stdout) == (0, "closed\n"), done.stderr
+
+
+def test_an_eval_async_cancelled_in_the_loop_turn_its_answer_comes_raises_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The caller was cancelled as the eval's answer came: it hears of the cancel, and does not go on."""
+    waiting: list[asyncio.Task[Any]] = []
+    resolve = js_engine.resolve
+
+    def resolve_then_cancel(future: asyncio.Future[Any], value: Any) -> None:
+        resolve(future, value)  # the answer, and the cancel in the same callback: one loop turn
+        waiting.pop().cancel()
+
+    monkeypatch.setattr(js_engine, "resolve", resolve_then_cancel)
+
+    async def main() -> str:
+        waiting.append(asyncio.create_task(engine.eval_async("6 * 7", timeout=30.0)))
+        try:
+            await waiting[0]
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "went on"
+
+    engine = Engine()
+    try:
+        assert asyncio.run(main()) == "cancelled"
+        assert not waiting  # the answer came, and the cancel with it
+    finally:
+        engine.close(wait=5.0)
