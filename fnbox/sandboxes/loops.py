@@ -2,7 +2,8 @@
 
 `asyncio.get_running_loop()` makes a system call (getpid, to notice a fork) each time it
 is asked, on the hot path of every run. A worker process runs one loop for its whole life:
-it pins it here, and its runs' code asks `running()`, which asks asyncio only elsewhere.
+it pins it here, and the code of its runs (both languages) asks `running()`, which asks
+asyncio only where no loop is pinned (sandboxes in the server process, tests).
 """
 
 from __future__ import annotations

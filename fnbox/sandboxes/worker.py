@@ -211,7 +211,7 @@ class _Reports:
     def wait(self) -> None:
         # Queued behind another call of its workspace: no deadline runs until it starts. Said
         # only once it has waited LATE_START, so that a short wait costs no frame (nor "started").
-        self.wait_report = asyncio.get_running_loop().call_later(LATE_START, self._waiting)
+        self.wait_report = loops.running().call_later(LATE_START, self._waiting)
 
     def _waiting(self) -> None:
         self.waited = True

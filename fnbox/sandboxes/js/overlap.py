@@ -22,6 +22,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from fnbox.sandboxes import loops
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult
 from fnbox.sandboxes.errors import CompilationError, Overloaded, SandboxCrashed
 from fnbox.sandboxes.js.names import NODE_MODULES
@@ -95,7 +96,7 @@ class OverlappingJsSandbox:
         on_wait: Callable[[], None] | None = None,
     ) -> RunResult:
         wait = max(limits.timeout, QUEUE_WAIT)
-        loop = asyncio.get_running_loop()  # looked up once for the layers below (a getpid each on Python 3.11)
+        loop = loops.running()  # the worker's pinned loop, handed to the layers below (no look-up each)
         deadline = loop.time() + wait
         batchable = on_log is None and not env
         if on_start is not None:
