@@ -1,8 +1,11 @@
 """`fnbox migrate --from-dir DIR`: copy a single machine's data directory into the shared database.
 
 The command can run again. A workspace is copied only under a name the database never held
-(fnbox/workspaces/pgstore.py keeps deletions as versions), and the execution records of
-`executions.sqlite3` are upserted (an ended record in the database stays as it is). Secrets
+(fnbox/workspaces/pgstore.py keeps deletions as versions). An execution record of
+`executions.sqlite3` is copied under an id the database does not hold; one it holds changes
+only to take the end the directory recorded since (an ended copy over a record neither ended
+nor ever claimed by an instance there), so an execution claimed there, or ended there, stays
+as the database holds it (a stale `accepted` copy would have it run again). Secrets
 are copied as they are stored, still encrypted (the key is never read here: every instance
 needs it), and access tokens as their hashes; either is copied only when the database never
 held it (by name in its workspace, by id). So a workspace or a secret deleted, or a token
