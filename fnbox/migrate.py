@@ -1,8 +1,11 @@
 """`fnbox migrate --from-dir DIR`: copy a single machine's data directory into the shared database.
 
 The command can run again. A workspace is copied only under a name the database never held
-(fnbox/workspaces/pgstore.py keeps deletions as versions), and the execution records of
-`executions.sqlite3` are upserted (an ended record in the database stays as it is). Secrets
+(fnbox/workspaces/pgstore.py keeps deletions as versions). An execution record of
+`executions.sqlite3` is copied under an id the database does not hold; one it holds changes
+only to take the end the directory recorded since (an ended copy over a record neither ended
+nor ever claimed by an instance there), so an execution claimed there, or ended there, stays
+as the database holds it (a stale `accepted` copy would have it run again). Secrets
 are copied as they are stored, still encrypted (the key is never read here: every instance
 needs it), and access tokens as their hashes; either is copied only when the database never
 held it (by name in its workspace, by id). So a workspace or a secret deleted, or a token
@@ -45,7 +48,12 @@ class Migration:
     #: Workspaces the database holds in another version, or deleted: the database's state stands.
     kept: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # each with why
+    #: Execution records under an id the database did not hold.
     records: int = 0
+    #: Execution records the database held, not ended, given the end the directory recorded since.
+    records_ended: int = 0
+    #: Execution records the database holds as they stand there (ended, claimed, or as the directory's copy).
+    records_kept: int = 0
     secrets: int = 0
     tokens: int = 0
     #: The data directory's own key file, when it encrypted the secrets copied.
@@ -59,6 +67,11 @@ class Migration:
         if self.kept:
             names = ", ".join(repr(name) for name in self.kept)
             lines.append(f"not copied (the database holds another version, or deleted them): workspaces {names}")
+        if self.records_ended or self.records_kept:
+            lines.append(
+                f"execution records already in the database: {self.records_ended} given the end the directory "
+                f"recorded since, {self.records_kept} kept as the database holds them"
+            )
         lines += [f"skipped: {reason}" for reason in self.skipped]
         if self.secrets:
             key = f"the key in {self.key_file}" if self.key_file else "the FNBOX_SECRETS_KEY this directory used"
@@ -77,7 +90,7 @@ def migrate_directory(directory: str | Path, database_url: str) -> Migration:
         _copy_workspaces(FileStore(folder), PgStore(database), migration)
         records = folder / EXECUTIONS_FILENAME
         if records.is_file():
-            migration.records = _copy_records(ExecutionStore(records), PgExecutionStore(database))
+            _copy_records(ExecutionStore(records), PgExecutionStore(database), migration)
         migration.secrets = copy_secrets(database, stored_secrets(folder))
         migration.tokens = copy_tokens(database, stored_tokens(folder))
         if (folder / KEY_FILENAME).is_file():
@@ -105,14 +118,16 @@ def _copy_workspaces(source: FileStore, target: PgStore, migration: Migration) -
             migration.kept.append(name)
 
 
-def _copy_records(source: ExecutionStore, target: PgExecutionStore) -> int:
-    copied, after = 0, None
+def _copy_records(source: ExecutionStore, target: PgExecutionStore, migration: Migration) -> None:
+    after = None
     try:
         while True:
             items, after = source.list(limit=BATCH, after=after)
-            target.write_rows([to_row(item) for item in items])
-            copied += len(items)
+            inserted, ended = target.migrate_rows([to_row(item) for item in items])
+            migration.records += inserted
+            migration.records_ended += ended
+            migration.records_kept += len(items) - inserted - ended
             if after is None:
-                return copied
+                return
     finally:
         source.close()

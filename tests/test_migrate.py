@@ -9,6 +9,8 @@ from cryptography.fernet import Fernet
 from fnbox.database import Database
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
+from fnbox.sandboxes.base import RunResult
+from fnbox.sandboxes.errors import SandboxCrashed
 from fnbox.server.pgtokens import PgTokenStore
 from fnbox.server.tokens import TokenStore
 from fnbox.workspaces.pgsecrets import PgSecretStore
@@ -62,6 +64,134 @@ def test_workspaces_and_records_are_copied_once_and_a_second_run_changes_nothing
         assert PgExecutionStore(database).get("e2").status == ExecutionStatus.SUCCESSFUL
     finally:
         database.close()
+
+
+def recorded(data_dir, *executions, update=False):
+    """Write records into the directory's store, as its own instance does (an update never changes an ended one)."""
+    records = ExecutionStore(data_dir / "executions.sqlite3")
+    try:
+        for execution in executions:
+            assert records.update(execution) if update else records.insert(execution)
+    finally:
+        records.close()
+
+
+def queued(execution_id, status=ExecutionStatus.ACCEPTED):
+    return Execution(execution_id, "w", "hello", "v1", "javascript", {}, status=status)
+
+
+def in_database(database_url, act):
+    """What `act(store, connection)` returns, through the store the instances of the database use."""
+    database = Database(database_url)
+    database.open()
+    try:
+        with database.connection() as connection:
+            return act(PgExecutionStore(database), connection)
+    finally:
+        database.close()
+
+
+def holder(connection, execution_id):
+    return connection.execute(
+        "SELECT status, lease_owner, fence FROM fnbox_executions WHERE id = %s", (execution_id,)
+    ).fetchone()
+
+
+def test_a_record_claimed_in_the_database_stays_running_with_its_holder_when_migrating_again(tmp_path, database_url):
+    recorded(tmp_path, queued("async"))
+    assert "1 execution records copied" in migrate(tmp_path, database_url).stdout
+    claimed = in_database(database_url, lambda store, _: store.claim("instance-b", 10, 10, 60.0))
+    assert [(execution.id, fence) for execution, fence in claimed] == [("async", 1)]
+
+    again = migrate(tmp_path, database_url)
+    assert again.returncode == 0, again.stderr
+    assert in_database(database_url, lambda _, connection: holder(connection, "async")) == ("running", "instance-b", 1)
+    assert "0 execution records copied" in again.stdout, again.stdout
+    assert "0 given the end the directory recorded since, 1 kept as the database holds them" in again.stdout
+    execution = claimed[0][0]
+    assert in_database(database_url, lambda store, _: store.renew("instance-b", [(execution, 1, False)], 60.0)) == {
+        "async": False
+    }
+
+
+def test_a_record_claimed_in_the_database_keeps_its_holders_end_though_the_directory_ended_it(tmp_path, database_url):
+    recorded(tmp_path, queued("async"))
+    assert migrate(tmp_path, database_url).returncode == 0
+    [(execution, fence)] = in_database(database_url, lambda store, _: store.claim("instance-b", 10, 10, 60.0))
+    ended_here = queued("async")
+    ended_here.succeed(RunResult("from the directory", [], 5.0))
+    recorded(tmp_path, ended_here, update=True)  # the directory's instance ran it too
+
+    again = migrate(tmp_path, database_url)
+    assert in_database(database_url, lambda _, connection: holder(connection, "async")) == ("running", "instance-b", 1)
+    assert "0 given the end the directory recorded since, 1 kept" in again.stdout, again.stdout
+    execution.succeed(RunResult("from the database", [], 5.0))
+    assert in_database(database_url, lambda store, _: store.finish(execution, "instance-b", fence))
+    assert in_database(database_url, lambda store, _: store.get("async")).result == "from the database"
+
+
+def test_a_record_ended_in_the_directory_since_shows_its_end_in_the_database(tmp_path, database_url):
+    recorded(tmp_path, queued("running", ExecutionStatus.RUNNING), queued("waiting"))
+    assert "2 execution records copied" in migrate(tmp_path, database_url).stdout
+    running, waiting = queued("running", ExecutionStatus.RUNNING), queued("waiting")
+    running.succeed(RunResult({"answer": 42}, [{"level": "info", "message": "done"}], 7.0))
+    waiting.dismiss("stopped in the directory")
+    recorded(tmp_path, running, waiting, update=True)
+
+    again = migrate(tmp_path, database_url)
+    assert again.returncode == 0, again.stderr
+    ended = in_database(database_url, lambda store, _: (store.get("running"), store.get("waiting")))
+    assert ended[0].status == ExecutionStatus.SUCCESSFUL and ended[0].result == {"answer": 42}
+    assert ended[0].logs == [{"level": "info", "message": "done"}] and ended[0].duration == 7.0
+    assert ended[1].status == ExecutionStatus.DISMISSED  # no instance claims it now
+    assert in_database(database_url, lambda store, _: store.claim("instance-b", 10, 10, 60.0)) == []
+    assert "0 execution records copied" in again.stdout, again.stdout
+    assert "2 given the end the directory recorded since, 0 kept" in again.stdout
+
+
+def test_a_record_ended_in_the_database_is_never_changed_by_the_directorys_end(tmp_path, database_url):
+    recorded(tmp_path, queued("dismissed"), queued("finished"))
+    assert migrate(tmp_path, database_url).returncode == 0
+
+    def end(store, _):
+        store.cancel_waiting("dismissed", "dismissed in the database")
+        [(execution, fence)] = store.claim("instance-b", 10, 10, 60.0)
+        execution.succeed(RunResult("from the database", [], 5.0))
+        assert store.finish(execution, "instance-b", fence)
+
+    in_database(database_url, end)
+    dismissed, finished = queued("dismissed"), queued("finished")
+    dismissed.succeed(RunResult("from the directory", [], 5.0))
+    finished.fail(SandboxCrashed("failed in the directory"))
+    recorded(tmp_path, dismissed, finished, update=True)
+
+    again = migrate(tmp_path, database_url)
+    kept = in_database(database_url, lambda store, _: (store.get("dismissed"), store.get("finished")))
+    assert kept[0].status == ExecutionStatus.DISMISSED and kept[0].result is None
+    assert kept[1].status == ExecutionStatus.SUCCESSFUL and kept[1].result == "from the database"
+    assert "0 given the end the directory recorded since, 2 kept" in again.stdout, again.stdout
+
+
+def test_records_new_in_the_directory_are_copied_and_the_summary_counts_each_kind(tmp_path, database_url):
+    done = [queued(f"e{index:03}", ExecutionStatus.SUCCESSFUL) for index in range(501)]  # more than a batch
+    recorded(tmp_path, queued("running", ExecutionStatus.RUNNING), queued("waiting"), *done)
+    first = migrate(tmp_path, database_url)
+    assert "503 execution records copied" in first.stdout, first.stdout
+    assert "already in the database" not in first.stdout
+    in_database(database_url, lambda store, _: store.claim("instance-b", 10, 10, 60.0))
+    running = queued("running", ExecutionStatus.RUNNING)
+    running.fail(SandboxCrashed("failed in the directory"))
+    recorded(tmp_path, running, update=True)
+    recorded(tmp_path, queued("new-1"), queued("new-2", ExecutionStatus.SUCCESSFUL))
+
+    again = migrate(tmp_path, database_url)
+    assert "2 execution records copied" in again.stdout, again.stdout
+    assert "1 given the end the directory recorded since, 502 kept as the database holds them" in again.stdout
+    statuses = in_database(
+        database_url,
+        lambda _, connection: dict(connection.execute("SELECT status, count(*) FROM fnbox_executions GROUP BY status")),
+    )
+    assert statuses == {"successful": 502, "failed": 1, "running": 1, "accepted": 1}
 
 
 def migrated_workspaces(database_url, change=None):

@@ -51,6 +51,20 @@ _UPSERT_INCOMING = (
     f"INSERT INTO fnbox_executions ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM fnbox_incoming"
     f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} WHERE {_NOT_ENDED}"
 )
+#: `fnbox migrate`'s copy of a batch: the database is the truth once instances share it. A record
+#: whose id it lacks is inserted; one it holds changes only to the end the directory recorded since
+#: (an ended copy over one neither ended nor ever claimed by an instance: fence 0); one ended, or
+#: claimed, there stays as it is. Counts (inserted, ended): the outer query reads the table as it
+#: was before the statement (one snapshot), so a row written that it does not find was inserted.
+_MIGRATE_INCOMING = (
+    f"WITH written AS (INSERT INTO fnbox_executions ({', '.join(_COLUMNS)})"
+    f" SELECT {', '.join(_COLUMNS)} FROM fnbox_incoming"
+    f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)}"
+    f" WHERE excluded.status IN ({', '.join(repr(s) for s in _ENDED)}) AND {_NOT_ENDED}"
+    " AND fnbox_executions.fence = 0 RETURNING id)"
+    " SELECT count(*) FILTER (WHERE held.id IS NULL), count(held.id)"
+    " FROM written LEFT JOIN fnbox_executions AS held ON held.id = written.id"
+)
 _UPDATE = f"UPDATE fnbox_executions SET {', '.join(f'{c} = %s' for c in _UPDATED)} WHERE id = %s AND {_NOT_ENDED}"
 #: The database's clock as epoch seconds: leases are compared on one clock, whatever the instances' clocks say.
 NOW = "extract(epoch from clock_timestamp())"
@@ -117,6 +131,23 @@ class PgExecutionStore:
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(_UPSERT_INCOMING)
+
+    def migrate_rows(self, rows: Sequence[Row]) -> tuple[int, int]:
+        """Copy another store's records (`fnbox migrate`), never undoing what changed in the database.
+
+        Unlike `write_rows`, a record the database holds is changed only to give it the end
+        its copy shows (see `_MIGRATE_INCOMING`). Returns how many were inserted and how many ended.
+        """
+        if not rows:
+            return 0, 0
+        rows = list({row[0]: cap_row(row, self.bounds.max_record_bytes) for row in rows}.values())
+        with self.database.connection() as connection, connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(_INCOMING)
+            with cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            counts = cursor.execute(_MIGRATE_INCOMING).fetchone()
+        return (int(counts[0]), int(counts[1])) if counts else (0, 0)
 
     def get(self, execution_id: str) -> Execution | None:
         if "\x00" in execution_id:

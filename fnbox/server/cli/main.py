@@ -518,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Secrets stay encrypted (every instance needs the key that encrypted them), tokens stay hashes.\n"
         "Run it again: nothing is copied twice, a workspace or a secret deleted (or a token revoked) in\n"
         "the database since is never brought back, one changed there keeps its version, and a workspace\n"
-        "or a secret new in the directory is copied."
+        "or a secret new in the directory is copied. An execution record already there changes only to\n"
+        "take the end the directory recorded since, unless it ended or an instance claimed it there."
     )
     sub.add_argument("--from-dir", metavar="DIR", required=True, help="the data directory to copy")
     sub.add_argument("--database-url", metavar="URL", help="the database (default $FNBOX_DATABASE_URL)")

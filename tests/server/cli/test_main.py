@@ -317,6 +317,7 @@ def test_the_help_of_migrate_names_everything_it_copies_and_what_running_it_agai
     text = " ".join(commands["migrate"].format_help().split())
     assert "workspaces, execution records, secrets and tokens into the database" in text
     assert "a workspace or a secret deleted (or a token revoked) in the database since is never brought back" in text
+    assert "An execution record already there changes only to take the end the directory recorded since" in text
 
 
 def test_common_options_go_before_or_after_the_command():
