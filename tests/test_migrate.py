@@ -172,6 +172,26 @@ def test_a_record_ended_in_the_database_is_never_changed_by_the_directorys_end(t
     assert "0 given the end the directory recorded since, 2 kept" in again.stdout, again.stdout
 
 
+def test_another_execution_under_the_same_id_in_the_database_is_never_given_the_directorys_end(tmp_path, database_url):
+    """Clients may choose ids: one the directory and the database both hold can name two executions."""
+    theirs = Execution("chosen", "other", "report", "v7", "python", {"day": 1})
+    assert in_database(database_url, lambda store, _: store.insert(theirs))
+    ours = queued("chosen")
+    ours.succeed(RunResult("from the directory", [], 5.0))
+    recorded(tmp_path, ours)
+
+    done = migrate(tmp_path, database_url)
+    assert done.returncode == 0, done.stderr
+    held = in_database(database_url, lambda store, _: store.get("chosen"))
+    assert (held.workspace, held.function, held.status, held.result) == (
+        "other",
+        "report",
+        ExecutionStatus.ACCEPTED,
+        None,
+    )
+    assert "0 given the end the directory recorded since, 1 kept" in done.stdout, done.stdout
+
+
 def test_records_new_in_the_directory_are_copied_and_the_summary_counts_each_kind(tmp_path, database_url):
     done = [queued(f"e{index:03}", ExecutionStatus.SUCCESSFUL) for index in range(501)]  # more than a batch
     recorded(tmp_path, queued("running", ExecutionStatus.RUNNING), queued("waiting"), *done)

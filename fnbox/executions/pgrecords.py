@@ -54,14 +54,17 @@ _UPSERT_INCOMING = (
 #: `fnbox migrate`'s copy of a batch: the database is the truth once instances share it. A record
 #: whose id it lacks is inserted; one it holds changes only to the end the directory recorded since
 #: (an ended copy over one neither ended nor ever claimed by an instance: fence 0); one ended, or
-#: claimed, there stays as it is. Counts (inserted, ended): the outer query reads the table as it
+#: claimed, there stays as it is, and so does another execution a client gave the same id. Counts (inserted, ended): the outer query reads the table as it
 #: was before the statement (one snapshot), so a row written that it does not find was inserted.
 _MIGRATE_INCOMING = (
     f"WITH written AS (INSERT INTO fnbox_executions ({', '.join(_COLUMNS)})"
     f" SELECT {', '.join(_COLUMNS)} FROM fnbox_incoming"
     f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)}"
     f" WHERE excluded.status IN ({', '.join(repr(s) for s in _ENDED)}) AND {_NOT_ENDED}"
-    " AND fnbox_executions.fence = 0 RETURNING id)"
+    " AND fnbox_executions.fence = 0"
+    # The same execution, not another one under an id a client chose alike:
+    " AND (fnbox_executions.workspace, fnbox_executions.function, fnbox_executions.created)"
+    " = (excluded.workspace, excluded.function, excluded.created) RETURNING id)"
     " SELECT count(*) FILTER (WHERE held.id IS NULL), count(held.id)"
     " FROM written LEFT JOIN fnbox_executions AS held ON held.id = written.id"
 )
