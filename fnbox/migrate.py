@@ -5,7 +5,9 @@ The command can run again. A workspace is copied only under a name the database 
 `executions.sqlite3` is copied under an id the database does not hold; one it holds changes
 only to take the end the directory recorded since (an ended copy over a record neither ended
 nor ever claimed by an instance there), so an execution claimed there, or ended there, stays
-as the database holds it (a stale `accepted` copy would have it run again). Secrets
+as the database holds it (a stale `accepted` copy would have it run again). A record copied
+while running (its instance stopped) gets a lease that has run out, which the instances' sweep
+fails as any stopped instance's run. Secrets
 are copied as they are stored, still encrypted (the key is never read here: every instance
 needs it), and access tokens as their hashes; either is copied only when the database never
 held it (by name in its workspace, by id). So a workspace or a secret deleted, or a token

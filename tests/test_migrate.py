@@ -7,6 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from fnbox.database import Database
+from fnbox.executions.pgqueue import INSTANCE_STOPPED
 from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 from fnbox.sandboxes.base import RunResult
@@ -128,6 +129,19 @@ def test_a_record_claimed_in_the_database_keeps_its_holders_end_though_the_direc
     execution.succeed(RunResult("from the database", [], 5.0))
     assert in_database(database_url, lambda store, _: store.finish(execution, "instance-b", fence))
     assert in_database(database_url, lambda store, _: store.get("async")).result == "from the database"
+
+
+def test_a_record_running_in_the_directory_is_failed_by_the_shared_queues_sweep_as_its_instance_stopped(
+    tmp_path, database_url
+):
+    recorded(tmp_path, queued("running", ExecutionStatus.RUNNING), queued("waiting"))
+    assert migrate(tmp_path, database_url).returncode == 0
+
+    assert in_database(database_url, lambda store, _: store.expire_leases(INSTANCE_STOPPED)) == ["running"]
+    failed = in_database(database_url, lambda store, _: store.get("running"))
+    assert failed.status == ExecutionStatus.FAILED and INSTANCE_STOPPED in failed.error["message"]
+    [(claimed, _)] = in_database(database_url, lambda store, _: store.claim("instance-b", 10, 10, 60.0))
+    assert claimed.id == "waiting"  # still waits for an instance to run it
 
 
 def test_a_record_ended_in_the_directory_since_shows_its_end_in_the_database(tmp_path, database_url):

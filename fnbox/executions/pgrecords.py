@@ -56,9 +56,12 @@ _UPSERT_INCOMING = (
 #: (an ended copy over one neither ended nor ever claimed by an instance: fence 0); one ended, or
 #: claimed, there stays as it is, and so does another execution a client gave the same id. Counts (inserted, ended): the outer query reads the table as it
 #: was before the statement (one snapshot), so a row written that it does not find was inserted.
+#: A record running in the directory is copied with a lease that has run out: its instance
+#: stopped, so the shared queue's sweep fails it as it fails any stopped instance's run (with
+#: no lease at all it would stay running, and count against the queue's places, for good).
 _MIGRATE_INCOMING = (
-    f"WITH written AS (INSERT INTO fnbox_executions ({', '.join(_COLUMNS)})"
-    f" SELECT {', '.join(_COLUMNS)} FROM fnbox_incoming"
+    f"WITH written AS (INSERT INTO fnbox_executions ({', '.join(_COLUMNS)}, lease_until)"
+    f" SELECT {', '.join(_COLUMNS)}, CASE WHEN status = 'running' THEN 0 END FROM fnbox_incoming"
     f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)}"
     f" WHERE excluded.status IN ({', '.join(repr(s) for s in _ENDED)}) AND {_NOT_ENDED}"
     " AND fnbox_executions.fence = 0"
