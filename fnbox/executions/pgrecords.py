@@ -126,17 +126,8 @@ class PgExecutionStore:
         self.write_rows([self._row(execution) for execution in executions])
 
     def write_rows(self, rows: Sequence[Row]) -> None:
-        if not rows:
-            return
-        # One id once (the last wins, as the recorder's queue does): one statement upserts them all.
-        rows = list({row[0]: cap_row(row, self.bounds.max_record_bytes) for row in rows}.values())
-        with self.database.connection() as connection, connection.transaction(), connection.cursor() as cursor:
-            # COPY then one INSERT: a third of the client's CPU and two thirds of the server's of a statement per row.
-            cursor.execute(_INCOMING)
-            with cursor.copy(_COPY) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_UPSERT_INCOMING)
+        if rows:
+            self._through_incoming(rows, _UPSERT_INCOMING)
 
     def migrate_rows(self, rows: Sequence[Row]) -> tuple[int, int]:
         """Copy another store's records (`fnbox migrate`), never undoing what changed in the database.
@@ -144,16 +135,21 @@ class PgExecutionStore:
         Unlike `write_rows`, a record the database holds is changed only to give it the end
         its copy shows (see `_MIGRATE_INCOMING`). Returns how many were inserted and how many ended.
         """
-        if not rows:
-            return 0, 0
+        counts = self._through_incoming(rows, _MIGRATE_INCOMING) if rows else None
+        return (int(counts[0]), int(counts[1])) if counts else (0, 0)
+
+    def _through_incoming(self, rows: Sequence[Row], statement: str) -> tuple[Any, ...] | None:
+        """Load `rows` into the session's incoming table, then run `statement` over it; its first row, if any."""
+        # One id once (the last wins, as the recorder's queue does): one statement writes them all.
         rows = list({row[0]: cap_row(row, self.bounds.max_record_bytes) for row in rows}.values())
         with self.database.connection() as connection, connection.transaction(), connection.cursor() as cursor:
+            # COPY then one INSERT: a third of the client's CPU and two thirds of the server's of a statement per row.
             cursor.execute(_INCOMING)
             with cursor.copy(_COPY) as copy:
                 for row in rows:
                     copy.write_row(row)
-            counts = cursor.execute(_MIGRATE_INCOMING).fetchone()
-        return (int(counts[0]), int(counts[1])) if counts else (0, 0)
+            cursor.execute(statement)
+            return cursor.fetchone() if cursor.description is not None else None
 
     def get(self, execution_id: str) -> Execution | None:
         if "\x00" in execution_id:
