@@ -7,13 +7,13 @@ only to take the end the directory recorded since (an ended copy over a record n
 nor ever claimed by an instance there), so an execution claimed there, or ended there, stays
 as the database holds it (a stale `accepted` copy would have it run again). A record copied
 while running (its instance stopped) gets a lease that has run out, which the instances' sweep
-fails as any stopped instance's run. Secrets
-are copied as they are stored, still encrypted (the key is never read here: every instance
-needs it), and access tokens as their hashes; either is copied only when the database never
-held it (by name in its workspace, by id). So a workspace or a secret deleted, or a token
-revoked, in the database is never brought back, a workspace or a secret changed there keeps
-its version or value (the directory's changes since are not copied either: the summary names
-such workspaces), and one new in the directory since is copied.
+fails as any stopped instance's run. Secrets are copied as they are stored, still encrypted
+(the key is never read here: every instance needs it), and access tokens as their hashes;
+either is copied only when the database never held it (by name in its workspace, by id). So a
+workspace or a secret deleted, or a token revoked, in the database is never brought back, a
+workspace or a secret changed there keeps its version or value (the directory's changes since
+are not copied either: the summary names such workspaces), and one new in the directory since
+is copied.
 """
 
 from __future__ import annotations

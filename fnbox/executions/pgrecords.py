@@ -52,20 +52,19 @@ _UPSERT_INCOMING = (
     f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} WHERE {_NOT_ENDED}"
 )
 #: `fnbox migrate`'s copy of a batch: the database is the truth once instances share it. A record
-#: whose id it lacks is inserted; one it holds changes only to the end the directory recorded since
-#: (an ended copy over one neither ended nor ever claimed by an instance: fence 0); one ended, or
-#: claimed, there stays as it is, and so does another execution a client gave the same id. Counts (inserted, ended): the outer query reads the table as it
-#: was before the statement (one snapshot), so a row written that it does not find was inserted.
-#: A record running in the directory is copied with a lease that has run out: its instance
-#: stopped, so the shared queue's sweep fails it as it fails any stopped instance's run (with
-#: no lease at all it would stay running, and count against the queue's places, for good).
+#: whose id it lacks is inserted. One it holds changes only to take the end the directory recorded
+#: since: an ended copy over a record neither ended nor ever claimed by an instance (fence 0), of
+#: the same execution (clients may choose ids). Anything else stays as the database holds it.
+#: A record running in the directory gets a lease that has run out: its instance stopped, so the
+#: shared queue's sweep fails it as any stopped instance's run (with no lease it would stay
+#: running, and hold one of the queue's places, for good). Counts (inserted, ended): the outer
+#: query reads the table as it was before the statement, so a row written it does not find is new.
 _MIGRATE_INCOMING = (
     f"WITH written AS (INSERT INTO fnbox_executions ({', '.join(_COLUMNS)}, lease_until)"
     f" SELECT {', '.join(_COLUMNS)}, CASE WHEN status = 'running' THEN 0 END FROM fnbox_incoming"
     f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)}"
     f" WHERE excluded.status IN ({', '.join(repr(s) for s in _ENDED)}) AND {_NOT_ENDED}"
     " AND fnbox_executions.fence = 0"
-    # The same execution, not another one under an id a client chose alike:
     " AND (fnbox_executions.workspace, fnbox_executions.function, fnbox_executions.created)"
     " = (excluded.workspace, excluded.function, excluded.created) RETURNING id)"
     " SELECT count(*) FILTER (WHERE held.id IS NULL), count(held.id)"
