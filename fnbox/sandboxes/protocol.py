@@ -109,6 +109,9 @@ class FrameParser:
 class FrameWriter:
     """Frames queued in one event-loop turn leave in one write: one system call for many calls.
 
+    With `at_most`, they leave as soon as that many are queued too, so that the reader starts
+    on the first frames of a long turn while the rest are made.
+
     Order is kept (a cancel frame never overtakes the run it cancels); a frame written after
     the pipe broke is dropped, and the reader of the other side sees the peer end.
     """
@@ -116,18 +119,21 @@ class FrameWriter:
     #: Queued bytes past which `drain` writes at once and waits for the pipe.
     DRAIN_AT = 64 * 1024
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, *, at_most: int | None = None) -> None:
         self.writer = writer
         self._transport = writer.transport  # written to straight: a call less per write
         self._loop = asyncio.get_running_loop()
         self._frames: list[bytes] = []
         self._size = 0
+        self._at_most = at_most
 
     def write(self, frame: bytes) -> None:
         if not self._frames:
             self._loop.call_soon(self.flush)
         self._frames.append(frame)
         self._size += len(frame)
+        if self._at_most is not None and len(self._frames) >= self._at_most:
+            self.flush()
 
     def flush(self) -> None:
         if not self._frames:

@@ -69,16 +69,21 @@ __all__ = ["JS_WORKER_RSS_MB", "PYTHON_MEMORY_MB", "WorkerOptions", "WorkerPool"
 
 logger = logging.getLogger("fnbox")
 
-#: Over how long, and how much CPU time (clock ticks), a run's thread must keep busy to
-#: be taken for the one freezing its worker (see `_culprit`).
 #: The memory cap of a Python worker (RLIMIT_AS), and the RSS past which a JavaScript worker is killed, MB.
 PYTHON_MEMORY_MB = 512.0
 JS_WORKER_RSS_MB = 2048.0
 
+#: Over how long, and how much CPU time (clock ticks), a run's thread must keep busy to
+#: be taken for the one freezing its worker (see `_culprit`).
 BUSY_SAMPLE = 0.1
 BUSY_TICKS = 2
 #: How often the supervisor looks at deadlines and memory.
 WATCH_INTERVAL = 0.05
+#: Calls of one turn of the loop that leave for a worker together at most. Under a warm load
+#: the server and a worker otherwise take turns, each idle while the other works on all the
+#: calls at once (bench/overlap.py); in smaller groups the worker starts on the first while
+#: the server makes the rest.
+FRAMES_AT_ONCE = 4
 #: Seconds a worker with calls waiting for their turn may say nothing before the supervisor
 #: looks whether one of them runs after all (see `_started_unheard`).
 SILENT_WAITING = 0.5
@@ -250,7 +255,7 @@ class _Worker:
         self.death = None
         assert self.process.stdin is not None
         self.loop = asyncio.get_running_loop()
-        self.frames = protocol.FrameWriter(self.process.stdin)
+        self.frames = protocol.FrameWriter(self.process.stdin, at_most=FRAMES_AT_ONCE)
         self.reader_task = asyncio.create_task(self._read_answers(self.process, ended))
 
     def _lingering(self) -> bool:

@@ -38,6 +38,37 @@ def test_frames_of_one_turn_arrive_in_order_and_a_flush_sends_at_once():
     assert received == [{"op": "run", "id": 1}, {"op": "cancel", "call": 1}, {"id": 2, "result": "Hello"}]
 
 
+def test_frames_past_at_most_leave_at_once_and_the_rest_at_the_end_of_the_turn():
+    async def scenario() -> tuple[list[int], list[dict[str, object]]]:
+        loop = asyncio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        transport, stream_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", 0)
+        )
+        frames = protocol.FrameWriter(asyncio.StreamWriter(transport, stream_protocol, None, loop), at_most=2)
+        os.set_blocking(read_fd, False)
+
+        def arrived() -> list[int]:
+            try:
+                return [message["id"] for message in protocol.FrameParser().feed(os.read(read_fd, 1 << 16)) or []]
+            except BlockingIOError:  # nothing in the pipe yet
+                return []
+
+        sent = []
+        for call in range(1, 6):
+            frames.write(protocol.encode({"op": "run", "id": call}))
+            sent.append(arrived())
+        await asyncio.sleep(0)  # the end of the turn
+        last = arrived()
+        transport.close()
+        os.close(read_fd)
+        return sent, last
+
+    sent, last = asyncio.run(scenario())
+    assert sent == [[], [1, 2], [], [3, 4], []]  # every second frame sends the pair in one write
+    assert last == [5]
+
+
 def test_a_large_frame_is_drained():
     async def scenario() -> int:
         frames, reader, transport = await _pipe()
