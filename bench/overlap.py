@@ -60,6 +60,7 @@ def machine_times() -> tuple[int, int]:
 
 
 def snapshot(service: servers.Service) -> tuple[tuple[float, float], tuple[float, float], tuple[int, int]]:
+    """(server's main thread, its others), (workers' main threads, their others), machine ticks."""
     workers = servers.descendants(service.pid)[1:]
     worker_times = [thread_times(pid) for pid in workers]
     return (
@@ -70,6 +71,7 @@ def snapshot(service: servers.Service) -> tuple[tuple[float, float], tuple[float
 
 
 def measure(service: servers.Service, function: str, connections: int, duration: float) -> dict[str, float]:
+    """One wrk run of `function`, and what each stage spent on it (see the module's docstring)."""
     before = snapshot(service)
     run = loadgen.wrk(service.url(f"/v2/functions/bench/run/{function}"), connections=connections, duration=duration)
     after = snapshot(service)
