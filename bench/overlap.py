@@ -10,7 +10,8 @@ of its other threads (the recorder's writer), of the workers' event loops and of
 other threads (Python run threads, V8's); and two bounds. "Taking turns" is the rate if the
 server's event loop and a worker never ran at the same time (one over the sum of their CPU
 per call); "server-bound" the rate if the event loop were never idle. A measured rate near
-the first says the stages take turns: a call's cost on either side then counts in full.
+the first ("rps ÷ taking turns" near 1) says the stages take turns: a call's cost on either
+side then counts in full.
 
 `--pair` also serves a second instance of the tree (data directory of its own) and runs
 wrk against both at once, half the connections each: what two server processes would
@@ -90,6 +91,7 @@ def measure(service: servers.Service, function: str, connections: int, duration:
     serial = figures["server loop µs"] + figures["worker loops µs"] + figures["worker others µs"]
     figures["taking turns"] = 1e6 / serial if serial else 0.0
     figures["server-bound"] = 1e6 / figures["server loop µs"] if figures["server loop µs"] else 0.0
+    figures["rps ÷ taking turns"] = run.rps / figures["taking turns"] if serial else 0.0
     return figures
 
 
@@ -138,7 +140,7 @@ def main() -> None:
                         pairs.append(pair_rps(services, function, args.connections, args.duration))
             print(f"\n{language} hello ({function})")
             for name in runs[0]:
-                print(f"  {name:20} {statistics.median(run[name] for run in runs):9.1f}")
+                print(f"  {name:20} {statistics.median(run[name] for run in runs):9.2f}")
             if pairs:
                 alone_rps = statistics.median(run["rps"] for run in runs)
                 together_rps = statistics.median(pairs)
