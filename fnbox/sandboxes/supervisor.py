@@ -12,9 +12,9 @@ The supervisor enforces what a language-level sandbox cannot:
   at start, so RLIMIT_AS cannot be used); a Python worker runs under RLIMIT_AS;
 - a worker that dies is restarted. A call that was alone on it answers at once
   (MemoryLimitExceeded when it was killed for its memory, else SandboxCrashed). When
-  several were in flight, all but a timed-out one are retried once on the fresh worker:
-  an innocent neighbour then succeeds, and the call that killed the worker kills it
-  once more and then answers. A run that already handed entries to `on_log` is not
+  several were in flight, all but a timed-out one are retried once on the fresh worker,
+  one at a time: an innocent neighbour then succeeds, and the call that killed the worker
+  kills it once more, alone, and then answers. A run that already handed entries to `on_log` is not
   retried (its caller has seen it run; a second run would log them again);
 - a JavaScript worker ends itself when an isolate stays stuck in V8's native code
   (see sandboxes.worker); its calls in flight are all retried.
@@ -219,6 +219,8 @@ class _Worker:
     spared: bool = False  # its overdue calls were given one more watch tick (see `_watch_one`)
     #: The event loop it was started on (asking for the running loop costs a system call each time).
     loop: asyncio.AbstractEventLoop | None = None
+    #: Held by a call retried on it after the worker died under several: one retry at a time.
+    retrying: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def start(self) -> None:
         per_worker = max(1, self.options.max_sandboxes // self.options.workers)
@@ -527,12 +529,13 @@ class WorkerPool:
             try:
                 if not worker.alive:
                     await self._ready(worker)
-                answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
-                if answer.get("missing") and sources is not None:
-                    message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
-                    answer = await worker.request(
-                        message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace
-                    )
+                if attempt == 1:
+                    answer = await self._send(worker, key, message, timeout, sources, on_log)
+                else:
+                    # The calls a death cut short are retried one at a time: the one that caused it,
+                    # run again, kills the worker alone (and is blamed), not with the innocent retried too.
+                    async with worker.retrying:
+                        answer = await self._send(worker, key, message, timeout, sources, on_log)
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
@@ -545,6 +548,22 @@ class WorkerPool:
                     raise error from None
         if "error" in answer:
             raise error_from_json(answer["error"])
+        return answer
+
+    @staticmethod
+    async def _send(
+        worker: _Worker,
+        key: SandboxKey,
+        message: dict[str, Any],
+        timeout: float,
+        sources: Sequence[FunctionSource] | None,
+        on_log: OnLog | None,
+    ) -> dict[str, Any]:
+        """One request to `worker`, sent again with the sources if it has no warm sandbox for them."""
+        answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
+        if answer.get("missing") and sources is not None:
+            message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
+            answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace)
         return answer
 
     def _home(self, key: SandboxKey) -> _Worker:

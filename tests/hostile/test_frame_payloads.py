@@ -1,5 +1,8 @@
 """A worker gone bad writes what it likes on its pipe: the supervisor kills it, the call answers, the rest goes on.
 
+Calls leave for a worker in groups within a turn of the loop; a hostile call inside a group,
+or calls cancelled while their group is on its way, leave every neighbour its own answer.
+
 Each payload is written on a worker's stdout by a fake sandbox (as code that reached the
 pipe would), among the answers of other calls. The call answers SandboxCrashed, the worker
 is killed and restarted, and a healthy call of another workspace gets its answer; nothing
@@ -18,7 +21,7 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.errors import SandboxCrashed
 from fnbox.sandboxes.pool import SandboxKey
-from fnbox.sandboxes.supervisor import WorkerOptions, WorkerPool
+from fnbox.sandboxes.supervisor import FRAMES_AT_ONCE, WorkerOptions, WorkerPool
 
 pytestmark = pytest.mark.slow  # worker processes
 
@@ -77,3 +80,77 @@ def test_a_worker_breaking_the_frames_is_killed_and_its_neighbours_go_on(name: s
     message, before, after = asyncio.run(scenario())
     assert before == after == str(["fine"] * 4)
     assert "died" in message
+
+
+# Calls leave for a worker in groups of FRAMES_AT_ONCE within a turn of the loop: a hostile
+# call in the middle of a group, or calls cancelled while their group is on its way, must not
+# cost a neighbour its answer nor hand it another's.
+
+ECHO = [FunctionSource(name="echo", code="echo"), FunctionSource(name="doze", code="sleep 0.4")]
+
+
+def _one_worker() -> WorkerPool:
+    return WorkerPool(WorkerOptions(workers=1, languages=("javascript",), factory="tests.fakes:FakeFactory"))
+
+
+def test_a_worker_broken_by_a_call_in_the_middle_of_a_group_of_frames_fails_that_call_alone() -> None:
+    bad = [FunctionSource(name="bad", code="frame " + PAYLOADS["not JSON"].hex())]
+    sent = 2 * FRAMES_AT_ONCE + 1
+
+    async def scenario() -> tuple[list[object], str]:
+        pool = _one_worker()
+        await pool.start()
+        try:
+            calls = [
+                asyncio.ensure_future(
+                    pool.run(SandboxKey(f"n{index}", "javascript", "v1"), ECHO, "echo", {"n": index}, LIMITS)
+                )
+                for index in range(sent)
+            ]
+            calls.insert(
+                FRAMES_AT_ONCE + 1,
+                asyncio.ensure_future(  # inside the second group
+                    pool.run(SandboxKey("bad", "javascript", "v1"), bad, "bad", {}, LIMITS)
+                ),
+            )
+            outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 20)
+            crashed = outcomes.pop(FRAMES_AT_ONCE + 1)
+            assert isinstance(crashed, SandboxCrashed), crashed
+            return [getattr(outcome, "result", outcome) for outcome in outcomes], crashed.message
+        finally:
+            await pool.close()
+
+    answers, message = asyncio.run(scenario())
+    assert answers == [{"n": index} for index in range(sent)]  # each its own, none lost
+    assert "died" in message
+
+
+def test_calls_cancelled_while_their_group_of_frames_is_on_its_way_never_take_a_neighbours_answer() -> None:
+    async def scenario() -> tuple[list[object], int, int]:
+        pool = _one_worker()
+        await pool.start()
+        try:
+            (worker,) = pool.worker_pids("javascript")
+            calls = []
+            for index in range(4 * FRAMES_AT_ONCE):
+                function, parameters = ("doze", {}) if index % 2 else ("echo", {"n": index})
+                key = SandboxKey(f"w{index % 3}", "javascript", "v1")
+                calls.append(asyncio.ensure_future(pool.run(key, ECHO, function, parameters, LIMITS)))
+            await asyncio.sleep(0)  # every frame written: the groups of this turn have left or are queued
+            for index, call in enumerate(calls):
+                if index % 2:
+                    call.cancel()
+            outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 20)
+            after = await pool.run(SandboxKey("w0", "javascript", "v1"), ECHO, "echo", {"n": "after"}, LIMITS)
+            assert after.result == {"n": "after"}
+            return (
+                [getattr(outcome, "result", type(outcome).__name__) for outcome in outcomes],
+                worker,
+                pool.worker_pids("javascript")[0],
+            )
+        finally:
+            await pool.close()
+
+    outcomes, before, after = asyncio.run(scenario())
+    assert outcomes == ["CancelledError" if index % 2 else {"n": index} for index in range(4 * FRAMES_AT_ONCE)]
+    assert before == after  # the cancels reached their runs in time: no worker was killed for them
