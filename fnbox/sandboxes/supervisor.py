@@ -14,8 +14,8 @@ The supervisor enforces what a language-level sandbox cannot:
   (MemoryLimitExceeded when it was killed for its memory, else SandboxCrashed). When
   several were in flight, all but a timed-out one are retried once on the fresh worker,
   one at a time: an innocent neighbour then succeeds, and the call that killed the worker
-  kills it once more, alone, and then answers. A run that already handed entries to `on_log` is not
-  retried (its caller has seen it run; a second run would log them again);
+  kills it once more, alone, and then answers. A run that already handed entries to
+  `on_log` is not retried (its caller has seen it run; a second run would log them again);
 - a JavaScript worker ends itself when an isolate stays stuck in V8's native code
   (see sandboxes.worker); its calls in flight are all retried.
 
@@ -529,13 +529,21 @@ class WorkerPool:
             try:
                 if not worker.alive:
                     await self._ready(worker)
-                if attempt == 1:
-                    answer = await self._send(worker, key, message, timeout, sources, on_log)
-                else:
+                retry = attempt == 2
+                if retry:
                     # The calls a death cut short are retried one at a time: the one that caused it,
                     # run again, kills the worker alone (and is blamed), not with the innocent retried too.
-                    async with worker.retrying:
-                        answer = await self._send(worker, key, message, timeout, sources, on_log)
+                    await worker.retrying.acquire()
+                try:
+                    answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
+                    if answer.get("missing") and sources is not None:
+                        message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
+                        answer = await worker.request(
+                            message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace
+                        )
+                finally:
+                    if retry:
+                        worker.retrying.release()
                 break
             except _WorkerDied as died:
                 # A call that was alone on its worker killed it: retrying would kill it again.
@@ -548,22 +556,6 @@ class WorkerPool:
                     raise error from None
         if "error" in answer:
             raise error_from_json(answer["error"])
-        return answer
-
-    @staticmethod
-    async def _send(
-        worker: _Worker,
-        key: SandboxKey,
-        message: dict[str, Any],
-        timeout: float,
-        sources: Sequence[FunctionSource] | None,
-        on_log: OnLog | None,
-    ) -> dict[str, Any]:
-        """One request to `worker`, sent again with the sources if it has no warm sandbox for them."""
-        answer = await worker.request(message, timeout=timeout, on_log=on_log, workspace=key.workspace)
-        if answer.get("missing") and sources is not None:
-            message_with_sources = {**message, "sources": protocol.sources_to_json(sources)}
-            answer = await worker.request(message_with_sources, timeout=timeout, on_log=on_log, workspace=key.workspace)
         return answer
 
     def _home(self, key: SandboxKey) -> _Worker:
