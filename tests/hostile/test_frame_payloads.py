@@ -82,10 +82,6 @@ def test_a_worker_breaking_the_frames_is_killed_and_its_neighbours_go_on(name: s
     assert "died" in message
 
 
-# Calls leave for a worker in groups of FRAMES_AT_ONCE within a turn of the loop: a hostile
-# call in the middle of a group, or calls cancelled while their group is on its way, must not
-# cost a neighbour its answer nor hand it another's.
-
 ECHO = [FunctionSource(name="echo", code="echo"), FunctionSource(name="doze", code="sleep 0.4")]
 
 
