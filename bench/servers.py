@@ -1,7 +1,7 @@
 """The services under test: install, start on a free loopback port, stop; memory of a process tree.
 
 Kinds: `fnbox` (the real service), `fnbox-before` (another checkout of it, for before/after
-figures), `ceiling` (bench/ceiling.py), `oneshot` (bench/oneshot.py, one process per call), and
+figures), `ceiling` (bench/ceiling.py) and `ceiling-hop` (the same through a child process), `oneshot` (bench/oneshot.py, one process per call), and
 the Node peers `vm2` and `isolated-vm` (bench/peers/).
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PEERS = ("vm2", "isolated-vm")
-KINDS = ("fnbox", "fnbox-before", "ceiling", "oneshot", *PEERS)
+KINDS = ("fnbox", "fnbox-before", "ceiling", "ceiling-hop", "oneshot", *PEERS)
 #: The fnbox checkout that is served; run.py --fnbox DIR points it at another one.
 fnbox_dir = ROOT
 #: The older checkout served as `fnbox-before` (run.py --before DIR); None leaves it out.
@@ -114,6 +114,8 @@ def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path
         return [sys.executable, "-m", "fnbox", "serve", "--port", str(port), "--data-dir", str(data_dir)], folder
     if kind in ("ceiling", "oneshot"):
         return [sys.executable, str(BENCH / f"{kind}.py"), "--port", str(port)], ROOT
+    if kind == "ceiling-hop":
+        return [sys.executable, str(BENCH / "ceiling.py"), "--port", str(port), "--hop"], ROOT
     if kind == "vm2":
         return ["node", "server.js"], BENCH / "peers" / "vm2"
     if kind == "isolated-vm":

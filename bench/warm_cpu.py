@@ -9,6 +9,8 @@ process and of its workers (steadier than requests/s on a shared machine), with 
 figure's ratio to the older tree and, with --vm2, to the peer's JavaScript hello.
 `--ceiling` adds bench/ceiling.py, a bare Starlette app on uvicorn that answers the run
 route without running anything: what any service on this HTTP server could reach here.
+`--hop` adds the same app answering through a child process (`ceiling.py --hop`): what any
+service that runs its sandboxes outside the HTTP process could reach here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from recording import HELLO, cpu_or_zero, cpu_seconds
 
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
 #: The functions each peer answers (the ceiling runs nothing, so it stands in for both).
-PEER_FUNCTIONS = {"vm2": ("hello",), "ceiling": tuple(FUNCTIONS)}
+PEER_FUNCTIONS = {"vm2": ("hello",), "ceiling": tuple(FUNCTIONS), "ceiling-hop": tuple(FUNCTIONS)}
 
 
 def answers(kind: str, function: str) -> bool:
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="the older checkout")
     parser.add_argument("--vm2", action="store_true", help="also the vm2 peer (npm ci in bench/peers/vm2)")
     parser.add_argument("--ceiling", action="store_true", help="also a bare Starlette app (bench/ceiling.py)")
+    parser.add_argument("--hop", action="store_true", help="also the bare app through a child (ceiling.py --hop)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=4)
     parser.add_argument("--connections", type=int, default=16)
@@ -45,6 +48,7 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="fnbox-warm-cpu-"))
     env = {"EXECUTIONS_RECORD_RUNS": args.record}
     kinds = ["fnbox-before", "fnbox"] + (["vm2"] if args.vm2 else []) + (["ceiling"] if args.ceiling else [])
+    kinds += ["ceiling-hop"] if args.hop else []
     services = {kind: servers.start(kind, log_dir, env=env) for kind in kinds}
     try:
         for service in services.values():
