@@ -1,6 +1,7 @@
 """What operators watch: every Prometheus metric of fnbox, declared once, in its own registry.
 
-Any layer increments these (this module imports nothing of fnbox). A worker process counts
+Any layer increments these (this module imports nothing of fnbox but its tallies: the
+families that every call updates are `fnbox.tallies`, the rest prometheus_client's own). A worker process counts
 in its own copy of `REGISTRY`; the server asks each worker for its exposition text over the
 existing frames (`{"op": "metrics"}`) when /metrics is scraped and adds the workers' samples
 to its own (`merged_exposition`), so counters of sandboxes, wherever they run, reach one endpoint.
@@ -25,6 +26,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from fnbox.tallies import Counted, TalliedCounter, TalliedHistogram, Timed
+
 __all__ = ["CONTENT_TYPE", "REGISTRY", "merged_exposition", "outcome_of", "per_workspace"]
 
 disable_created_metrics()  # a `_created` series per counter doubles the scrape, and sums of them mean nothing
@@ -35,13 +38,13 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _RUN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
-RUNS = Counter(
+RUNS = TalliedCounter(
     "fnbox_runs",
     "Function runs, by language and outcome (ok, or the error code)",
     ["language", "outcome"],
     registry=REGISTRY,
 )
-RUN_DURATION = Histogram(
+RUN_DURATION = TalliedHistogram(
     "fnbox_run_duration_seconds",
     "The function's own running time",
     ["language"],
@@ -95,13 +98,13 @@ CHANGE_WAITS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
-HTTP_REQUESTS = Counter(
+HTTP_REQUESTS = TalliedCounter(
     "fnbox_http_requests",
     "HTTP requests, by route template, method and status",
     ["route", "method", "status"],
     registry=REGISTRY,
 )
-HTTP_DURATION = Histogram(
+HTTP_DURATION = TalliedHistogram(
     "fnbox_http_request_duration_seconds",
     "HTTP request handling time, by route template",
     ["route"],
@@ -136,18 +139,17 @@ def per_workspace(enabled: bool) -> None:
     )
 
 
-#: The labelled series of runs, by (language, outcome): `labels()` takes a lock and checks its
-#: arguments on every call, a cost every run paid. Languages and error codes are few.
-_RUN_SERIES: dict[tuple[str, str], tuple[Any, Any]] = {}
+#: The series of runs, by (language, outcome): kept at hand, as the family's look-up checks its labels.
+_RUN_SERIES: dict[tuple[str, str], tuple[Counted, Timed]] = {}
 
 
 def count_run(language: str, outcome: str, seconds: float | None, workspace: str, function: str) -> None:
     series = _RUN_SERIES.get((language, outcome))
     if series is None:
-        series = _RUN_SERIES[language, outcome] = RUNS.labels(language, outcome), RUN_DURATION.labels(language)
-    series[0].inc()
+        series = _RUN_SERIES[language, outcome] = RUNS.series(language, outcome), RUN_DURATION.series(language)
+    series[0].add()
     if seconds is not None:
-        series[1].observe(seconds)
+        series[1].add(seconds)
     if _per_workspace:
         _per_workspace["runs"].labels(workspace, function, outcome).inc()
         if seconds is not None:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fnbox import logs, metrics
 from fnbox.randomness import random_hex
+from fnbox.tallies import Counted, Timed
 
 __all__ = ["Observe", "count_request", "request_id_of", "route_template"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-#: Labelled series kept at hand: `labels()` takes a lock and checks its arguments on every call.
-_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+#: Series kept at hand: the families' look-up checks its labels on every call.
+_SERIES: dict[tuple[str, str, int], tuple[Counted, Timed]] = {}
 _MAX_SERIES = 4096
 
 
@@ -42,11 +42,11 @@ def count_request(route: str, method: str, status: int, seconds: float) -> None:
     key = (route, method, status)
     series = _SERIES.get(key)
     if series is None:
-        series = metrics.HTTP_REQUESTS.labels(route, method, str(status)), metrics.HTTP_DURATION.labels(route)
+        series = metrics.HTTP_REQUESTS.series(route, method, str(status)), metrics.HTTP_DURATION.series(route)
         if len(_SERIES) < _MAX_SERIES:  # methods and statuses are few; never let a flood grow this
             _SERIES[key] = series
-    series[0].inc()
-    series[1].observe(seconds)
+    series[0].add()
+    series[1].add(seconds)
 
 
 def route_template(scope: Scope) -> str:
