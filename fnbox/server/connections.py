@@ -87,6 +87,8 @@ def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
         "limit_concurrency": connections + 1,
         "timeout_keep_alive": limits.keep_alive_timeout,
         "h11_max_incomplete_event_size": limits.max_header_size,
+        # No `server: uvicorn` on every answer: a header each one pays for, naming software to scanners.
+        "server_header": False,
     }
 
 

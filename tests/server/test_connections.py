@@ -53,6 +53,18 @@ def test_headers_over_the_cap_answer_431_and_close(tmp_path):
         assert httpx.get(f"{server.url}/sys/healthcheck", headers={"X-Fine": "a" * 8000}).status_code == 200
 
 
+def test_answers_carry_a_date_and_name_no_server_software(tmp_path):
+    with running_server(tmp_path, **FAST) as server, httpx.Client(timeout=30) as client:
+        assert client.put(f"{server.url}/v2/functions/ws", json=HELLO).status_code == 200
+        for answer in (
+            client.get(f"{server.url}/sys/healthcheck"),
+            client.post(f"{server.url}/v2/functions/ws/run/pyhello", json={}),
+            client.post(f"{server.url}/v2/functions/ws/run/missing", json={}),
+        ):
+            assert "server" not in answer.headers, answer.headers
+            assert answer.headers["date"].endswith(" GMT")
+
+
 def test_big_bodies_on_a_keep_alive_connection_are_not_taken_for_headers(tmp_path):
     with running_server(tmp_path, HTTP_MAX_HEADER_SIZE="16kb", **FAST) as server, httpx.Client(timeout=30) as client:
         for index in range(4):
