@@ -1,8 +1,9 @@
 """The services under test: install, start on a free loopback port, stop; memory of a process tree.
 
 Kinds: `fnbox` (the real service), `fnbox-before` (another checkout of it, for before/after
-figures), `ceiling` (bench/ceiling.py) and `ceiling-hop` (the same through a child process), `oneshot` (bench/oneshot.py, one process per call), and
-the Node peers `vm2` and `isolated-vm` (bench/peers/).
+figures), `ceiling` (bench/ceiling.py) and `ceiling-hop` (the same through a child process),
+`oneshot` (bench/oneshot.py, one process per call), and the Node peers `vm2` and `isolated-vm`
+(bench/peers/).
 """
 
 from __future__ import annotations

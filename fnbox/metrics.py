@@ -1,8 +1,8 @@
 """What operators watch: every Prometheus metric of fnbox, declared once, in its own registry.
 
-Any layer increments these (this module imports nothing of fnbox but its tallies: the
-families that every call updates are `fnbox.tallies`, the rest prometheus_client's own). A worker process counts
-in its own copy of `REGISTRY`; the server asks each worker for its exposition text over the
+Any layer increments these (this module imports nothing of fnbox but `fnbox.tallies`, which
+keeps the families every call updates; the rest are prometheus_client's own). A worker process
+counts in its own copy of `REGISTRY`; the server asks each worker for its exposition text over the
 existing frames (`{"op": "metrics"}`) when /metrics is scraped and adds the workers' samples
 to its own (`merged_exposition`), so counters of sandboxes, wherever they run, reach one endpoint.
 
