@@ -124,8 +124,13 @@ def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path
     raise ValueError(kind)
 
 
-def start(kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: str = "") -> Service:
-    """Start a service on a free port and wait until it answers its healthcheck."""
+def start(
+    kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: str = "", path: Path | None = None
+) -> Service:
+    """Start a service on a free port and wait until it answers its healthcheck.
+
+    `path` goes first on a fnbox service's PYTHONPATH, before its tree (and so reaches its workers).
+    """
     port = free_port()
     data_dir = tempfile.TemporaryDirectory(prefix="fnbox-bench-") if kind.startswith("fnbox") else None
     argv, cwd = command(kind, port, data_dir.name if data_dir else None)
@@ -134,7 +139,7 @@ def start(kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: s
     if kind.startswith("fnbox"):
         # Worker processes start with `python -P`: without this they would import the installed
         # fnbox (the editable checkout), not the tree this service is served from.
-        environ["PYTHONPATH"] = str(cwd)
+        environ["PYTHONPATH"] = str(cwd) if path is None else os.pathsep.join((str(path), str(cwd)))
     # Like for like: the peers keep no record of runs. bench/recording.py measures what it costs.
     environ.setdefault("EXECUTIONS_RECORD_RUNS", "no")
     with open(log, "w") as out:
