@@ -58,7 +58,7 @@ EXECUTION_WAIT = Histogram(
     buckets=_RUN_BUCKETS,
     registry=REGISTRY,
 )
-SANDBOX_WAIT = Histogram(
+SANDBOX_WAIT = TalliedHistogram(
     "fnbox_sandbox_wait_seconds",
     "Time a run queued for its warm sandbox (one run at a time per sandbox)",
     ["language"],

@@ -27,6 +27,7 @@ from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 from fnbox.sandboxes.network import Egress
+from fnbox.tallies import Timed
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -351,15 +352,16 @@ class SandboxPool:
                 entry.retire()
 
 
-_WAITS: dict[str, Any] = {}
+#: The series of waits by language, kept at hand: the family's look-up checks its labels.
+_WAITS: dict[str, Timed] = {}
 
 
 def _started(language: str, arrived: float, on_start: Callable[[], None] | None) -> None:
     """A run starts: how long it waited for its sandbox goes to the metrics, then its caller is told."""
     wait = _WAITS.get(language)
     if wait is None:
-        wait = _WAITS[language] = metrics.SANDBOX_WAIT.labels(language)
-    wait.observe(time.perf_counter() - arrived)
+        wait = _WAITS[language] = metrics.SANDBOX_WAIT.series(language)
+    wait.add(time.perf_counter() - arrived)
     if on_start is not None:
         on_start()
 
