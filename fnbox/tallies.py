@@ -2,10 +2,11 @@
 
 prometheus_client's `Counter.inc()` and `Histogram.observe()` pass through several Python
 calls and take a lock for each number they change (a histogram: its sum, then its bucket).
-The four updates of a warm call (its request and its run, each counted and timed) came to
-about 6% of the instructions the server spends on the call. A tally's update is one method
-call under one lock; when scraped, a family of tallies becomes the same samples that
-prometheus_client's own Counter or Histogram would give for the same updates.
+The four updates of a warm call in the server (its request and its run, each counted and
+timed) came to about 6% of the instructions the server spends on the call; a worker times
+each run's wait for its sandbox. A tally's update is one method call under one lock; when
+scraped, a family of tallies becomes the same samples that prometheus_client's own Counter
+or Histogram would give for the same updates.
 
     RUNS = TalliedCounter("fnbox_runs", "Function runs", ["language", "outcome"], registry=REGISTRY)
     RUNS.series("python", "ok").add()
