@@ -15,9 +15,10 @@ or Histogram would give for the same updates.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -66,10 +67,20 @@ Series = TypeVar("Series", Counted, Timed)
 
 
 class _Tallied(Collector, Generic[Series]):
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+    """A family's series by label values; `new` makes a series at zero."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+        new: Callable[[], Series],
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = list(labelnames)
+        self._new: Callable[[], Series] = new
         self._series: dict[tuple[str, ...], Series] = {}
         registry.register(self)
 
@@ -83,9 +94,6 @@ class _Tallied(Collector, Generic[Series]):
                 found = self._series.setdefault(labels, self._new())
         return found
 
-    def _new(self) -> Series:
-        raise NotImplementedError
-
     def _snapshot(self) -> list[tuple[tuple[str, ...], Series]]:
         with _LOCK:
             return list(self._series.items())
@@ -94,8 +102,8 @@ class _Tallied(Collector, Generic[Series]):
 class TalliedCounter(_Tallied[Counted]):
     """A counter family (exposed as `<name>_total`) of `Counted` series."""
 
-    def _new(self) -> Counted:
-        return Counted()
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+        super().__init__(name, documentation, labelnames, registry, Counted)
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -119,10 +127,7 @@ class TalliedHistogram(_Tallied[Timed]):
         if list(self.bounds) != sorted(set(self.bounds)):
             raise ValueError("bucket bounds must be given in increasing order, each once")
         self._les = [floatToGoString(bound) for bound in (*self.bounds, INF)]
-        super().__init__(name, documentation, labelnames, registry)
-
-    def _new(self) -> Timed:
-        return Timed(self.bounds)
+        super().__init__(name, documentation, labelnames, registry, functools.partial(Timed, self.bounds))
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
