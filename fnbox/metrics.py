@@ -139,7 +139,7 @@ def per_workspace(enabled: bool) -> None:
     )
 
 
-#: The series of runs, by (language, outcome): kept at hand, as the family's look-up checks its labels.
+#: The two series of a run, by (language, outcome): one look-up instead of two.
 _RUN_SERIES: dict[tuple[str, str], tuple[Counted, Timed]] = {}
 
 

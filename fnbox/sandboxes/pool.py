@@ -27,7 +27,6 @@ from fnbox import metrics
 from fnbox.sandboxes.base import FunctionSource, JSONValue, Limits, OnLog, RunResult, Sandbox, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Overloaded
 from fnbox.sandboxes.network import Egress
-from fnbox.tallies import Timed
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -352,16 +351,9 @@ class SandboxPool:
                 entry.retire()
 
 
-#: The series of waits by language, kept at hand: the family's look-up checks its labels.
-_WAITS: dict[str, Timed] = {}
-
-
 def _started(language: str, arrived: float, on_start: Callable[[], None] | None) -> None:
     """A run starts: how long it waited for its sandbox goes to the metrics, then its caller is told."""
-    wait = _WAITS.get(language)
-    if wait is None:
-        wait = _WAITS[language] = metrics.SANDBOX_WAIT.series(language)
-    wait.add(time.perf_counter() - arrived)
+    metrics.SANDBOX_WAIT.series(language).add(time.perf_counter() - arrived)
     if on_start is not None:
         on_start()
 

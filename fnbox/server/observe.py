@@ -20,7 +20,7 @@ from fnbox.tallies import Counted, Timed
 __all__ = ["Observe", "count_request", "request_id_of", "route_template"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-#: Series kept at hand: the families' look-up checks its labels on every call.
+#: The two series of a request, by (route, method, status): one look-up, and no status made text.
 _SERIES: dict[tuple[str, str, int], tuple[Counted, Timed]] = {}
 _MAX_SERIES = 4096
 
