@@ -10,9 +10,14 @@ own work costs over Starlette and uvicorn.
 
 `--hop` adds the least that a call crossing to a worker process costs: the run route sends
 the request's body to one child process over a pipe (length-prefixed frames, those of one
-turn of the event loop in one write, read in chunks), and the child answers the hello from
+turn of the event loop in one write, or sooner once fnbox's FRAMES_AT_ONCE are queued, as
+fnbox's supervisor writes them; read in chunks), and the child answers the hello from
 its `data_received`, with no task, sandbox, validation or record. No service that runs its
 sandboxes outside the HTTP process, as fnbox does, answers faster than this on uvicorn.
+
+`--server-work US` and `--child-work US` add that much CPU time per call, spent on the
+server's event loop in the run route and on the child's per frame: stand-ins for what a
+service does beyond carrying the call (bench/budget.py maps the rate they allow).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import struct
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -34,8 +40,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fnbox.sandboxes.supervisor import FRAMES_AT_ONCE
+
 #: A frame's head: the length of its body and the call's id.
 HEAD = struct.Struct("<II")
+
+
+def burn(microseconds: float) -> None:
+    """Spend `microseconds` of this thread's CPU time, as a call's own work would."""
+    end = time.thread_time() + microseconds / 1e6
+    while time.thread_time() < end:
+        pass
 
 
 def hello(body: bytes) -> dict[str, object]:
@@ -63,26 +78,31 @@ class Frames(asyncio.Protocol):
 
 
 class Batch:
-    """Frames written once per turn of the event loop."""
+    """Frames written once per turn of the event loop, or as soon as `at_most` wait."""
 
-    def __init__(self, write: Callable[[bytes], None]) -> None:
+    def __init__(self, write: Callable[[bytes], None], at_most: int | None = None) -> None:
         self.write = write
-        self.frames: list[bytes] = []
+        self.at_most = at_most
+        self.frames: list[bytes] = []  # a head and a body each
 
     def add(self, call_id: int, body: bytes) -> None:
         if not self.frames:
             asyncio.get_running_loop().call_soon(self.flush)
         self.frames += (HEAD.pack(len(body), call_id), body)
+        if self.at_most is not None and len(self.frames) >= 2 * self.at_most:
+            self.flush()
 
     def flush(self) -> None:
-        self.write(b"".join(self.frames))
-        self.frames.clear()
+        if self.frames:
+            self.write(b"".join(self.frames))
+            self.frames.clear()
 
 
 class Hop:
     """The child process and the calls waiting for its answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, child_work: float = 0.0) -> None:
+        self.child_work = child_work
         self.ids = itertools.count()
         self.waiting: dict[int, asyncio.Future[bytes]] = {}
 
@@ -95,10 +115,18 @@ class Hop:
 
         pipe = asyncio.subprocess.PIPE
         self.transport, _ = await asyncio.get_running_loop().subprocess_exec(
-            Child, sys.executable, __file__, "--child", stdin=pipe, stdout=pipe, stderr=None
+            Child,
+            sys.executable,
+            __file__,
+            "--child",
+            "--child-work",
+            str(self.child_work),
+            stdin=pipe,
+            stdout=pipe,
+            stderr=None,
         )
         stdin: Any = self.transport.get_pipe_transport(0)  # uvloop's pipes are not asyncio's classes
-        self.batch = Batch(stdin.write)
+        self.batch = Batch(stdin.write, at_most=FRAMES_AT_ONCE)
 
     def answered(self, call_id: int, body: bytes) -> None:
         self.waiting.pop(call_id).set_result(body)
@@ -110,8 +138,8 @@ class Hop:
         return await future
 
 
-async def child() -> None:
-    """The child's side: answer each frame as it comes, write the answers once per turn."""
+async def child(work: float) -> None:
+    """The child's side: answer each frame as it comes (after `work` µs of CPU), write the answers once per turn."""
     loop = asyncio.get_running_loop()
     writer, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", buffering=0))
     batch = Batch(writer.write)
@@ -121,14 +149,16 @@ async def child() -> None:
         def connection_lost(self, exc: Exception | None) -> None:
             ended.set_result(None)
 
-    await loop.connect_read_pipe(
-        lambda: Requests(lambda call_id, body: batch.add(call_id, json.dumps(hello(body)).encode())),
-        os.fdopen(0, "rb", buffering=0),
-    )
+    def answer(call_id: int, body: bytes) -> None:
+        burn(work)
+        batch.add(call_id, json.dumps(hello(body)).encode())
+
+    await loop.connect_read_pipe(lambda: Requests(answer), os.fdopen(0, "rb", buffering=0))
     await ended
 
 
 hop: Hop | None = None
+server_work = 0.0
 
 
 async def healthcheck(request: Request) -> Response:
@@ -141,6 +171,7 @@ async def save(request: Request) -> Response:
 
 async def run(request: Request) -> Response:
     body = await request.body()
+    burn(server_work)
     if hop is not None:
         return Response(await hop.call(body), media_type="application/json")
     return JSONResponse(hello(body))
@@ -166,14 +197,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=4300)
     parser.add_argument("--hop", action="store_true", help="answer the run route through a child process")
+    parser.add_argument("--server-work", type=float, default=0.0, help="µs of CPU per call in the run route")
+    parser.add_argument("--child-work", type=float, default=0.0, help="µs of CPU per call in the child (with --hop)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         import uvloop
 
-        uvloop.run(child())
+        uvloop.run(child(args.child_work))
         sys.exit(0)
+    server_work = args.server_work
     if args.hop:
-        hop = Hop()
+        hop = Hop(args.child_work)
     access_log = os.environ.get("ACCESS_LOG", "no").lower() in ("yes", "true", "1")
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", access_log=access_log)

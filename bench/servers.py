@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,15 +126,23 @@ def command(kind: str, port: int, data_dir: str | None) -> tuple[list[str], Path
 
 
 def start(
-    kind: str, log_dir: Path, *, env: dict[str, str] | None = None, tag: str = "", path: Path | None = None
+    kind: str,
+    log_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    tag: str = "",
+    path: Path | None = None,
+    options: Sequence[str] = (),
 ) -> Service:
     """Start a service on a free port and wait until it answers its healthcheck.
 
-    `path` goes first on a fnbox service's PYTHONPATH, before its tree (and so reaches its workers).
+    `path` goes first on a fnbox service's PYTHONPATH, before its tree (and so reaches its workers);
+    `options` go at the end of its command line.
     """
     port = free_port()
     data_dir = tempfile.TemporaryDirectory(prefix="fnbox-bench-") if kind.startswith("fnbox") else None
     argv, cwd = command(kind, port, data_dir.name if data_dir else None)
+    argv = [*argv, *options]
     log = log_dir / f"{kind}{tag}.log"
     environ = {**os.environ, "PORT": str(port), "SHUTDOWN_GRACE_PERIOD": "2", **(env or {})}
     if kind.startswith("fnbox"):
