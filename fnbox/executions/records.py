@@ -465,6 +465,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL shrinks back after a big batch
         db.execute("PRAGMA busy_timeout = 5000")
+        # A batch's statements after its first journal the pages they change again (so that one can be
+        # undone alone): in memory, not in a temporary file that took several times the records' own bytes.
+        db.execute("PRAGMA temp_store = MEMORY")
         db.executescript(_SCHEMA)
         if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(executions)")}:
             db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")  # a store made before owners

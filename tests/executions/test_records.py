@@ -276,6 +276,24 @@ def test_the_database_is_in_wal_mode(sqlite_store):
     other.close()
 
 
+def test_a_batch_of_records_writes_about_their_own_bytes(sqlite_store):
+    """Measured on this thread's writes (the WAL's and any temporary file's): not pages journaled again per statement."""
+
+    def written() -> int:
+        with open("/proc/thread-self/io") as io:
+            return int(dict(line.split(": ") for line in io.read().splitlines())["wchar"])
+
+    def batch(start):
+        return [finished_run(id=f"r{start + n}", created=T0 + start + n) for n in range(500)]
+
+    sqlite_store.write_many(batch(0))
+    before = written()
+    for start in range(500, 10_500, 500):
+        sqlite_store.write_many(batch(start))
+    per_record = (written() - before) / 10_000
+    assert per_record < 3000  # about 1 KB: the rows and their index entries in the WAL; 5 KB with a journal file
+
+
 def test_a_store_made_with_smaller_pages_keeps_them_and_works(tmp_path):
     path = tmp_path / "executions.sqlite3"
     older = sqlite3.connect(path)
