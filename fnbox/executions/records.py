@@ -465,8 +465,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL shrinks back after a big batch
         db.execute("PRAGMA busy_timeout = 5000")
-        # A batch's statements after its first journal the pages they change again (so that one can be
-        # undone alone): in memory, not in a temporary file that took several times the records' own bytes.
+        # SQLite journals again the pages that each statement of a batch after its first changes (so that
+        # one statement can be undone alone): in a temporary file, several times the records' own bytes
+        # in writes; in memory, a copy. A query's temporary tables (the ids retention deletes) go there too.
         db.execute("PRAGMA temp_store = MEMORY")
         db.executescript(_SCHEMA)
         if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(executions)")}:
