@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import uvloop
 
 from fnbox import logs, metrics
-from fnbox.sandboxes import loops, protocol
+from fnbox.sandboxes import arrivals, loops, protocol
 from fnbox.sandboxes.base import RUN_LABEL, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import FnboxError, MemoryLimitExceeded, SandboxCrashed
 from fnbox.sandboxes.holds import HOLDS
@@ -79,6 +79,7 @@ class Calls(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.unstarted: set[Any] = set()  # calls whose task has not taken its first step
+        arrivals.watch(self.unstarted)
         self._frames = protocol.FrameParser()
         self._last_read = time.monotonic()
 

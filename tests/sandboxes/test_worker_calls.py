@@ -19,7 +19,7 @@ from tests.fakes import FakeFactory
 
 SOURCES = [
     {"name": name, "code": code, "parameters": []}
-    for name, code in [("echo", "echo"), ("nap", "sleep 0.1"), ("talk", "talk 0.01")]
+    for name, code in [("echo", "echo"), ("nap", "sleep 0.1"), ("talk", "talk 0.01"), ("coming", "coming")]
 ]
 
 
@@ -82,6 +82,15 @@ def test_several_frames_in_one_read_are_all_answered():
     assert sorted(message["id"] for message in answers) == list(range(20))
     assert all(message["result"]["result"] == {"call": message["id"]} for message in answers)
     assert all(message.keys() <= {"id", "result", "waiting", "started"} for message in received)
+
+
+def test_a_call_knows_whether_calls_read_with_it_are_yet_to_start():
+    """What lets a JavaScript run on a free isolate wait for a batch with the runs read with it (js/sandbox.py)."""
+    warm = protocol.encode(_run(0))
+    together = b"".join(protocol.encode(_run(call, "coming")) for call in (1, 2, 3))
+    received = asyncio.run(_serve([warm, together, protocol.encode(_run(4, "coming"))], 5))
+    coming = {message["id"]: message["result"]["result"] for message in received if "result" in message}
+    assert coming == {0: {"call": 0}, 1: True, 2: True, 3: False, 4: False}
 
 
 def test_a_cancel_right_behind_its_call_answers_cancelled_and_its_neighbours_run():

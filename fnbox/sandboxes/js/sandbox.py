@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fnbox.sandboxes import arrivals
 from fnbox.sandboxes.base import (
     FunctionSource,
     JSONValue,
@@ -167,7 +168,10 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         batches = self._batches
-        if on_log is None and not env and (len(batches) or self._slot.busy) and batches.accepts(request, loop):
+        # A batch when the isolate is busy, or when calls read with this one are about to start: they
+        # may be runs for this isolate, which then go in the same eval (see arrivals.py).
+        batched = len(batches) or self._slot.busy or arrivals.coming()
+        if on_log is None and not env and batched and batches.accepts(request, loop):
             return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue, loop)
         if overdue is None:
             await self._slot.acquire()

@@ -8,6 +8,7 @@ import itertools
 import os
 from typing import Any
 
+from fnbox.sandboxes import arrivals
 from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
 from fnbox.sandboxes.js import handoff
 from fnbox.sandboxes.js.batch import BATCH_REQUEST
@@ -37,6 +38,43 @@ def test_swap_is_a_compare_and_swap() -> None:
     address = ctypes.addressof(word)
     assert handoff.native.swap(address, 0, 1) == 0 and word.value == 1
     assert handoff.native.swap(address, 0, 2) == 1 and word.value == 1  # lost: unchanged
+
+
+def _evals_of_runs_read_together(coming: set[str]) -> tuple[list[Any], list[Any]]:
+    """Four runs started together on a free isolate, with `coming` as the worker's calls not yet started."""
+    sandbox = compile_overlapping([HELLO])
+    context = sandbox._first._context
+    evals: list[Any] = []
+    start_eval = context.engine.start_eval
+
+    def counted(code: Any, on_done: Any, **options: Any) -> int:
+        evals.append(code)
+        return start_eval(code, on_done, **options)
+
+    async def main() -> list[Any]:
+        runs = [sandbox.run("hello", {"name": str(i)}, LIMITS) for i in range(4)]
+        return list(await asyncio.gather(*runs))
+
+    context.engine.start_eval = counted  # type: ignore[method-assign]
+    arrivals.watch(coming)
+    try:
+        outcomes = asyncio.run(asyncio.wait_for(main(), 20))
+    finally:
+        arrivals.watch(())
+        sandbox.close()
+    assert [outcome.result for outcome in outcomes] == [f"Hello {i}" for i in range(4)]
+    assert [[line["message"] for line in outcome.logs] for outcome in outcomes] == [[f"hi {i}"] for i in range(4)]
+    return evals, [code for code in evals if code is context.go_batch]
+
+
+def test_runs_read_together_by_a_worker_go_in_one_eval_the_first_included() -> None:
+    evals, batches = _evals_of_runs_read_together({"another call read with these"})
+    assert len(evals) == len(batches) == 1
+
+
+def test_a_run_that_finds_its_isolate_free_and_nothing_coming_goes_alone() -> None:
+    evals, batches = _evals_of_runs_read_together(set())
+    assert len(evals) == 2 and len(batches) == 1  # the first alone, the three queued behind it together
 
 
 def test_queued_runs_with_their_own_logs_limits_and_env() -> None:
