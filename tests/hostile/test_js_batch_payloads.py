@@ -3,7 +3,8 @@
 A run of the batch that loops forever, fills its memory, throws, tampers with what the
 runtime uses, gives up or waits on the network must cost the other runs of its batch no more
 than it would one at a time: each gets its own outcome, and its own timeout, counted from
-its own start.
+its own start. That holds too for the run at the head of a batch formed on a free isolate,
+when its worker has read other calls with it (see sandboxes/arrivals.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from fnbox.sandboxes import arrivals
 from fnbox.sandboxes.base import FunctionSource, Limits
 from fnbox.sandboxes.js.overlap import compile_overlapping
 from fnbox.sandboxes.network import EgressSettings
@@ -38,6 +40,23 @@ def _batch(functions: dict[str, str], calls: list[tuple[str, dict[str, Any]]], l
         sandbox.close()
     assert gate.result == "gate"
     return outcomes
+
+
+def _read_together(functions: dict[str, str], calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Outcomes of `calls` started together on a free isolate, as a worker starts the calls of one read."""
+    sandbox = compile_overlapping([FunctionSource(name, code) for name, code in functions.items()])
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(sandbox.run(name, params, LIMITS) for name, params in calls), return_exceptions=True
+        )
+
+    arrivals.watch({"a call read with these"})
+    try:
+        return asyncio.run(main())
+    finally:
+        arrivals.watch(())
+        sandbox.close()
 
 
 def _results(outcomes: list[Any]) -> list[Any]:
@@ -209,3 +228,31 @@ def test_a_batched_run_whose_caller_gives_up_while_it_runs_is_stopped_and_the_re
         sandbox.close()
     assert _results(outcomes) == [0, "CancelledError", 2]
     assert took < 5  # not its 30 s timeout
+
+
+def test_a_run_heading_a_batch_of_one_read_that_loops_forever_times_out_alone():
+    calls = [("spin", {})] + [("echo", {"i": i}) for i in range(3)]
+    started = time.monotonic()
+    outcomes = _read_together({"echo": ECHO, "spin": "while (true) {}"}, calls)
+    assert _results(outcomes) == ["TimeoutExceeded", 0, 1, 2]
+    assert time.monotonic() - started < 5 * LIMITS.timeout
+
+
+def test_a_run_heading_a_batch_of_one_read_that_fills_its_memory_is_the_one_blamed():
+    hog = "const a = []; while (true) a.push(new Array(100000).fill(Math.random()));"
+    outcomes = _read_together({"echo": ECHO, "hog": hog}, [("hog", {}), ("echo", {"i": 0}), ("echo", {"i": 1})])
+    assert _results(outcomes) == ["MemoryLimitExceeded", 0, 1]
+
+
+def test_a_run_heading_a_batch_of_one_read_that_meddles_with_the_runtime_costs_the_others_nothing():
+    meddle = (
+        "try { $fnbox.goBatch(); } catch (e) {}"
+        "try { $fnbox.go(); } catch (e) {}"
+        "try { $fnbox.abandon(1); } catch (e) {}"
+        "JSON.stringify = () => '666';"
+        "return 'meddled';"
+    )
+    outcomes = _read_together(
+        {"echo": ECHO, "meddle": meddle}, [("meddle", {})] + [("echo", {"i": i}) for i in range(3)]
+    )
+    assert _results(outcomes)[1:] == [0, 1, 2]  # run once each, on this isolate or a fresh one
