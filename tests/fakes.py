@@ -2,8 +2,8 @@
 
 A function's code is a tiny script of our own: `echo` returns its parameters,
 `sleep 0.2` sleeps then returns "slept", `count` increments a per-sandbox counter,
-`talk 0.3` logs "one", sleeps, logs "two" and returns "talked", `coming` returns whether
-the worker has read calls not yet started (sandboxes.arrivals), `break` marks the sandbox
+`talk 0.3` logs "one", sleeps, logs "two" and returns "talked", `followed` returns whether
+the worker read a run for the same sandbox right after it (sandboxes.arrivals), `break` marks the sandbox
 broken, `syntax error` fails to compile. In worker processes:
 `hang` blocks the whole worker (like C code holding the GIL), `linger` answers
 TimeoutExceeded then aborts its worker 0.3 s later (as V8's native work of a timed-out run
@@ -105,8 +105,8 @@ class FakeSandbox:
             await asyncio.sleep(3600)
         if code == "pid":
             return RunResult(result=os.getpid(), logs=[], duration=0.1)
-        if code == "coming":
-            return RunResult(result=arrivals.coming(), logs=[], duration=0.1)
+        if code == "followed":
+            return RunResult(result=arrivals.followed(), logs=[], duration=0.1)
         if code == "break":
             self.broken = True
             raise TimeoutExceeded("wedged", logs=[], duration=1.0)

@@ -78,8 +78,8 @@ class Calls(asyncio.Protocol):
         self.tasks = tasks
         self._loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = self._loop.create_future()
-        self.unstarted: set[Any] = set()  # calls whose task has not taken its first step
-        arrivals.watch(self.unstarted)
+        #: Calls whose task has not taken its first step, with the sandbox of each run (see arrivals.py).
+        self.unstarted: dict[Any, SandboxKey | None] = {}
         self._frames = protocol.FrameParser()
         self._last_read = time.monotonic()
 
@@ -104,12 +104,15 @@ class Calls(asyncio.Protocol):
                 if cancelled is not None:
                     cancelled.cancel()
                     if call in unstarted:  # it never runs, so it cannot say so itself (nor forget itself)
-                        unstarted.discard(call)
+                        _started(unstarted, call)
                         del tasks[call]
                         self.writer.write(protocol.encode({"id": call, "cancelled": True}))
                 continue
             call_id = message.get("id")
-            unstarted.add(call_id)
+            sandbox = _sandbox_of(message)
+            unstarted[call_id] = sandbox
+            if sandbox is not None:
+                arrivals.read(sandbox)
             tasks[call_id] = self._loop.create_task(  # the loop's own: no look-up of the running loop
                 _answer(self.pool, message, self.writer, received=arrived, unstarted=unstarted, tasks=tasks)
             )
@@ -138,7 +141,7 @@ async def _answer(
     writer: protocol.FrameWriter,
     *,
     received: float | None = None,
-    unstarted: set[Any] | None = None,
+    unstarted: dict[Any, SandboxKey | None] | None = None,
     tasks: dict[Any, asyncio.Task[None]] | None = None,
 ) -> None:
     """Answer one call; `tasks` (where its task is, by id) loses it as it ends.
@@ -150,7 +153,9 @@ async def _answer(
     reports: _Reports | None = None
     try:
         if unstarted is not None:
-            unstarted.discard(call_id)
+            sandbox = _started(unstarted, call_id)
+            if sandbox is not None and arrivals.coming(sandbox):
+                arrivals.follow()  # in this task's own context: more runs for its sandbox are about to start
         try:
             if message.get("op") == "run":
                 reports, run = _run(pool, message, writer, call_id, received)
@@ -194,6 +199,22 @@ async def _answer(
     finally:
         if tasks is not None:
             tasks.pop(call_id, None)
+
+
+def _sandbox_of(message: dict[str, Any]) -> SandboxKey | None:
+    """The sandbox a frame runs on, if it is a run."""
+    key = message.get("key")
+    if message.get("op") != "run" or not isinstance(key, list) or len(key) != 3:
+        return None
+    return SandboxKey(*key) if all(isinstance(part, str) for part in key) else None
+
+
+def _started(unstarted: dict[Any, SandboxKey | None], call_id: Any) -> SandboxKey | None:
+    """A call took its first step (or was cancelled before it): no longer counted as about to start."""
+    sandbox = unstarted.pop(call_id, None)
+    if sandbox is not None:
+        arrivals.started(sandbox)
+    return sandbox
 
 
 class _Reports:

@@ -4,7 +4,7 @@ A run of the batch that loops forever, fills its memory, throws, tampers with wh
 runtime uses, gives up or waits on the network must cost the other runs of its batch no more
 than it would one at a time: each gets its own outcome, and its own timeout, counted from
 its own start. That holds too for the run at the head of a batch formed on a free isolate,
-when its worker has read other calls with it (see sandboxes/arrivals.py).
+when its worker read runs for the same sandbox right after it (see sandboxes/arrivals.py).
 """
 
 from __future__ import annotations
@@ -43,19 +43,18 @@ def _batch(functions: dict[str, str], calls: list[tuple[str, dict[str, Any]]], l
 
 
 def _read_together(functions: dict[str, str], calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """Outcomes of `calls` started together on a free isolate, as a worker starts the calls of one read."""
+    """Outcomes of `calls` started together on a free isolate, as a worker starts the runs of one read."""
     sandbox = compile_overlapping([FunctionSource(name, code) for name, code in functions.items()])
 
     async def main() -> list[Any]:
+        arrivals.follow()  # as a worker tells the runs of one read: their tasks start with this context
         return await asyncio.gather(
             *(sandbox.run(name, params, LIMITS) for name, params in calls), return_exceptions=True
         )
 
-    arrivals.watch({"a call read with these"})
     try:
         return asyncio.run(main())
     finally:
-        arrivals.watch(())
         sandbox.close()
 
 

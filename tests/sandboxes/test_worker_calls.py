@@ -19,7 +19,7 @@ from tests.fakes import FakeFactory
 
 SOURCES = [
     {"name": name, "code": code, "parameters": []}
-    for name, code in [("echo", "echo"), ("nap", "sleep 0.1"), ("talk", "talk 0.01"), ("coming", "coming")]
+    for name, code in [("echo", "echo"), ("nap", "sleep 0.1"), ("talk", "talk 0.01"), ("followed", "followed")]
 ]
 
 
@@ -28,8 +28,8 @@ def _run(call: int, function: str = "echo", **extra: Any) -> dict[str, Any]:
     return frame | {"parameters": {"call": call}, "limits": [1.0, 2**26], "sources": SOURCES} | extra
 
 
-async def _serve(chunks: list[bytes], answers_wanted: int, pause: float = 0.002) -> list[dict[str, Any]]:
-    """Send `chunks` to a worker's serve, one read each (`pause` s apart), and gather its frames until `answers_wanted` answers."""
+async def _serve(chunks: list[bytes], answers_wanted: int) -> list[dict[str, Any]]:
+    """Send `chunks` to a worker's serve, one read each, and gather its frames until `answers_wanted` answers."""
     loop = asyncio.get_running_loop()
     request_read, request_write = os.pipe()
     answer_read, answer_write = os.pipe()
@@ -49,7 +49,7 @@ async def _serve(chunks: list[bytes], answers_wanted: int, pause: float = 0.002)
     try:
         for chunk in chunks:
             os.write(request_write, chunk)
-            await asyncio.sleep(pause)  # a read of its own
+            await asyncio.sleep(0.002)  # a read of its own
         while sum("op" not in m and not m.keys() & {"log", "waiting", "started"} for m in received) < answers_wanted:
             received += parser.feed(await asyncio.wait_for(answers.read(1 << 20), 5))
     finally:
@@ -84,14 +84,21 @@ def test_several_frames_in_one_read_are_all_answered():
     assert all(message.keys() <= {"id", "result", "waiting", "started"} for message in received)
 
 
-def test_a_call_knows_whether_calls_read_with_it_are_yet_to_start():
-    """What lets a JavaScript run on a free isolate wait for a batch with the runs read with it (js/sandbox.py)."""
-    warm = protocol.encode(_run(0))
-    together = b"".join(protocol.encode(_run(call, "coming")) for call in (1, 2, 3))
-    # Half a second apart: the first call's sandbox is built (on a thread) before the others are read.
-    received = asyncio.run(_serve([warm, together, protocol.encode(_run(4, "coming"))], 5, pause=0.5))
-    coming = {message["id"]: message["result"]["result"] for message in received if "result" in message}
-    assert coming == {0: {"call": 0}, 1: True, 2: True, 3: False, 4: False}
+def test_a_run_knows_whether_more_runs_for_its_sandbox_are_about_to_start():
+    """What lets a JavaScript run on a free isolate go in one batch with the runs read behind it (js/sandbox.py)."""
+    other = ["x", "javascript", "v1"]
+    together = [
+        _run(1, "followed"),  # run 3 is for its sandbox too
+        _run(2, "followed", key=other),  # run 4 is for its sandbox too
+        _run(3, "followed"),  # run 6 would have been, but it is cancelled before it starts
+        _run(4, "followed", key=other),
+        _run(6, "followed"),
+        {"op": "cancel", "call": 6},
+    ]
+    chunks = [b"".join(protocol.encode(frame) for frame in together), protocol.encode(_run(5, "followed"))]
+    received = asyncio.run(_serve(chunks, 6))
+    answers = {message["id"]: message.get("result", {}).get("result", message.get("cancelled")) for message in received}
+    assert answers == {1: True, 2: True, 3: False, 4: False, 5: False, 6: True}  # 6: cancelled
 
 
 def test_a_cancel_right_behind_its_call_answers_cancelled_and_its_neighbours_run():

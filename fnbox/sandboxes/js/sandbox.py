@@ -168,9 +168,9 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         batches = self._batches
-        # A batch when the isolate is busy, or when calls read with this one are about to start: they
-        # may be runs for this isolate, which then go in the same eval (see arrivals.py).
-        batched = len(batches) or self._slot.busy or arrivals.coming()
+        # A batch when the isolate is busy, or when a run for it was read right after this one: then
+        # the two go in the same eval (see arrivals.py).
+        batched = len(batches) or self._slot.busy or arrivals.followed()
         if on_log is None and not env and batched and batches.accepts(request, loop):
             return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue, loop)
         if overdue is None:

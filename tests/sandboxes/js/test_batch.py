@@ -40,8 +40,8 @@ def test_swap_is_a_compare_and_swap() -> None:
     assert handoff.native.swap(address, 0, 2) == 1 and word.value == 1  # lost: unchanged
 
 
-def _evals_of_runs_read_together(coming: set[str]) -> tuple[list[Any], list[Any]]:
-    """Four runs started together on a free isolate, with `coming` as the worker's calls not yet started."""
+def _evals_of_runs_read_together(followed: bool) -> tuple[list[Any], list[Any]]:
+    """Four runs started together on a free isolate, each told by its worker (or not) that a run for it came right after."""
     sandbox = compile_overlapping([HELLO])
     context = sandbox._first._context
     evals: list[Any] = []
@@ -52,15 +52,15 @@ def _evals_of_runs_read_together(coming: set[str]) -> tuple[list[Any], list[Any]
         return start_eval(code, on_done, **options)
 
     async def main() -> list[Any]:
+        if followed:
+            arrivals.follow()  # the tasks of the runs start with this context
         runs = [sandbox.run("hello", {"name": str(i)}, LIMITS) for i in range(4)]
         return list(await asyncio.gather(*runs))
 
     context.engine.start_eval = counted  # type: ignore[method-assign]
-    arrivals.watch(coming)
     try:
         outcomes = asyncio.run(asyncio.wait_for(main(), 20))
     finally:
-        arrivals.watch(())
         sandbox.close()
     assert [outcome.result for outcome in outcomes] == [f"Hello {i}" for i in range(4)]
     assert [[line["message"] for line in outcome.logs] for outcome in outcomes] == [[f"hi {i}"] for i in range(4)]
@@ -68,12 +68,12 @@ def _evals_of_runs_read_together(coming: set[str]) -> tuple[list[Any], list[Any]
 
 
 def test_runs_read_together_by_a_worker_go_in_one_eval_the_first_included() -> None:
-    evals, batches = _evals_of_runs_read_together({"another call read with these"})
+    evals, batches = _evals_of_runs_read_together(followed=True)
     assert len(evals) == len(batches) == 1
 
 
-def test_a_run_that_finds_its_isolate_free_and_nothing_coming_goes_alone() -> None:
-    evals, batches = _evals_of_runs_read_together(set())
+def test_a_run_that_finds_its_isolate_free_and_nothing_behind_it_goes_alone() -> None:
+    evals, batches = _evals_of_runs_read_together(followed=False)
     assert len(evals) == 2 and len(batches) == 1  # the first alone, the three queued behind it together
 
 
