@@ -152,13 +152,12 @@ async def _answer(
     call_id = message.get("id")
     reports: _Reports | None = None
     try:
-        if unstarted is not None:
-            sandbox = _started(unstarted, call_id)
-            if sandbox is not None and arrivals.coming(sandbox):
-                arrivals.follow()  # in this task's own context: more runs for its sandbox are about to start
+        sandbox = None if unstarted is None else _started(unstarted, call_id)
+        if sandbox is not None and arrivals.coming(sandbox):
+            arrivals.follow()  # in this task's own context: more runs for its sandbox are about to start
         try:
             if message.get("op") == "run":
-                reports, run = _run(pool, message, writer, call_id, received)
+                reports, run = _run(pool, message, writer, call_id, received, sandbox)
                 if run is None:
                     reply = {"id": call_id, "missing": True}
                 else:
@@ -254,10 +253,18 @@ class _Reports:
 
 
 def _run(
-    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, call_id: Any, received: float | None
+    pool: SandboxPool,
+    message: dict[str, Any],
+    writer: protocol.FrameWriter,
+    call_id: Any,
+    received: float | None,
+    sandbox: SandboxKey | None,
 ) -> tuple[_Reports | None, Coroutine[Any, Any, RunResult] | None]:
-    """A run frame's reports and its run on the pool, to await; no run when the supervisor must send its sources."""
-    key = SandboxKey(*message["key"])
+    """A run frame's reports and its run on the pool, to await; no run when the supervisor must send its sources.
+
+    `sandbox` is the frame's key, when its read already made it (see `_sandbox_of`).
+    """
+    key = SandboxKey(*message["key"]) if sandbox is None else sandbox
     sources = message.get("sources")
     if sources is None and key not in pool:
         return None, None

@@ -168,8 +168,8 @@ class JsSandbox:
         except (TypeError, ValueError) as exc:
             raise InvalidParameters(f"the parameters are not JSON: {exc}", logs=[], duration=0.0) from exc
         batches = self._batches
-        # A batch when the isolate is busy, or when a run for it was read right after this one: then
-        # the two go in the same eval (see arrivals.py).
+        # A batch when the isolate is busy, or when more runs for it were read and are about to start:
+        # then they go in the same eval as this one (see arrivals.py).
         batched = len(batches) or self._slot.busy or arrivals.followed()
         if on_log is None and not env and batched and batches.accepts(request, loop):
             return await batches.queued(function, request, limits, outbound, on_start, on_wait, overdue, loop)
