@@ -59,6 +59,11 @@ class Limits:
     memory: int
 
 
+#: Limits a process keeps made, by the values they are made of: a frozen dataclass costs to
+#: build, every run needs one, and functions' own limits are few (never let odd ones grow this).
+MAX_KEPT_LIMITS = 1024
+
+
 @dataclass(frozen=True)
 class RunResult:
     result: JSONValue

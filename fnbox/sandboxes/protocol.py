@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fnbox import jsonfast
-from fnbox.sandboxes.base import FunctionSource, Limits, Parameter, RunResult
+from fnbox.sandboxes.base import MAX_KEPT_LIMITS, FunctionSource, Limits, Parameter, RunResult
 
 #: Largest frame either side accepts; a bigger result is refused inside the worker.
 MAX_FRAME = 64 * 1024 * 1024
@@ -184,7 +184,17 @@ def limits_to_json(limits: Limits) -> list[float]:
 
 
 def limits_from_json(data: list[float]) -> Limits:
-    return Limits(timeout=float(data[0]), memory=int(data[1]))
+    """A run's limits, made once per pair of values (see MAX_KEPT_LIMITS)."""
+    key = (data[0], data[1])
+    limits = _LIMITS.get(key)
+    if limits is None:
+        limits = Limits(timeout=float(data[0]), memory=int(data[1]))
+        if len(_LIMITS) < MAX_KEPT_LIMITS:
+            _LIMITS[key] = limits
+    return limits
+
+
+_LIMITS: dict[tuple[float, float], Limits] = {}
 
 
 def result_to_json(result: RunResult) -> dict[str, Any]:

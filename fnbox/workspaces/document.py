@@ -219,11 +219,12 @@ def check_parameters(function: FunctionSpec, given: Any) -> dict[str, Any]:
     surrogate = lone_surrogate(given)
     if surrogate is not None:
         raise InvalidParameters(f"the parameters hold a lone surrogate ({surrogate}), which is not Unicode text")
-    declared = {parameter.name for parameter in function.parameters}
-    checked = {key: value for key, value in given.items() if not (value is None and key in declared)}
+    checked = dict(given)
     for parameter in function.parameters:
         value = checked.get(parameter.name)
-        if value is not None and not _matches(parameter.type, value):
+        if value is None:
+            checked.pop(parameter.name, None)  # a declared parameter given as null was not given
+        elif not _matches(parameter.type, value):
             raise InvalidParameters(
                 f"parameter {parameter.name!r} must be of type {parameter.type}, got {_json_type(value)}",
                 details={"parameter": parameter.name, "expected": parameter.type, "got": _json_type(value)},

@@ -34,7 +34,7 @@ from fnbox.executions.pgrecords import PgExecutionStore
 from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
-from fnbox.sandboxes.base import Limits, LogEntry, RunResult, SandboxFactory
+from fnbox.sandboxes.base import MAX_KEPT_LIMITS, Limits, LogEntry, RunResult, SandboxFactory
 from fnbox.sandboxes.errors import CompilationError, Conflict, FnboxError, NotFound, Overloaded, PreconditionFailed
 from fnbox.sandboxes.js.names import NODE_MODULES
 from fnbox.sandboxes.languages import sandbox_factories
@@ -66,8 +66,6 @@ MERGE_ATTEMPTS = 20
 LEASE_MARGIN = 5.0
 #: Seconds a step of closing may take beyond the time it is given (see Runtime.close).
 CLOSE_TIMEOUT = 10.0
-#: Limits kept by a Runtime, by a function's (language, timeout, memory).
-MAX_KEPT_LIMITS = 1024
 
 
 @dataclass(frozen=True)
@@ -628,7 +626,7 @@ class Runtime:
         limits = self._kept_limits.get(wanted)
         if limits is None:
             limits = self._limits(spec)
-            if len(self._kept_limits) < MAX_KEPT_LIMITS:  # functions' own limits are few; never let them grow this
+            if len(self._kept_limits) < MAX_KEPT_LIMITS:
                 self._kept_limits[wanted] = limits
         return limits
 

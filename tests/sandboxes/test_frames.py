@@ -6,6 +6,7 @@ import asyncio
 import os
 
 from fnbox.sandboxes import protocol
+from fnbox.sandboxes.base import MAX_KEPT_LIMITS
 
 
 async def _pipe() -> tuple[protocol.FrameWriter, asyncio.StreamReader, asyncio.WriteTransport]:
@@ -104,3 +105,13 @@ def test_a_run_cancelled_in_the_read_that_brought_it_answers_cancelled():
         return received or []
 
     assert asyncio.run(scenario()) == [{"id": 7, "cancelled": True}]
+
+
+def test_limits_read_from_frames_are_their_values_and_kept_few():
+    base = protocol.limits_from_json([30.0, 128 * 2**20])
+    assert (base.timeout, base.memory) == (30.0, 128 * 2**20)
+    assert protocol.limits_from_json([30, 128 * 2**20]) == base  # an int timeout reads as the same limits
+    for timeout in range(2 * MAX_KEPT_LIMITS):  # a caller sending ever new values
+        limits = protocol.limits_from_json([timeout / 7, timeout])
+        assert (limits.timeout, limits.memory) == (timeout / 7, timeout)
+    assert len(protocol._LIMITS) <= MAX_KEPT_LIMITS
