@@ -93,6 +93,19 @@ def test_an_idle_keep_alive_connection_is_closed(tmp_path):
         assert answer.startswith(b"HTTP/1.1 200 ") and time.monotonic() - started < 10
 
 
+def test_pipelined_requests_are_answered_in_order_and_the_connection_then_idles_out(tmp_path):
+    with running_server(tmp_path, **FAST) as server:
+        httpx.put(f"{server.url}/v2/functions/ws", json=HELLO)
+        run = b"POST /v2/functions/ws/run/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        with connect(server.url) as sock:
+            sock.sendall(run % b"pyhello" + b"GET /sys/healthcheck HTTP/1.1\r\nHost: x\r\n\r\n" + run % b"hello")
+            idle = time.monotonic()
+            answers = read_all(sock)
+            assert time.monotonic() - idle < 5  # closed once idle, not at the socket's own timeout
+        assert answers.count(b"HTTP/1.1 200 ") == 3, answers
+        assert answers.index(b'"result":"hi"') < answers.index(b'"status"') < answers.rindex(b'"result":"hi"')
+
+
 def test_timeouts_count_from_the_latest_request_of_a_busy_connection(tmp_path):
     """Requests on one connection for 2.5 s, past both 1 s timeouts: never cut; then idle: closed within them."""
     with running_server(tmp_path, **FAST) as server, connect(server.url) as sock:
