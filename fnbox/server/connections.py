@@ -255,7 +255,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n\r\n",
         ]
-        if self.cycle is None or not self.cycle.response_started:
+        cycle = self.cycle  # the last request's: answered already, or not begun, unless one is half sent
+        if cycle is None or not cycle.response_started or cycle.response_complete:
             self.transport.write(b"".join(head) + body)
         self.transport.close()
 

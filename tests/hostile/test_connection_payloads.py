@@ -93,3 +93,11 @@ def test_a_flood_of_pipelined_runs_is_answered_in_full_and_in_order(server):
     assert answers.count(b"HTTP/1.1 200 ") == count
     ids = [int(line.split(b"r")[-1]) for line in answers.split(b"\r\n") if line.startswith(b"x-request-id: ")]
     assert ids == list(range(count))
+
+
+def test_a_connection_answered_once_then_sending_half_a_request_gets_408(server):
+    with connect(server.url) as sock:
+        sock.sendall(HEALTH)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"GET /sys/healthcheck HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        assert read_all(sock).startswith(b"HTTP/1.1 408 ")
