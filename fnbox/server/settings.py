@@ -386,7 +386,7 @@ SETTINGS: tuple[Setting, ...] = (
         "HTTP_KEEP_ALIVE_TIMEOUT",
         "http_keep_alive_timeout",
         _positive_float,
-        "seconds an idle keep-alive connection stays open",
+        "seconds an idle keep-alive connection stays open (up to a second more: a sweep closes such connections)",
     ),
     Setting(
         "EXECUTIONS_RECORD_RUNS",
