@@ -14,8 +14,8 @@ are used. What its httptools protocol lacks is added by a small subclass:
 - a keep-alive connection that has begun no request for `keep_alive_timeout` seconds since
   its last answer is closed, by one sweep of the server's connections every `IDLE_SWEEP`
   seconds (a quarter of the timeout when that is less), up to that much late. uvicorn arms
-  a timer for it after every answer and cancels it at the next bytes, about 2 µs of the
-  event loop's time per request, and blank lines sent now and then kept a connection open.
+  a timer for it after every answer and cancels it at the next bytes (about 8,000 of the
+  server's instructions per request), and blank lines sent now and then kept it open.
 
 At start the server raises its own soft `RLIMIT_NOFILE` to the hard limit, so the cap
 on connections, not the file descriptor limit, is what sheds them.
