@@ -35,6 +35,8 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from fnbox.server.coalescing import CoalescingTransport
+from fnbox.server.direct import DirectCycle, direct_cycle, lean_path_of
+from fnbox.server.runpath import RunPath
 from fnbox.server.settings import Settings
 
 __all__ = ["ConnectionLimits", "connection_limits", "guarded_protocol", "raise_file_limit", "uvicorn_options"]
@@ -118,6 +120,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._completed = 0  # requests that arrived in full
         self._arrival_timer: asyncio.TimerHandle | None = None
         self.idle_since: float | None = None  # when its last answer ended, if nothing came since
+        self._lean: tuple[Any, RunPath] | None = None  # the app and its lean path, for direct runs
 
     # ---- connections -------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         _sweep_soon(self.server_state, self.loop, self.timeout_keep_alive)
+        self._lean = lean_path_of(self.app)
         self._arm_arrival_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -185,6 +189,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._header_bytes = 0
+        if self._lean is not None:
+            cycle = direct_cycle(self, *self._lean)
+            if cycle is not None:
+                self.cycle = cycle  # type: ignore[assignment]  # it has what uvicorn reads of its own
+                return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -192,6 +201,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arriving = False
         self._cancel_arrival_timer()
         super().on_message_complete()
+        if type(self.cycle) is DirectCycle:
+            self.cycle.start()
 
     def on_response_complete(self) -> None:
         """uvicorn's, with the connection marked idle instead of a keep-alive timer armed (see IDLE_SWEEP)."""
