@@ -110,7 +110,7 @@ class DirectCycle:
         self.response_started = False
         self.response_complete = False
         self._head = b""  # the answer's status line and headers, but the blank line
-        self._sized = False  # whether they give its length
+        self._length: int | None = None  # the length its headers give its body
 
     def start(self) -> None:
         """The body has arrived: run the request as uvicorn would start its app."""
@@ -126,13 +126,21 @@ class DirectCycle:
     async def _run(self) -> None:
         try:
             await self.lean(self.scope, self._receive, self._send)
-        except BaseException as exc:  # as uvicorn's cycle: logged, answered 500 if nothing was, closed
+        except BaseException as exc:
             logger.error("Exception in ASGI application\n", exc_info=exc)
-            transport = self.protocol.transport
-            if not self.response_started and not self.disconnected:
-                self.response_started = self.response_complete = True
-                transport.write(_FAILED)
-            transport.close()
+            self._fail()
+        else:
+            if not self.response_complete and not self.disconnected:
+                logger.error("ASGI callable returned without completing response.")
+                self._fail()
+
+    def _fail(self) -> None:
+        """As uvicorn's cycle when its app fails: a 500 if nothing was answered yet, then the connection closed."""
+        transport = self.protocol.transport
+        if not self.response_started and not self.disconnected:
+            self.response_started = self.response_complete = True
+            transport.write(_FAILED)
+        transport.close()
 
     async def _receive(self) -> Message:
         if self.disconnected or self.response_complete or self.more_body:
@@ -158,15 +166,19 @@ class DirectCycle:
             head = [STATUS_LINE[message["status"]], _default_head(protocol.server_state.default_headers)]
             for name, value in zip(names, values, strict=True):
                 head += (name, b": ", value, b"\r\n")
+                if name == b"content-length":
+                    self._length = int(value)
             self._head = b"".join(head)
-            self._sized = b"content-length" in names
         elif kind == "http.response.body" and self.response_started and not self.response_complete:
             if message.get("more_body", False):
                 raise RuntimeError("the lean path answers in one body")
-            self.response_complete = True
             body = message.get("body", b"")
-            length = b"\r\n" if self._sized else b"content-length: %d\r\n\r\n" % len(body)
-            protocol.transport.write(b"".join((self._head, length, body)))
+            if self._length is None:
+                self._head += b"content-length: %d\r\n" % len(body)
+            elif self._length != len(body):
+                raise RuntimeError("Response content length differs from its Content-Length")
+            self.response_complete = True
+            protocol.transport.write(b"".join((self._head, b"\r\n", body)))
             if not self.keep_alive:  # the server is stopping
                 protocol.transport.close()
             protocol.on_response_complete()

@@ -25,7 +25,7 @@ from fnbox.server.app import create_app
 from fnbox.server.connections import connection_limits, uvicorn_options
 from fnbox.server.settings import load_settings
 from tests.processes import free_port
-from tests.server.test_runpath import ADMIN, CASES, DOC, RUN, VOLATILE, normalised
+from tests.server.test_runpath import ADMIN, CASES, RUN, VOLATILE, normalised, set_up
 
 pytestmark = pytest.mark.slow  # real servers
 
@@ -60,20 +60,8 @@ def serving(directory: Path) -> Iterator[tuple[str, dict[str, str]]]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    auth = {"Authorization": f"Bearer {ADMIN}"}
-    with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
-        assert client.put("/v2/functions/w", json=DOC).status_code == 200
-
-        def made(spec: dict[str, Any]) -> str:
-            return str(client.post("/v2/tokens", json=spec).json()["token"])
-
-        tokens = {
-            "admin": ADMIN,
-            "run": made({"scopes": ["run"], "workspaces": ["w"]}),
-            "read": made({"scopes": ["read"]}),
-            "elsewhere": made({"scopes": ["run"], "workspaces": ["other-*"]}),
-            "wrong": "fnbox_not-a-token",
-        }
+    with httpx.Client(base_url=url, timeout=30) as client:
+        tokens = set_up(client)
     try:
         yield url, tokens
     finally:

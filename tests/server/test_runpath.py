@@ -102,20 +102,24 @@ def serve(tmp_path: Path, name: str, *, lean_run: bool) -> Served:
     }
     client = TestClient(create_app(load_settings(environ=environ), lean_run=lean_run), raise_server_exceptions=False)
     client.__enter__()
+    return client, set_up(client)
+
+
+def set_up(client: Any) -> dict[str, str]:
+    """Save DOC and make the tokens CASES name, through `client` (Starlette's TestClient or httpx's): those tokens."""
     auth = {"Authorization": f"Bearer {ADMIN}"}
     assert client.put("/v2/functions/w", json=DOC, headers=auth).status_code == 200
 
     def made(spec: dict[str, Any]) -> str:
         return str(client.post("/v2/tokens", json=spec, headers=auth).json()["token"])
 
-    tokens = {
+    return {
         "admin": ADMIN,
         "run": made({"scopes": ["run"], "workspaces": ["w"]}),
         "read": made({"scopes": ["read"]}),
         "elsewhere": made({"scopes": ["run"], "workspaces": ["other-*"]}),
         "wrong": "fnbox_not-a-token",
     }
-    return client, tokens
 
 
 @contextmanager
