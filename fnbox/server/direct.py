@@ -38,10 +38,9 @@ logger = logging.getLogger("uvicorn.error")
 
 #: The run route with plain names: no query, no escapes, no dot segments (anything else goes through uvicorn).
 _RUN_URL = re.compile(rb"/v2/functions/[A-Za-z0-9_-]{1,64}/run/[A-Za-z0-9_-]{1,64}")
-#: Headers that uvicorn's layers act on (proxy addresses, `100 Continue`, chunks, upgrades).
-_UVICORN_HEADERS = frozenset(
-    (b"x-forwarded-for", b"x-forwarded-proto", b"expect", b"transfer-encoding", b"upgrade", b"connection")
-)
+#: Headers that uvicorn's layers act on (proxy addresses, `100 Continue`, chunks, upgrades). A
+#: `Connection` header is read by the parser (`should_keep_alive`, `should_upgrade`), as uvicorn reads it.
+_UVICORN_HEADERS = frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"expect", b"transfer-encoding", b"upgrade"))
 #: What uvicorn answers when the app fails before answering.
 _FAILED = (
     STATUS_LINE[500] + b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\n"

@@ -160,9 +160,9 @@ def test_direct_runs_answer_every_request_of_the_table_as_uvicorns_cycle_does(tm
     [
         ({"expect": "100-continue"}, b'{"parameters": {"name": "x"}}'),
         ({"x-forwarded-for": "10.1.2.3"}, b'{"parameters": {"name": "x"}}'),
-        ({"connection": "keep-alive"}, b'{"parameters": {"name": "x"}}'),
+        ({"connection": "close"}, b'{"parameters": {"name": "x"}}'),
     ],
-    ids=["expect", "forwarded-for", "connection"],
+    ids=["expect", "forwarded-for", "connection close"],
 )
 def test_requests_whose_headers_uvicorn_acts_on_go_through_its_cycle(tmp_path, started, headers, body):
     with serving(tmp_path) as (url, tokens):
@@ -238,3 +238,12 @@ def test_an_unexpected_failure_answers_500_and_closes_as_uvicorns_cycle_does(tmp
     assert plain["status"] == b"HTTP/1.1 500 Internal Server Error" and plain["body"]["error"] == "InternalError"
     assert received.startswith(b"HTTP/1.1 500 ")
     assert started == [f"{RUN}/hello", f"{RUN}/hello"]
+
+
+def test_a_run_request_that_asks_to_keep_its_connection_alive_goes_direct(tmp_path, started):
+    """As Node's HTTP clients ask, where HTTP/1.1 keeps it alive anyway."""
+    with serving(tmp_path) as (url, tokens):
+        sent = {"connection": "keep-alive", "authorization": f"Bearer {tokens['run']}"}
+        answer = parsed(exchange(url, raw("POST", f"{RUN}/hello", b'{"parameters": {"name": "x"}}', sent)), sent)
+    assert answer["status"] == b"HTTP/1.1 200 OK" and answer["body"]["result"] == "Hello x"
+    assert started == [f"{RUN}/hello"]
