@@ -74,6 +74,16 @@ PAYLOADS = [
     ("absolute URL", b"POST http://x" + RUN + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", {200, 400, 404}),
     ("no host", b"POST " + RUN + b" HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY, {200, 400}),
     ("a NUL in the body", request(b"Content-Length: 3\r\n", b"{\x00}"), {400}),
+    ("keep-alive asked", request(b"Connection: Keep-Alive\r\nContent-Length: %d\r\n" % len(BODY)), {200}),
+    ("close asked", request(b"Connection: close\r\nContent-Length: %d\r\n" % len(BODY)), {200}),
+    (
+        "an upgrade to HTTP/2",
+        request(
+            b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: %d\r\n"
+            % len(BODY)
+        ),
+        {200, 400},
+    ),
     ("a big answer", b"POST /v2/functions/ws/run/big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", {200}),
 ]
 
