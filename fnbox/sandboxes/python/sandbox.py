@@ -605,14 +605,16 @@ class PythonSandbox:
                     return
                 asyncio.get_running_loop().call_later(limits.timeout, self._expire, future, job, name, limits, since)
                 return
-            thread_id = job.thread_id
-            left = job.started + limits.timeout + WATCHDOG_GRACE - perf_counter()
+            thread_id, started = job.thread_id, job.started
+            left = started + limits.timeout + WATCHDOG_GRACE - perf_counter()
             if job.away:  # for its turn, held by a run that its own watchdog stops
                 job.cancel_requests()
             elif thread_id is not None and left <= 0:  # stuck: stop it at its next bytecode
                 interrupt(thread_id, Deadline)
                 job.interrupted = True
                 self.broken = True  # and have the pool drop the sandbox
+        if thread_id is None and started:
+            return  # it ran and ended: its outcome is on the loop's queue, behind this timer
         if thread_id is None:
             message = f"function {name!r} did not get to run within its timeout (all worker threads were busy)"
             future.set_exception(Overloaded(message, details={"function": name}, logs=[], duration=0.0))

@@ -479,6 +479,36 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
     assert not any(s.broken for s in sandboxes)
 
 
+#: A run of 0.1 s that imports no module through which it could wait.
+BRIEF = (
+    "import datetime\n"
+    "end = datetime.datetime.now() + datetime.timedelta(seconds=0.1)\n"
+    "while datetime.datetime.now() < end:\n"
+    "    pass\n"
+    "return 1"
+)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        BRIEF,  # queued in the sandbox, run by its drain
+        "import time\n" + BRIEF,  # may wait: on a thread of its own
+    ],
+)
+def test_a_run_that_ended_while_its_loop_was_held_keeps_its_outcome(code):
+    """A turn of the worker's loop (uvloop) held past the run's end and past its watchdog: the timer comes first."""
+    import uvloop
+
+    sandbox = workspace(f=code)
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.01, time.sleep, SHORT.timeout + 0.5)
+        return await sandbox.run("f", {}, SHORT)
+
+    assert uvloop.run(main()).result == 1  # not "did not get to run"
+
+
 def test_time_sleep_sleeps_and_stops_at_the_deadline():
     sandbox = workspace(
         f="import time\nstarted = time.monotonic()\ntime.sleep(0.12)\nreturn time.monotonic() - started"
