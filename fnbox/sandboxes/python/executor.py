@@ -39,7 +39,8 @@ class Executor:
     def __init__(self, max_threads: int) -> None:
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()  # a C lock: threading.Semaphore costs microseconds
-        self._idle = 0
+        self._idle = 0  # threads free for a job, less the jobs reserved for them
+        self._unserved = 0  # jobs queued with no thread reserved for them: the next free ones take them
         self._threads = 0
         self._blocked = 0  # threads inside blocking()
         self._max_threads = max_threads
@@ -62,9 +63,12 @@ class Executor:
         self._jobs.put(function)
 
     def idle(self) -> None:
-        """The calling thread of this executor takes no more work in its job: it counts as idle."""
+        """The calling thread of this executor takes no more work in its job: it is free for the next."""
         with self._lock:
-            self._idle += 1
+            if self._unserved:
+                self._unserved -= 1  # it takes a job that waits for a thread
+            else:
+                self._idle += 1
 
     def contended(self) -> bool:
         """Whether jobs wait for a thread: a thread running job after job lets them have it."""
@@ -75,33 +79,37 @@ class Executor:
         with self._lock:
             if self._idle:
                 self._idle -= 1  # an idle thread will take the job
-            elif self._threads - self._blocked < self._max_threads and self._threads < MAX_THREADS:
-                self._start_thread()
+            elif not (self._threads - self._blocked < self._max_threads and self._start_thread()):
+                self._unserved += 1
 
     @contextlib.contextmanager
     def blocking(self) -> Iterator[None]:
         """Around a wait of a thread of this executor: a job waiting for a thread gets a new one."""
         with self._lock:
             self._blocked += 1
-            if self._jobs.qsize() > self._idle and self._threads < MAX_THREADS:
-                self._start_thread()
+            if self._unserved and self._start_thread():
+                self._unserved -= 1
         try:
             yield
         finally:
             with self._lock:
                 self._blocked -= 1
 
-    def _start_thread(self) -> None:
+    def _start_thread(self) -> bool:
+        """A new thread, for a job about to be queued or waiting; False if none may or could start."""
+        if self._threads >= MAX_THREADS:
+            return False
         previous = threading.stack_size(STACK_SIZE)
         try:
             threading.Thread(target=self._work, name=f"fnbox-python-{self._threads + 1}", daemon=True).start()
         except RuntimeError:  # "can't start new thread": RLIMIT_AS covers thread stacks too
             if self._threads == 0:
                 raise MemoryError("no thread could be started for the run (the worker is out of memory)") from None
-            return  # the job waits for a busy thread; the watchdog answers if none frees up
+            return False  # the job waits for a busy thread; the watchdog answers if none frees up
         finally:
             threading.stack_size(previous)
         self._threads += 1
+        return True
 
     def _work(self) -> None:
         decimal.setcontext(decimal_context())

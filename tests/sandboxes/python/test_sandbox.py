@@ -479,6 +479,26 @@ def test_runs_that_wait_for_a_worker_thread_keep_their_full_timeout():
     assert not any(s.broken for s in sandboxes)
 
 
+def test_runs_that_sleep_hold_up_no_other_run_after_every_thread_was_taken(monkeypatch):
+    """Three runs at once on two threads, then two that sleep: a third workspace's run still gets a thread."""
+    from fnbox.sandboxes.python import executor as executor_module
+
+    monkeypatch.setattr(executor_module, "_executor", executor_module.Executor(max_threads=2))
+    busy = [workspace(f="import time\nx = 0\nfor _ in range(200000):\n    x += 1\nreturn x") for _ in range(3)]
+    sleepy = [workspace(f="import time\ntime.sleep(1.5)\nreturn 1") for _ in range(2)]
+    quick = workspace(f="import time\nreturn 1")
+
+    async def main():
+        await asyncio.gather(*(sandbox.run("f", {}, LIMITS) for sandbox in busy))  # one waited for a thread
+        sleeping = [asyncio.create_task(sandbox.run("f", {}, LIMITS)) for sandbox in sleepy]
+        await asyncio.sleep(0.1)  # both threads sleep
+        outcome = await quick.run("f", {}, Limits(timeout=0.5, memory=64 << 20))
+        await asyncio.gather(*sleeping)
+        return outcome
+
+    assert asyncio.run(main()).result == 1
+
+
 #: A run of 0.1 s that imports no module through which it could wait.
 BRIEF = (
     "import datetime\n"
