@@ -136,7 +136,7 @@ class DirectCycle:
     def _fail(self) -> None:
         """As uvicorn's cycle when its app fails: a 500 if nothing was answered yet, then the connection closed."""
         transport = self.protocol.transport
-        if not self.response_started and not self.disconnected:
+        if not self.response_complete and not self.disconnected:  # the answer's head waits for its body
             self.response_started = self.response_complete = True
             transport.write(_FAILED)
         transport.close()
@@ -172,10 +172,8 @@ class DirectCycle:
             if message.get("more_body", False):
                 raise RuntimeError("the lean path answers in one body")
             body = message.get("body", b"")
-            if self._length is None:
-                self._head += b"content-length: %d\r\n" % len(body)
-            elif self._length != len(body):
-                raise RuntimeError("Response content length differs from its Content-Length")
+            if self._length != len(body):  # every answer of the lean path says its length
+                raise RuntimeError("Response content length differs from its Content-Length, or has none")
             self.response_complete = True
             protocol.transport.write(b"".join((self._head, b"\r\n", body)))
             if not self.keep_alive:  # the server is stopping

@@ -240,6 +240,28 @@ def test_an_unexpected_failure_answers_500_and_closes_as_uvicorns_cycle_does(tmp
     assert started == [f"{RUN}/hello", f"{RUN}/hello"]
 
 
+@pytest.mark.parametrize("length", [[(b"content-length", b"5")], []], ids=["wrong", "missing"])
+def test_an_answer_whose_length_is_wrong_or_missing_answers_500_and_closes(tmp_path, started, monkeypatch, length):
+    """A bug of the lean path must not reach the client as a broken answer on a kept connection."""
+    from starlette.responses import Response
+
+    async def unmeasured(*args, **kwargs):
+        response = Response(b'"x"')
+        response.raw_headers = [*length, (b"content-type", b"application/json")]
+        return response
+
+    monkeypatch.setattr("fnbox.server.runpath.answer_run", unmeasured)
+    with serving(tmp_path) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=3) as sock:
+            sock.sendall(raw("POST", f"{RUN}/hello", b"{}", {"authorization": f"Bearer {ADMIN}"}))
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes (a kept connection would time out)
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 500 ") and b'"x"' not in received
+    assert started == [f"{RUN}/hello"]
+
+
 def test_a_run_request_that_asks_to_keep_its_connection_alive_goes_direct(tmp_path, started):
     """As Node's HTTP clients ask, where HTTP/1.1 keeps it alive anyway."""
     with serving(tmp_path) as (url, tokens):
