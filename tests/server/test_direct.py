@@ -131,6 +131,17 @@ def parsed(answer: bytes, sent: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def until_closed(url: str, body: bytes) -> bytes:
+    """What the server sends for one run request before it closes the connection (a kept one would time out)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=3) as sock:
+        sock.sendall(raw("POST", f"{RUN}/hello", body, {"authorization": f"Bearer {ADMIN}"}))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
 def ask(url: str, tokens: dict[str, str], case: tuple[Any, ...], extra: dict[str, str]) -> dict[str, Any]:
     method, path, body, headers, token = case
     sent = {**headers, **extra}
@@ -229,12 +240,7 @@ def test_an_unexpected_failure_answers_500_and_closes_as_uvicorns_cycle_does(tmp
     with serving(tmp_path / "direct") as (direct_url, tokens), serving(tmp_path / "cycle") as (cycle_url, _):
         plain = ask(direct_url, tokens, case, {})
         assert plain == ask(cycle_url, tokens, case, FORWARDED)
-        host, port = direct_url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=3) as sock:
-            sock.sendall(raw("POST", f"{RUN}/hello", case[2], {"authorization": f"Bearer {ADMIN}"}))
-            received = b""
-            while chunk := sock.recv(65536):  # until the server closes (a kept connection would time out)
-                received += chunk
+        received = until_closed(direct_url, case[2])
     assert plain["status"] == b"HTTP/1.1 500 Internal Server Error" and plain["body"]["error"] == "InternalError"
     assert received.startswith(b"HTTP/1.1 500 ")
     assert started == [f"{RUN}/hello", f"{RUN}/hello"]
@@ -252,12 +258,7 @@ def test_an_answer_whose_length_is_wrong_or_missing_answers_500_and_closes(tmp_p
 
     monkeypatch.setattr("fnbox.server.runpath.answer_run", unmeasured)
     with serving(tmp_path) as (url, _):
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=3) as sock:
-            sock.sendall(raw("POST", f"{RUN}/hello", b"{}", {"authorization": f"Bearer {ADMIN}"}))
-            received = b""
-            while chunk := sock.recv(65536):  # until the server closes (a kept connection would time out)
-                received += chunk
+        received = until_closed(url, b"{}")
     assert received.startswith(b"HTTP/1.1 500 ") and b'"x"' not in received
     assert started == [f"{RUN}/hello"]
 
