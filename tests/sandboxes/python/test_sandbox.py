@@ -18,6 +18,8 @@ from fnbox.sandboxes.errors import (
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
 from fnbox.sandboxes.python.names import RESERVED_NAMES
 from fnbox.sandboxes.python.sandbox import compile_workspace
+from tests.sandboxes.python.test_runqueue import BUSY
+from tests.sandboxes.python.test_runqueue import workspace as busy_workspace
 
 LIMITS = Limits(timeout=2.0, memory=64 << 20)
 SHORT = Limits(timeout=0.3, memory=64 << 20)
@@ -499,32 +501,16 @@ def test_runs_that_sleep_hold_up_no_other_run_after_every_thread_was_taken(monke
     assert asyncio.run(main()).result == 1
 
 
-#: A run of 0.1 s that imports no module through which it could wait.
-BRIEF = (
-    "import datetime\n"
-    "end = datetime.datetime.now() + datetime.timedelta(seconds=0.1)\n"
-    "while datetime.datetime.now() < end:\n"
-    "    pass\n"
-    "return 1"
-)
-
-
-@pytest.mark.parametrize(
-    "code",
-    [
-        BRIEF,  # queued in the sandbox, run by its drain
-        "import time\n" + BRIEF,  # may wait: on a thread of its own
-    ],
-)
+@pytest.mark.parametrize("code", [BUSY, "import time\n" + BUSY], ids=["queued", "on-a-thread-of-its-own"])
 def test_a_run_that_ended_while_its_loop_was_held_keeps_its_outcome(code):
     """A turn of the worker's loop (uvloop) held past the run's end and past its watchdog: the timer comes first."""
     import uvloop
 
-    sandbox = workspace(f=code)
+    sandbox = busy_workspace(f=code + "return 1")
 
     async def main():
         asyncio.get_running_loop().call_later(0.01, time.sleep, SHORT.timeout + 0.5)
-        return await sandbox.run("f", {}, SHORT)
+        return await sandbox.run("f", {"n": 0.1}, SHORT)
 
     assert uvloop.run(main()).result == 1  # not "did not get to run"
 
