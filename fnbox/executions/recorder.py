@@ -31,11 +31,21 @@ from fnbox import metrics
 from fnbox.executions.bounds import cap_row
 from fnbox.executions.records import Execution, ExecutionStore, to_row
 
-__all__ = ["Recorder"]
+__all__ = ["INTERVAL", "SHARED_INTERVAL", "Recorder"]
 
 logger = logging.getLogger("fnbox")
 
 WARNING_INTERVAL = 10.0
+#: Seconds between writes to a store that only this instance reads: what a crash (not a stop)
+#: may lose of its records. A write of thousands of records costs the service less per record
+#: than five writes of a fifth as many: a warm hello answered 5-8% faster than with 0.2 s and
+#: 500 records a batch.
+INTERVAL = 1.0
+#: Seconds between writes to a store that other instances read: they list a synchronous run
+#: this much later at most.
+SHARED_INTERVAL = 0.2
+#: Records that are written at once, whatever the interval.
+BATCH_SIZE = 5000
 
 
 class Recorder:
@@ -43,8 +53,8 @@ class Recorder:
         self,
         store: ExecutionStore,
         *,
-        interval: float = 0.2,
-        batch_size: int = 500,
+        interval: float = INTERVAL,
+        batch_size: int = BATCH_SIZE,
         max_pending: int = 10_000,
         max_count: int | None = None,
         max_age: float | None = None,

@@ -31,7 +31,7 @@ from fnbox.executions.logsink import LogSink
 from fnbox.executions.opening import open_records
 from fnbox.executions.pgqueue import PgScheduler
 from fnbox.executions.pgrecords import PgExecutionStore
-from fnbox.executions.recorder import Recorder
+from fnbox.executions.recorder import INTERVAL, SHARED_INTERVAL, Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore, new_execution_id
 from fnbox.executions.scheduler import EndEvent, LogEvent, Scheduler
 from fnbox.sandboxes.base import MAX_KEPT_LIMITS, Limits, LogEntry, RunResult, SandboxFactory
@@ -321,7 +321,12 @@ class Runtime:
         self._records = records
         if interrupted:
             logger.warning("%d executions were cut short by the last stop; they are marked failed", interrupted)
-        self._recorder = Recorder(records, max_count=options.executions_max_count, max_age=options.executions_max_age)
+        self._recorder = Recorder(
+            records,
+            interval=INTERVAL if self.database is None else SHARED_INTERVAL,
+            max_count=options.executions_max_count,
+            max_age=options.executions_max_age,
+        )
         self._recorder.start()
         scheduler: Scheduler | PgScheduler
         if self.database is not None:

@@ -7,6 +7,7 @@ import time
 import httpx2 as httpx
 import pytest
 
+from fnbox.executions.recorder import INTERVAL
 from tests.processes import running_server
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
@@ -78,7 +79,7 @@ def test_executions_cut_short_by_a_crash_are_failed_at_the_next_start(tmp_path):
         execution_id = start(server.url, "long")
         # Another workspace: runs of one workspace take turns in its sandbox.
         done = httpx.post(f"{server.url}/v2/functions/other/run/steps", json={}).headers["X-Execution-Id"]
-        time.sleep(0.5)  # synchronous runs are written in batches, every 0.2 s: a crash loses at most those
+        time.sleep(INTERVAL + 0.3)  # synchronous runs are written in batches: a crash loses at most the last
         server.process.kill()
     with running_server(tmp_path / "functions", FUNCTIONS_WORKERS="1") as server:
         record = httpx.get(f"{server.url}/v2/executions/{execution_id}").json()
