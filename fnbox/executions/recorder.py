@@ -37,9 +37,9 @@ logger = logging.getLogger("fnbox")
 
 WARNING_INTERVAL = 10.0
 #: Seconds between writes to a store that only this instance reads: what a crash (not a stop)
-#: may lose of its records. A write of thousands of records costs the service less per record
-#: than five writes of a fifth as many: a warm hello answered 5-8% faster than with 0.2 s and
-#: 500 records a batch.
+#: may lose of its records. One transaction of thousands of records costs the service less
+#: per record than ten of a tenth as many (`bench/warm_cpu.py`: a warm hello answered 2-13%
+#: faster than with 0.2 s and at most 500 records a batch).
 INTERVAL = 1.0
 #: Seconds between writes to a store that other instances read: they list a synchronous run
 #: this much later at most.
