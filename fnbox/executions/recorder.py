@@ -44,7 +44,7 @@ INTERVAL = 1.0
 #: Seconds between writes to a store that other instances read: they list a synchronous run
 #: this much later at most.
 SHARED_INTERVAL = 0.2
-#: Records that are written at once, whatever the interval.
+#: Records waiting that are written without waiting for the interval.
 BATCH_SIZE = 5000
 
 
