@@ -129,6 +129,7 @@ class WorkerOptions:
     egress: EgressSettings = field(default_factory=EgressSettings)
     concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX
     python_inline_runs: bool = False  # short Python runs on the worker's loop thread (sandboxes.python.inline)
+    cpus: tuple[int, ...] | None = None  # the CPUs a worker keeps to; None: those of the supervisor's process
 
 
 class _WorkerDied(Exception):
@@ -253,6 +254,8 @@ class _Worker:
             command += ["--factory", self.options.factory]
         command += ["--egress", self.options.egress.to_json()]
         command += ["--concurrency-per-sandbox", str(self.options.concurrency_per_sandbox)]
+        if self.options.cpus is not None:
+            command += ["--cpus", ",".join(map(str, self.options.cpus))]
         self.process, ended = await answers.start_process(command, self._dispatch)
         self.death = None
         assert self.process.stdin is not None

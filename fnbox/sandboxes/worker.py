@@ -400,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--egress", default="{}", help="the outbound settings, as EgressSettings JSON")
     parser.add_argument("--concurrency-per-sandbox", type=int, default=CONCURRENCY_PER_SANDBOX)
     parser.add_argument("--inline-runs", action="store_true", help="short Python runs on the loop thread")
+    parser.add_argument("--cpus", help="the CPUs this process keeps to, comma-separated (else the supervisor's)")
     args = parser.parse_args(argv)
 
     global _reports_at_once
@@ -407,6 +408,10 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
+    if args.cpus:
+        # Before any thread starts (each keeps the CPUs of the thread that started it): the server
+        # may have kept itself, and so this process, to one CPU (see fnbox.server.affinity).
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.cpus.split(",")})
     protocol_in, protocol_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

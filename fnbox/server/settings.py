@@ -22,6 +22,7 @@ from fnbox.logs import FORMATS
 from fnbox.sandboxes.egress import EgressPolicy
 from fnbox.sandboxes.js.names import KNOWN_MODULES, NODE_MODULES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
+from fnbox.server.affinity import parse_server_cpu
 from fnbox.workspaces.runtime import RuntimeOptions
 from fnbox.workspaces.secrets import check_key
 
@@ -56,6 +57,8 @@ class Settings:
     http_max_header_size: int = 64 * 1024
     http_request_timeout: float = 15.0
     http_keep_alive_timeout: float = 5.0
+    #: `auto`, `no` or a CPU's number: the CPU the server process keeps to (see server.affinity).
+    server_cpu: str | int = "auto"
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,14 @@ SETTINGS: tuple[Setting, ...] = (
         "worker processes per language; `0` keeps the sandboxes in the server process (embedding, tests)",
         server_default=lambda: os.cpu_count() or 1,
         shown_default="CPU count",
+    ),
+    Setting(
+        "SERVER_CPU",
+        "server_cpu",
+        parse_server_cpu,
+        "`auto`: on a machine of 2 to 4 CPUs, the server process keeps to the first one and leaves the others to its "
+        "workers (its event loop and a worker then never take turns on one CPU: more calls a second); a number: that "
+        "CPU, on any machine (give each instance on one machine its own); `no`: wherever the scheduler puts it",
     ),
     Setting(
         "FUNCTIONS_WORKER_MAX_RSS_MB",

@@ -123,6 +123,9 @@ class RuntimeOptions:
     concurrency_per_sandbox: int = 32
     #: Short Python runs on a worker's loop thread, without the hop to a run thread (see sandboxes.python.inline).
     python_inline_runs: bool = False
+    #: CPUs the worker processes may use; None: those of the process that starts them. `fnbox serve`
+    #: sets them when it keeps itself to one CPU (see server.affinity).
+    worker_cpus: tuple[int, ...] | None = None
     #: (host, port) pairs fnbox itself listens on, never reachable by a function; the server sets them.
     egress_own: tuple[tuple[str, int], ...] = ()
 
@@ -153,6 +156,7 @@ def make_pool(options: RuntimeOptions, factories: Mapping[str, SandboxFactory] |
                 concurrency_per_sandbox=options.concurrency_per_sandbox,
                 quarantine_seconds=options.quarantine_seconds,
                 python_inline_runs=options.python_inline_runs,
+                cpus=options.worker_cpus,
             )
         )
     return SandboxPool(

@@ -7,6 +7,7 @@ Exit status: 0 done, 1 the operation failed (the error and what to do next on st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import math
@@ -57,7 +58,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fnbox import logs
-    from fnbox.server import collector
+    from fnbox.server import affinity, collector
     from fnbox.server.app import create_app
     from fnbox.server.connections import connection_limits, uvicorn_options
     from fnbox.server.settings import SettingsError, load_settings
@@ -74,6 +75,13 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.log_format)
     collector.tune()
+    try:
+        worker_cpus = affinity.pin_server(settings.server_cpu)  # before uvicorn starts a thread
+    except (ValueError, OSError) as exc:
+        print(f"fnbox: SERVER_CPU: {exc}", file=sys.stderr)
+        return 2
+    if worker_cpus is not None:
+        settings = dataclasses.replace(settings, runtime=dataclasses.replace(settings.runtime, worker_cpus=worker_cpus))
     if settings.log_format == "json":
         os.environ["LOG_FORMAT"] = "json"  # the workers' lines too
     uvicorn.run(
