@@ -36,7 +36,7 @@ def parse_server_cpu(text: str) -> str | int:
     raise ValueError("expected auto, no, or the number of a CPU")
 
 
-def pin_server(choice: str | int) -> tuple[int, ...] | None:
+def pin_server(choice: str | int, *, workers: bool = True) -> tuple[int, ...] | None:
     """Keep the calling thread, and the threads and processes it starts from now on, to the CPU
     `server_cpu` chooses. Returns the CPUs the process could use before, for its workers; None
     if it was left as it was.
@@ -46,16 +46,17 @@ def pin_server(choice: str | int) -> tuple[int, ...] | None:
     if choice == "no" or not hasattr(os, "sched_setaffinity"):
         return None
     allowed = tuple(sorted(os.sched_getaffinity(0)))
-    cpu = server_cpu(choice, allowed)
+    cpu = server_cpu(choice, allowed, workers=workers)
     if cpu is None:
         return None
     os.sched_setaffinity(0, {cpu})
     return allowed
 
 
-def server_cpu(choice: str | int, allowed: tuple[int, ...]) -> int | None:
+def server_cpu(choice: str | int, allowed: tuple[int, ...], *, workers: bool = True) -> int | None:
     """The CPU the server keeps to, of those it may use (sorted): `choice` is `auto` (the first,
-    on a machine of 2 to AUTO_MAX_CPUS of them), `no`, or a CPU's number. None: no CPU of its own.
+    on a machine of 2 to AUTO_MAX_CPUS of them, if it runs its sandboxes in `workers` processes:
+    those in its own process need every CPU), `no`, or a CPU's number. None: no CPU of its own.
 
     Raises ValueError for a CPU that is not allowed.
     """
@@ -63,6 +64,6 @@ def server_cpu(choice: str | int, allowed: tuple[int, ...]) -> int | None:
         if choice not in allowed:
             raise ValueError(f"CPU {choice} is not one this process may use ({', '.join(map(str, allowed))})")
         return choice
-    if choice == "auto" and 2 <= len(allowed) <= AUTO_MAX_CPUS:
+    if choice == "auto" and workers and 2 <= len(allowed) <= AUTO_MAX_CPUS:
         return allowed[0]
     return None

@@ -322,7 +322,8 @@ SETTINGS: tuple[Setting, ...] = (
         "server_cpu",
         parse_server_cpu,
         "`auto`: on a machine of 2 to 4 CPUs, the server process keeps to the first one and leaves the others to its "
-        "workers (its event loop and a worker then never take turns on one CPU: more calls a second); a number: that "
+        "worker processes (its event loop and a worker then never take turns on one CPU: more calls a second; not "
+        "with `FUNCTIONS_WORKERS=0`); a number: that "
         "CPU, on any machine (give each instance on one machine its own); `no`: wherever the scheduler puts it",
     ),
     Setting(

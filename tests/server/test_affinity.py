@@ -41,6 +41,8 @@ def test_auto_keeps_to_the_first_cpu_of_a_small_machine_only():
     assert server_cpu("auto", (5,)) is None  # one CPU: nothing to leave to the workers
     assert server_cpu("auto", tuple(range(AUTO_MAX_CPUS + 1))) is None  # a big machine: the scheduler's
     assert server_cpu("no", (0, 1)) is None
+    assert server_cpu("auto", (0, 1), workers=False) is None  # sandboxes in the server's process: every CPU
+    assert server_cpu(1, (0, 1), workers=False) == 1  # unless a CPU is named
 
 
 def test_a_cpu_named_is_kept_to_on_any_machine_if_the_process_may_use_it():

@@ -76,7 +76,8 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format)
     collector.tune()
     try:
-        worker_cpus = affinity.pin_server(settings.server_cpu)  # before uvicorn starts a thread
+        # Before uvicorn starts a thread.
+        worker_cpus = affinity.pin_server(settings.server_cpu, workers=settings.runtime.workers > 0)
     except (ValueError, OSError) as exc:
         print(f"fnbox: SERVER_CPU: {exc}", file=sys.stderr)
         return 2
