@@ -108,7 +108,7 @@ ON_TWO = (
 @pytest.mark.slow
 @pytest.mark.skipif(len(ALLOWED) < 2, reason="one CPU: a server keeps to it anyway")
 def test_on_a_small_machine_the_server_keeps_to_one_cpu_and_its_workers_run_on_all(tmp_path):
-    with running_server(tmp_path, command=ON_TWO, FUNCTIONS_WORKERS="1") as server:
+    with running_server(tmp_path, command=ON_TWO, FUNCTIONS_WORKERS="1", SERVER_CPU="auto") as server:
         assert httpx.post(f"{server.url}/v2/functions/test", json=HELLO).status_code == 200
         for function in ("hello", "pyhello"):
             answer = httpx.post(f"{server.url}/v2/functions/test/run/{function}", json={"parameters": {"name": "you"}})
