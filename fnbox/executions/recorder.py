@@ -51,7 +51,7 @@ SHARED_INTERVAL = 0.2
 BATCH_SIZE = 5000
 #: How much lower than the event loop's the priority of the writer's thread is (nice values): on
 #: the loop's CPU (see fnbox.server.affinity) it writes while the loop waits, rather than taking
-#: turns with it (`bench/variants.py`: a warm Python hello answered 9-14% more calls a second).
+#: turns with it (`bench/variants.py`: a warm hello answered 1-14% more calls a second).
 #: At 10 it still gets about a tenth of a CPU the loop keeps busy, more than a record's share
 #: of a call's CPU time (about 8 µs of 80). A thread may lower its priority but never raise it
 #: back, so the writer has a thread of its own; reads of the store keep the loop's priority.

@@ -22,7 +22,7 @@ from fnbox.logs import FORMATS
 from fnbox.sandboxes.egress import EgressPolicy
 from fnbox.sandboxes.js.names import KNOWN_MODULES, NODE_MODULES
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES
-from fnbox.server.affinity import parse_server_cpu
+from fnbox.server.affinity import AUTO_MAX_CPUS, parse_server_cpu
 from fnbox.workspaces.runtime import RuntimeOptions
 from fnbox.workspaces.secrets import check_key
 
@@ -321,10 +321,10 @@ SETTINGS: tuple[Setting, ...] = (
         "SERVER_CPU",
         "server_cpu",
         parse_server_cpu,
-        "`auto`: on a machine of 2 to 4 CPUs, the server process keeps to the first one and leaves the others to its "
-        "worker processes (its event loop and a worker then never take turns on one CPU: more calls a second; not "
-        "with `FUNCTIONS_WORKERS=0`); a number: that "
-        "CPU, on any machine (give each instance on one machine its own); `no`: wherever the scheduler puts it",
+        f"`auto`: on a machine of 2 to {AUTO_MAX_CPUS} CPUs, the server process keeps to the first one and leaves "
+        "the others to its worker processes (its event loop and a worker then never take turns on one CPU: more "
+        "calls a second; not with `FUNCTIONS_WORKERS=0`); a number: that CPU, on any machine (give each instance "
+        "on one machine its own); `no`: wherever the scheduler puts it",
     ),
     Setting(
         "FUNCTIONS_WORKER_MAX_RSS_MB",
