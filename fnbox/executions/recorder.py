@@ -24,10 +24,7 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fnbox import metrics
@@ -49,13 +46,6 @@ INTERVAL = 1.0
 SHARED_INTERVAL = 0.2
 #: Records waiting that are written without waiting for the interval.
 BATCH_SIZE = 5000
-#: How much lower than the event loop's the priority of the writer's thread is (nice values): on
-#: the loop's CPU (see fnbox.server.affinity) it writes while the loop waits, rather than taking
-#: turns with it (`bench/variants.py`: a warm hello answered 1-14% more calls a second).
-#: At 10 it still gets about a tenth of a CPU the loop keeps busy, more than a record's share
-#: of a call's CPU time (about 8 µs of 80). A thread may lower its priority but never raise it
-#: back, so the writer has a thread of its own; reads of the store keep the loop's priority.
-WRITER_NICENESS = 10
 
 
 class Recorder:
@@ -93,7 +83,6 @@ class Recorder:
         self._written_since_prune = 0
         self._last_prune = -math.inf
         self._last_warning = -math.inf
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="fnbox-recorder", initializer=_lower_priority)
 
     def start(self) -> None:
         """Start the background writer on the running event loop."""
@@ -106,7 +95,6 @@ class Recorder:
         if self._task is not None:
             await self._task
         await self.flush()
-        self._writer.shutdown()
 
     def record(self, execution: Execution) -> None:
         """Queue a record (a later state of the same id replaces an earlier one)."""
@@ -126,7 +114,7 @@ class Recorder:
             self._writing, self._pending = self._pending, {}
             count = len(self._writing)
             try:
-                await asyncio.get_running_loop().run_in_executor(self._writer, self._write, self._writing)
+                await asyncio.to_thread(self._write, self._writing)
                 self._written_since_prune += count
                 metrics.RECORDS_WRITTEN.inc(count)
             except Exception as exc:
@@ -182,9 +170,7 @@ class Recorder:
         self._last_prune, self._written_since_prune = time.monotonic(), 0
         async with self._flushing:  # one writer at a time
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    self._writer, self.store.prune, self.max_count, self.max_age
-                )
+                await asyncio.to_thread(self.store.prune, self.max_count, self.max_age)
             except Exception as exc:
                 logger.warning("execution records not pruned: %r", exc)
 
@@ -195,13 +181,3 @@ class Recorder:
         if now - self._last_warning >= WARNING_INTERVAL:
             self._last_warning = now
             logger.warning("execution records dropped (%d so far): %s", self.dropped, reason)
-
-
-def _lower_priority() -> None:
-    """On the writer's thread as it starts: WRITER_NICENESS lower than the thread that started it."""
-    thread = threading.get_native_id()
-    try:
-        niceness = os.getpriority(os.PRIO_PROCESS, thread)  # on Linux, of this thread alone
-        os.setpriority(os.PRIO_PROCESS, thread, min(niceness + WRITER_NICENESS, 19))
-    except OSError:  # not allowed here: the writer keeps the loop's priority
-        pass

@@ -1,12 +1,10 @@
 import asyncio
 import logging
-import os
 import sqlite3
-import threading
 
 import pytest
 
-from fnbox.executions.recorder import WRITER_NICENESS, Recorder
+from fnbox.executions.recorder import Recorder
 from fnbox.executions.records import Execution, ExecutionStatus, ExecutionStore
 
 
@@ -163,48 +161,3 @@ def test_retention_applies_as_runs_are_written(store):
         await recorder.close()
 
     asyncio.run(scenario())
-
-
-class PriorityStore(ExecutionStore):
-    """The real store, noting the priority (nice value) of the thread each call runs on."""
-
-    def __init__(self, path):
-        super().__init__(path)
-        self.niceness = {}
-
-    def _note(self, what):
-        self.niceness.setdefault(what, set()).add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-
-    def write_many(self, executions):
-        self._note("write")
-        super().write_many(executions)
-
-    def prune(self, max_count=None, max_age=None):
-        self._note("prune")
-        return super().prune(max_count, max_age)
-
-    def list(self, **filters):
-        self._note("list")
-        return super().list(**filters)
-
-
-def test_the_writer_runs_below_the_event_loop_and_reads_do_not(tmp_path):
-    store = PriorityStore(tmp_path / "executions.sqlite3")
-    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    async def scenario():
-        recorder = Recorder(store, interval=0.01, max_count=1000, prune_interval=0)
-        recorder.start()
-        recorder.record(run("a"))
-        await eventually(lambda: "prune" in store.niceness)
-        items, _ = await recorder.list()
-        assert [item.id for item in items] == ["a"]
-        await recorder.close()
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        store.close()
-    lowered = min(loop_niceness + WRITER_NICENESS, 19)
-    assert store.niceness == {"write": {lowered}, "prune": {lowered}, "list": {loop_niceness}}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness
