@@ -26,7 +26,7 @@ from pathlib import Path
 
 import loadgen
 import servers
-from recording import HELLO, cpu_or_zero, cpu_seconds
+from recording import HELLO, wrk_with_cpu
 
 #: fnbox's functions measured, and the language each stands for.
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
@@ -71,12 +71,9 @@ def main() -> None:
             order = list(targets.items())
             for label, path in order if round_number % 2 == 0 else reversed(order):
                 service = service_of(label)
-                children = servers.descendants(service.pid)[1:]
-                before = cpu_seconds(service.pid), sum(map(cpu_or_zero, children))
-                run = loadgen.wrk(service.url(path), connections=args.connections, duration=args.duration)
-                per_call = 1e6 / max(run.requests, 1)
-                server_us = (cpu_seconds(service.pid) - before[0]) * per_call
-                children_us = (sum(map(cpu_or_zero, children)) - before[1]) * per_call
+                run, server_us, children_us = wrk_with_cpu(
+                    service, service.url(path), connections=args.connections, duration=args.duration
+                )
                 results.setdefault(label, []).append((run.rps, server_us, children_us))
     finally:
         for service in services.values():

@@ -45,6 +45,19 @@ def cpu_or_zero(pid: int) -> float:
         return 0.0
 
 
+def wrk_with_cpu(
+    service: servers.Service, url: str, *, connections: int, duration: float
+) -> tuple[loadgen.WrkResult, float, float]:
+    """A wrk run against `service`, with the CPU time per request (µs) of its process and of its children."""
+    children = servers.descendants(service.pid)[1:]
+    before = cpu_seconds(service.pid), sum(map(cpu_or_zero, children))
+    run = loadgen.wrk(url, connections=connections, duration=duration)
+    per_request = 1e6 / max(run.requests, 1)
+    server_us = (cpu_seconds(service.pid) - before[0]) * per_request
+    children_us = (sum(map(cpu_or_zero, children)) - before[1]) * per_request
+    return run, server_us, children_us
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import loadgen
 import servers
-from recording import HELLO, cpu_or_zero, cpu_seconds
+from recording import HELLO, wrk_with_cpu
 
 
 def parse_variant(text: str) -> tuple[str, Path, dict[str, str]]:
@@ -60,12 +60,9 @@ def main() -> None:
             results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, _ in serving}
             for round_number in range(args.runs):
                 for name, service in serving if round_number % 2 == 0 else reversed(serving):
-                    workers = servers.descendants(service.pid)[1:]
-                    before = cpu_seconds(service.pid), sum(map(cpu_or_zero, workers))
-                    run = loadgen.wrk(url[name], connections=args.connections, duration=args.duration)
-                    per_call = 1e6 / max(run.requests, 1)
-                    server_us = (cpu_seconds(service.pid) - before[0]) * per_call
-                    workers_us = (sum(map(cpu_or_zero, workers)) - before[1]) * per_call
+                    run, server_us, workers_us = wrk_with_cpu(
+                        service, url[name], connections=args.connections, duration=args.duration
+                    )
                     results[name].append((run.rps, run.p99_ms, server_us, workers_us))
             first = statistics.median(r[0] for r in results[serving[0][0]])
             print(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import loadgen
 import servers
-from recording import HELLO, cpu_or_zero, cpu_seconds
+from recording import HELLO, wrk_with_cpu
 
 FUNCTIONS = {"hello": "JavaScript", "pyhello": "Python"}
 #: The functions each peer answers (the ceiling runs nothing, so it stands in for both).
@@ -67,16 +67,12 @@ def main() -> None:
                 for kind, service in order if round_number % 2 == 0 else reversed(order):
                     if not answers(kind, function):
                         continue
-                    workers = servers.descendants(service.pid)[1:]
-                    before = cpu_seconds(service.pid), sum(map(cpu_or_zero, workers))
-                    run = loadgen.wrk(
+                    run, server_us, workers_us = wrk_with_cpu(
+                        service,
                         service.url(f"/v2/functions/bench/run/{function}"),
                         connections=args.connections,
                         duration=args.duration,
                     )
-                    per_run = 1e6 / max(run.requests, 1)
-                    server_us = (cpu_seconds(service.pid) - before[0]) * per_run
-                    workers_us = (sum(map(cpu_or_zero, workers)) - before[1]) * per_run
                     results.setdefault((function, kind), []).append((run.rps, run.p99_ms, server_us, workers_us))
         print(f"median of {args.runs} wrk runs of {args.duration:g} s at {args.connections} connections, alternating")
         print(f"EXECUTIONS_RECORD_RUNS={args.record}; ratios are to fnbox-before")
