@@ -43,7 +43,7 @@ def pin_server(choice: str | int, *, workers: bool = True) -> tuple[int, ...] | 
 
     Raises ValueError for a CPU the process may not use.
     """
-    if choice == "no" or not hasattr(os, "sched_setaffinity"):
+    if not hasattr(os, "sched_setaffinity"):
         return None
     allowed = tuple(sorted(os.sched_getaffinity(0)))
     cpu = server_cpu(choice, allowed, workers=workers)
