@@ -128,7 +128,7 @@ class WorkerOptions:
     factory: str | None = None  # module:callable, for tests with fake sandboxes
     egress: EgressSettings = field(default_factory=EgressSettings)
     concurrency_per_sandbox: int = CONCURRENCY_PER_SANDBOX
-    python_inline_runs: bool = False  # short Python runs on the worker's loop thread (sandboxes.python.inline)
+    python_inline_runs: bool = True  # short Python runs on the worker's loop thread (sandboxes.python.inline)
     cpus: tuple[int, ...] | None = None  # the CPUs a worker keeps to; None: those of the supervisor's process
 
 

@@ -469,9 +469,10 @@ SETTINGS: tuple[Setting, ...] = (
         "PYTHON_INLINE_RUNS",
         "runtime.python_inline_runs",
         _yes_no,
-        "`yes`: a Python worker runs short calls of workspaces that cannot wait on its event-loop thread, "
-        "without the hop to a run thread (less CPU a call; a call that then runs long holds that worker's "
-        "other calls up to its timeout, so keep `no` where tenants do not trust each other)",
+        "`yes`: a Python worker runs short calls of workspaces that cannot wait nor keep state on its "
+        "event-loop thread, without the hop to a run thread (less CPU a call); a call that then runs long "
+        "holds that worker's other calls for 0.05-0.15 s, and is run again from its start on a thread; "
+        "`no`: every call on a run thread",
     ),
     Setting(
         "LOGS_LOCATION",

@@ -122,7 +122,7 @@ class RuntimeOptions:
     #: Runs of one warm sandbox that may overlap while they wait (on the network, a sleep).
     concurrency_per_sandbox: int = 32
     #: Short Python runs on a worker's loop thread, without the hop to a run thread (see sandboxes.python.inline).
-    python_inline_runs: bool = False
+    python_inline_runs: bool = True
     #: CPUs the worker processes may use; None: those of the process that starts them. `fnbox serve`
     #: sets them when it keeps itself to one CPU (see server.affinity).
     worker_cpus: tuple[int, ...] | None = None

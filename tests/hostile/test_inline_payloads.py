@@ -1,6 +1,7 @@
 """Python functions that are short for a while, then hostile, once their runs go to the worker's loop
-thread (sandboxes.python.inline): stopped at their deadline, or their worker killed with the blame
-on them, and a neighbour's call sent meanwhile answered after them."""
+thread (sandboxes.python.inline): stopped there within moments and run again on a thread up to their
+deadline, or their worker killed with the blame on them, and a neighbour's call sent meanwhile
+answered: while they go on, unless they hold the GIL in C code."""
 
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ from tests.processes import running_server
 
 pytestmark = pytest.mark.slow  # a real server, worker processes or a subprocess
 
-#: Code, and the neighbour's timeout (ms). A neighbour whose deadline, counted from when it was
-#: sent, passes while it still runs after the hostile run held the loop tells that its deadline
-#: counts from its start. A stall in C code gets the worker killed, and a neighbour overdue as
-#: well could only be told apart by the CPU of its thread: that one has the default timeout.
+#: Code, the neighbour's timeout (ms), and the seconds within which it is answered. A neighbour
+#: whose deadline, counted from when it was sent, passed while the hostile run held the loop
+#: would tell that its deadline counts from its start. A run in Python code holds the loop
+#: for INLINE_HOLD at most: the neighbour, sent 0.3 s after it, is answered while it still runs
+#: (its timeout is TIMEOUT_MS). A stall in C code gets the worker killed, and a neighbour overdue
+#: as well could only be told apart by the CPU of its thread: that one has the default timeout.
 HOSTILE = {
-    "user-code-loop": ("while True:\n    pass", 300),
-    "host-code-loop": ("import random\nx = list(range(1000000)) * 8\nfor _ in range(4):\n    random.shuffle(x)", 300),
-    "c-code-stall": ("import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))", TIMEOUT_MS),
+    "user-code-loop": ("while True:\n    pass", 300, 0.85),
+    "host-code-loop": (
+        "import random\nx = list(range(1000000)) * 8\nfor _ in range(4):\n    random.shuffle(x)",
+        300,
+        0.85,
+    ),
+    "c-code-stall": ("import re\nreturn bool(re.match(r'(a+)+$', 'a' * 40 + 'b'))", TIMEOUT_MS, TIMEOUT_MS / 1000 + 10),
 }
 #: The neighbour runs on a thread (it can wait) for a while after the hold.
 NEIGHBOUR = "import time\ntime.sleep(0.15)\nreturn n + 1"
@@ -52,7 +59,7 @@ def _body(code: str) -> str:
 def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_neighbour_answered(
     service: Service, kind: str
 ) -> None:
-    code, neighbour_timeout = HOSTILE[kind]
+    code, neighbour_timeout, answered_within = HOSTILE[kind]
     suffix = next(_names)
     hostile, neighbour = f"inline-hostile{suffix}", f"inline-neighbour{suffix}"
     parameters = {"n": {"type": "integer"}}
@@ -83,7 +90,7 @@ def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_nei
     assert isinstance(attack, dict) and attack.get("error") == "TimeoutExceeded", attack
     assert attack_took < TIMEOUT_MS / 1000 + 1
     assert answer.get("result") == 42, answer  # not blamed, whatever happened to the worker
-    assert answer_took < TIMEOUT_MS / 1000 + 10  # after the hostile run, or its worker's restart and a retry
+    assert answer_took < answered_within  # while it runs on, or after its worker's restart and a retry
     service.check_healthy()
     again = service.client.post(f"/v2/functions/{hostile}/run/f", json={"parameters": {"n": 7}})
     assert again.json()["result"] == 7  # the attacker's short calls still work (on threads, or a quarantine worker)

@@ -9,23 +9,32 @@ inline, on the caller's thread, when all of these hold:
 - none of the workspace's functions imports a module through which a run can wait
   (WAITING_MODULES: `time.sleep`, outbound requests), so no run of it ever blocks the
   loop on I/O or a sleep, and its runs never overlap;
+- none of them names `cache` or declares a `global`, so a run leaves nothing behind for the
+  next ones (see below: a run may be started again);
+- its caller does not follow its logs live (entries already sent could not be taken back);
 - its last INLINE_AFTER runs each took less than INLINE_SHORT of CPU time, and none since
   it was compiled held the loop longer than INLINE_HOLD (of CPU time) nor ended at its
   timeout or memory cap;
 - no other run of the sandbox is in flight.
 
-A run that turns out long holds the loop for as long as it runs: its own deadline checks
-stop it at its timeout, and a loop in host code that no check reaches gets `Deadline`
-raised into the loop thread by the Watchdog thread (the event loop cannot: it is the one
-held), WATCHDOG_GRACE plus at most TICK after its timeout. Its sandbox then never runs
-inline again. C code holding the GIL is beyond both, as on a run thread: the supervisor
-kills the worker, whose loop thread bears the run's name (sandboxes.base.RUN_LABEL).
+A run that turns out long holds the loop, and the calls of other workspaces behind it, for
+INLINE_HOLD at most: its own deadline checks stop it there, and a loop in host code that no
+check reaches gets `Deadline` raised into the loop thread by the Watchdog thread (the event
+loop cannot: it is the one held) at most INLINE_GRACE plus TICK later, which drops the
+sandbox. The run is then started again from the beginning on a run thread, with its whole
+timeout, and its sandbox never runs inline again. What the first attempt did is gone with it:
+its logs, and nothing else of it can reach the second (the rules above). A tenant saving new
+versions of a workspace to hold the loop again and again is bounded too: after MAX_MOVES such
+runs within MOVES_WINDOW seconds, no run of this process goes inline for MOVES_WINDOW seconds. C code holding the
+GIL is beyond both, as on a run thread: the supervisor kills the worker, whose loop thread
+bears the run's name (sandboxes.base.RUN_LABEL).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -34,8 +43,16 @@ WAITING_MODULES = frozenset({"time", "requests", "urllib"})
 #: Runs a sandbox must have had, each taking less than INLINE_SHORT seconds of CPU time, before its runs go inline.
 INLINE_AFTER = 8
 INLINE_SHORT = 0.005
-#: Seconds of CPU time past which an inline run's sandbox runs on threads for good.
+#: Seconds an inline run may hold the loop (wall time from its start) before it is stopped and
+#: started again on a thread; a run that took longer than this of CPU time sends its sandbox to
+#: threads for good, wherever it ran.
 INLINE_HOLD = 0.05
+#: Seconds past INLINE_HOLD after which the watchdog interrupts an inline run its checks did not stop.
+INLINE_GRACE = 0.05
+#: Inline runs stopped at INLINE_HOLD within MOVES_WINDOW seconds after which inline runs pause
+#: for MOVES_WINDOW seconds: what the calls of other workspaces may wait behind such runs is bounded.
+MAX_MOVES = 10
+MOVES_WINDOW = 60.0
 #: How often the watchdog looks at the inline run in progress, seconds.
 TICK = 0.05
 #: Seconds without an inline run after which the watchdog sleeps until the next one.
@@ -63,6 +80,26 @@ def enable() -> bool:
 
 def enabled() -> bool:
     return _enabled
+
+
+_clock = time.monotonic
+_moves: deque[float] = deque(maxlen=MAX_MOVES)  # when the last inline runs were stopped at INLINE_HOLD
+_paused_until = 0.0  # _clock() before which no run goes inline
+
+
+def moved() -> None:
+    """An inline run was stopped at INLINE_HOLD (see the module's docstring)."""
+    global _paused_until
+    now = _clock()
+    _moves.append(now)
+    if len(_moves) == MAX_MOVES and now - _moves[0] < MOVES_WINDOW:
+        _paused_until = now + MOVES_WINDOW
+        _moves.clear()
+
+
+def paused() -> bool:
+    """Whether inline runs pause for now, after too many were stopped at INLINE_HOLD."""
+    return _paused_until > _clock()
 
 
 def may_wait(imports: Iterable[str]) -> bool:

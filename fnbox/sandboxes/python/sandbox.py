@@ -67,7 +67,7 @@ from fnbox.sandboxes.python.executor import (
     thread_name,
 )
 from fnbox.sandboxes.python.guards import Budget, Deadline, Guards
-from fnbox.sandboxes.python.inline import Expiry, InlineRecord, may_wait, watchdog
+from fnbox.sandboxes.python.inline import INLINE_GRACE, INLINE_HOLD, Expiry, InlineRecord, may_wait, watchdog
 from fnbox.sandboxes.python.modules import ALLOWED_MODULES, Modules
 from fnbox.sandboxes.python.namespace import build_namespace
 from fnbox.sandboxes.python.output import Output
@@ -112,6 +112,7 @@ class PythonSandbox:
         self._functions: dict[str, _Entry] = {}
         self._sources: dict[str, tuple[str, list[str]]] = {}
         self._imports: list[frozenset[str]] = []
+        keeps_state = False
         source_left = MAX_SOURCE_SIZE
         for function in functions:
             try:
@@ -126,11 +127,14 @@ class PythonSandbox:
             self._functions[function.name] = (self._namespace[function.name], compiled.parameters)
             self._sources[compiled.filename] = (function.name, compiled.lines)
             self._imports.append(compiled.imports)
+            keeps_state = keeps_state or compiled.keeps_state
         self._thread_lock = threading.Lock()
         waits = any(may_wait(imports) for imports in self._imports)
         #: The calls of a sandbox whose runs cannot wait, for the thread that runs them in turn.
         self._queue = None if waits else RunQueue(self._thread_lock)
-        self._inline = InlineRecord(allowed=not waits)
+        # A run that goes long inline is run again on a thread (see _run_inline): only where
+        # nothing of the first attempt can show in the second.
+        self._inline = InlineRecord(allowed=not waits and not keeps_state)
         self._in_flight = 0  # runs of this sandbox given to a thread (or waiting to be), on the loop
         self._turns = Turns(self._namespace, self._budget, self._set_collector, self._thread_lock, self._stuck)
         self._closed = False
@@ -167,8 +171,8 @@ class PythonSandbox:
             )
         loop = loops.running()
         overlapping = self._in_flight > 0
-        if not overlapping and self._inline.ready() and inline.enabled():
-            result = self._run_inline(function, entry, parameters, limits, on_log, env, on_start)
+        if not overlapping and on_log is None and self._inline.ready() and inline.enabled() and not inline.paused():
+            result = self._run_inline(function, entry, parameters, limits, env, on_start)
             if result is not None:
                 return result
         self._in_flight += 1
@@ -203,20 +207,24 @@ class PythonSandbox:
         entry: _Entry,
         parameters: Mapping[str, Any],
         limits: Limits,
-        on_log: OnLog | None,
         env: Mapping[str, str] | None,
         on_start: Callable[[], None] | None,
     ) -> RunResult | None:
-        """Run on this thread, the caller's event loop held meanwhile (see inline.py); None if the turn is taken."""
+        """Run on this thread, the caller's event loop held meanwhile (see inline.py); None if the turn is taken.
+
+        A run still going INLINE_HOLD seconds after its start is stopped there, by its own deadline
+        checks or else by the watchdog, and raises Requeue: the pool runs it again from the start,
+        on a thread (on a fresh sandbox if the watchdog interrupted it), with its whole timeout.
+        Its sandbox runs on threads from then on.
+        """
         job = Run(asyncio.get_running_loop(), None, RUN_LABEL.get(), limits.memory, env)
         if not self._turns.try_take(job):
             return None
         label, limit, cpu = job.label, sys.getrecursionlimit(), thread_time()
         stopped = True  # unless it ends otherwise than at its timeout or memory cap
+        moved = False  # stopped at INLINE_HOLD, before its timeout
         try:
             try:
-                if on_log is not None:
-                    job.collector.live = on_log  # on this thread: each entry leaves before the run goes on
                 if on_start is not None:
                     on_start()
                 if label is not None:
@@ -229,7 +237,11 @@ class PythonSandbox:
                     job.started = perf_counter()
                     job.deadline = job.started + limits.timeout
                     self._turns.install(job)
-                watchdog().arm(Expiry(job.deadline + WATCHDOG_GRACE, functools.partial(self._expire_inline, job)))
+                    held_until = job.started + INLINE_HOLD
+                    if held_until < job.deadline:  # its checks stop it there (the namespace's, not the run's)
+                        self._namespace["_deadline_"] = held_until
+                expiry = min(job.deadline + WATCHDOG_GRACE, held_until + INLINE_GRACE)
+                watchdog().arm(Expiry(expiry, functools.partial(self._expire_inline, job)))
                 if label is not None:
                     name_thread(label)
                 set_current(job)
@@ -239,15 +251,22 @@ class PythonSandbox:
                 return result
             except FnboxError as exc:
                 stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
+                moved = isinstance(exc, TimeoutExceeded) and perf_counter() < job.deadline
                 raise
             finally:
                 self._end_inline(job, label, limit, thread_time() - cpu, stopped)
         except Deadline:  # raised into this thread by the watchdog after the run's own handlers
             self._end_inline(job, label, limit, thread_time() - cpu, True)
+            if perf_counter() < job.deadline:
+                inline.moved()
+                raise Requeue from None  # the watchdog dropped the sandbox: a fresh one runs it
             failure: FnboxError = self._failure(
                 TimeoutExceeded, function, _timeout_message(function, limits), None, job.started, job.collector
             )
         except TimeoutExceeded as exc:
+            if moved:
+                inline.moved()
+                raise Requeue from None
             failure = exc
         if job.interrupted:  # in host code that its checks do not reach: as the watchdog of a run thread says
             failure.message += " and was interrupted; its sandbox is dropped"
@@ -278,7 +297,7 @@ class PythonSandbox:
             name_thread(_idle_name())
 
     def _expire_inline(self, job: Run) -> None:
-        """On the watchdog's thread: the inline run is past its timeout in code its checks do not reach."""
+        """On the watchdog's thread: the inline run is past INLINE_HOLD or its timeout in code its checks do not reach."""
         with self._thread_lock:
             if job.thread_id is None:
                 return

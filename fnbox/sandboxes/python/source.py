@@ -54,6 +54,8 @@ class CompiledFunction:
     lines: list[str]
     #: The modules its code imports (a run can only reach a module it imports: see sandbox.py).
     imports: frozenset[str] = frozenset()
+    #: Whether a run can leave state for the next ones (it names `cache`, or declares a `global`).
+    keeps_state: bool = False
 
 
 def compile_function(
@@ -139,7 +141,7 @@ def _compile(function: FunctionSource, allowed_modules: frozenset[str]) -> Compi
         raise _error(name, exc.lineno, f"{type(exc).__name__}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise _error(name, None, f"the code cannot be compiled: {_reason(exc)}") from None
-    return CompiledFunction(name, filename, code, parameters, body.splitlines(), _imports(tree))
+    return CompiledFunction(name, filename, code, parameters, body.splitlines(), _imports(tree), _keeps_state(tree))
 
 
 def _imports(tree: ast.AST) -> frozenset[str]:
@@ -150,6 +152,13 @@ def _imports(tree: ast.AST) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and node.module is not None:
             names.add(node.module)
     return frozenset(names)
+
+
+def _keeps_state(tree: ast.AST) -> bool:
+    """Whether the code can change what later runs see: the workspace's `cache`, or a global of its module."""
+    return any(
+        isinstance(node, ast.Global) or (isinstance(node, ast.Name) and node.id == "cache") for node in ast.walk(tree)
+    )
 
 
 def _check_size(name: str, tree: ast.AST) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Iterator
@@ -11,20 +12,33 @@ from typing import Any
 import pytest
 
 from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, Parameter, RunResult
-from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, SandboxCrashed, TimeoutExceeded
+from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, TimeoutExceeded
+from fnbox.sandboxes.pool import Requeue, SandboxKey, SandboxPool
 from fnbox.sandboxes.python import inline
 from fnbox.sandboxes.python.executor import thread_name
-from fnbox.sandboxes.python.inline import INLINE_AFTER, TICK, InlineRecord, may_wait
+from fnbox.sandboxes.python.inline import (
+    INLINE_AFTER,
+    INLINE_GRACE,
+    INLINE_HOLD,
+    MAX_MOVES,
+    MOVES_WINDOW,
+    TICK,
+    InlineRecord,
+    may_wait,
+)
 from fnbox.sandboxes.python.sandbox import WATCHDOG_GRACE, PythonSandbox, compile_workspace
 
 SHORT = Limits(timeout=0.3, memory=64 * 2**20)
 #: random.shuffle loops in host Python code, which has no deadline checks of its own.
-HOST_LOOP = "import random\nif n < 0:\n    x = list(range(1000000)) * 4\n    for _ in range(6):\n        random.shuffle(x)\nreturn n"
+#: One call of host Python code of a second or more, with no deadline check of user code after its start.
+HOST_CALL = "import random\nif n < 0:\n    random.shuffle([0] * 4000000)\nreturn n"
 
 
 @pytest.fixture(autouse=True)
 def inline_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(inline, "_enabled", False)  # put back after the test
+    monkeypatch.setattr(inline, "_moves", collections.deque(maxlen=MAX_MOVES))
+    monkeypatch.setattr(inline, "_paused_until", 0.0)
     inline.enable()
     yield
 
@@ -112,29 +126,78 @@ def test_a_long_run_sends_its_sandbox_back_to_threads_and_one_that_held_the_loop
     assert not stopped.allowed
 
 
-def test_a_hostile_function_short_then_looping_in_user_code_stops_at_its_deadline(monkeypatch):
-    sandbox = workspace(f="while n < 0:\n    pass\nreturn n")
-    spy = Spy(sandbox, monkeypatch)
+class Pooled:
+    """A workspace's runs through a pool, as a worker makes them: a run given back (Requeue) runs
+    again, on a fresh sandbox if its own was dropped. Keeps the sandboxes it made."""
 
-    async def scenario() -> tuple[TimeoutExceeded, float, int, RunResult]:
-        await warm(sandbox)
-        started = time.perf_counter()
-        with pytest.raises(TimeoutExceeded) as caught:
-            await sandbox.run("f", {"n": -1}, SHORT)
-        elapsed = time.perf_counter() - started
-        return caught.value, elapsed, spy.threaded, await sandbox.run("f", {"n": 2}, SHORT)
+    def __init__(self, **functions: str) -> None:
+        self.sources = [
+            FunctionSource(name, code, (Parameter("n", has_default=True),)) for name, code in functions.items()
+        ]
+        self.made: list[PythonSandbox] = []
+        self.pool = SandboxPool(factories={"python": self._make}, max_sandboxes=4, idle_timeout=60)
 
-    error, elapsed, threaded, after = asyncio.run(scenario())
-    assert threaded == INLINE_AFTER  # the loop ran inline
-    assert elapsed < SHORT.timeout + 1.0  # a loop without end, stopped
+    def _make(self, sources: Any) -> PythonSandbox:
+        self.made.append(compile_workspace(sources))
+        return self.made[-1]
+
+    async def run(self, n: int, limits: Limits = SHORT) -> RunResult:
+        return await self.pool.run(SandboxKey("w", "python", "v1"), self.sources, "f", {"n": n}, limits)
+
+
+class LoopWatch:
+    """The longest the event loop went without a turn, while it watches: what the calls of
+    other workspaces in the same worker would have waited."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    def __enter__(self) -> LoopWatch:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def test_a_hostile_function_short_then_looping_in_user_code_holds_the_loop_briefly_then_stops_at_its_deadline():
+    pooled = Pooled(f="while n < 0:\n    pass\nreturn n")
+
+    async def scenario() -> tuple[TimeoutExceeded, float, float, RunResult]:
+        for n in range(INLINE_AFTER):
+            await pooled.run(n)
+        assert pooled.made[0]._inline.ready()  # its next run goes inline
+        await asyncio.sleep(0.01)  # the loop watch's first turn
+        with LoopWatch() as watch:
+            await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            with pytest.raises(TimeoutExceeded) as caught:
+                await pooled.run(-1)
+            elapsed = time.perf_counter() - started
+        return caught.value, elapsed, watch.longest, await pooled.run(2)
+
+    error, elapsed, held, after = asyncio.run(scenario())
+    assert held < INLINE_HOLD + 0.15, held  # stopped at INLINE_HOLD, not at its timeout (0.3 s)
+    assert SHORT.timeout <= elapsed < INLINE_HOLD + SHORT.timeout + 1.0  # then its whole timeout on a thread
     assert error.details["line"] in (1, 2) and (error.duration or 0.0) >= SHORT.timeout * 1000
-    assert not sandbox.broken and after.result == 2
-    assert spy.threaded == INLINE_AFTER + 1  # and its sandbox runs on threads from then on
+    sandbox = pooled.made[0]
+    assert len(pooled.made) == 1 and not sandbox.broken and after.result == 2
+    assert not sandbox._inline.allowed  # its sandbox runs on threads from then on
+    assert len(inline._moves) == 1  # counted towards the pause of inline runs
 
 
-def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_its_sandbox_dropped(monkeypatch):
-    sandbox = workspace(f=HOST_LOOP)
-    spy = Spy(sandbox, monkeypatch)
+def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_fresh_sandbox():
+    pooled = Pooled(f=HOST_CALL)
     names: list[str] = []
     loop_thread = threading.get_native_id()
     stop = threading.Event()
@@ -145,47 +208,115 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_its_sandbox_drop
                 names.append(comm.read().strip())
             time.sleep(0.01)
 
-    async def scenario() -> tuple[TimeoutExceeded, float]:
+    async def scenario() -> tuple[TimeoutExceeded, float, float]:
         RUN_LABEL.set("call-42")
-        await warm(sandbox)
+        for n in range(INLINE_AFTER):
+            await pooled.run(n)
         watcher = threading.Thread(target=watch_names)
         watcher.start()
-        started = time.perf_counter()
         try:
-            with pytest.raises(TimeoutExceeded) as caught:
-                await sandbox.run("f", {"n": -1}, SHORT)
+            with LoopWatch() as watch:
+                await asyncio.sleep(0.01)
+                started = time.perf_counter()
+                with pytest.raises(TimeoutExceeded) as caught:
+                    await pooled.run(-1)
+                elapsed = time.perf_counter() - started
         finally:
             stop.set()
             watcher.join()
-        return caught.value, time.perf_counter() - started
+        return caught.value, elapsed, watch.longest
 
     idle = thread_name()
-    error, elapsed = asyncio.run(scenario())
-    assert spy.threaded == INLINE_AFTER
-    assert elapsed < SHORT.timeout + WATCHDOG_GRACE + TICK + 1.0  # not at the end of the shuffles
-    assert "interrupted" in error.message and "dropped" in error.message
-    assert sandbox.broken and not sandbox._turns.locked()
-    assert "call-42" in names  # the supervisor blames the right run if it stays stuck
+    error, elapsed, held = asyncio.run(scenario())
+    assert held < INLINE_HOLD + INLINE_GRACE + TICK + 0.2, held  # not until its timeout (0.3 s) and more
+    assert "call-42" in names  # while it held the loop, the supervisor would have blamed the right run
     assert thread_name() == idle  # and the thread has its own name back
-    with pytest.raises(SandboxCrashed):
-        asyncio.run(sandbox.run("f", {"n": 1}, SHORT))
+    first, fresh = pooled.made  # the interrupted sandbox was dropped; a fresh one ran it on a thread
+    assert first.broken and not first._turns.locked()
+    assert "did not stop" in error.message and "dropped" in error.message  # as a run thread's watchdog says
+    assert elapsed < INLINE_HOLD + INLINE_GRACE + TICK + SHORT.timeout + WATCHDOG_GRACE + 1.0
 
 
 def test_the_loop_stays_usable_after_an_interrupted_inline_run():
-    sandbox = workspace(f=HOST_LOOP)
+    sandbox = workspace(f=HOST_CALL)
 
     async def scenario() -> list[Any]:
         await warm(sandbox)
-        with pytest.raises(TimeoutExceeded):
+        with pytest.raises(Requeue):  # the pool runs it again, on a fresh sandbox
             await sandbox.run("f", {"n": -1}, SHORT)
         await asyncio.sleep(2 * TICK)  # no Deadline left pending for this thread
         return [await asyncio.sleep(0.01, n) for n in range(3)]
 
     assert asyncio.run(scenario()) == [0, 1, 2]
+    assert sandbox.broken
 
 
-def test_an_inline_run_hands_its_logs_over_as_it_makes_them():
+def test_a_run_that_goes_long_inline_is_run_again_from_the_start_and_answered_once():
+    # Longer than INLINE_HOLD, well within its timeout: its answer and logs are those of one run.
+    pooled = Pooled(f="print('start', n)\nx = 0\nif n < 0:\n    for i in range(3000000):\n        x += i\nreturn x")
+    limits = Limits(timeout=30.0, memory=64 * 2**20)
+
+    async def scenario() -> RunResult:
+        for n in range(INLINE_AFTER):
+            await pooled.run(n, limits)
+        return await pooled.run(-1, limits)
+
+    result = asyncio.run(scenario())
+    assert result.result == sum(range(3000000))
+    assert [entry["message"] for entry in result.logs] == ["start -1"]
+    assert len(pooled.made) == 1 and not pooled.made[0]._inline.allowed
+
+
+def test_inline_runs_pause_after_many_were_stopped_at_the_hold(monkeypatch):
+    sandbox = workspace(f="return n")  # short: ready to go inline
+    spy = Spy(sandbox, monkeypatch)
+    clock = [1000.0]
+    monkeypatch.setattr(inline, "_clock", lambda: clock[0])
+
+    async def scenario() -> list[int]:
+        await warm(sandbox)
+        threaded = []
+        for _ in range(MAX_MOVES - 1):  # a tenant saving new versions to hold the loop again and again
+            inline.moved()
+            clock[0] += 1.0
+        await sandbox.run("f", {"n": 1}, SHORT)
+        threaded.append(spy.threaded)  # not yet paused: inline
+        inline.moved()
+        await sandbox.run("f", {"n": 1}, SHORT)
+        threaded.append(spy.threaded)  # paused: on a thread
+        clock[0] += MOVES_WINDOW + 1
+        await sandbox.run("f", {"n": 1}, SHORT)
+        threaded.append(spy.threaded)  # the pause is over
+        return threaded
+
+    assert asyncio.run(scenario()) == [INLINE_AFTER, INLINE_AFTER + 1, INLINE_AFTER + 1]
+
+
+def test_moves_spread_over_more_than_the_window_never_pause_inline_runs(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(inline, "_clock", lambda: clock[0])
+    for _ in range(3 * MAX_MOVES):
+        inline.moved()
+        clock[0] += MOVES_WINDOW / (MAX_MOVES - 1) + 0.1
+    assert not inline.paused()
+
+
+@pytest.mark.parametrize("code", ["cache['n'] = n\nreturn n", "global seen\nseen = n\nreturn n"])
+def test_a_workspace_that_keeps_state_between_runs_never_runs_inline(code, monkeypatch):
+    sandbox = workspace(f="return n", g=code)  # the function run keeps nothing: its neighbour may
+    spy = Spy(sandbox, monkeypatch)
+
+    async def scenario() -> None:
+        for n in range(2 * INLINE_AFTER):
+            await sandbox.run("f", {"n": n}, SHORT)
+
+    asyncio.run(scenario())
+    assert spy.threaded == 2 * INLINE_AFTER  # a run started again could see what the first attempt left
+
+
+def test_a_run_whose_logs_are_followed_goes_to_a_thread_and_hands_them_over_as_it_makes_them(monkeypatch):
     sandbox = workspace(f="print('one')\nprint('two')\nreturn n")
+    spy = Spy(sandbox, monkeypatch)
     seen: list[str] = []
 
     async def scenario() -> RunResult:
@@ -194,6 +325,7 @@ def test_an_inline_run_hands_its_logs_over_as_it_makes_them():
 
     result = asyncio.run(scenario())
     assert seen == ["one", "two"] and [entry["message"] for entry in result.logs] == ["one", "two"]
+    assert spy.threaded == INLINE_AFTER + 1  # entries it had sent could not be taken back were it run again
 
 
 def test_inline_runs_keep_the_size_guards_and_the_bounded_decimal_context():
