@@ -144,6 +144,20 @@ class Pooled:
     async def run(self, n: int, limits: Limits = SHORT) -> RunResult:
         return await self.pool.run(SandboxKey("w", "python", "v1"), self.sources, "f", {"n": n}, limits)
 
+    async def warm(self) -> None:
+        for n in range(INLINE_AFTER):
+            await self.run(n)
+
+    async def timed_out(self, n: int) -> tuple[TimeoutExceeded, float, float]:
+        """A run that times out, the seconds it took, and the longest the loop went without a turn meanwhile."""
+        with LoopWatch() as watch:
+            await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            with pytest.raises(TimeoutExceeded) as caught:
+                await self.run(n)
+            elapsed = time.perf_counter() - started
+        return caught.value, elapsed, watch.longest
+
 
 class LoopWatch:
     """The longest the event loop went without a turn, while it watches: what the calls of
@@ -173,20 +187,12 @@ class LoopWatch:
 def test_a_hostile_function_short_then_looping_in_user_code_holds_the_loop_briefly_then_stops_at_its_deadline():
     pooled = Pooled(f="while n < 0:\n    pass\nreturn n")
 
-    async def scenario() -> tuple[TimeoutExceeded, float, float, RunResult]:
-        for n in range(INLINE_AFTER):
-            await pooled.run(n)
+    async def scenario() -> tuple[tuple[TimeoutExceeded, float, float], RunResult]:
+        await pooled.warm()
         assert pooled.made[0]._inline.ready()  # its next run goes inline
-        await asyncio.sleep(0.01)  # the loop watch's first turn
-        with LoopWatch() as watch:
-            await asyncio.sleep(0.01)
-            started = time.perf_counter()
-            with pytest.raises(TimeoutExceeded) as caught:
-                await pooled.run(-1)
-            elapsed = time.perf_counter() - started
-        return caught.value, elapsed, watch.longest, await pooled.run(2)
+        return await pooled.timed_out(-1), await pooled.run(2)
 
-    error, elapsed, held, after = asyncio.run(scenario())
+    (error, elapsed, held), after = asyncio.run(scenario())
     assert held < INLINE_HOLD + 0.15, held  # stopped at INLINE_HOLD, not at its timeout (0.3 s)
     assert SHORT.timeout <= elapsed < INLINE_HOLD + SHORT.timeout + 1.0  # then its whole timeout on a thread
     assert error.details["line"] in (1, 2) and (error.duration or 0.0) >= SHORT.timeout * 1000
@@ -210,21 +216,14 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_f
 
     async def scenario() -> tuple[TimeoutExceeded, float, float]:
         RUN_LABEL.set("call-42")
-        for n in range(INLINE_AFTER):
-            await pooled.run(n)
+        await pooled.warm()
         watcher = threading.Thread(target=watch_names)
         watcher.start()
         try:
-            with LoopWatch() as watch:
-                await asyncio.sleep(0.01)
-                started = time.perf_counter()
-                with pytest.raises(TimeoutExceeded) as caught:
-                    await pooled.run(-1)
-                elapsed = time.perf_counter() - started
+            return await pooled.timed_out(-1)
         finally:
             stop.set()
             watcher.join()
-        return caught.value, elapsed, watch.longest
 
     idle = thread_name()
     error, elapsed, held = asyncio.run(scenario())
@@ -257,8 +256,7 @@ def test_a_run_that_goes_long_inline_is_run_again_from_the_start_and_answered_on
     limits = Limits(timeout=30.0, memory=64 * 2**20)
 
     async def scenario() -> RunResult:
-        for n in range(INLINE_AFTER):
-            await pooled.run(n, limits)
+        await pooled.warm()
         return await pooled.run(-1, limits)
 
     result = asyncio.run(scenario())
