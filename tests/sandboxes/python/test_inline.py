@@ -262,6 +262,7 @@ def test_a_run_that_goes_long_inline_is_run_again_from_the_start_and_answered_on
     result = asyncio.run(scenario())
     assert result.result == sum(range(3000000))
     assert [entry["message"] for entry in result.logs] == ["start -1"]
+    assert len(inline._moves) == 1  # it was stopped inline and run again
     assert len(pooled.made) == 1 and not pooled.made[0]._inline.allowed
 
 
