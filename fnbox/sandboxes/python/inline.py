@@ -25,9 +25,9 @@ sandbox. The run is then started again from the beginning on a run thread, with 
 timeout, and its sandbox never runs inline again. What the first attempt did is gone with it:
 its logs, and nothing else of it can reach the second (the rules above). A tenant saving new
 versions of a workspace to hold the loop again and again is bounded too: after MAX_MOVES such
-runs within MOVES_WINDOW seconds, no run of this process goes inline for MOVES_WINDOW seconds. C code holding the
-GIL is beyond both, as on a run thread: the supervisor kills the worker, whose loop thread
-bears the run's name (sandboxes.base.RUN_LABEL).
+runs within MOVES_WINDOW seconds, no run of this process goes inline for MOVES_WINDOW seconds.
+C code holding the GIL is beyond both, as on a run thread: the supervisor kills the worker,
+whose loop thread bears the run's name (sandboxes.base.RUN_LABEL).
 """
 
 from __future__ import annotations
