@@ -222,7 +222,6 @@ class PythonSandbox:
             return None
         label, limit, cpu = job.label, sys.getrecursionlimit(), thread_time()
         stopped = True  # unless it ends otherwise than at its timeout or memory cap
-        moved = False  # stopped at INLINE_HOLD, before its timeout
         try:
             try:
                 if on_start is not None:
@@ -251,23 +250,22 @@ class PythonSandbox:
                 return result
             except FnboxError as exc:
                 stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
-                moved = isinstance(exc, TimeoutExceeded) and perf_counter() < job.deadline
                 raise
             finally:
                 self._end_inline(job, label, limit, thread_time() - cpu, stopped)
-        except Deadline:  # raised into this thread by the watchdog after the run's own handlers
-            self._end_inline(job, label, limit, thread_time() - cpu, True)
+        except (Deadline, TimeoutExceeded) as exc:
+            if isinstance(exc, Deadline):  # raised into this thread by the watchdog after the run's own handlers
+                self._end_inline(job, label, limit, thread_time() - cpu, True)
+            # Stopped at INLINE_HOLD, before its timeout: the pool runs it again on a thread (on a
+            # fresh sandbox if the watchdog dropped this one).
             if perf_counter() < job.deadline:
                 inline.moved()
-                raise Requeue from None  # the watchdog dropped the sandbox: a fresh one runs it
-            failure: FnboxError = self._failure(
-                TimeoutExceeded, function, _timeout_message(function, limits), None, job.started, job.collector
-            )
-        except TimeoutExceeded as exc:
-            if moved:
-                inline.moved()
                 raise Requeue from None
-            failure = exc
+            if isinstance(exc, TimeoutExceeded):
+                failure: FnboxError = exc
+            else:
+                message = _timeout_message(function, limits)
+                failure = self._failure(TimeoutExceeded, function, message, None, job.started, job.collector)
         if job.interrupted:  # in host code that its checks do not reach: as the watchdog of a run thread says
             failure.message += " and was interrupted; its sandbox is dropped"
         raise failure
