@@ -172,7 +172,7 @@ class PythonSandbox:
         loop = loops.running()
         overlapping = self._in_flight > 0
         if not overlapping and on_log is None and self._inline.ready() and inline.enabled() and not inline.paused():
-            result = self._run_inline(function, entry, parameters, limits, env, on_start)
+            result = self._run_inline(function, entry, parameters, limits, loop, env, on_start)
             if result is not None:
                 return result
         self._in_flight += 1
@@ -207,6 +207,7 @@ class PythonSandbox:
         entry: _Entry,
         parameters: Mapping[str, Any],
         limits: Limits,
+        loop: asyncio.AbstractEventLoop,
         env: Mapping[str, str] | None,
         on_start: Callable[[], None] | None,
     ) -> RunResult | None:
@@ -217,17 +218,18 @@ class PythonSandbox:
         on a thread (on a fresh sandbox if the watchdog interrupted it), with its whole timeout.
         Its sandbox runs on threads from then on.
         """
-        job = Run(asyncio.get_running_loop(), None, RUN_LABEL.get(), limits.memory, env)
+        job = Run(loop, None, RUN_LABEL.get(), limits.memory, env)
         if not self._turns.try_take(job):
             return None
-        label, limit, cpu = job.label, sys.getrecursionlimit(), thread_time()
+        label, limit = job.label, sys.getrecursionlimit()
+        cpu: float | None = None  # the thread's CPU time as the function is called (each read is a system call)
         stopped = True  # unless it ends otherwise than at its timeout or memory cap
         try:
             try:
                 if on_start is not None:
                     on_start()
                 if label is not None:
-                    _idle_name()  # read before the first rename
+                    _loop_name.own()  # read before the first rename
                 decimal.setcontext(_bounded_decimal())
                 if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' frames counted)
                     sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
@@ -242,7 +244,7 @@ class PythonSandbox:
                 expiry = min(job.deadline + WATCHDOG_GRACE, held_until + INLINE_GRACE)
                 watchdog().arm(Expiry(expiry, functools.partial(self._expire_inline, job)))
                 if label is not None:
-                    name_thread(label)
+                    _loop_name.run(label)
                 set_current(job)
                 cpu = thread_time()
                 result = self._call(function, entry, parameters, limits, job.collector, job.started)
@@ -252,10 +254,10 @@ class PythonSandbox:
                 stopped = isinstance(exc, (TimeoutExceeded, MemoryLimitExceeded))
                 raise
             finally:
-                self._end_inline(job, label, limit, thread_time() - cpu, stopped)
+                self._end_inline(job, label, limit, _cpu_since(cpu), stopped)
         except (Deadline, TimeoutExceeded) as exc:
             if isinstance(exc, Deadline):  # raised into this thread by the watchdog after the run's own handlers
-                self._end_inline(job, label, limit, thread_time() - cpu, True)
+                self._end_inline(job, label, limit, _cpu_since(cpu), True)
             # Stopped at INLINE_HOLD, before its timeout: the pool runs it again on a thread (on a
             # fresh sandbox if the watchdog dropped this one).
             if perf_counter() < job.deadline:
@@ -289,10 +291,14 @@ class PythonSandbox:
         set_current(None)
         if job.started:
             HOLDS.held(perf_counter() - job.started)
-        self._inline.ran(cpu, stopped=stopped or job.interrupted or self.broken, inline=True)
+        stopped = stopped or job.interrupted or self.broken
+        self._inline.ran(cpu, stopped=stopped, inline=True)
         self._turns.give(job)
         if label is not None:
-            name_thread(_idle_name())
+            if stopped:
+                _loop_name.back()
+            else:
+                _loop_name.back_soon(job.loop)
 
     def _expire_inline(self, job: Run) -> None:
         """On the watchdog's thread: the inline run is past INLINE_HOLD or its timeout in code its checks do not reach."""
@@ -673,6 +679,11 @@ def _headroom() -> int:
     return down(0)
 
 
+def _cpu_since(start: float | None) -> float:
+    """The calling thread's CPU time since `start` (its `thread_time()`), none if never started."""
+    return 0.0 if start is None else thread_time() - start
+
+
 def _headroom_here() -> int:
     """`_headroom()` from the caller, measured once per thread and coroutine chain."""
     frame, chain = sys._getframe(1), 0
@@ -686,15 +697,44 @@ def _headroom_here() -> int:
     return headroom
 
 
-_loop_thread = threading.local()
+class _LoopName(threading.local):
+    """The OS name of a loop's thread, which each inline run gives its call's label while it runs
+    (sandboxes.base.RUN_LABEL: the supervisor blames the call whose thread keeps a CPU busy).
+
+    The thread takes its own name back once its loop has run what it had ready, not after
+    each run: renaming is a system call, which costs several microseconds on a busy machine,
+    and the inline runs of one read of frames follow one another in one turn of the loop.
+    No run is under way on the thread meanwhile, and a run stopped at its timeout or memory
+    cap gives the name back at once.
+    """
+
+    def __init__(self) -> None:
+        self.name: str | None = None  # the thread's own name, read before its first inline run
+        self.named = False  # it bears the label of a run
+        self.back_due = False  # `back` is called soon
+
+    def own(self) -> str:
+        if self.name is None:
+            self.name = thread_name()
+        return self.name
+
+    def run(self, label: str) -> None:
+        name_thread(label)
+        self.named = True
+
+    def back(self) -> None:
+        self.back_due = False
+        if self.named:
+            name_thread(self.own())
+            self.named = False
+
+    def back_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.back_due:
+            self.back_due = True
+            loop.call_soon(self.back)
 
 
-def _idle_name() -> str:
-    """The name this thread had before its first inline run, which it takes back after each."""
-    name: str | None = getattr(_loop_thread, "name", None)
-    if name is None:
-        name = _loop_thread.name = thread_name()
-    return name
+_loop_name = _LoopName()
 
 
 _DECIMAL: list[decimal.Context] = []

@@ -15,6 +15,7 @@ from fnbox.sandboxes.base import RUN_LABEL, FunctionSource, Limits, Parameter, R
 from fnbox.sandboxes.errors import FunctionError, MemoryLimitExceeded, TimeoutExceeded
 from fnbox.sandboxes.pool import Requeue, SandboxKey, SandboxPool
 from fnbox.sandboxes.python import inline
+from fnbox.sandboxes.python import sandbox as sandbox_module
 from fnbox.sandboxes.python.executor import thread_name
 from fnbox.sandboxes.python.inline import (
     INLINE_AFTER,
@@ -234,6 +235,28 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_f
     assert first.broken and not first._turns.locked()
     assert "did not stop" in error.message and "dropped" in error.message  # as a run thread's watchdog says
     assert elapsed < INLINE_HOLD + INLINE_GRACE + TICK + SHORT.timeout + WATCHDOG_GRACE + 1.0
+
+
+def test_inline_runs_of_one_turn_name_the_loop_thread_after_each_call_and_give_its_name_back_once(monkeypatch):
+    sandbox = workspace(f="return n + 1")
+    renames: list[str] = []
+    name_thread = sandbox_module.name_thread
+    monkeypatch.setattr(sandbox_module, "name_thread", lambda name: (renames.append(name), name_thread(name)))
+
+    async def labelled(n: int) -> RunResult:
+        RUN_LABEL.set(f"call-{n}")  # as the worker sets it for each call's task
+        return await sandbox.run("f", {"n": n}, SHORT)
+
+    async def scenario() -> list[RunResult]:
+        await warm(sandbox)
+        renames.clear()
+        return await asyncio.gather(*(labelled(n) for n in range(5)))  # their runs in one turn of the loop
+
+    idle = thread_name()
+    results = asyncio.run(scenario())
+    assert [r.result for r in results] == [1, 2, 3, 4, 5]
+    assert renames == ["call-0", "call-1", "call-2", "call-3", "call-4", idle]  # each run under its own call's name
+    assert thread_name() == idle
 
 
 def test_the_loop_stays_usable_after_an_interrupted_inline_run():
