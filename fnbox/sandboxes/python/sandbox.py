@@ -711,7 +711,7 @@ class _LoopName(threading.local):
     def __init__(self) -> None:
         self.name: str | None = None  # the thread's own name, read before its first inline run
         self.named = False  # it bears the label of a run
-        self.back_due = False  # `back` is called soon
+        self.back_on: asyncio.AbstractEventLoop | None = None  # the loop that calls `back` soon
 
     def own(self) -> str:
         if self.name is None:
@@ -723,14 +723,14 @@ class _LoopName(threading.local):
         self.named = True
 
     def back(self) -> None:
-        self.back_due = False
+        self.back_on = None
         if self.named:
             name_thread(self.own())
             self.named = False
 
     def back_soon(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self.back_due:
-            self.back_due = True
+        if self.back_on is not loop:  # (a loop closed before it called `back` is not waited for)
+            self.back_on = loop
             loop.call_soon(self.back)
 
 

@@ -259,6 +259,31 @@ def test_inline_runs_of_one_turn_name_the_loop_thread_after_each_call_and_give_i
     assert thread_name() == idle
 
 
+def test_a_loop_closed_before_the_thread_had_its_name_back_keeps_no_later_loop_from_giving_it_back():
+    sandbox = workspace(f="return n + 1")
+
+    async def labelled(n: int) -> RunResult:
+        RUN_LABEL.set(f"call-{n}")
+        return await sandbox.run("f", {"n": n}, SHORT)
+
+    async def run_then_stop() -> None:
+        await warm(sandbox)
+        await labelled(7)
+        asyncio.get_running_loop().stop()  # before the loop's next turn, where the name would come back
+
+    idle = thread_name()
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(run_then_stop())
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert task.done() and task.exception() is None
+    assert thread_name() == "call-7"
+    asyncio.run(labelled(8))
+    assert thread_name() == idle
+
+
 def test_the_loop_stays_usable_after_an_interrupted_inline_run():
     sandbox = workspace(f=HOST_CALL)
 
