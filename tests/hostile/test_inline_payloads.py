@@ -5,6 +5,7 @@ answered: while they go on, unless they hold the GIL in C code."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Iterator
@@ -13,7 +14,11 @@ from typing import Any
 
 import pytest
 
+from fnbox.sandboxes.base import FunctionSource, Limits, Parameter, RunResult
+from fnbox.sandboxes.errors import TimeoutExceeded
+from fnbox.sandboxes.pool import SandboxKey
 from fnbox.sandboxes.python.inline import INLINE_AFTER
+from fnbox.sandboxes.supervisor import FRAMES_AT_ONCE, WorkerOptions, WorkerPool
 from tests.hostile.conftest import SETTINGS, TIMEOUT_MS, Service
 from tests.processes import running_server
 
@@ -94,3 +99,56 @@ def test_a_function_short_then_hostile_on_the_loop_thread_is_stopped_and_its_nei
     service.check_healthy()
     again = service.client.post(f"/v2/functions/{hostile}/run/f", json={"parameters": {"n": 7}})
     assert again.json()["result"] == 7  # the attacker's short calls still work (on threads, or a quarantine worker)
+
+
+def test_a_stall_in_c_code_right_after_neighbours_ran_inline_in_the_same_read_is_blamed_on_it_alone() -> None:
+    """Between two inline runs of one turn the loop's thread still bears the name of the call before
+    (it takes its own back at the turn's end). A run that then holds the GIL in C code must be
+    blamed by its own name: the neighbours of its read, whose answers die unsent with the
+    worker, are run again and answered, and the attacker alone times out."""
+    parameter = (Parameter("n", type="integer"),)
+    stall = [FunctionSource("f", _body(HOSTILE["c-code-stall"][0]), parameter)]
+    quick = [FunctionSource("f", "return n + 1", parameter)]
+    hostile, neighbour = SandboxKey("attacker", "python", "v1"), SandboxKey("neighbour", "python", "v1")
+    limits = Limits(timeout=1.0, memory=64 * 2**20)
+
+    async def scenario() -> tuple[BaseException | RunResult, list[BaseException | RunResult], int]:
+        pool = WorkerPool(WorkerOptions(workers=1, languages=("python",)))
+        await pool.start()
+        try:
+            for n in range(INLINE_AFTER + 2):  # both short: their runs go to the loop thread
+                assert (await pool.run(hostile, stall, "f", {"n": n}, limits)).result == n
+                assert (await pool.run(neighbour, quick, "f", {"n": n}, limits)).result == n + 1
+            # Made in one turn of the loop: the worker gets the four frames in one write, and
+            # runs the neighbours inline first, then the attacker in the same turn.
+            calls = [pool.run(neighbour, quick, "f", {"n": n}, limits) for n in range(FRAMES_AT_ONCE - 1)]
+            attack = pool.run(hostile, stall, "f", {"n": -1}, limits)
+            *answers, attacked = await asyncio.wait_for(
+                asyncio.gather(*calls, attack, return_exceptions=True), TIMEOUT_MS / 1000 + 20
+            )
+            after = (await pool.run(neighbour, quick, "f", {"n": 41}, limits)).result
+            return attacked, answers, after
+        finally:
+            await pool.close()
+
+    attacked, answers, after = asyncio.run(scenario())
+    assert isinstance(attacked, TimeoutExceeded), attacked
+    assert [getattr(answer, "result", answer) for answer in answers] == list(range(1, FRAMES_AT_ONCE)), answers
+    assert after == 42
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import threading\nreturn threading.current_thread().name",
+        "import os\nreturn os.listdir('/proc/self/task')",
+        "import ctypes\nreturn ctypes.CDLL(None).prctl(16, 0, 0, 0, 0)",
+        "return [t for t in __builtins__]",
+    ],
+)
+def test_a_function_cannot_read_the_name_another_call_left_on_its_thread(service: Service, code: str) -> None:
+    """The loop's thread bears the last inline run's call id until the turn ends: no way to read it."""
+    workspace = f"inline-name{next(_names)}"
+    document = {"functions": {"f": {"language": "python", "code": code}}}
+    answer = service.client.put(f"/v2/functions/{workspace}", json=document)
+    assert answer.status_code == 400 and answer.json()["error"] == "CompilationError", answer.json()
