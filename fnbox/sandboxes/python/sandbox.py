@@ -228,8 +228,6 @@ class PythonSandbox:
             try:
                 if on_start is not None:
                     on_start()
-                if label is not None:
-                    _loop_name.own()  # read before the first rename
                 decimal.setcontext(_bounded_decimal())
                 if _thread_headroom:  # user code recurses as deep as on a run thread (the probes' frames counted)
                     sys.setrecursionlimit(max(limit + _thread_headroom[0] - _headroom_here() - 1, 100))
@@ -719,6 +717,7 @@ class _LoopName(threading.local):
         return self.name
 
     def run(self, label: str) -> None:
+        self.own()  # read before the first rename
         name_thread(label)
         self.named = True
 
