@@ -101,6 +101,11 @@ class Sandbox(Protocol):
     `reports_start` is true is given the pool's `on_start` and `on_wait` and calls them (on
     the caller's loop): `on_wait` if the run has to wait inside the sandbox for its turn (for
     up to a minute or its timeout if longer, as in the pool), `on_start` when it starts.
+
+    A sandbox may also have `run_now(function, parameters, limits, *, label, env, on_start)`:
+    the run made at once on the caller's thread, with nothing awaited, or None with nothing
+    done when it cannot be (python/sandbox.py). The pool uses it for a sandbox no other call
+    is using (`SandboxPool.run_now`).
     """
 
     @property

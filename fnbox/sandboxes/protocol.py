@@ -147,9 +147,13 @@ class FrameWriter:
     def is_closing(self) -> bool:
         return self.writer.is_closing()
 
+    def backlogged(self) -> bool:
+        """Whether so much is queued that a writer should wait for the pipe (`drain`) before more."""
+        return self._size >= self.DRAIN_AT or self._transport.get_write_buffer_size() >= self.DRAIN_AT
+
     async def drain(self) -> None:
         """Wait for the pipe only when much is queued: small frames leave at the end of the turn."""
-        if self._size < self.DRAIN_AT and self._transport.get_write_buffer_size() < self.DRAIN_AT:
+        if not self.backlogged():
             return
         self.flush()
         await self.writer.drain()

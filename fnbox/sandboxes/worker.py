@@ -53,12 +53,17 @@ RECYCLE_GRACE = 10.0
 
 
 async def serve(
-    pool: SandboxPool, requests: BinaryIO, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]
+    pool: SandboxPool,
+    requests: BinaryIO,
+    writer: protocol.FrameWriter,
+    tasks: dict[Any, asyncio.Task[None]],
+    *,
+    at_once: bool = False,
 ) -> None:
     """Answer the frames of the pipe `requests` (a file) until the supervisor closes it; `tasks` holds the
-    calls in flight, by id."""
+    calls in flight, by id. With `at_once`, runs the pool can make at once are made in the read (see Calls)."""
     loop = asyncio.get_running_loop()
-    transport, calls = await loop.connect_read_pipe(lambda: Calls(pool, writer, tasks), requests)
+    transport, calls = await loop.connect_read_pipe(lambda: Calls(pool, writer, tasks, at_once=at_once), requests)
     try:
         await calls.closed
     finally:
@@ -69,13 +74,26 @@ class Calls(asyncio.Protocol):
     """The supervisor's frames, taken as they are read: each call's task starts from the read itself,
     without a reader task's turn of the loop in between, and a cancel acts in the order it came.
 
+    With `at_once` (a worker whose short Python runs hold its loop anyway: see sandboxes.python.inline),
+    a run whose warm sandbox no other call is using, and which follows no logs, is made in the read
+    itself when its sandbox can (`SandboxPool.run_now`): its answer is queued before the next frame
+    is looked at, and no task is made for it. A later cancel of it finds the call answered.
+
     `closed` ends when the pipe does, or fails with ProtocolError on a frame that breaks the protocol.
     """
 
-    def __init__(self, pool: SandboxPool, writer: protocol.FrameWriter, tasks: dict[Any, asyncio.Task[None]]):
+    def __init__(
+        self,
+        pool: SandboxPool,
+        writer: protocol.FrameWriter,
+        tasks: dict[Any, asyncio.Task[None]],
+        *,
+        at_once: bool = False,
+    ):
         self.pool = pool
         self.writer = writer
         self.tasks = tasks
+        self.at_once = at_once
         self._loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         #: Calls whose task has not taken its first step, with the sandbox of each run (see arrivals.py).
@@ -110,6 +128,11 @@ class Calls(asyncio.Protocol):
                 continue
             call_id = message.get("id")
             sandbox = _sandbox_of(message)
+            if sandbox is not None and self.at_once and not message.get("logs") and not self.writer.backlogged():
+                frame = _answer_now(self.pool, message, self.writer, sandbox, arrived)
+                if frame is not None:
+                    self.writer.write(frame)
+                    continue
             unstarted[call_id] = sandbox
             if sandbox is not None:
                 arrivals.read(sandbox)
@@ -176,28 +199,60 @@ async def _answer(
                 pass
             raise
         except BaseException as exc:
-            reply = {
-                "id": call_id,
-                "error": SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json(),
-            }
+            reply = _failed(call_id, exc)
         finally:
             if reports is not None and reports.wait_report is not None:
                 reports.wait_report.cancel()
-        try:
-            frame = protocol.encode(reply)
-        except protocol.ProtocolError as exc:
-            frame = protocol.encode(
-                {"id": call_id, "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()}
-            )
-        except (TypeError, ValueError) as exc:
-            frame = protocol.encode(
-                {"id": call_id, "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()}
-            )
-        writer.write(frame)
+        writer.write(_frame(call_id, reply))
         await writer.drain()
     finally:
         if tasks is not None:
             tasks.pop(call_id, None)
+
+
+def _answer_now(
+    pool: SandboxPool, message: dict[str, Any], writer: protocol.FrameWriter, key: SandboxKey, received: float
+) -> bytes | None:
+    """The answer frame of a run frame whose run the pool makes at once, in the read that brought
+    it (see SandboxPool.run_now): no task, nor a turn of the loop, for the calls most runs are.
+    None, with nothing done, when the run needs a task (`_answer`)."""
+    call_id = message.get("id")
+    try:
+        reports = _Reports(call_id, writer, received)
+        result = pool.run_now(
+            key,
+            message["function"],
+            message["parameters"],
+            protocol.limits_from_json(message["limits"]),
+            label=f"call-{call_id}",
+            on_start=reports.start,
+            env=message.get("env"),
+        )
+        if result is None:
+            return None
+        reply = {"id": call_id, "result": protocol.result_to_json(result)}
+    except FnboxError as exc:
+        reply = {"id": call_id, "error": exc.to_json()}
+    except BaseException as exc:  # as `_answer`: the read goes on to the next frame
+        reply = _failed(call_id, exc)
+    return _frame(call_id, reply)
+
+
+def _failed(call_id: Any, exc: BaseException) -> dict[str, Any]:
+    """The answer to a call the worker itself failed (a malformed frame, a bug)."""
+    return {"id": call_id, "error": SandboxCrashed(f"the worker failed: {type(exc).__name__}: {exc}").to_json()}
+
+
+def _frame(call_id: Any, reply: dict[str, Any]) -> bytes:
+    """A call's answer as a frame; an answer that cannot be sent is answered with why."""
+    try:
+        return protocol.encode(reply)
+    except protocol.ProtocolError as exc:
+        return protocol.encode(
+            {"id": call_id, "error": MemoryLimitExceeded(f"the answer is too big to send: {exc}").to_json()}
+        )
+    except (TypeError, ValueError) as exc:
+        return protocol.encode({"id": call_id, "error": SandboxCrashed(f"the answer cannot be sent: {exc}").to_json()})
 
 
 def _sandbox_of(message: dict[str, Any]) -> SandboxKey | None:
@@ -359,7 +414,8 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
     )
     try:
-        await serve(pool, os.fdopen(protocol_in, "rb", 0), writer, tasks)
+        at_once = args.language == "python" and args.inline_runs
+        await serve(pool, os.fdopen(protocol_in, "rb", 0), writer, tasks, at_once=at_once)
     finally:
         if recycler is not None:
             recycler.cancel()

@@ -152,3 +152,49 @@ def test_a_function_cannot_read_the_name_another_call_left_on_its_thread(service
     document = {"functions": {"f": {"language": "python", "code": code}}}
     answer = service.client.put(f"/v2/functions/{workspace}", json=document)
     assert answer.status_code == 400 and answer.json()["error"] == "CompilationError", answer.json()
+
+
+#: Hostile runs made in the read that brought their frame (worker.Calls with `at_once`), between
+#: neighbours of the same read: what each answers, and a neighbour's frames still answered.
+IN_THE_READ = {
+    "unbounded-recursion": ("def down(k):\n    return down(k + 1)\nreturn down(0)", "FunctionError"),
+    "user-code-loop": ("while True:\n    pass", "TimeoutExceeded"),
+    "huge-answer": ("return ['x' * 1000000] * 14", None),  # past the writer's backlog: later frames wait for the pipe
+}
+
+
+@pytest.mark.parametrize("kind", IN_THE_READ.keys())
+def test_a_hostile_run_made_in_the_read_answers_alone_and_the_neighbours_of_its_read_are_answered(kind: str) -> None:
+    code, error = IN_THE_READ[kind]
+    parameter = (Parameter("n", type="integer"),)
+    hostile_sources = [FunctionSource("f", _body(code), parameter)]
+    quick = [FunctionSource("f", "return n + 1", parameter)]
+    hostile, neighbour = SandboxKey("attacker", "python", "v1"), SandboxKey("neighbour", "python", "v1")
+    limits = Limits(timeout=1.0, memory=64 * 2**20)
+
+    async def scenario() -> tuple[BaseException | RunResult, list[BaseException | RunResult], int]:
+        pool = WorkerPool(WorkerOptions(workers=1, languages=("python",)))
+        await pool.start()
+        try:
+            for n in range(INLINE_AFTER + 2):  # both short: their runs are made in the read
+                assert (await pool.run(hostile, hostile_sources, "f", {"n": n}, limits)).result == n
+                assert (await pool.run(neighbour, quick, "f", {"n": n}, limits)).result == n + 1
+            # One write of frames: a neighbour, the attacker, then two more neighbours.
+            first = pool.run(neighbour, quick, "f", {"n": 0}, limits)
+            attack = pool.run(hostile, hostile_sources, "f", {"n": -1}, limits)
+            rest = [pool.run(neighbour, quick, "f", {"n": n}, limits) for n in (1, 2)]
+            attacked, *answers = await asyncio.wait_for(
+                asyncio.gather(attack, first, *rest, return_exceptions=True), TIMEOUT_MS / 1000 + 20
+            )
+            after = (await pool.run(neighbour, quick, "f", {"n": 41}, limits)).result
+            return attacked, answers, after
+        finally:
+            await pool.close()
+
+    attacked, answers, after = asyncio.run(scenario())
+    if error is None:
+        assert isinstance(attacked, RunResult) and attacked.result == ["x" * 1000000] * 14
+    else:
+        assert type(attacked).__name__ == error, attacked
+    assert [getattr(answer, "result", answer) for answer in answers] == [1, 2, 3], answers
+    assert after == 42

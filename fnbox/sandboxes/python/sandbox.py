@@ -171,8 +171,8 @@ class PythonSandbox:
             )
         loop = loops.running()
         overlapping = self._in_flight > 0
-        if not overlapping and on_log is None and self._inline.ready() and inline.enabled() and not inline.paused():
-            result = self._run_inline(function, entry, parameters, limits, loop, env, on_start)
+        if not overlapping and on_log is None and self._inline_now():
+            result = self._run_inline(function, entry, parameters, limits, loop, env, on_start, RUN_LABEL.get())
             if result is not None:
                 return result
         self._in_flight += 1
@@ -201,6 +201,31 @@ class PythonSandbox:
         finally:
             self._in_flight -= 1
 
+    def run_now(
+        self,
+        function: str,
+        parameters: Mapping[str, Any],
+        limits: Limits,
+        *,
+        label: str | None,
+        env: Mapping[str, str] | None = None,
+        on_start: Callable[[], None] | None = None,
+    ) -> RunResult | None:
+        """The run, made at once on the caller's event loop, when `run` would make it inline without
+        awaiting anything (see inline.py); None, with nothing done, when it would not.
+
+        `label` names the run as RUN_LABEL does in `run`'s context. Raises what `run` would,
+        and Requeue for a run stopped at INLINE_HOLD, which the caller then makes through `run`.
+        """
+        entry = self._functions.get(function)
+        if entry is None or self.broken or self._closed or self._in_flight or not self._inline_now():
+            return None
+        return self._run_inline(function, entry, parameters, limits, loops.running(), env, on_start, label)
+
+    def _inline_now(self) -> bool:
+        """Whether a run that finds no other run of this sandbox in flight goes inline."""
+        return self._inline.ready() and inline.enabled() and not inline.paused()
+
     def _run_inline(
         self,
         function: str,
@@ -210,6 +235,7 @@ class PythonSandbox:
         loop: asyncio.AbstractEventLoop,
         env: Mapping[str, str] | None,
         on_start: Callable[[], None] | None,
+        label: str | None,
     ) -> RunResult | None:
         """Run on this thread, the caller's event loop held meanwhile (see inline.py); None if the turn is taken.
 
@@ -218,7 +244,7 @@ class PythonSandbox:
         on a thread (on a fresh sandbox if the watchdog interrupted it), with its whole timeout.
         Its sandbox runs on threads from then on.
         """
-        job = Run(loop, None, RUN_LABEL.get(), limits.memory, env)
+        job = Run(loop, None, label, limits.memory, env)
         if not self._turns.try_take(job):
             return None
         label, limit = job.label, sys.getrecursionlimit()
