@@ -106,32 +106,7 @@ def test_a_stall_in_c_code_right_after_neighbours_ran_inline_in_the_same_read_is
     (it takes its own back at the turn's end). A run that then holds the GIL in C code must be
     blamed by its own name: the neighbours of its read, whose answers die unsent with the
     worker, are run again and answered, and the attacker alone times out."""
-    parameter = (Parameter("n", type="integer"),)
-    stall = [FunctionSource("f", _body(HOSTILE["c-code-stall"][0]), parameter)]
-    quick = [FunctionSource("f", "return n + 1", parameter)]
-    hostile, neighbour = SandboxKey("attacker", "python", "v1"), SandboxKey("neighbour", "python", "v1")
-    limits = Limits(timeout=1.0, memory=64 * 2**20)
-
-    async def scenario() -> tuple[BaseException | RunResult, list[BaseException | RunResult], int]:
-        pool = WorkerPool(WorkerOptions(workers=1, languages=("python",)))
-        await pool.start()
-        try:
-            for n in range(INLINE_AFTER + 2):  # both short: their runs go to the loop thread
-                assert (await pool.run(hostile, stall, "f", {"n": n}, limits)).result == n
-                assert (await pool.run(neighbour, quick, "f", {"n": n}, limits)).result == n + 1
-            # Made in one turn of the loop: the worker gets the four frames in one write, and
-            # runs the neighbours inline first, then the attacker in the same turn.
-            calls = [pool.run(neighbour, quick, "f", {"n": n}, limits) for n in range(FRAMES_AT_ONCE - 1)]
-            attack = pool.run(hostile, stall, "f", {"n": -1}, limits)
-            *answers, attacked = await asyncio.wait_for(
-                asyncio.gather(*calls, attack, return_exceptions=True), TIMEOUT_MS / 1000 + 20
-            )
-            after = (await pool.run(neighbour, quick, "f", {"n": 41}, limits)).result
-            return attacked, answers, after
-        finally:
-            await pool.close()
-
-    attacked, answers, after = asyncio.run(scenario())
+    attacked, answers, after = _in_one_read(HOSTILE["c-code-stall"][0], before=FRAMES_AT_ONCE - 1, after=0)
     assert isinstance(attacked, TimeoutExceeded), attacked
     assert [getattr(answer, "result", answer) for answer in answers] == list(range(1, FRAMES_AT_ONCE)), answers
     assert after == 42
@@ -166,35 +141,42 @@ IN_THE_READ = {
 @pytest.mark.parametrize("kind", IN_THE_READ.keys())
 def test_a_hostile_run_made_in_the_read_answers_alone_and_the_neighbours_of_its_read_are_answered(kind: str) -> None:
     code, error = IN_THE_READ[kind]
-    parameter = (Parameter("n", type="integer"),)
-    hostile_sources = [FunctionSource("f", _body(code), parameter)]
-    quick = [FunctionSource("f", "return n + 1", parameter)]
-    hostile, neighbour = SandboxKey("attacker", "python", "v1"), SandboxKey("neighbour", "python", "v1")
-    limits = Limits(timeout=1.0, memory=64 * 2**20)
-
-    async def scenario() -> tuple[BaseException | RunResult, list[BaseException | RunResult], int]:
-        pool = WorkerPool(WorkerOptions(workers=1, languages=("python",)))
-        await pool.start()
-        try:
-            for n in range(INLINE_AFTER + 2):  # both short: their runs are made in the read
-                assert (await pool.run(hostile, hostile_sources, "f", {"n": n}, limits)).result == n
-                assert (await pool.run(neighbour, quick, "f", {"n": n}, limits)).result == n + 1
-            # One write of frames: a neighbour, the attacker, then two more neighbours.
-            first = pool.run(neighbour, quick, "f", {"n": 0}, limits)
-            attack = pool.run(hostile, hostile_sources, "f", {"n": -1}, limits)
-            rest = [pool.run(neighbour, quick, "f", {"n": n}, limits) for n in (1, 2)]
-            attacked, *answers = await asyncio.wait_for(
-                asyncio.gather(attack, first, *rest, return_exceptions=True), TIMEOUT_MS / 1000 + 20
-            )
-            after = (await pool.run(neighbour, quick, "f", {"n": 41}, limits)).result
-            return attacked, answers, after
-        finally:
-            await pool.close()
-
-    attacked, answers, after = asyncio.run(scenario())
+    attacked, answers, after = _in_one_read(code, before=1, after=2)
     if error is None:
         assert isinstance(attacked, RunResult) and attacked.result == ["x" * 1000000] * 14
     else:
         assert type(attacked).__name__ == error, attacked
     assert [getattr(answer, "result", answer) for answer in answers] == [1, 2, 3], answers
     assert after == 42
+
+
+def _in_one_read(code: str, *, before: int, after: int) -> tuple[Any, list[Any], int]:
+    """A real worker pool with one Python worker, where an attacker's workspace and a neighbour's
+    are warm and short (their runs go to the loop's thread). Then, made in one turn of the loop so
+    that the worker gets them in one write: `before` neighbour calls, the attacker's call (its
+    `code` runs), `after` more neighbour calls. Returns the attacker's outcome, the neighbours'
+    in order (each `n + 1` for n = 0, 1, ...), and a neighbour's answer after all that."""
+    parameter = (Parameter("n", type="integer"),)
+    hostile_sources = [FunctionSource("f", _body(code), parameter)]
+    quick = [FunctionSource("f", "return n + 1", parameter)]
+    hostile, neighbour = SandboxKey("attacker", "python", "v1"), SandboxKey("neighbour", "python", "v1")
+    limits = Limits(timeout=1.0, memory=64 * 2**20)
+
+    async def scenario() -> tuple[Any, list[Any], int]:
+        pool = WorkerPool(WorkerOptions(workers=1, languages=("python",)))
+        await pool.start()
+        try:
+            for n in range(INLINE_AFTER + 2):  # both short: their runs go to the loop thread
+                assert (await pool.run(hostile, hostile_sources, "f", {"n": n}, limits)).result == n
+                assert (await pool.run(neighbour, quick, "f", {"n": n}, limits)).result == n + 1
+            # Frames leave in the order their calls' tasks start: gather's order.
+            calls = [pool.run(neighbour, quick, "f", {"n": n}, limits) for n in range(before + after)]
+            calls.insert(before, pool.run(hostile, hostile_sources, "f", {"n": -1}, limits))
+            outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), TIMEOUT_MS / 1000 + 20)
+            attacked = outcomes.pop(before)
+            last = (await pool.run(neighbour, quick, "f", {"n": 41}, limits)).result
+            return attacked, outcomes, last
+        finally:
+            await pool.close()
+
+    return asyncio.run(scenario())

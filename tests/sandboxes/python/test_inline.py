@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,13 +33,7 @@ SHORT = Limits(timeout=0.3, memory=64 * 2**20)
 HOST_CALL = "import random\nif n < 0:\n    random.shuffle([0] * 4000000)\nreturn n"
 
 
-@pytest.fixture(autouse=True)
-def inline_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(inline, "_enabled", False)  # put back after the test
-    monkeypatch.setattr(inline, "_moves", collections.deque(maxlen=MAX_MOVES))
-    monkeypatch.setattr(inline, "_paused_until", 0.0)
-    inline.enable()
-    yield
+pytestmark = pytest.mark.usefixtures("inline_runs")  # (conftest.py)
 
 
 def workspace(**functions: str) -> PythonSandbox:

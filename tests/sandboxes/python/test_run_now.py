@@ -4,8 +4,6 @@ SandboxPool.run_now, PythonSandbox.run_now): no task for them, the same answers 
 from __future__ import annotations
 
 import asyncio
-import collections
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +12,7 @@ from fnbox.sandboxes import protocol
 from fnbox.sandboxes.base import FunctionSource, Limits, Parameter
 from fnbox.sandboxes.languages import sandbox_factory
 from fnbox.sandboxes.pool import SandboxKey, SandboxPool
-from fnbox.sandboxes.python import inline
-from fnbox.sandboxes.python.inline import INLINE_AFTER, INLINE_HOLD, MAX_MOVES
+from fnbox.sandboxes.python.inline import INLINE_AFTER, INLINE_HOLD
 from fnbox.sandboxes.worker import Calls
 
 KEY = SandboxKey("w", "python", "v1")
@@ -30,13 +27,7 @@ SOURCES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def inline_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(inline, "_enabled", False)  # put back after the test
-    monkeypatch.setattr(inline, "_moves", collections.deque(maxlen=MAX_MOVES))
-    monkeypatch.setattr(inline, "_paused_until", 0.0)
-    inline.enable()
-    yield
+pytestmark = pytest.mark.usefixtures("inline_runs")  # (conftest.py)
 
 
 class Pipe:
