@@ -247,7 +247,7 @@ class PythonSandbox:
         job = Run(loop, None, label, limits.memory, env)
         if not self._turns.try_take(job):
             return None
-        label, limit = job.label, sys.getrecursionlimit()
+        limit = sys.getrecursionlimit()
         cpu: float | None = None  # the thread's CPU time as the function is called (each read is a system call)
         stopped = True  # unless it ends otherwise than at its timeout or memory cap
         try:
