@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import termios
 import time
 from typing import Any
 
@@ -49,7 +52,7 @@ async def _serve(chunks: list[bytes], answers_wanted: int) -> list[dict[str, Any
     try:
         for chunk in chunks:
             os.write(request_write, chunk)
-            await asyncio.sleep(0.002)  # a read of its own
+            await _read_whole(request_read)  # a read of its own
         while sum("op" not in m and not m.keys() & {"log", "waiting", "started"} for m in received) < answers_wanted:
             received += parser.feed(await asyncio.wait_for(answers.read(1 << 20), 5))
     finally:
@@ -62,6 +65,17 @@ async def _serve(chunks: list[bytes], answers_wanted: int) -> list[dict[str, Any
             await pool.close()
     assert tasks == {}
     return received
+
+
+async def _read_whole(fd: int) -> None:
+    """Until the worker has read all that the pipe `fd` holds (on a busy machine a pause of a few
+    milliseconds may not be enough: the loop runs due timers before it reads)."""
+    pending = array.array("i", [0])
+    while True:
+        fcntl.ioctl(fd, termios.FIONREAD, pending)
+        if pending[0] == 0:
+            return
+        await asyncio.sleep(0.001)
 
 
 def test_frames_cut_anywhere_between_reads_are_all_answered_in_order():
