@@ -196,6 +196,26 @@ def test_a_hostile_function_short_then_looping_in_user_code_holds_the_loop_brief
 
 
 def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_fresh_sandbox():
+    # The run must be in host code (random.shuffle) at INLINE_HOLD. A thread kept off the CPU for
+    # that long before it gets there is stopped by its own deadline check instead, and its sandbox
+    # is not dropped (one sandbox made, the loop not held): then the scenario is tried again.
+    for _ in range(3):
+        outcome = _host_code_loop_inline()
+        if len(outcome[0].made) > 1 or outcome[3] >= INLINE_HOLD + INLINE_GRACE + TICK + 0.2:
+            break
+    pooled, names, error, held, elapsed, idle = outcome
+    assert held < INLINE_HOLD + INLINE_GRACE + TICK + 0.2, held  # not until its timeout (0.3 s) and more
+    assert "call-42" in names  # while it held the loop, the supervisor would have blamed the right run
+    assert thread_name() == idle  # and the thread has its own name back
+    first, fresh = pooled.made  # the interrupted sandbox was dropped; a fresh one ran it on a thread
+    assert first.broken and not first._turns.locked()
+    assert "did not stop" in error.message and "dropped" in error.message  # as a run thread's watchdog says
+    assert elapsed < INLINE_HOLD + INLINE_GRACE + TICK + SHORT.timeout + WATCHDOG_GRACE + 1.0
+
+
+def _host_code_loop_inline() -> tuple[Pooled, list[str], TimeoutExceeded, float, float, str]:
+    """A run looping in host code on the loop's thread: the pool, the loop thread's names seen
+    meanwhile, the run's error, the longest the loop was held, the run's time, the thread's name before."""
     pooled = Pooled(f=HOST_CALL)
     names: list[str] = []
     loop_thread = threading.get_native_id()
@@ -220,13 +240,7 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_f
 
     idle = thread_name()
     error, elapsed, held = asyncio.run(scenario())
-    assert held < INLINE_HOLD + INLINE_GRACE + TICK + 0.2, held  # not until its timeout (0.3 s) and more
-    assert "call-42" in names  # while it held the loop, the supervisor would have blamed the right run
-    assert thread_name() == idle  # and the thread has its own name back
-    first, fresh = pooled.made  # the interrupted sandbox was dropped; a fresh one ran it on a thread
-    assert first.broken and not first._turns.locked()
-    assert "did not stop" in error.message and "dropped" in error.message  # as a run thread's watchdog says
-    assert elapsed < INLINE_HOLD + INLINE_GRACE + TICK + SHORT.timeout + WATCHDOG_GRACE + 1.0
+    return pooled, names, error, held, elapsed, idle
 
 
 def test_inline_runs_of_one_turn_name_the_loop_thread_after_each_call_and_give_its_name_back_once(monkeypatch):
