@@ -4,6 +4,7 @@ SandboxPool.run_now, PythonSandbox.run_now): no task for them, the same answers 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -30,39 +31,40 @@ SOURCES = [
 pytestmark = pytest.mark.usefixtures("inline_runs")  # (conftest.py)
 
 
-class Pipe:
-    """The write end of the answers' pipe: what the worker wrote, as frames."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-    def frames(self) -> list[dict[str, Any]]:
-        return protocol.FrameParser().feed(bytes(self.data))
-
-
-class Writer:
-    def __init__(self, transport: Pipe) -> None:
-        self.transport = transport
-
-
 class Worker:
-    """A worker's reading of frames (Calls), on a real pool of Python sandboxes."""
+    """A worker's reading of frames (Calls), on a real pool of Python sandboxes, writing its
+    frames to a real pipe whose other end the test reads as it likes."""
 
     def __init__(self, *, at_once: bool = True) -> None:
         self.pool = SandboxPool(factories={"python": sandbox_factory("python")}, max_sandboxes=4, idle_timeout=60)
-        self.pipe = Pipe()
-        self.writer = protocol.FrameWriter(Writer(self.pipe))  # type: ignore[arg-type]
+        self.at_once = at_once
+        self.data = bytearray()
         self.tasks: dict[Any, asyncio.Task[None]] = {}
-        self.calls = Calls(self.pool, self.writer, self.tasks, at_once=at_once)
+
+    async def __aenter__(self) -> Worker:
+        loop = asyncio.get_running_loop()
+        self._answers, write_end = os.pipe()
+        os.set_blocking(self._answers, False)
+        self._transport, stream = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(write_end, "wb", 0)
+        )
+        self.writer = protocol.FrameWriter(asyncio.StreamWriter(self._transport, stream, None, loop))
+        self.calls = Calls(self.pool, self.writer, self.tasks, at_once=self.at_once)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._transport.close()
+        await self.pool.close()
+        os.close(self._answers)
+
+    def frames(self) -> list[dict[str, Any]]:
+        """Every frame the worker wrote so far."""
+        try:
+            while chunk := os.read(self._answers, 1 << 20):
+                self.data += chunk
+        except BlockingIOError:
+            pass
+        return protocol.FrameParser().feed(bytes(self.data))
 
     async def warm(self, key: SandboxKey = KEY) -> None:
         """Compile the workspace, and make its runs short enough for the loop thread."""
@@ -76,11 +78,11 @@ class Worker:
     async def answers(self, count: int) -> list[dict[str, Any]]:
         """The first `count` answers (reports left out), once written."""
         for _ in range(500):
-            answers = [frame for frame in self.pipe.frames() if frame.keys() & {"result", "error", "cancelled"}]
+            answers = [frame for frame in self.frames() if frame.keys() & {"result", "error", "cancelled"}]
             if len(answers) >= count:
                 return answers
             await asyncio.sleep(0.01)
-        raise AssertionError(f"{count} answers expected, got {self.pipe.frames()}")
+        raise AssertionError(f"{count} answers expected, got {self.frames()}")
 
 
 def run(call: int, function: str = "hello", **extra: Any) -> dict[str, Any]:
@@ -94,101 +96,98 @@ def run(call: int, function: str = "hello", **extra: Any) -> dict[str, Any]:
 
 def test_runs_read_together_are_answered_in_the_read_in_order_without_a_task() -> None:
     async def scenario() -> None:
-        worker = Worker()
-        await worker.warm()
-        worker.read(*(run(call) for call in range(5)))
-        assert worker.tasks == {}  # none made: each run was made as it was read
-        worker.writer.flush()  # what the read queued, with no turn of the loop since
-        answers = [frame for frame in worker.pipe.frames() if "result" in frame]  # ("started" if the read was late)
-        assert [(answer["id"], answer["result"]["result"]) for answer in answers] == [
-            (call, f"Hello n{call}") for call in range(5)
-        ]
-        await worker.pool.close()
+        async with Worker() as worker:
+            await worker.warm()
+            worker.read(*(run(call) for call in range(5)))
+            assert worker.tasks == {}  # none made: each run was made as it was read
+            worker.writer.flush()  # what the read queued, with no turn of the loop since
+            answers = [frame for frame in worker.frames() if "result" in frame]  # ("started" if the read was late)
+            assert [(answer["id"], answer["result"]["result"]) for answer in answers] == [
+                (call, f"Hello n{call}") for call in range(5)
+            ]
 
     asyncio.run(scenario())
 
 
 def test_without_at_once_each_run_gets_a_task_and_the_same_answer() -> None:
     async def scenario() -> None:
-        worker = Worker(at_once=False)
-        await worker.warm()
-        worker.read(run(1))
-        assert list(worker.tasks) == [1]
-        answers = await worker.answers(1)
-        assert answers[0]["result"]["result"] == "Hello n1"
-        await worker.pool.close()
+        async with Worker(at_once=False) as worker:
+            await worker.warm()
+            worker.read(run(1))
+            assert list(worker.tasks) == [1]
+            answers = await worker.answers(1)
+            assert answers[0]["result"]["result"] == "Hello n1"
 
     asyncio.run(scenario())
 
 
 def test_a_failing_run_in_the_read_answers_its_error_and_the_next_frame_is_still_answered() -> None:
     async def scenario() -> None:
-        worker = Worker()
-        await worker.warm()
-        worker.read(run(1, "fails"), run(2), run(3, "missing"))
-        answers = await worker.answers(3)
-        assert answers[0]["id"] == 1 and answers[0]["error"]["error"] == "FunctionError"
-        assert "ZeroDivisionError" in answers[0]["error"]["message"]
-        assert answers[1] == {
-            "id": 2,
-            "result": {"result": "Hello n2", "logs": [], "duration": answers[1]["result"]["duration"]},
-        }
-        # An unknown function goes through a task, whose run says why (one owner of that error).
-        assert answers[2]["id"] == 3 and answers[2]["error"]["error"] == "NotFound"
-        await worker.pool.close()
+        async with Worker() as worker:
+            await worker.warm()
+            worker.read(run(1, "fails"), run(2), run(3, "missing"))
+            answers = await worker.answers(3)
+            assert answers[0]["id"] == 1 and answers[0]["error"]["error"] == "FunctionError"
+            assert "ZeroDivisionError" in answers[0]["error"]["message"]
+            assert answers[1] == {
+                "id": 2,
+                "result": {"result": "Hello n2", "logs": [], "duration": answers[1]["result"]["duration"]},
+            }
+            # An unknown function goes through a task, whose run says why (one owner of that error).
+            assert answers[2]["id"] == 3 and answers[2]["error"]["error"] == "NotFound"
 
     asyncio.run(scenario())
 
 
 def test_runs_that_follow_their_logs_or_find_no_warm_sandbox_go_through_a_task() -> None:
     async def scenario() -> None:
-        worker = Worker()
-        sources = protocol.sources_to_json(SOURCES)
-        worker.read(run(1, sources=sources))  # cold: compiled first, in a task
-        assert list(worker.tasks) == [1]
-        await worker.answers(1)
-        await worker.warm()
-        worker.read(run(2, "talks", logs=True))
-        assert list(worker.tasks) == [2]
-        frames = [frame for frame in (await worker.answers(2) and worker.pipe.frames()) if frame.get("id") == 2]
-        assert [frame["log"]["message"] for frame in frames if "log" in frame] == ["hi"]
-        assert frames[-1]["result"]["result"] == 2
-        await worker.pool.close()
+        async with Worker() as worker:
+            sources = protocol.sources_to_json(SOURCES)
+            worker.read(run(1, sources=sources))  # cold: compiled first, in a task
+            assert list(worker.tasks) == [1]
+            await worker.answers(1)
+            await worker.warm()
+            worker.read(run(2, "talks", logs=True))
+            assert list(worker.tasks) == [2]
+            frames = [frame for frame in (await worker.answers(2) and worker.frames()) if frame.get("id") == 2]
+            assert [frame["log"]["message"] for frame in frames if "log" in frame] == ["hi"]
+            assert frames[-1]["result"]["result"] == 2
 
     asyncio.run(scenario())
 
 
 def test_a_cancel_in_the_same_read_as_a_run_made_at_once_finds_it_answered() -> None:
     async def scenario() -> None:
-        worker = Worker()
-        await worker.warm()
-        worker.read(run(1), {"op": "cancel", "call": 1}, run(2))
-        await worker.answers(2)
-        await asyncio.sleep(0.05)
-        answers = await worker.answers(2)
-        assert [(answer["id"], answer["result"]["result"]) for answer in answers] == [(1, "Hello n1"), (2, "Hello n2")]
-        await worker.pool.close()
+        async with Worker() as worker:
+            await worker.warm()
+            worker.read(run(1), {"op": "cancel", "call": 1}, run(2))
+            await worker.answers(2)
+            await asyncio.sleep(0.05)
+            answers = await worker.answers(2)
+            assert [(answer["id"], answer["result"]["result"]) for answer in answers] == [
+                (1, "Hello n1"),
+                (2, "Hello n2"),
+            ]
 
     asyncio.run(scenario())
 
 
 def test_a_run_stopped_at_the_hold_in_the_read_is_made_again_through_a_task_on_a_thread() -> None:
     async def scenario() -> None:
-        worker = Worker()
-        await worker.warm(KEY)
-        await worker.warm(OTHER)
-        long = run(1, "long", parameters={"n": 10**9})  # far longer than INLINE_HOLD, stopped at its timeout
-        worker.read(long, run(2, key=list(OTHER)))
-        assert list(worker.tasks) == [1]  # stopped in the read and given to a task; the other made at once
-        answers = await worker.answers(2)
-        assert [answer["id"] for answer in answers] == [2, 1]
-        assert answers[0]["result"]["result"] == "Hello n2"
-        assert answers[1]["error"]["error"] == "TimeoutExceeded"
-        assert answers[1]["error"]["duration"] >= 1000 * LIMITS[0] - 50  # its whole timeout, on a thread
-        worker.read(run(3))
-        assert list(worker.tasks) == [3]  # that sandbox's runs go to threads from then on
-        assert (await worker.answers(3))[2]["result"]["result"] == "Hello n3"
-        await worker.pool.close()
+        async with Worker() as worker:
+            await worker.warm(KEY)
+            await worker.warm(OTHER)
+            long = run(1, "long", parameters={"n": 10**9})  # far longer than INLINE_HOLD, stopped at its timeout
+            worker.read(long, run(2, key=list(OTHER)))
+            assert list(worker.tasks) == [1]  # stopped in the read and given to a task; the other made at once
+            answers = await worker.answers(2)
+            assert [answer["id"] for answer in answers] == [2, 1]
+            assert answers[0]["result"]["result"] == "Hello n2"
+            assert answers[1]["error"]["error"] == "TimeoutExceeded"
+            assert answers[1]["error"]["duration"] >= 1000 * LIMITS[0] - 50  # its whole timeout, on a thread
+            worker.read(run(3))
+            assert list(worker.tasks) == [3]  # that sandbox's runs go to threads from then on
+            assert (await worker.answers(3))[2]["result"]["result"] == "Hello n3"
 
     asyncio.run(scenario())
 
