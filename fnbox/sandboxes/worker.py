@@ -414,13 +414,17 @@ async def _main(args: argparse.Namespace, protocol_in: int, protocol_out: int) -
         asyncio.create_task(_recycle_when_stuck(args.stuck_after, tasks)) if args.stuck_after is not None else None
     )
     try:
-        at_once = args.language == "python" and args.inline_runs
-        await serve(pool, os.fdopen(protocol_in, "rb", 0), writer, tasks, at_once=at_once)
+        await serve(pool, os.fdopen(protocol_in, "rb", 0), writer, tasks, at_once=_runs_inline(args))
     finally:
         if recycler is not None:
             recycler.cancel()
         await pool.close()
         loops.pin(None)
+
+
+def _runs_inline(args: argparse.Namespace) -> bool:
+    """Whether this worker makes short Python runs on its loop's thread (see sandboxes.python.inline)."""
+    return bool(args.language == "python" and args.inline_runs)
 
 
 async def _recycle_when_stuck(stuck_after: float, tasks: dict[Any, asyncio.Task[None]]) -> None:
@@ -460,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     global _reports_at_once
-    _reports_at_once = (args.language == "python" and args.inline_runs) or args.factory is not None
+    _reports_at_once = _runs_inline(args) or args.factory is not None
     logs.configure(os.environ.get("LOG_FORMAT", "text"), level=logging.WARNING)
     # Die with the supervisor even when stuck in C code that never reads the pipe again.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
@@ -479,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
             from fnbox.sandboxes.python.memory import tune_allocator_under_address_space_limit
 
             tune_allocator_under_address_space_limit()  # before any thread starts
-    if args.language == "python" and args.inline_runs:
+    if _runs_inline(args):
         from fnbox.sandboxes.python import inline
 
         inline.enable()  # short runs on the loop thread: see sandboxes.python.inline

@@ -200,10 +200,9 @@ def test_a_loop_in_host_code_is_interrupted_by_the_watchdog_and_run_again_on_a_f
     # that long before it gets there is stopped by its own deadline check instead, and its sandbox
     # is not dropped (one sandbox made, the loop not held): then the scenario is tried again.
     for _ in range(3):
-        outcome = _host_code_loop_inline()
-        if len(outcome[0].made) > 1 or outcome[3] >= INLINE_HOLD + INLINE_GRACE + TICK + 0.2:
+        pooled, names, error, held, elapsed, idle = _host_code_loop_inline()
+        if len(pooled.made) > 1 or held >= INLINE_HOLD + INLINE_GRACE + TICK + 0.2:
             break
-    pooled, names, error, held, elapsed, idle = outcome
     assert held < INLINE_HOLD + INLINE_GRACE + TICK + 0.2, held  # not until its timeout (0.3 s) and more
     assert "call-42" in names  # while it held the loop, the supervisor would have blamed the right run
     assert thread_name() == idle  # and the thread has its own name back
