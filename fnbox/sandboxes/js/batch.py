@@ -212,8 +212,8 @@ class Batches:
             return
         run = item.run
         if run is not None:  # posted: only if still in the batch in flight, and JS has not taken it
-            index = run.index
-            if self._owner._context.inbox.batch.get(run.id) is not run or not self._withdraw(index):
+            in_flight = self._owner._context.inbox.batch.get(run.id) is run
+            if not in_flight or not self._take_back(run):
                 return
         _hand(item, error())
 
@@ -331,11 +331,14 @@ class Batches:
             for run in runs:
                 owner._unwatch(run)
             context.set_network(None)
+            # No run of a batch that ended is left for JS to take: JS may yet come to the
+            # batch's entries (a late eval or step), when the table holds the next batch's.
             rest = []
             for item in items:
+                began = item.run is not None and not self._withdraw(item.run.index)
                 if item.result.done():
                     continue
-                if item.run is not None and item.run.index not in self._withdrawn:  # JS may have begun it
+                if began:
                     _hand(item, SandboxCrashed("the JavaScript sandbox failed during the run", logs=[], duration=0.0))
                 else:
                     rest.append(item)
@@ -366,6 +369,8 @@ class Batches:
                 self._owner._unwatch(run)
             if isinstance(signal, tuple) or signal is CLOSED or self._owner._context.engine.closing:
                 return signal
+            if run.index in self._withdrawn:  # taken back meanwhile (see _take_back): JS passes it by
+                return None
             past = not self._withdraw_after(run.index)
             if self._withdraw(run.index):  # JS never took it: wedged, or its caller went
                 return None if signal is CANCELLED else _Requeued(signal)
@@ -393,6 +398,17 @@ class Batches:
         if context.engine.closing or not context.mailbox.withdraw(index, context.engine.swap):
             return False
         self._withdrawn.add(index)
+        return True
+
+    def _take_back(self, run: Run) -> bool:
+        """Withdraw a posted run for a reason of its own (its wait ran out, the runs went
+        elsewhere): True if it never starts. JS passes it by and goes on to the next; the
+        driver, if it waits on this run, is woken to do the same. Were it left waiting, the
+        next signal (a later run's start, say) would look like a wedged isolate, and the
+        isolate be rebooted under the later runs JS had begun."""
+        if not self._withdraw(run.index):
+            return False
+        resolve(run.future, CANCELLED)
         return True
 
     def _withdraw_after(self, index: int) -> bool:
@@ -465,7 +481,7 @@ class Batches:
             _hand(item, Requeue())
         for item in self._posted:  # posted, not begun: withdrawn, unless JS took one meanwhile
             run = item.run
-            if run is not None and not item.result.done() and self._withdraw(run.index):
+            if run is not None and not item.result.done() and self._take_back(run):
                 _hand(item, Requeue())
 
 

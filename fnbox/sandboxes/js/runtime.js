@@ -93,7 +93,10 @@
   // A batch's table, after the host region: per run its id, function, request length and
   // state, which this side and Python each claim with a compare-and-swap.
   const BATCH_AT = HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2;
+  // A state's word also holds its run's id (its low TAG_BITS bits): a late next() of a batch
+  // that ended finds a later batch's entries in the table, and must not take them.
   const QUEUED = 0, TAKEN = 1, WITHDRAWN = 2;
+  const TAG_MASK = 0x1fffffff;
   const mailbox = new SharedArrayBuffer(BATCH_AT + MAX_BATCH * 16);
   const table = new Int32ArrayCtor(mailbox, BATCH_AT, MAX_BATCH * 4);
   const header = new Int32Array(mailbox, 0, HEADER);
@@ -189,10 +192,13 @@
   function goBatch() {
     const n = header[H_BATCH];
     header[H_BATCH] = 0; // once per batch Python posts: its text is the runs' after this
+    // None: the eval of a batch Python gave up before this side began it came late, and
+    // took this one (every run of a batch has its own id, whichever eval goes through it).
+    if (n === 0) return;
     if (!(n > 0 && n <= MAX_BATCH)) throw new Error("fnbox: no batch to run");
     let total = 0;
     for (let k = 0; k < n; k++) total += table[4 * k + 2];
-    batch = { n, k: 0, text: readText(0, total), at: 0 };
+    batch = { n, k: 0, text: readText(0, total), at: 0, first: table[0] }; // a batch's ids follow on
     next();
   }
 
@@ -203,7 +209,8 @@
       const length = table[4 * k + 2];
       const at = b.at;
       b.at += length;
-      if (atomicsCompareExchange(table, 4 * k + 3, QUEUED, TAKEN) !== QUEUED) continue;
+      const tag = ((b.first + k) & TAG_MASK) << 2;
+      if (atomicsCompareExchange(table, 4 * k + 3, tag | QUEUED, tag | TAKEN) !== (tag | QUEUED)) continue;
       header[H_LIVE] = 0;
       run(table[4 * k], table[4 * k + 1], apply(stringSlice, b.text, [at, at + length]));
       return;

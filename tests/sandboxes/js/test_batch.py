@@ -184,3 +184,122 @@ def test_host_calls_and_requests_of_later_runs_of_a_batch_are_their_own() -> Non
     for i in range(4):
         expected += [hashlib.sha256(f"d{i}".encode()).hexdigest(), f"f{i}"]
     assert results == expected
+
+
+# A run that keeps V8's thread busy for 100 ms after its outcome is handed over: the batch
+# posted after it waits that long for JS to begin it.
+LINGER = FunctionSource(
+    "linger",
+    "let p = Promise.resolve();"
+    " for (let i = 0; i < 6; i++) p = p.then(() => 0);"
+    " p.then(() => { const end = Date.now() + 100; while (Date.now() < end) {} });"
+    " const end = Date.now() + 100; while (Date.now() < end) {}"
+    " return 'linger';",
+    (),
+)
+
+
+def test_runs_of_a_batch_taken_back_before_js_begins_it_leave_the_later_ones_to_run() -> None:
+    from fnbox.sandboxes.errors import Overloaded
+
+    sandbox = compile_overlapping([LINGER, HELLO])
+    isolate = sandbox._first
+    context, batches = isolate._context, isolate._batches
+
+    async def main() -> list[Any]:
+        linger = asyncio.ensure_future(isolate.run("linger", {}, LIMITS))
+        await asyncio.sleep(0.03)
+        queued = [asyncio.ensure_future(isolate.run("hello", {"name": name}, LIMITS)) for name in "abcd"]
+        while not batches._posted:  # posted as the lingering run ends: JS is not on it for 100 ms
+            await asyncio.sleep(0)
+        for item in batches._posted[:2]:  # their waits for a turn run out
+            batches._overdue(item, lambda: Overloaded("waited too long"))
+        outcomes = await asyncio.gather(linger, *queued, return_exceptions=True)
+        later = [isolate.run("hello", {"name": name}, LIMITS) for name in "ef"]
+        return [*outcomes, *await asyncio.gather(*later, return_exceptions=True)]
+
+    try:
+        linger, *outcomes = asyncio.run(asyncio.wait_for(main(), 20))
+        rebooted = isolate._context is not context
+    finally:
+        sandbox.close()
+    assert linger.result == "linger"
+    assert [type(outcome).__name__ for outcome in outcomes[:2]] == ["Overloaded", "Overloaded"]
+    assert [getattr(outcome, "result", outcome) for outcome in outcomes[2:]] == [
+        "Hello c",
+        "Hello d",
+        "Hello e",
+        "Hello f",
+    ]
+    assert not rebooted
+
+
+def test_a_batch_given_up_before_js_begins_it_leaves_its_eval_to_the_next_batch() -> None:
+    from fnbox.sandboxes.errors import Overloaded
+
+    waiting = FunctionSource(  # still in flight when the next batch's eval comes
+        "waiting",
+        "await new Promise((resolve) => setTimeout(resolve, 50)); return 'Later ' + name;",
+        (Parameter("name"),),
+    )
+    sandbox = compile_overlapping([LINGER, HELLO, waiting])
+    isolate = sandbox._first
+    context, batches = isolate._context, isolate._batches
+    other = Limits(timeout=1.0, memory=64 << 20)  # runs with other limits go in a batch of their own
+
+    async def main() -> list[Any]:
+        linger = asyncio.ensure_future(isolate.run("linger", {}, LIMITS))
+        await asyncio.sleep(0.03)
+        calls = [("hello", "a", LIMITS), ("hello", "b", LIMITS), ("waiting", "c", other), ("waiting", "d", other)]
+        queued = [asyncio.ensure_future(isolate.run(fn, {"name": name}, limits)) for fn, name, limits in calls]
+        while not batches._posted:
+            await asyncio.sleep(0)
+        first = list(batches._posted)
+        for item in first:  # the whole batch: its eval is still to come
+            batches._overdue(item, lambda: Overloaded("waited too long"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        # Not waiting for JS, the batch let go of the isolate, and the next one was posted:
+        # the eval still to come takes it, and the next batch's eval finds none.
+        assert batches._posted and batches._posted[0] is not first[0]
+        outcomes = await asyncio.gather(linger, *queued, return_exceptions=True)
+        later = [isolate.run("hello", {"name": name}, LIMITS) for name in "ef"]
+        return [*outcomes, *await asyncio.gather(*later, return_exceptions=True)]
+
+    try:
+        linger, *outcomes = asyncio.run(asyncio.wait_for(main(), 20))
+        rebooted = isolate._context is not context
+    finally:
+        sandbox.close()
+    assert linger.result == "linger"
+    assert [type(outcome).__name__ for outcome in outcomes[:2]] == ["Overloaded", "Overloaded"]
+    assert [getattr(outcome, "result", outcome) for outcome in outcomes[2:]] == [
+        "Later c",
+        "Later d",
+        "Hello e",
+        "Hello f",
+    ]
+    assert not rebooted
+
+
+def test_a_late_step_through_a_batch_that_ended_cannot_take_the_next_batch_s_runs() -> None:
+    """JS claims a batch's entry as runtime.js's next() does: its state, tagged with the id of
+    the run it expects there, from QUEUED to TAKEN."""
+    from fnbox.sandboxes.js.mailbox import QUEUED, TAKEN
+
+    def claim(entry: int, run_id: int) -> bool:
+        tag = (run_id & 0x1FFFFFFF) << 2
+        return (
+            handoff.native.swap(mailbox._table_address + (entry * 4 + 3) * 4, tag | QUEUED, tag | TAKEN) == tag | QUEUED
+        )
+
+    sandbox = compile_overlapping([HELLO])
+    mailbox = sandbox._first._context.mailbox
+    try:
+        assert mailbox.post_batch([(7, 0, "{}"), (8, 0, "{}")])  # a batch that ended,
+        assert mailbox.post_batch([(9, 0, "{}"), (10, 0, "{}")])  # then the next, in the same table
+        assert not claim(0, 7) and not claim(1, 8)  # a late step through the first takes nothing
+        assert not mailbox.taken(0) and mailbox.withdraw(0, handoff.native.swap)  # still Python's to take back
+        assert claim(1, 10) and mailbox.taken(1) and not mailbox.withdraw(1, handoff.native.swap)
+    finally:
+        sandbox.close()
