@@ -335,7 +335,8 @@ class Batches:
             # batch's entries (a late eval or step), when the table holds the next batch's.
             rest = []
             for item in items:
-                began = item.run is not None and not self._withdraw(item.run.index)
+                posted = item.run  # (one whose outcome came was taken: no need to ask)
+                began = posted is not None and (posted.mail is not None or not self._withdraw(posted.index))
                 if item.result.done():
                     continue
                 if began:
