@@ -206,4 +206,4 @@ def result_to_json(result: RunResult) -> dict[str, Any]:
 
 
 def result_from_json(data: dict[str, Any]) -> RunResult:
-    return RunResult(result=data["result"], logs=data["logs"], duration=float(data["duration"]))
+    return RunResult(data["result"], data["logs"], float(data["duration"]))

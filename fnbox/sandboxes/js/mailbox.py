@@ -41,8 +41,10 @@ _RUN_ID = struct.Struct("<i")  # slot 0
 _REQUEST = struct.Struct("<2i")  # slots 5 and 6: the function and the request's length
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Mail:
+    """A run's mail as read once. Not frozen, though never changed: see RunResult."""
+
     run_id: int
     state: int  # READY: `outcome` is here; HELD: ask $fnbox.take()
     stream: str  # log entries, each JSON followed by ","
