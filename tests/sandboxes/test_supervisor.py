@@ -358,7 +358,9 @@ def test_a_cancelled_run_that_does_not_stop_gets_its_worker_killed_and_its_neigh
         return before, after, time.monotonic() - cancelled, (await neighbour).result
 
     before, after, took, neighbour = supervised(scenario)
-    assert before != after and took < 2.5
+    # Killed after CANCEL_GRACE, not the run's 30 s timeout: then the answer waits for a fresh
+    # worker to start, which a busy machine slows (2.5 s was passed under load).
+    assert before != after and took < 10
     assert neighbour == "slept"
 
 

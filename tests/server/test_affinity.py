@@ -99,6 +99,11 @@ def workers_of(pid: int) -> list[int]:
         return [int(child) for child in children.read().split()]
 
 
+def policies_of(pid: int) -> set[int]:
+    """The scheduling policies of a process's threads."""
+    return {os.sched_getscheduler(int(task)) for task in os.listdir(f"/proc/{pid}/task")}
+
+
 #: `fnbox serve` on the two CPUs TWO alone, as on a 2-CPU machine.
 ON_TWO = (
     sys.executable,
@@ -120,6 +125,9 @@ def test_on_a_small_machine_the_server_keeps_to_one_cpu_and_its_workers_run_on_a
         assert len(workers) == 2
         for worker in workers:  # the JavaScript worker's V8 threads and the Python worker's run threads too
             assert {tuple(cpus_of(worker, int(task))) for task in os.listdir(f"/proc/{worker}/task")} == {TWO}
+        # The workers' threads are batch work to the scheduler: woken, they do not take the server's CPU at once.
+        assert policies_of(pid) == {os.SCHED_OTHER}
+        assert [policies_of(worker) for worker in workers] == [{os.SCHED_BATCH}, {os.SCHED_BATCH}]
 
 
 @pytest.mark.slow
@@ -130,6 +138,7 @@ def test_with_no_the_server_and_its_workers_run_wherever_the_scheduler_puts_them
         pid = server.process.pid
         assert cpus_of(pid) == list(TWO)
         assert [cpus_of(worker) for worker in workers_of(pid)] == [list(TWO), list(TWO)]
+        assert [policies_of(worker) for worker in workers_of(pid)] == [{os.SCHED_BATCH}, {os.SCHED_BATCH}]
 
 
 @pytest.mark.slow
