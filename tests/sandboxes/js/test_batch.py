@@ -199,87 +199,64 @@ LINGER = FunctionSource(
 )
 
 
-def test_runs_of_a_batch_taken_back_before_js_begins_it_leave_the_later_ones_to_run() -> None:
+def _behind_linger(
+    functions: list[FunctionSource], calls: list[tuple[str, str, Limits]], give_up: int | None
+) -> tuple[list[Any], bool]:
+    """`calls` queued behind a lingering run; the first `give_up` runs of the batch posted as
+    it ends (all if None) wait no longer, before JS begins the batch. Then two more calls.
+    The outcomes of the queued calls and of the two later ones, and whether the posted
+    batch let go of the isolate at once (the next batch was posted, or none is in flight)."""
     from fnbox.sandboxes.errors import Overloaded
 
-    sandbox = compile_overlapping([LINGER, HELLO])
+    sandbox = compile_overlapping([LINGER, HELLO, *functions])
     isolate = sandbox._first
     context, batches = isolate._context, isolate._batches
 
-    async def main() -> list[Any]:
+    async def main() -> tuple[list[Any], bool]:
         linger = asyncio.ensure_future(isolate.run("linger", {}, LIMITS))
         await asyncio.sleep(0.03)
-        queued = [asyncio.ensure_future(isolate.run("hello", {"name": name}, LIMITS)) for name in "abcd"]
+        queued = [asyncio.ensure_future(isolate.run(fn, {"name": name}, limits)) for fn, name, limits in calls]
         while not batches._posted:  # posted as the lingering run ends: JS is not on it for 100 ms
             await asyncio.sleep(0)
-        for item in batches._posted[:2]:  # their waits for a turn run out
+        first = list(batches._posted)
+        for item in first[:give_up]:  # their waits for a turn run out
             batches._overdue(item, lambda: Overloaded("waited too long"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        let_go = not batches._posted or batches._posted[0] is not first[0]
         outcomes = await asyncio.gather(linger, *queued, return_exceptions=True)
+        assert outcomes[0].result == "linger"
         later = [isolate.run("hello", {"name": name}, LIMITS) for name in "ef"]
-        return [*outcomes, *await asyncio.gather(*later, return_exceptions=True)]
+        return [*outcomes[1:], *await asyncio.gather(*later, return_exceptions=True)], let_go
 
     try:
-        linger, *outcomes = asyncio.run(asyncio.wait_for(main(), 20))
-        rebooted = isolate._context is not context
+        outcomes, let_go = asyncio.run(asyncio.wait_for(main(), 20))
+        assert isolate._context is context  # never rebooted
     finally:
         sandbox.close()
-    assert linger.result == "linger"
-    assert [type(outcome).__name__ for outcome in outcomes[:2]] == ["Overloaded", "Overloaded"]
-    assert [getattr(outcome, "result", outcome) for outcome in outcomes[2:]] == [
-        "Hello c",
-        "Hello d",
-        "Hello e",
-        "Hello f",
-    ]
-    assert not rebooted
+    names = [type(outcome).__name__ if isinstance(outcome, Exception) else outcome.result for outcome in outcomes]
+    return names, let_go
+
+
+def test_runs_of_a_batch_taken_back_before_js_begins_it_leave_the_later_ones_to_run() -> None:
+    calls = [("hello", name, LIMITS) for name in "abcd"]
+    outcomes, _ = _behind_linger([], calls, give_up=2)
+    assert outcomes == ["Overloaded", "Overloaded", "Hello c", "Hello d", "Hello e", "Hello f"]
 
 
 def test_a_batch_given_up_before_js_begins_it_leaves_its_eval_to_the_next_batch() -> None:
-    from fnbox.sandboxes.errors import Overloaded
-
     waiting = FunctionSource(  # still in flight when the next batch's eval comes
         "waiting",
         "await new Promise((resolve) => setTimeout(resolve, 50)); return 'Later ' + name;",
         (Parameter("name"),),
     )
-    sandbox = compile_overlapping([LINGER, HELLO, waiting])
-    isolate = sandbox._first
-    context, batches = isolate._context, isolate._batches
     other = Limits(timeout=1.0, memory=64 << 20)  # runs with other limits go in a batch of their own
-
-    async def main() -> list[Any]:
-        linger = asyncio.ensure_future(isolate.run("linger", {}, LIMITS))
-        await asyncio.sleep(0.03)
-        calls = [("hello", "a", LIMITS), ("hello", "b", LIMITS), ("waiting", "c", other), ("waiting", "d", other)]
-        queued = [asyncio.ensure_future(isolate.run(fn, {"name": name}, limits)) for fn, name, limits in calls]
-        while not batches._posted:
-            await asyncio.sleep(0)
-        first = list(batches._posted)
-        for item in first:  # the whole batch: its eval is still to come
-            batches._overdue(item, lambda: Overloaded("waited too long"))
-        for _ in range(20):
-            await asyncio.sleep(0)
-        # Not waiting for JS, the batch let go of the isolate, and the next one was posted:
-        # the eval still to come takes it, and the next batch's eval finds none.
-        assert batches._posted and batches._posted[0] is not first[0]
-        outcomes = await asyncio.gather(linger, *queued, return_exceptions=True)
-        later = [isolate.run("hello", {"name": name}, LIMITS) for name in "ef"]
-        return [*outcomes, *await asyncio.gather(*later, return_exceptions=True)]
-
-    try:
-        linger, *outcomes = asyncio.run(asyncio.wait_for(main(), 20))
-        rebooted = isolate._context is not context
-    finally:
-        sandbox.close()
-    assert linger.result == "linger"
-    assert [type(outcome).__name__ for outcome in outcomes[:2]] == ["Overloaded", "Overloaded"]
-    assert [getattr(outcome, "result", outcome) for outcome in outcomes[2:]] == [
-        "Later c",
-        "Later d",
-        "Hello e",
-        "Hello f",
-    ]
-    assert not rebooted
+    calls = [("hello", "a", LIMITS), ("hello", "b", LIMITS), ("waiting", "c", other), ("waiting", "d", other)]
+    outcomes, let_go = _behind_linger([waiting], calls, give_up=None)
+    # Not waiting for JS, the batch let go of the isolate, and the next one was posted: the
+    # eval still to come takes it, and the next batch's eval finds none.
+    assert let_go
+    assert outcomes == ["Overloaded", "Overloaded", "Later c", "Later d", "Hello e", "Hello f"]
 
 
 def test_a_late_step_through_a_batch_that_ended_cannot_take_the_next_batch_s_runs() -> None:
