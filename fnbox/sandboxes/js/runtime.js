@@ -93,8 +93,9 @@
   // A batch's table, after the host region: per run its id, function, request length and
   // state, which this side and Python each claim with a compare-and-swap.
   const BATCH_AT = HOST_AT + HOST_HEADER * 4 + HOST_CAPACITY * 2;
-  // A state's word also holds its run's id (its low TAG_BITS bits): a late next() of a batch
-  // that ended finds a later batch's entries in the table, and must not take them.
+  // A state's word also holds its run's id (the bits of TAG_MASK, above the state's two): a
+  // late next() of a batch that ended finds a later batch's entries in the table, and must
+  // not take them.
   const QUEUED = 0, TAKEN = 1, WITHDRAWN = 2;
   const TAG_MASK = 0x1fffffff;
   const mailbox = new SharedArrayBuffer(BATCH_AT + MAX_BATCH * 16);
@@ -192,8 +193,8 @@
   function goBatch() {
     const n = header[H_BATCH];
     header[H_BATCH] = 0; // once per batch Python posts: its text is the runs' after this
-    // None: the eval of a batch Python gave up before this side began it came late, and
-    // took this one (every run of a batch has its own id, whichever eval goes through it).
+    // 0: an earlier eval, of a batch Python gave up before this side began it, came late and
+    // ran this batch (a batch's runs are its own, whichever eval goes through them).
     if (n === 0) return;
     if (!(n > 0 && n <= MAX_BATCH)) throw new Error("fnbox: no batch to run");
     let total = 0;
