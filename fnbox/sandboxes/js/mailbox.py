@@ -33,7 +33,7 @@ RUNNING, READY, HELD = 0, 1, 2
 MAX_BATCH = 16
 _ENTRY = 4
 QUEUED, TAKEN, WITHDRAWN = 0, 1, 2
-#: A state's word holds the low bits of its run's id above the state (see _state).
+#: A state's word holds the low bits of its run's id above the state (see _tag).
 _TAG_MASK = 0x1FFFFFFF
 _H_BATCH = 12
 _FIRST_SLOTS = struct.Struct("<5i")
@@ -119,7 +119,7 @@ class Mailbox:
         for k, ((run_id, function, _), part) in enumerate(zip(runs, parts, strict=True)):
             memory[at : at + len(part)] = part
             at += len(part)
-            table[k * _ENTRY : k * _ENTRY + _ENTRY] = [run_id, function, len(part) // 2, _state(run_id, QUEUED)]
+            table[k * _ENTRY : k * _ENTRY + _ENTRY] = [run_id, function, len(part) // 2, _tag(run_id) | QUEUED]
         header = self._header
         header[9] = 0  # not live
         header[_H_BATCH] = len(runs)
@@ -130,17 +130,13 @@ class Mailbox:
         """Take a batch's run `index` back before JS takes it: True if it never starts.
         `swap` is a compare-and-swap of an int32 (handoff's), as JS's Atomics do theirs."""
         assert self._table is not None
-        run_id = self._table[index * _ENTRY]
-        taken = _state(run_id, TAKEN)
-        return (
-            swap(self._table_address + (index * _ENTRY + 3) * 4, _state(run_id, QUEUED), _state(run_id, WITHDRAWN))
-            != taken
-        )
+        tag = _tag(self._table[index * _ENTRY])
+        return swap(self._table_address + (index * _ENTRY + 3) * 4, tag | QUEUED, tag | WITHDRAWN) != tag | TAKEN
 
     def taken(self, index: int) -> bool:
         """Whether JS took a batch's run `index` (began it)."""
         table = self._table
-        return table is not None and table[index * _ENTRY + 3] == _state(table[index * _ENTRY], TAKEN)
+        return table is not None and table[index * _ENTRY + 3] == _tag(table[index * _ENTRY]) | TAKEN
 
     def read(self) -> Mail:
         """The whole mailbox: only while JS waits in `notify` is it sure to be complete."""
@@ -176,7 +172,8 @@ class Mailbox:
         return ctypes.string_at(self._text + 2 * start, 2 * length).decode("utf-16-le", "replace")
 
 
-def _state(run_id: int, state: int) -> int:
-    """A batch entry's state word: the run's id (its low bits) tags it, so that a late step of
-    JS through a batch that ended cannot take an entry of the batch posted after it."""
-    return ((run_id & _TAG_MASK) << 2) | state
+def _tag(run_id: int) -> int:
+    """The bits of a batch entry's state word above the state: its run's id (the low bits), so
+    that a late step of JS through a batch that ended cannot take an entry of the batch posted
+    after it."""
+    return (run_id & _TAG_MASK) << 2
